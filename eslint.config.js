@@ -1,0 +1,38 @@
+// Lint: typescript-eslint's recommended rules, plus the layering of shared/STYLE.md:
+// util, log <- protocol, config <- registry, nodescript, vnfs, power <- boot, servers <- api, cli <- daemon.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const layer = (files, forbidden) => ({
+  files,
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      { patterns: forbidden.map((dir) => ({ group: [`**/${dir}/*`, `../${dir}/*`, `../../${dir}/*`], message: `this layer may not import ${dir}/ (see shared/STYLE.md)` })) },
+    ],
+  },
+});
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'dist/', '.tap/', 'var/', 'tftp/', 'coverage/', 'vnfs/', 'initramfs/', 'nodescripts/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-empty-function': 'off',
+      'no-empty': ['error', { allowEmptyCatch: true }],
+    },
+  },
+  layer(['src/util/**'], ['log', 'protocol', 'config', 'registry', 'nodescript', 'vnfs', 'power', 'boot', 'servers', 'api', 'cli', 'daemon']),
+  layer(['src/log/**'], ['protocol', 'config', 'registry', 'nodescript', 'vnfs', 'power', 'boot', 'servers', 'api', 'cli', 'daemon']),
+  layer(['src/protocol/**', 'src/config/**'], ['registry', 'nodescript', 'vnfs', 'power', 'boot', 'servers', 'api', 'cli', 'daemon']),
+  layer(['src/registry/**', 'src/nodescript/**', 'src/vnfs/**', 'src/power/**'], ['boot', 'servers', 'api', 'cli', 'daemon']),
+  layer(['src/boot/**'], ['servers', 'api', 'cli', 'daemon']),
+  layer(['src/servers/**'], ['registry', 'boot', 'nodescript', 'vnfs', 'power', 'api', 'cli', 'daemon']),
+  layer(['src/api/**'], ['cli', 'daemon']),
+  layer(['src/cli/**'], ['api']),
+  // `provisiond serve` (cli) starts the composition root (daemon); the daemon never imports the CLI.
+  layer(['src/daemon/**'], ['cli']),
+  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly' } } },
+);

@@ -1,0 +1,160 @@
+/**
+ * The one configuration of provisiond: a YAML file validated against this schema. Every key is
+ * documented in etc/provisiond.yaml and the README. Unknown keys are refused (they are typos).
+ */
+import { isIPv4 } from 'node:net';
+import { z } from 'zod';
+
+const ipv4 = z.string().refine((s) => isIPv4(s), { message: 'not an IPv4 address' });
+const port = z.number().int().min(0).max(65535);
+const seconds = z.number().positive();
+
+const subnet = z
+  .object({
+    /** Network in CIDR form, e.g. 10.0.0.0/24. */
+    network: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/, 'not an IPv4 network in CIDR form'),
+    range: z.tuple([ipv4, ipv4]),
+    router: ipv4.nullable().default(null),
+    dns: z.array(ipv4).default([]),
+    /** Interface that receives this subnet's broadcasts (when not relayed). */
+    interface: z.string().nullable().default(null),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    statedir: z.string().min(1).default('.'),
+    master: ipv4.default('10.0.0.1'),
+    database: z
+      .string()
+      .regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must be sqlite:PATH or postgres://...')
+      .default('sqlite:var/provisiond.db'),
+    log: z
+      .object({
+        level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+        format: z.enum(['auto', 'pretty', 'json']).default('auto'),
+      })
+      .strict()
+      .prefault({}),
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        listen: ipv4.default('0.0.0.0'),
+        port: port.default(8080),
+        /** Concurrent nodescript requests allowed from one address. */
+        maxScriptRequestsPerAddress: z.number().int().positive().default(4),
+        /** Seconds a request may take before it is cut (transfers are exempt while bytes flow). */
+        requestTimeout: seconds.default(120),
+      })
+      .strict()
+      .prefault({}),
+    tftp: z
+      .object({
+        enabled: z.boolean().default(true),
+        listen: ipv4.default('0.0.0.0'),
+        port: port.default(69),
+        root: z.string().default('tftp'),
+        /** Largest blksize granted (RFC 2348), e.g. to stay within the path MTU. */
+        maxBlksize: z.number().int().min(8).max(65464).default(65464),
+        /** Seconds before an unacknowledged block is sent again. */
+        timeout: seconds.default(1),
+        retries: z.number().int().min(1).default(6),
+        /** Name of the generated iPXE script served over TFTP. */
+        ipxeScript: z.string().default('boot.ipxe'),
+      })
+      .strict()
+      .prefault({}),
+    dhcp: z
+      .object({
+        enabled: z.boolean().default(false),
+        mode: z.enum(['server', 'proxy']).default('server'),
+        interface: z.string().nullable().default('eth1'),
+        listen: ipv4.default('0.0.0.0'),
+        range: z.tuple([ipv4, ipv4]).default(['10.0.0.100', '10.0.0.199']),
+        netmask: ipv4.default('255.255.255.0'),
+        router: ipv4.nullable().default(null),
+        dns: z.array(ipv4).default([]),
+        domain: z.string().nullable().default(null),
+        leaseTime: z.number().int().positive().default(3600),
+        /** Probe an address with ICMP before offering it. */
+        pingCheck: z.boolean().default(false),
+        /** Do not answer machines that are not registered (when autoRegister is off). */
+        ignoreUnknown: z.boolean().default(false),
+        /** What a disabled or `boot local` node is told: `local` (boot from disk) or `ignore`. */
+        localBoot: z.enum(['local', 'ignore']).default('local'),
+        /** Boot file per UEFI architecture: `snponly.efi` (default) or `ipxe.efi`. */
+        efiBootFile: z.string().default('snponly.efi'),
+        /** Extra subnets (relayed via giaddr, or on other interfaces). */
+        subnets: z.array(subnet).default([]),
+      })
+      .strict()
+      .prefault({}),
+    defaults: z
+      .object({
+        nodeName: z.string().regex(/#+/, 'must contain # digits, e.g. n####').default('n####'),
+        firstNode: z.number().int().min(0).default(0),
+        totalNodes: z.number().int().positive().nullable().default(null),
+        group: z.string().default('cluster'),
+        vnfs: z.string().default(''),
+        enabled: z.boolean().default(true),
+        debug: z.number().int().min(0).default(0),
+        autoRegister: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    vnfs: z
+      .object({
+        method: z.string().default('http'),
+        /** host[:port] nodes fetch VNFS images from; default master:http.port. */
+        master: z.string().nullable().default(null),
+        /** URL path prefix of getfile; default `files`. */
+        prefix: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
+    nodescripts: z
+      .object({
+        timeout: seconds.default(30),
+        onError: z.enum(['continue', 'abort']).default('continue'),
+        /** Script processes running at once, across all nodes; default 4 x cores. */
+        concurrency: z.number().int().positive().nullable().default(null),
+        /** Bytes of output one script may print before it is cut and treated as failed. */
+        maxOutput: z.number().int().positive().default(64 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    node: z
+      .object({
+        /** Seconds without contact before a node shows as timed out. */
+        timeout: seconds.default(600),
+      })
+      .strict()
+      .prefault({}),
+    ready: z
+      .object({
+        /** Seconds between check-ins of the ready-state agent. */
+        interval: seconds.default(300),
+      })
+      .strict()
+      .prefault({}),
+    perceus: z
+      .object({ enabled: z.boolean().default(false), listen: ipv4.default('0.0.0.0'), port: port.default(987) })
+      .strict()
+      .prefault({}),
+    security: z
+      .object({ verifySource: z.boolean().default(false) })
+      .strict()
+      .prefault({}),
+    power: z
+      .object({
+        concurrency: z.number().int().positive().default(16),
+        timeout: seconds.default(30),
+        retries: z.number().int().min(0).default(1),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+/** The validated configuration, frozen, with `statedir` made absolute by the loader. */
+export type Config = z.infer<typeof configSchema> & { readonly source: string };

@@ -1,0 +1,184 @@
+/**
+ * The node registry: which hardware address is which node, in which group, with which VNFS, and
+ * what it was last seen doing. One interface, implemented by sqlite/ (embedded default) and later
+ * postgres/; one contract suite (test/registry/contract.ts) runs against every implementation.
+ *
+ * Every method is async so that a networked backend fits the same interface; the SQLite backend
+ * answers hot lookups (by nodeid, by address) from memory.
+ */
+
+/** A value that may be set on the node, on its group, or come from the config defaults. */
+export type Source = 'node' | 'group' | 'default';
+
+/** What is stored for a node. `null` means "not set here, inherit from the group / defaults". */
+export interface NodeRecord {
+  name: string;
+  /** Canonical hardware address, `AA:BB:CC:DD:EE:FF` (or a longer IPoIB identifier). */
+  nodeid: string;
+  group: string | null;
+  vnfs: string | null;
+  enabled: boolean | null;
+  debug: number | null;
+  /** Fixed IPv4 address (DHCP hands it out; nodescripts see it as IPADDR). */
+  ipaddr: string | null;
+  desc: string | null;
+  /** `boot local` makes the iPXE script and DHCP send the node to its local disk. */
+  boot: 'pxe' | 'local' | null;
+  /** Last provisionary state the node asked for (`init`, `ready`, ...). */
+  state: string | null;
+  /** Milliseconds since the epoch of the last contact, or null when never seen. */
+  lastcontact: number | null;
+  /** Address the node was last seen from. */
+  lastaddr: string | null;
+  /** Free-form attributes (`node set rack 12 n0001`); nodescripts see them as ATTR_<KEY>. Keys may be dotted (power.driver). */
+  attrs: Record<string, string>;
+}
+
+export interface GroupRecord {
+  name: string;
+  vnfs: string | null;
+  enabled: boolean | null;
+  debug: number | null;
+  boot: 'pxe' | 'local' | null;
+  desc: string | null;
+  attrs: Record<string, string>;
+}
+
+/** A node with inheritance applied: every value resolved, and where it came from. */
+export interface ResolvedNode {
+  name: string;
+  nodeid: string;
+  group: string;
+  vnfs: string;
+  enabled: boolean;
+  debug: number;
+  ipaddr: string | null;
+  desc: string | null;
+  boot: 'pxe' | 'local';
+  state: string | null;
+  lastcontact: number | null;
+  lastaddr: string | null;
+  attrs: Record<string, string>;
+  sources: Record<string, Source>;
+}
+
+/** The fields a caller may set on a node or group (attributes through `attrs`). */
+export type NodeUpdate = Partial<Omit<NodeRecord, 'name' | 'nodeid' | 'attrs' | 'state' | 'lastcontact' | 'lastaddr'>> & {
+  attrs?: Record<string, string | null>;
+};
+export type GroupUpdate = Partial<Omit<GroupRecord, 'name' | 'attrs'>> & { attrs?: Record<string, string | null> };
+
+/** A new node (import, `node add`). Unset fields inherit. */
+export type NewNode = Pick<NodeRecord, 'name' | 'nodeid'> & Partial<Omit<NodeRecord, 'name' | 'nodeid'>>;
+
+/** A DHCP lease, persisted so that a node keeps its address across reboots and daemon restarts. */
+export interface Lease {
+  /** Canonical hardware address. */
+  hwaddr: string;
+  address: string;
+  /** Milliseconds since the epoch when it expires; a lease past expiry is still preferred for the same hwaddr. */
+  expires: number;
+  /** `offered`, `bound`, `released`, or `declined` (quarantined: hwaddr is empty-ish, address unusable until expiry). */
+  state: 'offered' | 'bound' | 'released' | 'declined';
+  hostname?: string | null;
+  clientId?: string | null;
+  /** Option 97 client UUID, when sent. */
+  uuid?: string | null;
+}
+
+/** A hardware address seen on the network but not registered (autoRegister off, or exhausted). */
+export interface UnknownNode {
+  nodeid: string;
+  lastaddr: string | null;
+  /** What saw it: `dhcp`, `http`, `tftp`, `perceus`. */
+  via: string;
+  firstseen: number;
+  lastseen: number;
+  count: number;
+}
+
+/** One step of a node's boot timeline. */
+export interface TimelineEvent {
+  /** Milliseconds since the epoch. */
+  time: number;
+  /** Canonical hardware address (events are recorded by nodeid, so they exist even before a name does). */
+  nodeid: string;
+  /** Who recorded it: a server (`dhcp`, `tftp`, `http`), the engine (`nodescript`), or the node itself (`node`). */
+  source: 'dhcp' | 'tftp' | 'http' | 'nodescript' | 'node' | 'perceus' | 'power' | 'admin';
+  /** Short stage name: `discover`, `offer`, `ack`, `tftp undionly.kpxe`, `init-script-start`, `ready`, `failed`... */
+  stage: string;
+  /** Human message: `sent 65536 bytes in 0.12 s`, `20-foo exit 3`, the failure reason. */
+  msg: string | null;
+  /** false marks a failure step. */
+  ok: boolean;
+  /** Address it came from, when known. */
+  addr?: string | null;
+}
+
+/** Options of auto-registration, taken from config `defaults`. */
+export interface AutoRegisterOptions {
+  nodeName: string;
+  firstNode: number;
+  totalNodes: number | null;
+  group: string;
+  vnfs: string;
+  enabled: boolean;
+  debug: number;
+}
+
+/** Thrown when the name pattern has no free name left. */
+export class NamePatternExhaustedError extends Error {}
+
+export interface RegistryStore {
+  // ---- nodes ----
+  getNode(name: string): Promise<NodeRecord | null>;
+  getNodeByNodeid(nodeid: string): Promise<NodeRecord | null>;
+  /** The node holding this address as fixed ipaddr, or as its current lease. */
+  getNodeByAddress(addr: string): Promise<NodeRecord | null>;
+  listNodes(): Promise<NodeRecord[]>;
+  addNode(node: NewNode): Promise<NodeRecord>;
+  /** Adds all or none, in one transaction. Errors name the offending entry. */
+  importNodes(nodes: NewNode[]): Promise<number>;
+  updateNode(name: string, update: NodeUpdate): Promise<NodeRecord>;
+  deleteNode(name: string): Promise<void>;
+  renameNode(oldName: string, newName: string): Promise<NodeRecord>;
+  /** Motherboard swap: the node keeps its name, history and settings under a new hardware address. */
+  replaceNodeid(name: string, nodeid: string): Promise<NodeRecord>;
+  /**
+   * Returns the node for `nodeid`, registering it with the next free name of the pattern if unknown.
+   * Safe under concurrency: simultaneous calls never get the same name. Throws NamePatternExhaustedError.
+   */
+  autoRegister(nodeid: string, options: AutoRegisterOptions): Promise<{ node: NodeRecord; created: boolean }>;
+  /** Records a contact: the state asked for, the address, the time. Cheap; may be batched. */
+  recordContact(nodeid: string, state: string | null, addr: string | null, time?: number): Promise<void>;
+  /** Applies group and default inheritance. */
+  resolve(node: NodeRecord, defaults: Pick<AutoRegisterOptions, 'group' | 'vnfs' | 'enabled' | 'debug'>): Promise<ResolvedNode>;
+
+  // ---- groups ----
+  getGroup(name: string): Promise<GroupRecord | null>;
+  listGroups(): Promise<GroupRecord[]>;
+  /** Creates the group if needed. */
+  updateGroup(name: string, update: GroupUpdate): Promise<GroupRecord>;
+  deleteGroup(name: string): Promise<void>;
+
+  // ---- unknown machines ----
+  recordUnknown(nodeid: string, addr: string | null, via: string): Promise<void>;
+  listUnknown(): Promise<UnknownNode[]>;
+
+  // ---- DHCP leases ----
+  getLease(hwaddr: string): Promise<Lease | null>;
+  getLeaseByAddress(address: string): Promise<Lease | null>;
+  listLeases(): Promise<Lease[]>;
+  /** Writes leases; implementations batch, and `flush()` makes every accepted write durable. */
+  putLease(lease: Lease): Promise<void>;
+  deleteLease(hwaddr: string): Promise<void>;
+
+  // ---- timeline ----
+  addEvent(event: TimelineEvent): Promise<void>;
+  /** Events of one node, oldest first; `since` in ms. */
+  listEvents(nodeid: string, options?: { since?: number; limit?: number }): Promise<TimelineEvent[]>;
+
+  /** Writes anything batched. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}

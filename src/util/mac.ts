@@ -1,0 +1,43 @@
+/**
+ * Hardware addresses ("nodeid" in Perceus's words). The canonical form is uppercase with colons:
+ * `AA:BB:CC:DD:EE:FF`. Input may use any case and `-`, `:` or `.` separators, or none.
+ * IPoIB client identifiers (20 octets) are accepted too and kept whole.
+ */
+
+const HEX = /^[0-9a-f]+$/i;
+
+/** Parses a hardware address in any usual notation; returns the canonical form or null. */
+export function parseMac(input: string): string | null {
+  const trimmed = input.trim();
+  let hex: string;
+  if (/^[0-9a-f]{1,2}([:-][0-9a-f]{1,2})+$/i.test(trimmed)) {
+    hex = trimmed.split(/[:-]/).map((p) => p.padStart(2, '0')).join('');
+  } else if (/^[0-9a-f]{4}(\.[0-9a-f]{4})+$/i.test(trimmed)) {
+    hex = trimmed.replaceAll('.', '');
+  } else if (HEX.test(trimmed) && trimmed.length % 2 === 0) {
+    hex = trimmed;
+  } else {
+    return null;
+  }
+  const octets = hex.length / 2;
+  // Ethernet is 6 octets; IPoIB hardware addresses are 20; allow the range of client identifiers in between.
+  if (octets < 6 || octets > 20) return null;
+  return hex.toUpperCase().match(/../g)!.join(':');
+}
+
+/** Like parseMac, but throws a TypeError naming the bad input. */
+export function canonicalMac(input: string): string {
+  const mac = parseMac(input);
+  if (mac === null) throw new TypeError(`not a hardware address: ${JSON.stringify(input)}`);
+  return mac;
+}
+
+/** Canonical MAC from raw octets (a DHCP chaddr, say). */
+export function macFromBytes(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':');
+}
+
+/** Octets of a canonical or loose MAC. */
+export function macToBytes(mac: string): Buffer {
+  return Buffer.from(canonicalMac(mac).replaceAll(':', ''), 'hex');
+}
