@@ -1,0 +1,33 @@
+/**
+ * How the composition root starts the servers. Each server (http, dhcp, tftp, perceus) has a factory
+ * under src/daemon/ that adapts the registry, the boot policy and the nodescript engine into the
+ * callbacks its server takes, and returns a Service. The factories are listed in services.ts.
+ */
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { RegistryStore, TimelineEvent } from '../registry/types.js';
+
+/** What every service factory receives from the daemon. */
+export interface DaemonContext {
+  config: Config;
+  log: Logger;
+  registry: RegistryStore;
+  /** Records one step of a node's boot timeline (never throws; failures are logged). */
+  timeline(event: Omit<TimelineEvent, 'time'> & { time?: number }): void;
+  /** Other services started before this one, by name (e.g. the dhcp service for lease lookups). */
+  services: ReadonlyMap<string, Service>;
+}
+
+/** A started server. */
+export interface Service {
+  readonly name: string;
+  /** Human description of where it listens, logged at start: `http 0.0.0.0:8080`. */
+  readonly address: string;
+  /** Applies a new config (rebinding if its address changed). Absent: the daemon restarts the service. */
+  reload?(config: Config): Promise<void>;
+  /** Stops accepting, lets work in flight finish (bounded), frees everything. */
+  close(): Promise<void>;
+}
+
+/** Starts one service, or returns null when the config disables it. */
+export type ServiceFactory = (ctx: DaemonContext) => Promise<Service | null>;

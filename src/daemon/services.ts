@@ -1,0 +1,6 @@
+/**
+ * The services the daemon starts, in order. Adding a server = one import and one entry here.
+ */
+import type { ServiceFactory } from './service.js';
+
+export const serviceFactories: Array<{ name: string; start: ServiceFactory }> = [];
