@@ -6,6 +6,7 @@
  * Every method is async so that a networked backend fits the same interface; the SQLite backend
  * answers hot lookups (by nodeid, by address) from memory.
  */
+import { ProvisiondError } from '../util/errors.js';
 
 /** A value that may be set on the node, on its group, or come from the config defaults. */
 export type Source = 'node' | 'group' | 'default';
@@ -126,8 +127,8 @@ export interface AutoRegisterOptions {
   debug: number;
 }
 
-/** Thrown when the name pattern has no free name left. */
-export class NamePatternExhaustedError extends Error {}
+/** Thrown when the name pattern has no free name left (a ProvisiondError: the CLI prints it as one line). */
+export class NamePatternExhaustedError extends ProvisiondError {}
 
 export interface RegistryStore {
   // ---- nodes ----

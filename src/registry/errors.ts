@@ -1,0 +1,25 @@
+/**
+ * Errors of the registry that callers branch on. All are ProvisiondErrors, so the CLI prints them as
+ * one line with a non-zero exit.
+ */
+import { ProvisiondError } from '../util/errors.js';
+
+/** The database cannot be used: corrupted, locked by another process, unreadable, too new. */
+export class RegistryUnavailableError extends ProvisiondError {}
+
+/** A name, hardware address or fixed address is already taken by another node. */
+export class RegistryConflictError extends ProvisiondError {}
+
+/** A value given for a node or group field is invalid (bad address, bad boot mode...). */
+export class RegistryValueError extends ProvisiondError {}
+
+/** One entry of an import is wrong; `index` is its position in the list (0-based), for line numbers. */
+export class ImportEntryError extends ProvisiondError {
+  constructor(
+    readonly index: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

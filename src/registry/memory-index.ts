@@ -1,0 +1,66 @@
+/**
+ * The in-memory index a backend answers hot lookups from: the DHCP and HTTP servers look a node up by
+ * hardware address or client address on every packet and request. Records are frozen, so a caller
+ * can never change the index by mutating what it got back.
+ */
+import type { GroupRecord, Lease, NodeRecord } from './types.js';
+
+export class RegistryIndex {
+  readonly nodes = new Map<string, NodeRecord>();
+  readonly byNodeid = new Map<string, NodeRecord>();
+  readonly byIpaddr = new Map<string, NodeRecord>();
+  readonly groups = new Map<string, GroupRecord>();
+  readonly leases = new Map<string, Lease>();
+  readonly leasesByAddress = new Map<string, Lease>();
+
+  clear(): void {
+    for (const m of [this.nodes, this.byNodeid, this.byIpaddr, this.groups, this.leases, this.leasesByAddress]) m.clear();
+  }
+
+  /** Replaces `old` (null for a new node) with `node`, keeping every map consistent. Returns the stored record. */
+  putNode(old: NodeRecord | null, node: NodeRecord): NodeRecord {
+    if (old) this.removeNode(old);
+    const frozen = Object.freeze({ ...node, attrs: Object.freeze({ ...node.attrs }) }) as NodeRecord;
+    this.nodes.set(frozen.name, frozen);
+    this.byNodeid.set(frozen.nodeid, frozen);
+    if (frozen.ipaddr !== null) this.byIpaddr.set(frozen.ipaddr, frozen);
+    return frozen;
+  }
+
+  removeNode(node: NodeRecord): void {
+    if (this.nodes.get(node.name) === node) this.nodes.delete(node.name);
+    if (this.byNodeid.get(node.nodeid) === node) this.byNodeid.delete(node.nodeid);
+    if (node.ipaddr !== null && this.byIpaddr.get(node.ipaddr) === node) this.byIpaddr.delete(node.ipaddr);
+  }
+
+  putGroup(group: GroupRecord): GroupRecord {
+    const frozen = Object.freeze({ ...group, attrs: Object.freeze({ ...group.attrs }) }) as GroupRecord;
+    this.groups.set(frozen.name, frozen);
+    return frozen;
+  }
+
+  putLease(lease: Lease): Lease {
+    const old = this.leases.get(lease.hwaddr);
+    if (old && this.leasesByAddress.get(old.address) === old) this.leasesByAddress.delete(old.address);
+    const frozen = Object.freeze({ ...lease });
+    this.leases.set(frozen.hwaddr, frozen);
+    this.leasesByAddress.set(frozen.address, frozen);
+    return frozen;
+  }
+
+  removeLease(hwaddr: string): void {
+    const old = this.leases.get(hwaddr);
+    if (!old) return;
+    this.leases.delete(hwaddr);
+    if (this.leasesByAddress.get(old.address) === old) this.leasesByAddress.delete(old.address);
+  }
+
+  /** The node using `addr`: its fixed address first, then a live (offered or bound) lease. */
+  nodeByAddress(addr: string): NodeRecord | null {
+    const fixed = this.byIpaddr.get(addr);
+    if (fixed) return fixed;
+    const lease = this.leasesByAddress.get(addr);
+    if (!lease || (lease.state !== 'bound' && lease.state !== 'offered')) return null;
+    return this.byNodeid.get(lease.hwaddr) ?? null;
+  }
+}

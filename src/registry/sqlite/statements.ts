@@ -1,0 +1,184 @@
+/**
+ * The prepared statements of the SQLite backend and the mapping between rows and records.
+ * Prepared once per connection: the hot write paths (contacts, leases, events) reuse them.
+ */
+import type Database from 'better-sqlite3';
+import type { GroupRecord, Lease, NodeRecord, TimelineEvent, UnknownNode } from '../types.js';
+
+export interface NodeRow {
+  id: number;
+  name: string;
+  nodeid: string;
+  grp: string | null;
+  vnfs: string | null;
+  enabled: number | null;
+  debug: number | null;
+  ipaddr: string | null;
+  desc: string | null;
+  boot: string | null;
+  state: string | null;
+  lastcontact: number | null;
+  lastaddr: string | null;
+}
+
+export interface GroupRow {
+  name: string;
+  vnfs: string | null;
+  enabled: number | null;
+  debug: number | null;
+  boot: string | null;
+  desc: string | null;
+}
+
+export interface LeaseRow {
+  hwaddr: string;
+  address: string;
+  expires: number;
+  state: string;
+  hostname: string | null;
+  client_id: string | null;
+  uuid: string | null;
+}
+
+export interface EventRow {
+  time: number;
+  nodeid: string;
+  source: string;
+  stage: string;
+  msg: string | null;
+  ok: number;
+  addr: string | null;
+}
+
+const bool = (v: number | null): boolean | null => (v === null ? null : v !== 0);
+const int = (v: boolean | null): number | null => (v === null ? null : v ? 1 : 0);
+
+export function nodeFromRow(r: NodeRow, attrs: Record<string, string>): NodeRecord {
+  return {
+    name: r.name,
+    nodeid: r.nodeid,
+    group: r.grp,
+    vnfs: r.vnfs,
+    enabled: bool(r.enabled),
+    debug: r.debug,
+    ipaddr: r.ipaddr,
+    desc: r.desc,
+    boot: r.boot as NodeRecord['boot'],
+    state: r.state,
+    lastcontact: r.lastcontact,
+    lastaddr: r.lastaddr,
+    attrs,
+  };
+}
+
+/** Named parameters of a node row (for INSERT and UPDATE). */
+export function nodeParams(n: NodeRecord): Record<string, unknown> {
+  return {
+    name: n.name,
+    nodeid: n.nodeid,
+    grp: n.group,
+    vnfs: n.vnfs,
+    enabled: int(n.enabled),
+    debug: n.debug,
+    ipaddr: n.ipaddr,
+    desc: n.desc,
+    boot: n.boot,
+    state: n.state,
+    lastcontact: n.lastcontact,
+    lastaddr: n.lastaddr,
+  };
+}
+
+export function groupFromRow(r: GroupRow, attrs: Record<string, string>): GroupRecord {
+  return { name: r.name, vnfs: r.vnfs, enabled: bool(r.enabled), debug: r.debug, boot: r.boot as GroupRecord['boot'], desc: r.desc, attrs };
+}
+
+export function groupParams(g: GroupRecord): Record<string, unknown> {
+  return { name: g.name, vnfs: g.vnfs, enabled: int(g.enabled), debug: g.debug, boot: g.boot, desc: g.desc };
+}
+
+export function leaseFromRow(r: LeaseRow): Lease {
+  return {
+    hwaddr: r.hwaddr,
+    address: r.address,
+    expires: r.expires,
+    state: r.state as Lease['state'],
+    hostname: r.hostname,
+    clientId: r.client_id,
+    uuid: r.uuid,
+  };
+}
+
+export function leaseParams(l: Lease): Record<string, unknown> {
+  return {
+    hwaddr: l.hwaddr,
+    address: l.address,
+    expires: l.expires,
+    state: l.state,
+    hostname: l.hostname ?? null,
+    client_id: l.clientId ?? null,
+    uuid: l.uuid ?? null,
+  };
+}
+
+export function eventFromRow(r: EventRow): TimelineEvent {
+  return { time: r.time, nodeid: r.nodeid, source: r.source as TimelineEvent['source'], stage: r.stage, msg: r.msg, ok: r.ok !== 0, addr: r.addr };
+}
+
+const NODE_COLS = 'name, nodeid, grp, vnfs, enabled, debug, ipaddr, desc, boot, state, lastcontact, lastaddr';
+const NODE_VALS = '@name, @nodeid, @grp, @vnfs, @enabled, @debug, @ipaddr, @desc, @boot, @state, @lastcontact, @lastaddr';
+
+/** Every statement the store runs, prepared against one connection. */
+export function prepare(db: Database.Database) {
+  const byName = '(SELECT id FROM nodes WHERE name = ?)';
+  return {
+    dataVersion: db.prepare('PRAGMA data_version').pluck(),
+    allNodes: db.prepare<[], NodeRow>('SELECT * FROM nodes'),
+    allNodeAttrs: db.prepare<[], { node_id: number; key: string; value: string }>('SELECT node_id, key, value FROM node_attrs'),
+    allGroups: db.prepare<[], GroupRow>('SELECT * FROM groups'),
+    allGroupAttrs: db.prepare<[], { grp: string; key: string; value: string }>('SELECT grp, key, value FROM group_attrs'),
+    allLeases: db.prepare<[], LeaseRow>('SELECT * FROM leases'),
+    insertNode: db.prepare(`INSERT INTO nodes (${NODE_COLS}) VALUES (${NODE_VALS})`),
+    updateNode: db.prepare(
+      'UPDATE nodes SET name = @name, nodeid = @nodeid, grp = @grp, vnfs = @vnfs, enabled = @enabled, debug = @debug, ipaddr = @ipaddr, ' +
+        'desc = @desc, boot = @boot WHERE name = @old',
+    ),
+    setNodeAttr: db.prepare(
+      `INSERT INTO node_attrs (node_id, key, value) VALUES (${byName}, ?, ?) ON CONFLICT (node_id, key) DO UPDATE SET value = excluded.value`,
+    ),
+    deleteNodeAttr: db.prepare(`DELETE FROM node_attrs WHERE node_id = ${byName} AND key = ?`),
+    deleteNode: db.prepare('DELETE FROM nodes WHERE name = ?'),
+    contact: db.prepare('UPDATE nodes SET state = ?, lastcontact = ?, lastaddr = ? WHERE nodeid = ?'),
+    moveEvents: db.prepare('UPDATE events SET nodeid = ? WHERE nodeid = ?'),
+    upsertGroup: db.prepare(
+      'INSERT INTO groups (name, vnfs, enabled, debug, boot, desc) VALUES (@name, @vnfs, @enabled, @debug, @boot, @desc) ' +
+        'ON CONFLICT (name) DO UPDATE SET vnfs = excluded.vnfs, enabled = excluded.enabled, debug = excluded.debug, boot = excluded.boot, desc = excluded.desc',
+    ),
+    setGroupAttr: db.prepare('INSERT INTO group_attrs (grp, key, value) VALUES (?, ?, ?) ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value'),
+    deleteGroupAttr: db.prepare('DELETE FROM group_attrs WHERE grp = ? AND key = ?'),
+    deleteGroup: db.prepare('DELETE FROM groups WHERE name = ?'),
+    upsertLease: db.prepare(
+      'INSERT INTO leases (hwaddr, address, expires, state, hostname, client_id, uuid) VALUES (@hwaddr, @address, @expires, @state, @hostname, @client_id, @uuid) ' +
+        'ON CONFLICT (hwaddr) DO UPDATE SET address = excluded.address, expires = excluded.expires, state = excluded.state, ' +
+        'hostname = excluded.hostname, client_id = excluded.client_id, uuid = excluded.uuid',
+    ),
+    deleteLease: db.prepare('DELETE FROM leases WHERE hwaddr = ?'),
+    moveLease: db.prepare('UPDATE leases SET hwaddr = ? WHERE hwaddr = ?'),
+    upsertUnknown: db.prepare(
+      'INSERT INTO unknown (nodeid, lastaddr, via, firstseen, lastseen, count) VALUES (?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (nodeid) DO UPDATE SET lastaddr = coalesce(excluded.lastaddr, lastaddr), via = excluded.via, ' +
+        'lastseen = max(lastseen, excluded.lastseen), count = count + excluded.count',
+    ),
+    deleteUnknown: db.prepare('DELETE FROM unknown WHERE nodeid = ?'),
+    listUnknown: db.prepare<[], UnknownNode>(
+      'SELECT nodeid, lastaddr, via, firstseen, lastseen, count FROM unknown WHERE nodeid NOT IN (SELECT nodeid FROM nodes) ORDER BY lastseen DESC',
+    ),
+    insertEvent: db.prepare('INSERT INTO events (time, nodeid, source, stage, msg, ok, addr) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    eventsSince: db.prepare<[string, number, number], EventRow>(
+      'SELECT * FROM (SELECT time, nodeid, source, stage, msg, ok, addr, id FROM events WHERE nodeid = ? AND time >= ? ORDER BY time DESC, id DESC LIMIT ?) ORDER BY time, id',
+    ),
+    pruneEvents: db.prepare('DELETE FROM events WHERE time < ?'),
+  };
+}
+
+export type Statements = ReturnType<typeof prepare>;

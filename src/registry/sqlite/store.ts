@@ -1,0 +1,236 @@
+/**
+ * The embedded registry: SQLite through better-sqlite3 in WAL mode. Every node, group and lease is
+ * also held in a RegistryIndex so that the per-packet lookups never touch the database; the index is
+ * reloaded when another process (the `provisiond node ...` CLI) commits, which SQLite reports through
+ * `PRAGMA data_version`. Writes of the servers are batched by a WriteQueue (see write-queue.ts).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Logger } from '../../log/logger.js';
+import { parseMac } from '../../util/mac.js';
+import { NodeNotFoundError } from '../../util/errors.js';
+import { RegistryConflictError, RegistryUnavailableError } from '../errors.js';
+import { RegistryIndex } from '../memory-index.js';
+import { checkName, checkNodeid } from '../validate.js';
+import { migrate } from './migrations.js';
+import { groupFromRow, leaseFromRow, nodeFromRow, prepare, type Statements } from './statements.js';
+import { WriteQueue } from './write-queue.js';
+
+export interface SqliteRegistryOptions {
+  /** Database file (its folder is created), or `:memory:`. */
+  path: string;
+  logger: Logger;
+  /** How long to wait for a lock held by another process before giving up, in ms (default 5000). */
+  busyTimeout?: number;
+  /** How long servers' writes may wait in memory before they are written, in ms (default 200). */
+  flushInterval?: number;
+  /** Queued writes that trigger an immediate flush (default 5000). */
+  maxQueued?: number;
+  /** Timeline events older than this many days are pruned (default 90). */
+  eventRetentionDays?: number;
+}
+
+/** The connection, the index and the queue; the RegistryStore methods are in sqlite-registry.ts. */
+export class SqliteCore {
+  readonly index = new RegistryIndex();
+  readonly queue = new WriteQueue();
+  readonly st: Statements;
+  private version = -1;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private lastPrune = 0;
+  readonly flushInterval: number;
+  readonly maxQueued: number;
+  readonly retentionMs: number;
+
+  protected constructor(
+    readonly db: Database.Database,
+    readonly path: string,
+    readonly log: Logger,
+    opts: SqliteRegistryOptions,
+  ) {
+    this.st = prepare(db);
+    this.flushInterval = opts.flushInterval ?? 200;
+    this.maxQueued = opts.maxQueued ?? 5000;
+    this.retentionMs = (opts.eventRetentionDays ?? 90) * 86_400_000;
+  }
+
+  /** Opens (creating and migrating as needed) the database; errors say what is wrong with the file. */
+  protected static connect(opts: SqliteRegistryOptions): { db: Database.Database; from: number; to: number } {
+    const { path } = opts;
+    let db: Database.Database | undefined;
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path, { timeout: opts.busyTimeout ?? 5000 });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      const { from, to } = migrate(db, path);
+      return { db, from, to };
+    } catch (err) {
+      db?.close();
+      throw describeDbError(path, 'opening', err);
+    }
+  }
+
+  // ---- consistency with other processes ----
+
+  /** Reloads the index if another connection committed since we last looked. */
+  protected sync(): void {
+    this.assertOpen();
+    const v = this.st.dataVersion.get() as number;
+    if (v === this.version) return;
+    this.flushQueued();
+    this.reload(v);
+  }
+
+  /** Like sync, inside a write transaction: pending writes go into the same transaction. */
+  protected syncLocked(): void {
+    this.queue.writeTo(this.st);
+    this.queue.clear();
+    const v = this.st.dataVersion.get() as number;
+    if (v !== this.version) this.reload(v);
+  }
+
+  private reload(version: number): void {
+    const load = this.db.transaction(() => {
+      this.index.clear();
+      const nodeAttrs = new Map<number, Record<string, string>>();
+      for (const a of this.st.allNodeAttrs.iterate()) {
+        let attrs = nodeAttrs.get(a.node_id);
+        if (!attrs) nodeAttrs.set(a.node_id, (attrs = {}));
+        attrs[a.key] = a.value;
+      }
+      for (const r of this.st.allNodes.iterate()) this.index.putNode(null, nodeFromRow(r, nodeAttrs.get(r.id) ?? {}));
+      const groupAttrs = new Map<string, Record<string, string>>();
+      for (const a of this.st.allGroupAttrs.iterate()) {
+        let attrs = groupAttrs.get(a.grp);
+        if (!attrs) groupAttrs.set(a.grp, (attrs = {}));
+        attrs[a.key] = a.value;
+      }
+      for (const r of this.st.allGroups.iterate()) this.index.putGroup(groupFromRow(r, groupAttrs.get(r.name) ?? {}));
+      for (const r of this.st.allLeases.iterate()) this.index.putLease(leaseFromRow(r));
+    });
+    load();
+    this.version = version;
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction (the write lock taken at once), after syncing. */
+  protected write<T>(what: string, fn: () => T): T {
+    this.assertOpen();
+    const tx = this.db.transaction(() => {
+      this.syncLocked();
+      return fn();
+    });
+    try {
+      return tx.immediate();
+    } catch (err) {
+      throw describeDbError(this.path, what, err);
+    }
+  }
+
+  // ---- batching ----
+
+  protected queued(): void {
+    if (this.queue.size >= this.maxQueued) {
+      this.flushQueued();
+      return;
+    }
+    if (this.timer === null && !this.closed) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        try {
+          this.flushQueued();
+        } catch (err) {
+          // Kept queued and retried: a lock held by an admin's long command must not lose contacts.
+          this.log.warn({ err: String(err) }, 'writing batched registry updates failed; will retry');
+          this.queued();
+        }
+      }, this.flushInterval);
+      this.timer.unref();
+    }
+  }
+
+  /** Writes what is queued in one transaction. */
+  protected flushQueued(): void {
+    if (this.queue.size === 0) return;
+    const now = Date.now();
+    const tx = this.db.transaction(() => {
+      this.queue.writeTo(this.st);
+      if (now - this.lastPrune > 3_600_000) this.st.pruneEvents.run(now - this.retentionMs);
+    });
+    try {
+      tx.immediate();
+    } catch (err) {
+      throw describeDbError(this.path, 'writing batched updates', err);
+    }
+    this.queue.clear();
+    if (now - this.lastPrune > 3_600_000) this.lastPrune = now;
+  }
+
+  protected closeCore(): void {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    try {
+      this.flushQueued();
+    } finally {
+      this.closed = true;
+      this.db.close();
+    }
+  }
+
+  protected assertOpen(): void {
+    if (this.closed) throw new RegistryUnavailableError(`registry database ${this.path} is closed`);
+  }
+
+  // ---- shared lookups ----
+
+  /** The node of `name`, or a NodeNotFoundError. */
+  protected mustNode(name: string) {
+    const node = this.index.nodes.get(name);
+    if (!node) throw new NodeNotFoundError(`no node named ${JSON.stringify(name)}`);
+    return node;
+  }
+
+  /** Canonical nodeid of a trusted-or-not input, or null (never throws: lookups of garbage find nothing). */
+  protected canonical(nodeid: string): string | null {
+    return this.index.byNodeid.has(nodeid) ? nodeid : parseMac(nodeid);
+  }
+
+  protected assertFree(what: { name?: string; nodeid?: string; ipaddr?: string | null }, except?: string): void {
+    if (what.name !== undefined) {
+      checkName(what.name, 'node name');
+      const other = this.index.nodes.get(what.name);
+      if (other && other.name !== except) throw new RegistryConflictError(`node name ${what.name} is already taken (by ${other.nodeid})`);
+    }
+    if (what.nodeid !== undefined) {
+      const nodeid = checkNodeid(what.nodeid);
+      const other = this.index.byNodeid.get(nodeid);
+      if (other && other.name !== except) throw new RegistryConflictError(`hardware address ${nodeid} is already node ${other.name}`);
+    }
+    if (what.ipaddr) {
+      const other = this.index.byIpaddr.get(what.ipaddr);
+      if (other && other.name !== except) throw new RegistryConflictError(`address ${what.ipaddr} is already the fixed address of node ${other.name}`);
+    }
+  }
+}
+
+/** Turns SQLite's error codes into messages an admin can act on. ProvisiondErrors pass through. */
+export function describeDbError(path: string, what: string, err: unknown): Error {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return err as Error;
+  const where = `${what}: registry database ${path}`;
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new RegistryUnavailableError(`${where} is locked by another process (gave up waiting)`, { cause: err });
+  }
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return new RegistryUnavailableError(`${where} is corrupted or not an SQLite database (${(err as Error).message})`, { cause: err });
+  }
+  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_PERM') {
+    return new RegistryUnavailableError(`${where} cannot be used: ${(err as Error).message}`, { cause: err });
+  }
+  if (code.startsWith('SQLITE_CONSTRAINT')) return new RegistryConflictError(`${what}: ${(err as Error).message}`, { cause: err });
+  return new RegistryUnavailableError(`${where}: ${(err as Error).message}`, { cause: err });
+}

@@ -1,0 +1,92 @@
+/**
+ * The writes the servers make on every packet and request (contacts, leases, unknown machines,
+ * timeline events), held in memory and written in one transaction per batch. Coalesced by key:
+ * 1,000 contacts of one node in a batch are one UPDATE. The index is updated at once, so readers in
+ * this process see a write as soon as it is accepted; `flush` makes it durable.
+ */
+import type { Lease, TimelineEvent } from '../types.js';
+import type { Statements } from './statements.js';
+
+interface Contact {
+  state: string | null;
+  time: number;
+  addr: string | null;
+}
+
+interface Sighting {
+  addr: string | null;
+  via: string;
+  first: number;
+  last: number;
+  count: number;
+}
+
+export class WriteQueue {
+  private contacts = new Map<string, Contact>();
+  private leases = new Map<string, Lease | null>();
+  private unknown = new Map<string, Sighting>();
+  private events: TimelineEvent[] = [];
+
+  get size(): number {
+    return this.contacts.size + this.leases.size + this.unknown.size + this.events.length;
+  }
+
+  contact(nodeid: string, c: Contact): void {
+    this.contacts.set(nodeid, c);
+  }
+
+  lease(hwaddr: string, lease: Lease | null): void {
+    this.leases.set(hwaddr, lease);
+  }
+
+  sighting(nodeid: string, addr: string | null, via: string, time: number): void {
+    const s = this.unknown.get(nodeid);
+    if (s) {
+      s.addr = addr ?? s.addr;
+      s.via = via;
+      s.last = Math.max(s.last, time);
+      s.count++;
+    } else {
+      this.unknown.set(nodeid, { addr, via, first: time, last: time, count: 1 });
+    }
+  }
+
+  event(e: TimelineEvent): void {
+    this.events.push(e);
+  }
+
+  /** A node registered in the meantime is no longer unknown. */
+  forgetUnknown(nodeid: string): void {
+    this.unknown.delete(nodeid);
+  }
+
+  /**
+   * Writes everything queued with `st`; the caller wraps this in a transaction. The queue is emptied
+   * only by `clear()` after the transaction committed, so a failed batch is retried, not lost.
+   */
+  writeTo(st: Statements): void {
+    for (const [nodeid, c] of this.contacts) st.contact.run(c.state, c.time, c.addr, nodeid);
+    for (const [hwaddr, lease] of this.leases) {
+      if (lease === null) st.deleteLease.run(hwaddr);
+      else
+        st.upsertLease.run({
+          hwaddr: lease.hwaddr,
+          address: lease.address,
+          expires: lease.expires,
+          state: lease.state,
+          hostname: lease.hostname ?? null,
+          client_id: lease.clientId ?? null,
+          uuid: lease.uuid ?? null,
+        });
+    }
+    for (const [nodeid, s] of this.unknown) st.upsertUnknown.run(nodeid, s.addr, s.via, s.first, s.last, s.count);
+    for (const e of this.events) st.insertEvent.run(e.time, e.nodeid, e.source, e.stage, e.msg, e.ok ? 1 : 0, e.addr ?? null);
+  }
+
+  clear(): void {
+    this.contacts.clear();
+    this.leases.clear();
+    this.unknown.clear();
+    this.events = [];
+  }
+}
