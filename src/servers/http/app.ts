@@ -1,0 +1,156 @@
+/**
+ * The express application: the node-facing routes, the limits, and the one error handler that turns
+ * HttpError into a status with a reason. Paths (kept stable, documented in the README):
+ *   GET /nodescripts/<state>?nodeid=<MAC>   GET /boot/<MAC>.ipxe   GET /boot/<file>
+ *   GET /files/<path> (and /<vnfs.prefix>/<path>)   POST|GET /nodes/<MAC>/events   GET /healthz
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from '../../log/logger.js';
+import { parseMac } from '../../util/mac.js';
+import { ChecksumCache } from './checksum-cache.js';
+import { HttpError } from './errors.js';
+import { sendFile } from './file-sender.js';
+import { resolveExported, safeSegments } from './safe-path.js';
+import type { HttpHandlers, HttpServerOptions } from './types.js';
+
+/** Mutable state the routes read, so a config reload applies without rebuilding the app. */
+export interface AppState {
+  options: HttpServerOptions;
+  checksums: ChecksumCache;
+  closing: boolean;
+  /** Nodescript requests in flight per client address. */
+  scriptsInFlight: Map<string, number>;
+}
+
+const STATE = /^\w+$/;
+
+/** The client's IPv4 address (`::ffff:` mapping removed). */
+export function clientAddress(req: Request): string {
+  const a = req.socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+function rawPath(req: Request): string {
+  const url = req.originalUrl;
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function macParam(value: unknown, what: string): string {
+  const mac = typeof value === 'string' ? parseMac(value) : null;
+  if (!mac) throw new HttpError(400, `bad ${what}: not a hardware address: ${JSON.stringify(value ?? '')}`);
+  return mac;
+}
+
+export function createApp(state: AppState, handlers: HttpHandlers, log: Logger): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use((req, res, next) => {
+    if (state.closing) res.setHeader('Connection', 'close');
+    if (req.originalUrl.length > (state.options.maxUrlLength ?? 4096)) return next(new HttpError(414, 'url too long'));
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: state.closing ? 'stopping' : 'ok', ...handlers.health?.() });
+  });
+
+  app.get('/nodescripts/:state', async (req, res) => {
+    const st = req.params.state;
+    if (!STATE.test(st)) throw new HttpError(400, `bad provisionary state ${JSON.stringify(st)}: must match ^\\w+$`);
+    const nodeid = req.query.nodeid === undefined || req.query.nodeid === '' ? null : macParam(req.query.nodeid, 'nodeid');
+    const addr = clientAddress(req);
+    const cap = state.options.maxScriptRequestsPerAddress;
+    const inFlight = state.scriptsInFlight.get(addr) ?? 0;
+    if (inFlight >= cap) throw new HttpError(429, `too many nodescript requests from ${addr} at once (limit ${cap})`, { headers: { 'Retry-After': '2' } });
+    state.scriptsInFlight.set(addr, inFlight + 1);
+    const abort = new AbortController();
+    res.once('close', () => {
+      const n = (state.scriptsInFlight.get(addr) ?? 1) - 1;
+      if (n <= 0) state.scriptsInFlight.delete(addr);
+      else state.scriptsInFlight.set(addr, n);
+      if (!res.writableFinished) abort.abort(new Error('client went away'));
+    });
+    const body = await handlers.nodescript({ state: st, nodeid, addr, signal: abort.signal });
+    res.status(200);
+    res.setHeader('Content-Type', 'text/x-shellscript; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-store');
+    res.flushHeaders(); // the node sees the response start at once, then each script's output as it comes
+    try {
+      await pipeline(body, res);
+    } catch (err) {
+      if (!abort.signal.aborted) log.warn({ addr, state: st, nodeid, err: String(err) }, 'nodescript stream failed');
+      res.destroy();
+    }
+  });
+
+  app.get(/^\/boot\/(.+)$/, async (req, res) => {
+    const addr = clientAddress(req);
+    const segments = safeSegments(rawPath(req).slice('/boot/'.length));
+    const name = segments.join('/');
+    if (segments.length === 1 && name.endsWith('.ipxe')) {
+      const base = name.slice(0, -'.ipxe'.length);
+      const nodeid = parseMac(base);
+      if (nodeid || base === 'boot' || req.query.mac !== undefined) {
+        const script = await handlers.ipxeScript({ nodeid: nodeid ?? (req.query.mac !== undefined ? macParam(req.query.mac, 'mac') : null), addr });
+        res.status(200).type('text/plain').setHeader('Cache-Control', 'no-store');
+        res.send(script);
+        return;
+      }
+    }
+    const file = await handlers.bootFile({ segments, addr });
+    const report = await sendFile(req, res, file, { chunkSize: state.options.chunkSize });
+    handlers.transfer?.({ ...report, route: 'boot', addr, url: req.originalUrl });
+  });
+
+  const getfile = async (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    const path = rawPath(req);
+    const first = path.split('/')[1] ?? '';
+    if (!state.options.filePrefixes.includes(first)) return next();
+    const addr = clientAddress(req);
+    const target = await resolveExported(path.slice(first.length + 2), state.options.trees, state.options.fallbackTree);
+    await handlers.beforeGetfile?.({ tree: target.tree.name, relative: target.relative, file: target.file });
+    const report = await sendFile(req, res, target.file, { checksums: state.checksums, chunkSize: state.options.chunkSize });
+    handlers.transfer?.({ ...report, route: 'files', addr, url: req.originalUrl });
+  };
+  app.use(getfile);
+
+  const events = async (req: Request, res: Response) => {
+    const nodeid = macParam(req.params.mac, 'node');
+    const body: Record<string, unknown> = typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {};
+    const text = typeof req.body === 'string' ? req.body.trim() : '';
+    const pick = (k: string): string | undefined => {
+      const v = req.query[k] ?? body[k];
+      return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
+    };
+    const stage = (pick('stage') ?? '').trim();
+    const msg = (pick('msg') ?? text) || null;
+    if (!stage) throw new HttpError(400, 'bad event: stage is missing (?stage=...&msg=...)');
+    if (stage.length > 128 || (msg?.length ?? 0) > 2048) throw new HttpError(413, 'bad event: stage or msg too long');
+    await handlers.nodeEvent({ nodeid, stage, msg, addr: clientAddress(req) });
+    res.status(200).type('text/plain').send('ok\n');
+  };
+  const bodies = [express.json({ limit: '8kb' }), express.urlencoded({ extended: false, limit: '8kb' }), express.text({ limit: '8kb', type: 'text/*' })];
+  app.post('/nodes/:mac/events', ...bodies, events);
+  app.get('/nodes/:mac/events', events);
+
+  app.use((req, _res, next) => next(new HttpError(404, `not found: ${req.method} ${rawPath(req)}`)));
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = err instanceof HttpError ? err.status : (err as { status?: number }).status && (err as { status: number }).status < 500 ? (err as { status: number }).status : 500;
+    const reason = err instanceof HttpError || status < 500 ? (err as Error).message : 'internal error (see the daemon log)';
+    const level = status >= 500 ? 'error' : 'debug';
+    log[level]({ addr: clientAddress(req), url: req.originalUrl, status, err: err instanceof Error ? err.message : String(err) }, 'request refused');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (err instanceof HttpError) for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+    res.status(status).type('text/plain').send(`${reason}\n`);
+  });
+  return app;
+}

@@ -1,0 +1,112 @@
+/**
+ * The node-facing HTTP server: an express app on a Node http.Server with the abuse limits
+ * (header size, URL length, idle and receive timeouts, per-address nodescript cap), a live
+ * `update()` for config reloads (rebinding when the address changed), and a graceful `close()`
+ * that stops accepting and lets transfers in flight finish within a grace period.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from '../../log/logger.js';
+import { type AppState, createApp } from './app.js';
+import { ChecksumCache } from './checksum-cache.js';
+import type { HttpHandlers, HttpServerOptions } from './types.js';
+
+export class HttpServer {
+  readonly #handlers: HttpHandlers;
+  readonly #log: Logger;
+  readonly #state: AppState;
+  #server: Server | null = null;
+
+  constructor({ options, handlers, logger }: { options: HttpServerOptions; handlers: HttpHandlers; logger: Logger }) {
+    if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) throw new TypeError(`http: bad port ${options.port}`);
+    if (options.maxScriptRequestsPerAddress < 1) throw new TypeError('http: maxScriptRequestsPerAddress must be at least 1');
+    this.#handlers = handlers;
+    this.#log = logger;
+    this.#state = { options, checksums: new ChecksumCache(), closing: false, scriptsInFlight: new Map() };
+  }
+
+  /** Checksums of served files (the daemon drops entries when a VNFS tree changes). */
+  get checksums(): ChecksumCache {
+    return this.#state.checksums;
+  }
+
+  /** `host:port` actually bound (the real port when 0 was asked). */
+  get address(): string {
+    const a = this.#server?.address() as AddressInfo | null | undefined;
+    return a ? `${a.address}:${a.port}` : `${this.#state.options.listen}:${this.#state.options.port}`;
+  }
+
+  get port(): number {
+    return (this.#server?.address() as AddressInfo | null)?.port ?? this.#state.options.port;
+  }
+
+  async listen(): Promise<void> {
+    this.#server = await this.#bind(this.#state.options);
+  }
+
+  async #bind(options: HttpServerOptions): Promise<Server> {
+    const app = createApp(this.#state, this.#handlers, this.#log);
+    const server = createServer({ maxHeaderSize: options.maxHeaderSize ?? 16 * 1024 }, app);
+    server.requestTimeout = options.requestTimeoutMs;
+    server.headersTimeout = Math.min(options.requestTimeoutMs, 60_000);
+    // Idle timeout per socket: a transfer whose bytes keep flowing is never cut.
+    server.timeout = options.requestTimeoutMs;
+    server.keepAliveTimeout = 5_000;
+    server.on('clientError', (err, socket) => {
+      this.#log.debug({ err: err.message, addr: (socket as Socket).remoteAddress }, 'bad http request dropped');
+      if (socket.writable && !socket.destroyed) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const status = code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      } else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.listen, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return server;
+  }
+
+  /** Applies new options; rebinds (new socket first, then the old one closes gracefully) when the address changed. */
+  async update(options: HttpServerOptions): Promise<void> {
+    const old = this.#state.options;
+    const rebind = old.listen !== options.listen || (old.port !== options.port && options.port !== 0);
+    if (rebind && this.#server) {
+      const fresh = await this.#bind(options);
+      const previous = this.#server;
+      this.#server = fresh;
+      this.#state.options = options;
+      void this.#drain(previous, options.closeGraceMs ?? 30_000);
+      return;
+    }
+    this.#state.options = { ...options, port: old.port === 0 ? old.port : options.port };
+  }
+
+  /** Stops accepting, closes idle keep-alive connections, waits for responses in flight (bounded). */
+  async close(): Promise<void> {
+    this.#state.closing = true;
+    const server = this.#server;
+    if (!server) return;
+    await this.#drain(server, this.#state.options.closeGraceMs ?? 30_000);
+  }
+
+  async #drain(server: Server, graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Connections that finish a response while draining become idle: close them as they do.
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
+    const timer = setTimeout(() => {
+      this.#log.warn({ graceMs }, 'http: transfers still running after the grace period are cut');
+      server.closeAllConnections();
+    }, graceMs);
+    try {
+      await closed;
+    } finally {
+      clearInterval(sweep);
+      clearTimeout(timer);
+    }
+  }
+}

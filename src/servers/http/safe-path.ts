@@ -1,0 +1,71 @@
+/**
+ * Maps a getfile URL path onto a file inside one of the exported trees, refusing anything that
+ * could leave them: `..`, encoded traversal (`%2e%2e`, `%2f`), backslashes, NUL, dotfiles, and
+ * symbolic links whose target resolves outside the tree.
+ */
+import { realpath } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { HttpError } from './errors.js';
+
+/** An exported tree: the first URL segment `name` selects the directory `dir`. */
+export interface ExportedTree {
+  name: string;
+  dir: string;
+}
+
+/**
+ * Splits and decodes a URL path (without the route prefix) into safe segments.
+ * Throws HttpError 400 (undecodable), 403 (traversal) or 404 (dotfile, empty).
+ */
+export function safeSegments(rawPath: string): string[] {
+  const segments: string[] = [];
+  for (const raw of rawPath.split('/')) {
+    if (raw === '') continue;
+    let seg: string;
+    try {
+      seg = decodeURIComponent(raw);
+    } catch {
+      throw new HttpError(400, `bad path: undecodable segment ${JSON.stringify(raw)}`);
+    }
+    if (seg === '.' || seg === '..' || seg.includes('/') || seg.includes('\\') || seg.includes('\0')) {
+      throw new HttpError(403, 'forbidden: path leaves the exported tree');
+    }
+    if (seg.startsWith('.')) throw new HttpError(404, 'not found');
+    segments.push(seg);
+  }
+  if (segments.length === 0) throw new HttpError(404, 'not found');
+  return segments;
+}
+
+/**
+ * Resolves `rawPath` (`vnfs/demo/image.cpio.gz`) to the real path of a file in one of `trees`; a
+ * first segment naming no tree is looked up in `fallback` (the admin's `files/` tree). The real
+ * path must stay inside the tree's real directory.
+ */
+export async function resolveExported(
+  rawPath: string,
+  trees: readonly ExportedTree[],
+  fallback?: ExportedTree,
+): Promise<{ tree: ExportedTree; relative: string; file: string }> {
+  const segments = safeSegments(rawPath);
+  let tree = trees.find((t) => t.name === segments[0]);
+  let rest = segments.slice(1);
+  if (!tree) {
+    if (!fallback) throw new HttpError(404, 'not found');
+    tree = fallback;
+    rest = segments;
+  }
+  if (rest.length === 0) throw new HttpError(404, 'not found');
+  let root: string;
+  let file: string;
+  try {
+    root = await realpath(tree.dir);
+    file = await realpath(join(root, ...rest));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') throw new HttpError(404, 'not found');
+    throw err;
+  }
+  if (!file.startsWith(root + sep)) throw new HttpError(403, 'forbidden: path leaves the exported tree');
+  return { tree, relative: rest.join('/'), file };
+}

@@ -1,0 +1,55 @@
+/**
+ * What the HTTP server asks of the daemon. The server knows sockets, URLs and files; every decision
+ * about nodes (who is asking, which script, which kernel) is one of these callbacks.
+ */
+import type { Readable } from 'node:stream';
+import type { TransferReport } from './file-sender.js';
+import type { ExportedTree } from './safe-path.js';
+
+export interface NodescriptRequest {
+  state: string;
+  /** Canonical hardware address from `?nodeid=`, or null when the request carried none. */
+  nodeid: string | null;
+  /** The client's IPv4 address. */
+  addr: string;
+  /** Aborted when the client goes away: the engine stops the node's scripts. */
+  signal: AbortSignal;
+}
+
+export interface HttpHandlers {
+  /** The node's concatenated script for `state`, as a stream. Throw HttpError for 4xx. */
+  nodescript(req: NodescriptRequest): Promise<Readable>;
+  /** The iPXE script for `nodeid` (`/boot/<MAC>.ipxe`), or for the client's address (`/boot/boot.ipxe`). */
+  ipxeScript(req: { nodeid: string | null; addr: string }): Promise<string>;
+  /** Absolute path of a boot file (`/boot/vmlinuz`, `/boot/vnfs/NAME/vmlinuz`, a loader); throw HttpError(404). */
+  bootFile(req: { segments: string[]; addr: string }): Promise<string>;
+  /** A node reporting its progress. */
+  nodeEvent(ev: { nodeid: string; stage: string; msg: string | null; addr: string }): Promise<void>;
+  /** Called before a getfile is served (the VNFS image is rebuilt here when its tree changed). */
+  beforeGetfile?(file: { tree: string; relative: string; file: string }): Promise<void>;
+  /** Every boot-file and getfile transfer, once finished or cut. */
+  transfer?(t: TransferReport & { route: 'boot' | 'files'; addr: string; url: string }): void;
+  /** Extra fields of the `/healthz` answer. */
+  health?(): Record<string, unknown>;
+}
+
+export interface HttpServerOptions {
+  listen: string;
+  port: number;
+  /** getfile trees by first segment (`vnfs`, `files`); paths naming none go to `fallbackTree`. */
+  trees: ExportedTree[];
+  fallbackTree?: ExportedTree;
+  /** URL prefixes of getfile: `files`, plus config vnfs.prefix when set. */
+  filePrefixes: string[];
+  maxScriptRequestsPerAddress: number;
+  /** Idle and request-receive timeout, ms. */
+  requestTimeoutMs: number;
+  /** Bytes; default 16 KiB. */
+  maxHeaderSize?: number;
+  /** Characters; default 4096. */
+  maxUrlLength?: number;
+  /** How long close() lets transfers in flight run before cutting them, ms; default 30 s. */
+  closeGraceMs?: number;
+  /** Read size of file transfers. */
+  chunkSize?: number;
+}
