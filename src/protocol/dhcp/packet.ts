@@ -1,0 +1,182 @@
+/**
+ * The BOOTP/DHCP packet (RFC 2131 section 2, RFC 2132 options): `decodePacket` turns octets into a
+ * typed packet or throws a DhcpDecodeError naming what is wrong; `encodePacket` does the reverse.
+ * Pure: no sockets, no policy. Options are kept raw (code -> octets); options.ts reads them.
+ */
+import { HEADER_LENGTH, HTYPE_ETHERNET, HTYPE_IEEE802, HTYPE_INFINIBAND, MAGIC_COOKIE, MIN_REPLY_LENGTH, Opt } from './constants.js';
+
+export interface DhcpPacket {
+  op: number;
+  htype: number;
+  hlen: number;
+  hops: number;
+  xid: number;
+  secs: number;
+  /** Bit 15 is the broadcast flag. */
+  flags: number;
+  ciaddr: string;
+  yiaddr: string;
+  siaddr: string;
+  giaddr: string;
+  /** The 16-octet client hardware address field; the address is its first `hlen` octets. */
+  chaddr: Buffer;
+  sname: string;
+  file: string;
+  /** Options by code; a code that appears several times is concatenated (RFC 3396). */
+  options: Map<number, Buffer>;
+}
+
+/** A packet that cannot be a valid DHCP message; `reason` is short enough for a counter label. */
+export class DhcpDecodeError extends Error {
+  constructor(readonly reason: string) {
+    super(`malformed dhcp packet: ${reason}`);
+  }
+}
+
+export const BROADCAST_FLAG = 0x8000;
+const ZERO = '0.0.0.0';
+/** Octets of options one packet may carry (after concatenation), far above anything real. */
+const MAX_OPTION_OCTETS = 4096;
+
+export function ipToString(buf: Buffer, offset: number): string {
+  return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
+}
+
+export function ipToBuffer(ip: string): Buffer {
+  const parts = ip.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new TypeError(`not an IPv4 address: ${ip}`);
+  return Buffer.from(parts);
+}
+
+function cString(buf: Buffer): string {
+  const end = buf.indexOf(0);
+  return buf.subarray(0, end === -1 ? buf.length : end).toString('latin1');
+}
+
+/** Reads options from `buf` into `into`; returns true when an End option was met. */
+function readOptions(buf: Buffer, into: Map<number, Buffer>, where: string): boolean {
+  let i = 0;
+  while (i < buf.length) {
+    const code = buf[i]!;
+    if (code === Opt.PAD) {
+      i += 1;
+      continue;
+    }
+    if (code === Opt.END) return true;
+    if (i + 1 >= buf.length) throw new DhcpDecodeError(`option ${code} in ${where} has no length`);
+    const len = buf[i + 1]!;
+    if (i + 2 + len > buf.length) throw new DhcpDecodeError(`option ${code} in ${where} runs past the end`);
+    const value = buf.subarray(i + 2, i + 2 + len);
+    const prev = into.get(code);
+    if (prev && prev.length + len > MAX_OPTION_OCTETS) throw new DhcpDecodeError(`option ${code} is too long`);
+    into.set(code, prev ? Buffer.concat([prev, value]) : Buffer.from(value));
+    i += 2 + len;
+  }
+  return false;
+}
+
+/** Decodes one UDP payload. Throws DhcpDecodeError on anything malformed. */
+export function decodePacket(buf: Buffer): DhcpPacket {
+  if (buf.length < HEADER_LENGTH + 4) throw new DhcpDecodeError(`truncated (${buf.length} octets)`);
+  if (buf.readUInt32BE(HEADER_LENGTH) !== MAGIC_COOKIE) throw new DhcpDecodeError('bad magic cookie');
+  const op = buf[0]!;
+  if (op !== 1 && op !== 2) throw new DhcpDecodeError(`bad op ${op}`);
+  const htype = buf[1]!;
+  const hlen = buf[2]!;
+  if (hlen > 16) throw new DhcpDecodeError(`hlen ${hlen} > 16`);
+  if (htype !== HTYPE_ETHERNET && htype !== HTYPE_IEEE802 && htype !== HTYPE_INFINIBAND) throw new DhcpDecodeError(`unknown htype ${htype}`);
+  if ((htype === HTYPE_ETHERNET || htype === HTYPE_IEEE802) && hlen !== 6) throw new DhcpDecodeError(`hlen ${hlen} for ethernet`);
+  const options = new Map<number, Buffer>();
+  readOptions(buf.subarray(HEADER_LENGTH + 4), options, 'options');
+  const packet: DhcpPacket = {
+    op,
+    htype,
+    hlen,
+    hops: buf[3]!,
+    xid: buf.readUInt32BE(4),
+    secs: buf.readUInt16BE(8),
+    flags: buf.readUInt16BE(10),
+    ciaddr: ipToString(buf, 12),
+    yiaddr: ipToString(buf, 16),
+    siaddr: ipToString(buf, 20),
+    giaddr: ipToString(buf, 24),
+    chaddr: Buffer.from(buf.subarray(28, 44)),
+    sname: '',
+    file: '',
+    options,
+  };
+  // Option overload (52): 1 = file holds options, 2 = sname does, 3 = both.
+  const overload = options.get(Opt.OVERLOAD)?.[0] ?? 0;
+  const snameField = buf.subarray(44, 108);
+  const fileField = buf.subarray(108, 236);
+  if (overload & 1) readOptions(fileField, options, 'file');
+  else packet.file = cString(fileField);
+  if (overload & 2) readOptions(snameField, options, 'sname');
+  else packet.sname = cString(snameField);
+  return packet;
+}
+
+/** A packet with every field zero, to fill in. */
+export function emptyPacket(): DhcpPacket {
+  return {
+    op: 2,
+    htype: HTYPE_ETHERNET,
+    hlen: 6,
+    hops: 0,
+    xid: 0,
+    secs: 0,
+    flags: 0,
+    ciaddr: ZERO,
+    yiaddr: ZERO,
+    siaddr: ZERO,
+    giaddr: ZERO,
+    chaddr: Buffer.alloc(16),
+    sname: '',
+    file: '',
+    options: new Map(),
+  };
+}
+
+function writeOption(out: Buffer[], code: number, value: Buffer): void {
+  // Values over 255 octets are split into several instances of the option (RFC 3396).
+  for (let off = 0; off < value.length || off === 0; off += 255) {
+    const part = value.subarray(off, off + 255);
+    out.push(Buffer.from([code, part.length]), part);
+    if (value.length === 0) break;
+  }
+}
+
+/**
+ * Encodes a packet. Option 53 goes first and 54 second (some PXE ROMs expect it), then the rest in
+ * ascending order, then End; the result is padded to the 300-octet BOOTP minimum.
+ */
+export function encodePacket(p: DhcpPacket): Buffer {
+  const header = Buffer.alloc(HEADER_LENGTH + 4);
+  header[0] = p.op;
+  header[1] = p.htype;
+  header[2] = p.hlen;
+  header[3] = p.hops;
+  header.writeUInt32BE(p.xid >>> 0, 4);
+  header.writeUInt16BE(p.secs & 0xffff, 8);
+  header.writeUInt16BE(p.flags & 0xffff, 10);
+  ipToBuffer(p.ciaddr).copy(header, 12);
+  ipToBuffer(p.yiaddr).copy(header, 16);
+  ipToBuffer(p.siaddr).copy(header, 20);
+  ipToBuffer(p.giaddr).copy(header, 24);
+  p.chaddr.copy(header, 28, 0, Math.min(16, p.chaddr.length));
+  const sname = Buffer.from(p.sname, 'latin1');
+  const file = Buffer.from(p.file, 'latin1');
+  if (sname.length > 63) throw new TypeError(`sname longer than 63 octets: ${p.sname}`);
+  if (file.length > 127) throw new TypeError(`boot file name longer than 127 octets: ${p.file}`);
+  sname.copy(header, 44);
+  file.copy(header, 108);
+  header.writeUInt32BE(MAGIC_COOKIE, HEADER_LENGTH);
+  const out: Buffer[] = [header];
+  const first = [Opt.MESSAGE_TYPE, Opt.SERVER_ID].filter((c) => p.options.has(c));
+  const rest = [...p.options.keys()].filter((c) => !first.includes(c as 53 | 54) && c !== Opt.PAD && c !== Opt.END).sort((a, b) => a - b);
+  for (const code of [...first, ...rest]) writeOption(out, code, p.options.get(code)!);
+  out.push(Buffer.from([Opt.END]));
+  const total = out.reduce((n, b) => n + b.length, 0);
+  if (total < MIN_REPLY_LENGTH) out.push(Buffer.alloc(MIN_REPLY_LENGTH - total));
+  return Buffer.concat(out);
+}

@@ -1,0 +1,260 @@
+/**
+ * The DHCP state machine (RFC 2131 section 4.3): a decoded request in, a reply packet (or null:
+ * stay silent) out. Sockets are server.ts's business; decisions are the handler's.
+ */
+import { MessageType, Opt, messageTypeName } from '../../protocol/dhcp/constants.js';
+import { getClientArch, getClientUuid, getHwaddr, getIpOption, getMessageType, getStringOption, getUserClasses } from '../../protocol/dhcp/options.js';
+import type { DhcpPacket } from '../../protocol/dhcp/packet.js';
+import type { Logger } from '../../log/logger.js';
+import { buildReply } from './reply.js';
+import { declinedKey, intToIp, ipToInt, LeaseTable, type DhcpLease, type Pool } from './pool.js';
+import { pingAnswers } from './ping.js';
+import type { DhcpClientInfo, DhcpDecision, DhcpEvent, DhcpServerOptions, DhcpStats } from './types.js';
+
+/** How long an offered address is held for the client before others may get it. */
+const OFFER_HOLD_MS = 60_000;
+/** Addresses tried per DISCOVER when ping check finds them in use, so a storm cannot stall. */
+const MAX_PING_TRIES = 4;
+
+/** Where a request arrived: the interface, our address there, its pool (null in proxy mode). */
+export interface Arrival {
+  iface: string | null;
+  serverId: string;
+  pool: Pool | null;
+}
+
+export class DhcpEngine {
+  readonly table = new LeaseTable();
+  readonly stats: DhcpStats = { received: 0, malformed: 0, ignored: 0, offers: 0, acks: 0, naks: 0, exhausted: 0, errors: 0 };
+  private readonly log: Logger;
+
+  constructor(
+    private readonly opts: DhcpServerOptions,
+    private readonly pools: Pool[],
+    /** All our server identifiers: a REQUEST naming another is for another server. */
+    private readonly ourIds: () => Set<string>,
+  ) {
+    this.log = opts.logger;
+  }
+
+  /** The pool for a request: by giaddr when relayed, else the one of the receiving interface. */
+  poolFor(req: DhcpPacket, arrival: Arrival): Pool | null {
+    if (req.giaddr !== '0.0.0.0') {
+      const g = ipToInt(req.giaddr);
+      return this.pools.find((p) => p.contains(g)) ?? null;
+    }
+    return arrival.pool;
+  }
+
+  clientInfo(req: DhcpPacket, hwaddr: string, arrival: Arrival, proxy: boolean): DhcpClientInfo {
+    return {
+      hwaddr,
+      messageType: messageTypeName(getMessageType(req) ?? 0),
+      arch: getClientArch(req),
+      userClasses: getUserClasses(req),
+      vendorClass: getStringOption(req, Opt.VENDOR_CLASS),
+      uuid: getClientUuid(req),
+      hostname: getStringOption(req, Opt.HOSTNAME),
+      relay: req.giaddr === '0.0.0.0' ? null : req.giaddr,
+      interface: arrival.iface,
+      proxy,
+    };
+  }
+
+  private ignore(hwaddr: string, why: string): null {
+    this.stats.ignored++;
+    this.log.debug({ hwaddr }, `ignored: ${why}`);
+    return null;
+  }
+
+  private event(e: DhcpEvent): void {
+    try {
+      this.opts.handler.event?.(e);
+    } catch (err) {
+      this.log.warn({ err }, 'dhcp event handler failed');
+    }
+  }
+
+  private persist(lease: DhcpLease): void {
+    this.opts.leases.putLease(lease).catch((err) => this.log.error({ err, hwaddr: lease.hwaddr }, 'saving dhcp lease failed'));
+  }
+
+  /** Handles one server-mode request. */
+  async handle(req: DhcpPacket, arrival: Arrival): Promise<DhcpPacket | null> {
+    const type = getMessageType(req);
+    const hwaddr = getHwaddr(req);
+    if (type === null) return this.ignore(hwaddr ?? '?', 'BOOTP request without a DHCP message type');
+    if (!hwaddr) return this.ignore('?', 'no usable hardware address');
+    const pool = this.poolFor(req, arrival);
+    if (!pool) return this.ignore(hwaddr, req.giaddr !== '0.0.0.0' ? `no pool contains relay ${req.giaddr}` : 'no pool on this interface');
+    switch (type) {
+      case MessageType.DISCOVER:
+        return this.discover(req, hwaddr, arrival, pool);
+      case MessageType.REQUEST:
+        return this.request(req, hwaddr, arrival, pool);
+      case MessageType.RELEASE:
+        return this.release(req, hwaddr);
+      case MessageType.DECLINE:
+        return this.decline(req, hwaddr);
+      case MessageType.INFORM:
+        return this.inform(req, hwaddr, arrival, pool);
+      default:
+        return this.ignore(hwaddr, `message type ${type} is not for a server`);
+    }
+  }
+
+  private async decide(req: DhcpPacket, hwaddr: string, arrival: Arrival): Promise<DhcpDecision> {
+    return this.opts.handler.decide(this.clientInfo(req, hwaddr, arrival, false));
+  }
+
+  private async reserved(addr: number, hwaddr: string): Promise<boolean> {
+    const r = this.opts.handler.addressReserved;
+    return r ? await r(intToIp(addr), hwaddr) : false;
+  }
+
+  /** The address for `hwaddr` in `pool`, or null when the pool is exhausted. */
+  private async allocate(hwaddr: string, pool: Pool, fixed: string | null, requested: string | null): Promise<number | null> {
+    const now = Date.now();
+    if (fixed) {
+      const f = ipToInt(fixed);
+      if (pool.contains(f)) return f;
+      this.log.warn({ hwaddr, ipaddr: fixed, pool: pool.options.network }, 'fixed address is outside the pool the request came from; using the pool');
+    }
+    const own = this.table.byHwaddr(hwaddr);
+    if (own && pool.inRange(ipToInt(own.address)) && !(await this.reserved(ipToInt(own.address), hwaddr))) return ipToInt(own.address);
+    if (requested) {
+      const r = ipToInt(requested);
+      if (pool.inRange(r) && this.table.isFreeFor(r, hwaddr, now) && !(await this.reserved(r, hwaddr))) return r;
+    }
+    for (let tries = 0; tries < MAX_PING_TRIES; tries++) {
+      const addr = this.table.candidate(pool, hwaddr, now, () => false);
+      if (addr === null) return null;
+      if (await this.reserved(addr, hwaddr)) {
+        // Held by a node's fixed address: mark it so the scan does not stop on it again.
+        this.table.set({ hwaddr: declinedKey(intToIp(addr)), address: intToIp(addr), expires: now + this.opts.leaseTime * 1000, state: 'declined' });
+        continue;
+      }
+      if (this.opts.pingCheck && (await pingAnswers(intToIp(addr)))) {
+        this.log.warn({ address: intToIp(addr) }, 'address answers ping although free: quarantined');
+        this.quarantine(intToIp(addr));
+        continue;
+      }
+      return addr;
+    }
+    return null;
+  }
+
+  private quarantine(address: string): void {
+    const lease: DhcpLease = { hwaddr: declinedKey(address), address, expires: Date.now() + this.opts.leaseTime * 1000, state: 'declined' };
+    this.table.set(lease);
+    this.persist(lease);
+  }
+
+  private async discover(req: DhcpPacket, hwaddr: string, arrival: Arrival, pool: Pool): Promise<DhcpPacket | null> {
+    const d = await this.decide(req, hwaddr, arrival);
+    if (!d.answer) return this.ignore(hwaddr, d.reason);
+    const addr = await this.allocate(hwaddr, pool, d.address ?? null, getIpOption(req, Opt.REQUESTED_ADDRESS));
+    if (addr === null) {
+      this.stats.exhausted++;
+      this.log.warn({ hwaddr, pool: pool.options.network }, 'dhcp pool exhausted: no address to offer');
+      this.event({ hwaddr, stage: 'exhausted', address: null, msg: `pool ${pool.options.network} exhausted`, ok: false });
+      return null;
+    }
+    const address = intToIp(addr);
+    const own = this.table.byHwaddr(hwaddr);
+    if (!own || own.address !== address) this.table.set({ hwaddr, address, expires: Date.now() + OFFER_HOLD_MS, state: 'offered' });
+    this.stats.offers++;
+    this.event({ hwaddr, stage: 'offer', address, msg: `offered ${address}${d.boot ? ` boot ${d.boot.file}` : ''}`, ok: true });
+    return buildReply(req, { type: MessageType.OFFER, serverId: arrival.serverId, yiaddr: address, pool, leaseTime: this.opts.leaseTime, hostname: d.hostname, boot: d.boot });
+  }
+
+  private nak(req: DhcpPacket, hwaddr: string, arrival: Arrival, why: string): DhcpPacket {
+    this.stats.naks++;
+    this.log.info({ hwaddr, why }, 'dhcp nak');
+    this.event({ hwaddr, stage: 'nak', address: null, msg: why, ok: false });
+    return buildReply(req, { type: MessageType.NAK, serverId: arrival.serverId, message: why });
+  }
+
+  private async request(req: DhcpPacket, hwaddr: string, arrival: Arrival, pool: Pool): Promise<DhcpPacket | null> {
+    const serverId = getIpOption(req, Opt.SERVER_ID);
+    const requested = getIpOption(req, Opt.REQUESTED_ADDRESS);
+    const own = this.table.byHwaddr(hwaddr);
+    if (serverId && !this.ourIds().has(serverId)) {
+      // The client chose another server's offer: free what we offered, and never answer.
+      if (own?.state === 'offered') this.table.delete(hwaddr);
+      return this.ignore(hwaddr, `request for server ${serverId}`);
+    }
+    const wanted = requested ?? (req.ciaddr !== '0.0.0.0' ? req.ciaddr : null);
+    if (!wanted) return this.ignore(hwaddr, 'request names no address');
+    const w = ipToInt(wanted);
+    const d = await this.decide(req, hwaddr, arrival);
+    if (!d.answer) return this.ignore(hwaddr, d.reason);
+    const fixed = d.address && pool.contains(ipToInt(d.address)) ? d.address : null;
+    if (fixed ? fixed !== wanted : !pool.inRange(w)) {
+      // Selecting our offer, or a known client asking for an address it cannot have: NAK. A
+      // client we know nothing of, asking for an address off our network, is another server's.
+      if (serverId || own || fixed || !pool.contains(w)) return this.nak(req, hwaddr, arrival, `address ${wanted} is not yours`);
+      return this.ignore(hwaddr, `init-reboot for ${wanted} outside the pool`);
+    }
+    const now = Date.now();
+    if (!fixed && (!this.table.isFreeFor(w, hwaddr, now) || (own && own.address !== wanted && own.state !== 'released' && own.expires > now && own.state !== 'offered') || (await this.reserved(w, hwaddr)))) {
+      return this.nak(req, hwaddr, arrival, `address ${wanted} is not available`);
+    }
+    const lease: DhcpLease = { hwaddr, address: wanted, expires: now + this.opts.leaseTime * 1000, state: 'bound', hostname: d.hostname ?? getStringOption(req, Opt.HOSTNAME), clientId: req.options.get(Opt.CLIENT_ID)?.toString('hex') ?? null, uuid: getClientUuid(req) };
+    this.table.set(lease);
+    this.persist(lease);
+    this.stats.acks++;
+    this.event({ hwaddr, stage: 'ack', address: wanted, msg: `bound ${wanted} for ${this.opts.leaseTime} s${d.boot ? ` boot ${d.boot.file}` : ''}`, ok: true });
+    return buildReply(req, { type: MessageType.ACK, serverId: arrival.serverId, yiaddr: wanted, pool, leaseTime: this.opts.leaseTime, hostname: d.hostname, boot: d.boot });
+  }
+
+  private release(req: DhcpPacket, hwaddr: string): null {
+    const own = this.table.byHwaddr(hwaddr);
+    if (own && own.address === req.ciaddr && own.state !== 'declined') {
+      // Kept as this client's address (stable across reboots), but free for others when needed.
+      const lease: DhcpLease = { ...own, state: 'released', expires: Date.now() };
+      this.table.set(lease);
+      this.persist(lease);
+      this.event({ hwaddr, stage: 'release', address: own.address, msg: `released ${own.address}`, ok: true });
+    }
+    return null;
+  }
+
+  private decline(req: DhcpPacket, hwaddr: string): null {
+    const address = getIpOption(req, Opt.REQUESTED_ADDRESS);
+    const own = this.table.byHwaddr(hwaddr);
+    if (!address || !own || own.address !== address) return this.ignore(hwaddr, 'decline of an address not leased to it');
+    this.table.delete(hwaddr);
+    this.opts.leases.deleteLease(hwaddr).catch((err) => this.log.error({ err, hwaddr }, 'deleting dhcp lease failed'));
+    this.quarantine(address);
+    this.log.warn({ hwaddr, address }, 'client declined its address (in use elsewhere): quarantined');
+    this.event({ hwaddr, stage: 'decline', address, msg: `declined ${address}: in use elsewhere`, ok: false });
+    return null;
+  }
+
+  private async inform(req: DhcpPacket, hwaddr: string, arrival: Arrival, pool: Pool): Promise<DhcpPacket | null> {
+    if (req.ciaddr === '0.0.0.0') return this.ignore(hwaddr, 'inform without ciaddr');
+    const d = await this.decide(req, hwaddr, arrival);
+    if (!d.answer) return this.ignore(hwaddr, d.reason);
+    this.stats.acks++;
+    this.event({ hwaddr, stage: 'inform', address: req.ciaddr, msg: `configuration for ${req.ciaddr}`, ok: true });
+    return buildReply(req, { type: MessageType.ACK, serverId: arrival.serverId, pool, hostname: d.hostname, boot: d.boot });
+  }
+
+  /** proxyDHCP: boot information only, for PXE clients (vendor class PXEClient). */
+  async handleProxy(req: DhcpPacket, arrival: Arrival, onPxePort: boolean): Promise<DhcpPacket | null> {
+    const type = getMessageType(req);
+    const hwaddr = getHwaddr(req);
+    if (!hwaddr || type === null) return this.ignore(hwaddr ?? '?', 'not a dhcp request');
+    const vc = getStringOption(req, Opt.VENDOR_CLASS) ?? '';
+    if (!vc.startsWith('PXEClient') && !vc.startsWith('HTTPClient')) return this.ignore(hwaddr, 'proxy mode answers PXE clients only');
+    const expected = onPxePort ? [MessageType.REQUEST, MessageType.INFORM] : [MessageType.DISCOVER];
+    if (!expected.includes(type)) return this.ignore(hwaddr, `proxy mode ignores ${messageTypeName(type)} on this port`);
+    const d = await this.opts.handler.decide(this.clientInfo(req, hwaddr, arrival, true));
+    if (!d.answer) return this.ignore(hwaddr, d.reason);
+    if (!d.boot) return this.ignore(hwaddr, 'no boot information for it');
+    this.stats[onPxePort ? 'acks' : 'offers']++;
+    this.event({ hwaddr, stage: onPxePort ? 'proxy-ack' : 'proxy-offer', address: null, msg: `boot ${d.boot.file}`, ok: true });
+    return buildReply(req, { type: onPxePort ? MessageType.ACK : MessageType.OFFER, serverId: arrival.serverId, boot: d.boot, proxy: true });
+  }
+}

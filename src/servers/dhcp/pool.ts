@@ -1,0 +1,162 @@
+/**
+ * Address pools and the lease table, in memory. The server loads the persisted leases once at
+ * listen(), answers from here (no database round trip per packet) and writes changes through its
+ * lease store, which batches them.
+ *
+ * Allocation keeps addresses stable: a hardware address gets back the address it last had (even
+ * long expired or released); new clients take never-used addresses first, and only when the pool
+ * has none left is the address of the longest-expired lease of another client reclaimed.
+ */
+import { ipToBuffer } from '../../protocol/dhcp/packet.js';
+
+/** A lease as the server keeps it; the same shape as the registry's Lease. */
+export interface DhcpLease {
+  hwaddr: string;
+  address: string;
+  expires: number;
+  state: 'offered' | 'bound' | 'released' | 'declined';
+  hostname?: string | null;
+  clientId?: string | null;
+  uuid?: string | null;
+}
+
+export interface PoolOptions {
+  /** Network in CIDR form. */
+  network: string;
+  range: readonly [string, string];
+  router: string | null;
+  dns: readonly string[];
+  domain: string | null;
+  /** Interface whose broadcasts this pool serves; null: reached through relays (giaddr) only. */
+  interface: string | null;
+}
+
+export const ipToInt = (addr: string): number => ipToBuffer(addr).readUInt32BE(0);
+export const intToIp = (n: number): string => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+
+/**
+ * Hardware address under which a declined (quarantined) address is kept: FF:FF + the address's
+ * octets. Group-bit addresses are never a NIC's, so it cannot collide with a client, and the
+ * registry stores it like any other lease.
+ */
+export const declinedKey = (address: string): string =>
+  ['FF', 'FF', ...address.split('.').map((o) => Number(o).toString(16).padStart(2, '0').toUpperCase())].join(':');
+
+export class Pool {
+  readonly network: number;
+  readonly prefix: number;
+  readonly mask: number;
+  readonly start: number;
+  readonly end: number;
+  /** Where the search for a never-used address resumes. */
+  cursor: number;
+
+  constructor(readonly options: PoolOptions) {
+    const [net, bits] = options.network.split('/');
+    this.prefix = Number(bits);
+    if (!(this.prefix >= 0 && this.prefix <= 32)) throw new TypeError(`dhcp pool ${options.network}: bad prefix length`);
+    this.mask = this.prefix === 0 ? 0 : (0xffffffff << (32 - this.prefix)) >>> 0;
+    this.network = (ipToInt(net!) & this.mask) >>> 0;
+    this.start = ipToInt(options.range[0]);
+    this.end = ipToInt(options.range[1]);
+    if (this.start > this.end) throw new TypeError(`dhcp pool ${options.network}: range ${options.range.join('-')} is reversed`);
+    if (!this.contains(this.start) || !this.contains(this.end)) throw new TypeError(`dhcp pool ${options.network}: range ${options.range.join('-')} is outside the network`);
+    this.cursor = this.start;
+  }
+
+  contains(addr: number): boolean {
+    return ((addr & this.mask) >>> 0) === this.network;
+  }
+
+  inRange(addr: number): boolean {
+    return addr >= this.start && addr <= this.end;
+  }
+
+  get netmask(): string {
+    return intToIp(this.mask);
+  }
+
+  get broadcast(): string {
+    return intToIp((this.network | ~this.mask) >>> 0);
+  }
+
+  get size(): number {
+    return this.end - this.start + 1;
+  }
+}
+
+export class LeaseTable {
+  private readonly byHw = new Map<string, DhcpLease>();
+  private readonly byAddr = new Map<number, DhcpLease>();
+
+  load(leases: Iterable<DhcpLease>): void {
+    for (const l of leases) this.set(l);
+  }
+
+  get size(): number {
+    return this.byHw.size;
+  }
+
+  byHwaddr(hwaddr: string): DhcpLease | undefined {
+    return this.byHw.get(hwaddr);
+  }
+
+  byAddress(addr: number): DhcpLease | undefined {
+    return this.byAddr.get(addr);
+  }
+
+  set(lease: DhcpLease): void {
+    const old = this.byHw.get(lease.hwaddr);
+    if (old && this.byAddr.get(ipToInt(old.address)) === old) this.byAddr.delete(ipToInt(old.address));
+    const addr = ipToInt(lease.address);
+    const holder = this.byAddr.get(addr);
+    // The address moves to this client: the previous holder loses its binding.
+    if (holder && holder.hwaddr !== lease.hwaddr) this.byHw.delete(holder.hwaddr);
+    this.byHw.set(lease.hwaddr, lease);
+    this.byAddr.set(addr, lease);
+  }
+
+  delete(hwaddr: string): DhcpLease | undefined {
+    const old = this.byHw.get(hwaddr);
+    if (!old) return undefined;
+    this.byHw.delete(hwaddr);
+    if (this.byAddr.get(ipToInt(old.address)) === old) this.byAddr.delete(ipToInt(old.address));
+    return old;
+  }
+
+  /** Whether `addr` may be given to `hwaddr` now. */
+  isFreeFor(addr: number, hwaddr: string, now: number): boolean {
+    const l = this.byAddr.get(addr);
+    if (!l || l.hwaddr === hwaddr) return true;
+    if (l.state === 'declined') return l.expires <= now;
+    return false;
+  }
+
+  /**
+   * A candidate address for a new client of `pool`: the next never-used one after the cursor,
+   * else the longest-expired lease of someone else. `skip` filters candidates (reserved
+   * addresses, ones that answered a ping). Null when the pool is exhausted.
+   */
+  candidate(pool: Pool, hwaddr: string, now: number, skip: (addr: number) => boolean): number | null {
+    const size = pool.size;
+    for (let n = 0; n < size; n++) {
+      const addr = pool.cursor;
+      pool.cursor = addr >= pool.end ? pool.start : addr + 1;
+      const l = this.byAddr.get(addr);
+      if ((!l || (l.state === 'declined' && l.expires <= now)) && !skip(addr)) return addr;
+      if (l && l.hwaddr === hwaddr) return addr;
+    }
+    let best: DhcpLease | null = null;
+    for (const l of this.byAddr.values()) {
+      if (l.expires > now || l.state === 'offered' && l.expires > now) continue;
+      const a = ipToInt(l.address);
+      if (!pool.inRange(a) || skip(a)) continue;
+      if (!best || l.expires < best.expires) best = l;
+    }
+    return best ? ipToInt(best.address) : null;
+  }
+
+  all(): IterableIterator<DhcpLease> {
+    return this.byHw.values();
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The DHCP server: UDP sockets on port 67 (and 4011 in proxy mode), each tied to its interface,
+ * feeding the state machine of engine.ts. A malformed packet is dropped, logged at debug level and
+ * counted; only a socket error ends the server.
+ */
+import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
+import { CLIENT_PORT, PXE_PORT, SERVER_PORT } from '../../protocol/dhcp/constants.js';
+import { decodePacket, DhcpDecodeError, encodePacket, type DhcpPacket } from '../../protocol/dhcp/packet.js';
+import type { Logger } from '../../log/logger.js';
+import { DhcpEngine, type Arrival } from './engine.js';
+import { bindToDevice, interfaceAddress } from './netif.js';
+import { Pool } from './pool.js';
+import { replyDestination } from './reply.js';
+import type { DhcpServerOptions, DhcpStats } from './types.js';
+
+interface Listener {
+  socket: Socket;
+  iface: string | null;
+  pool: Pool | null;
+  pxePort: boolean;
+  /** Our address on `iface`, re-read at most once a second (addresses may change under us). */
+  address: { value: string | null; at: number };
+}
+
+const ADDRESS_TTL_MS = 1000;
+
+export class DhcpServer {
+  private readonly log: Logger;
+  private readonly pools: Pool[];
+  private readonly engine: DhcpEngine;
+  private listeners: Listener[] = [];
+  private inflight = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly opts: DhcpServerOptions) {
+    if (opts.mode !== 'server' && opts.mode !== 'proxy') throw new TypeError(`dhcp mode must be server or proxy, not ${String(opts.mode)}`);
+    if (!(opts.leaseTime > 0)) throw new TypeError('dhcp lease time must be positive');
+    this.log = opts.logger;
+    this.pools = opts.pools.map((p) => new Pool(p));
+    if (opts.mode === 'server' && this.pools.length === 0) throw new TypeError('dhcp server mode needs at least one pool');
+    this.engine = new DhcpEngine(opts, this.pools, () => this.serverIds());
+  }
+
+  get stats(): DhcpStats {
+    return this.engine.stats;
+  }
+
+  /** Number of leases held in memory (bound, offered, released and quarantined). */
+  get leaseCount(): number {
+    return this.engine.table.size;
+  }
+
+  /** Loads the persisted leases, then binds the sockets. */
+  async listen(): Promise<void> {
+    this.engine.table.load(await this.opts.leases.listLeases());
+    const ifaces = new Map<string | null, Pool | null>();
+    ifaces.set(this.opts.interface, this.opts.mode === 'server' ? this.pools[0]! : null);
+    if (this.opts.mode === 'server') for (const p of this.pools.slice(1)) if (p.options.interface && !ifaces.has(p.options.interface)) ifaces.set(p.options.interface, p);
+    try {
+      for (const [iface, pool] of ifaces) {
+        await this.bind(iface, pool, this.opts.port ?? SERVER_PORT, false);
+        if (this.opts.mode === 'proxy') await this.bind(iface, null, this.opts.proxyPort ?? PXE_PORT, true);
+      }
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    this.log.info({ mode: this.opts.mode, interfaces: [...ifaces.keys()], leases: this.engine.table.size }, 'dhcp server listening');
+  }
+
+  private async bind(iface: string | null, pool: Pool | null, port: number, pxePort: boolean): Promise<void> {
+    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, this.opts.listen ?? '0.0.0.0', () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    }).catch((err: Error) => {
+      socket.close();
+      throw new Error(`dhcp: cannot listen on ${this.opts.listen ?? '0.0.0.0'}:${port}${iface ? ` (${iface})` : ''}: ${err.message}`, { cause: err });
+    });
+    const l: Listener = { socket, iface, pool, pxePort, address: { value: null, at: 0 } };
+    this.listeners.push(l);
+    socket.setBroadcast(true);
+    if (iface) bindToDevice(socket, iface);
+    socket.on('message', (msg, rinfo) => this.receive(l, msg, rinfo));
+    socket.on('error', (err) => {
+      this.stats.errors++;
+      this.log.error({ err, iface }, 'dhcp socket error');
+    });
+  }
+
+  private serverIds(): Set<string> {
+    const ids = new Set<string>();
+    if (this.opts.serverAddress) ids.add(this.opts.serverAddress);
+    for (const l of this.listeners) {
+      const a = this.addressOf(l);
+      if (a) ids.add(a);
+    }
+    return ids;
+  }
+
+  private addressOf(l: Listener): string | null {
+    if (!l.iface) return null;
+    const now = Date.now();
+    if (now - l.address.at > ADDRESS_TTL_MS) l.address = { value: interfaceAddress(l.iface), at: now };
+    return l.address.value;
+  }
+
+  private receive(l: Listener, msg: Buffer, rinfo: RemoteInfo): void {
+    this.stats.received++;
+    let req: DhcpPacket;
+    try {
+      req = decodePacket(msg);
+    } catch (err) {
+      this.stats.malformed++;
+      this.log.debug({ peer: `${rinfo.address}:${rinfo.port}`, reason: err instanceof DhcpDecodeError ? err.reason : String(err) }, 'dropped malformed dhcp packet');
+      return;
+    }
+    if (req.op !== 1) {
+      this.stats.ignored++;
+      return;
+    }
+    const serverId = this.addressOf(l) ?? this.opts.serverAddress ?? '0.0.0.0';
+    const arrival: Arrival = { iface: l.iface, serverId, pool: l.pool };
+    const work = (this.opts.mode === 'proxy' ? this.engine.handleProxy(req, arrival, l.pxePort) : this.engine.handle(req, arrival))
+      .then((reply) => {
+        if (reply && !this.closed) this.send(l, req, reply, rinfo);
+      })
+      .catch((err: unknown) => {
+        this.stats.errors++;
+        this.log.error({ err, peer: rinfo.address }, 'dhcp request failed');
+      });
+    this.inflight.add(work);
+    void work.finally(() => this.inflight.delete(work));
+  }
+
+  private send(l: Listener, req: DhcpPacket, reply: DhcpPacket, rinfo: RemoteInfo): void {
+    // proxyDHCP requests on 4011 are answered where they came from (PXE spec).
+    const to = l.pxePort ? { address: rinfo.address, port: rinfo.port } : replyDestination(req, reply, this.opts.clientPort ?? CLIENT_PORT, this.opts.port ?? SERVER_PORT);
+    const buf = encodePacket(reply);
+    l.socket.send(buf, to.port, to.address, (err) => {
+      if (err) {
+        this.stats.errors++;
+        this.log.warn({ err, to: `${to.address}:${to.port}` }, 'sending dhcp reply failed');
+      }
+    });
+  }
+
+  /** Stops receiving, lets requests in flight finish, and makes every lease durable. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const l of this.listeners) await new Promise<void>((r) => l.socket.close(() => r()));
+    this.listeners = [];
+    await Promise.allSettled([...this.inflight]);
+    await this.opts.leases.flush();
+  }
+}

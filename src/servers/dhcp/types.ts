@@ -1,0 +1,117 @@
+/**
+ * What the DHCP server asks of its owner. The server knows packets, pools and leases; which boot
+ * file a machine gets, whether it is answered at all and what it is called are the handler's
+ * decisions (the daemon adapts the registry and the boot policy into it).
+ */
+import type { Logger } from '../../log/logger.js';
+import type { DhcpLease, PoolOptions } from './pool.js';
+
+/** What the server knows of a client when it asks for a decision. */
+export interface DhcpClientInfo {
+  /** Canonical hardware address (the nodeid). */
+  hwaddr: string;
+  /** `discover`, `request`, `inform`; proxy-mode requests too. */
+  messageType: string;
+  /** Option 93, or null when the client sent none (plain DHCP clients). */
+  arch: number | null;
+  /** Option 77 user classes; `iPXE` marks iPXE. */
+  userClasses: string[];
+  /** Option 60 as sent (`PXEClient:Arch:00000:UNDI:002001`, `HTTPClient:...`), or null. */
+  vendorClass: string | null;
+  /** Option 97 client UUID, or null. */
+  uuid: string | null;
+  /** Option 12 sent by the client, or null. */
+  hostname: string | null;
+  /** The relay's address (giaddr), or null when the request was not relayed. */
+  relay: string | null;
+  /** Interface the request came in on, when known. */
+  interface: string | null;
+  /** True for proxyDHCP requests: only boot information will be sent. */
+  proxy: boolean;
+}
+
+/** Boot information for a reply. */
+export interface DhcpBoot {
+  /** siaddr / next-server, also option 66 unless `sname` says otherwise. */
+  nextServer: string;
+  /** BOOTP file field and option 67: a TFTP file name or an http:// URL. */
+  file: string;
+  sname?: string | null;
+  /** Option 60 of the reply (`HTTPClient` for UEFI HTTP boot); null: none. */
+  vendorClass?: string | null;
+  /** Sends iPXE option 175.176 = 1 so iPXE does not wait for ProxyDHCP offers. */
+  ipxeNoProxyWait?: boolean;
+}
+
+export type DhcpDecision =
+  | { answer: false; reason: string }
+  | {
+      answer: true;
+      /** A fixed address for this client (the node's ipaddr); null: one from the pool. */
+      address?: string | null;
+      /** Option 12: the node's name, so nodes come up named. */
+      hostname?: string | null;
+      /** Null: an address only, no boot information. */
+      boot: DhcpBoot | null;
+    };
+
+/** One step worth recording on a node's boot timeline. */
+export interface DhcpEvent {
+  hwaddr: string;
+  stage: 'offer' | 'ack' | 'nak' | 'release' | 'decline' | 'inform' | 'exhausted' | 'proxy-offer' | 'proxy-ack';
+  address: string | null;
+  msg: string;
+  ok: boolean;
+}
+
+export interface DhcpHandler {
+  decide(client: DhcpClientInfo): Promise<DhcpDecision>;
+  /** True when `address` belongs to someone other than `hwaddr` (a node's fixed ipaddr): never offered. */
+  addressReserved?(address: string, hwaddr: string): boolean | Promise<boolean>;
+  event?(event: DhcpEvent): void;
+}
+
+/** Where leases are persisted (the registry). Writes may be batched; flush() makes them durable. */
+export interface DhcpLeaseStore {
+  listLeases(): Promise<DhcpLease[]>;
+  putLease(lease: DhcpLease): Promise<void>;
+  deleteLease(hwaddr: string): Promise<void>;
+  flush(): Promise<void>;
+}
+
+export interface DhcpServerOptions {
+  mode: 'server' | 'proxy';
+  /** Interface the server is tied to (SO_BINDTOIFINDEX); null: all interfaces. */
+  interface: string | null;
+  /** Address to bind (0.0.0.0 to receive broadcasts). */
+  listen?: string;
+  /** Server port (67); tests and benchmarks in namespaces keep it. */
+  port?: number;
+  /** Port replies to clients go to (68). */
+  clientPort?: number;
+  /** PXE boot server port of proxy mode (4011). */
+  proxyPort?: number;
+  /** Server identifier when the interface has no address of its own (config master). */
+  serverAddress: string | null;
+  /** The first pool serves `interface`; others their own interface or relays. */
+  pools: PoolOptions[];
+  /** Seconds. */
+  leaseTime: number;
+  /** Ping an address before offering it to a new client. */
+  pingCheck?: boolean;
+  handler: DhcpHandler;
+  leases: DhcpLeaseStore;
+  logger: Logger;
+}
+
+/** Counters, for logs, the API and tests. */
+export interface DhcpStats {
+  received: number;
+  malformed: number;
+  ignored: number;
+  offers: number;
+  acks: number;
+  naks: number;
+  exhausted: number;
+  errors: number;
+}
