@@ -85,10 +85,12 @@ export class SqliteCore {
     this.reload(v);
   }
 
-  /** Like sync, inside a write transaction: pending writes go into the same transaction. */
+  /**
+   * Like sync, inside a write transaction: pending writes go into the same transaction (the caller
+   * clears the queue once it committed; a rolled-back transaction leaves them queued).
+   */
   protected syncLocked(): void {
     this.queue.writeTo(this.st);
-    this.queue.clear();
     const v = this.st.dataVersion.get() as number;
     if (v !== this.version) this.reload(v);
   }
@@ -123,11 +125,14 @@ export class SqliteCore {
       this.syncLocked();
       return fn();
     });
+    let result: T;
     try {
-      return tx.immediate();
+      result = tx.immediate();
     } catch (err) {
       throw describeDbError(this.path, what, err);
     }
+    this.queue.clear();
+    return result;
   }
 
   // ---- batching ----

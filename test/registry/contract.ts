@@ -1,0 +1,226 @@
+/**
+ * The contract every RegistryStore backend honours. A backend's test file calls `registryContract`
+ * with a factory of empty databases; the same assertions then hold for SQLite now and PostgreSQL
+ * later. Each assertion is something an admin or a server would notice.
+ */
+import type tapRoot from 'tap';
+import { NodeNotFoundError } from '../../src/util/errors.js';
+import { ImportEntryError, RegistryConflictError, RegistryValueError } from '../../src/registry/errors.js';
+import { NamePatternExhaustedError, type AutoRegisterOptions, type RegistryStore } from '../../src/registry/types.js';
+
+type Tap = typeof tapRoot;
+
+export interface ContractBackend {
+  /** Creates an empty database (removed in the test's teardown); returns how to open a connection to it. */
+  create(t: { teardown(fn: () => unknown): void }): Promise<() => Promise<RegistryStore>>;
+}
+
+export const defaults: AutoRegisterOptions = { nodeName: 'n####', firstNode: 0, totalNodes: null, group: 'cluster', vnfs: '', enabled: true, debug: 0 };
+
+/** `52:54:00:00:HH:LL` for i. */
+export const mac = (i: number): string => `52:54:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`.toUpperCase();
+
+export function registryContract(tap: Tap, backend: ContractBackend): void {
+  async function fresh(t: { teardown(fn: () => unknown): void }) {
+    const open = await backend.create(t);
+    const reg = await open();
+    const opened = [reg];
+    t.teardown(async () => {
+      for (const r of opened) await r.close().catch(() => {});
+    });
+    return {
+      reg,
+      reopen: async () => {
+        const r = await open();
+        opened.push(r);
+        return r;
+      },
+    };
+  }
+
+  tap.test('contract: nodes are found by name, by nodeid in any notation, by fixed address', async (t) => {
+    const { reg } = await fresh(t);
+    const added = await reg.addNode({ name: 'n0001', nodeid: '52-54-00-aa-bb-01', group: 'compute', ipaddr: '10.0.0.11' });
+    t.equal(added.nodeid, '52:54:00:AA:BB:01', 'nodeid stored canonical');
+    t.equal((await reg.getNode('n0001'))?.nodeid, '52:54:00:AA:BB:01');
+    t.equal((await reg.getNodeByNodeid('52:54:00:aa:bb:01'))?.name, 'n0001');
+    t.equal((await reg.getNodeByNodeid('525400AABB01'))?.name, 'n0001');
+    t.equal((await reg.getNodeByAddress('10.0.0.11'))?.name, 'n0001');
+    t.equal(await reg.getNode('n0002'), null);
+    t.equal(await reg.getNodeByNodeid('not a mac'), null, 'garbage finds nothing, does not throw');
+    const ib = await reg.addNode({ name: 'ib1', nodeid: '80:00:02:08:fe:80:00:00:00:00:00:00:00:02:c9:03:00:0a:0b:0c' });
+    t.equal(ib.nodeid.split(':').length, 20, 'IPoIB client identifier kept whole');
+    t.same((await reg.listNodes()).map((n) => n.name).sort(), ['ib1', 'n0001']);
+  });
+
+  tap.test('contract: conflicts and bad values are refused, nothing changes', async (t) => {
+    const { reg } = await fresh(t);
+    await reg.addNode({ name: 'n0001', nodeid: mac(1), ipaddr: '10.0.0.11' });
+    await t.rejects(reg.addNode({ name: 'n0001', nodeid: mac(2) }), RegistryConflictError, 'same name');
+    await t.rejects(reg.addNode({ name: 'n0002', nodeid: mac(1).toLowerCase() }), RegistryConflictError, 'same nodeid');
+    await t.rejects(reg.addNode({ name: 'n0002', nodeid: mac(2), ipaddr: '10.0.0.11' }), RegistryConflictError, 'same fixed address');
+    await t.rejects(reg.addNode({ name: '../etc', nodeid: mac(2) }), RegistryValueError, 'name with a path');
+    await t.rejects(reg.addNode({ name: 'n0002', nodeid: 'zz:zz' }), RegistryValueError, 'bad mac');
+    await t.rejects(reg.addNode({ name: 'n0002', nodeid: mac(2), ipaddr: '10.0.0.256' }), RegistryValueError, 'bad ipaddr');
+    await t.rejects(reg.updateNode('n0001', { debug: -1 }), RegistryValueError);
+    await t.rejects(reg.updateNode('n0001', { boot: 'disk' as 'local' }), RegistryValueError);
+    await t.rejects(reg.updateNode('n0001', { attrs: { 'bad key': 'x' } }), RegistryValueError);
+    await t.rejects(reg.updateNode('nope', { debug: 1 }), NodeNotFoundError);
+    t.equal((await reg.listNodes()).length, 1);
+  });
+
+  tap.test('contract: updates set and unset fields and attributes', async (t) => {
+    const { reg, reopen } = await fresh(t);
+    await reg.addNode({ name: 'n0001', nodeid: mac(1) });
+    await reg.updateNode('n0001', { vnfs: 'rocky9', enabled: false, debug: 2, boot: 'local', desc: 'spare', attrs: { rack: '12', 'power.driver': 'ipmi' } });
+    await reg.updateNode('n0001', { attrs: { rack: null, 'power.address': '10.1.0.1' }, desc: null });
+    const again = await reopen();
+    const n = await again.getNode('n0001');
+    t.match(n, { vnfs: 'rocky9', enabled: false, debug: 2, boot: 'local', desc: null });
+    t.same(n?.attrs, { 'power.driver': 'ipmi', 'power.address': '10.1.0.1' }, 'attributes persisted, rack removed');
+  });
+
+  tap.test('contract: rename, replace (motherboard swap) and delete', async (t) => {
+    const { reg, reopen } = await fresh(t);
+    await reg.addNode({ name: 'n0001', nodeid: mac(1), attrs: { rack: '1' } });
+    await reg.addNode({ name: 'n0002', nodeid: mac(2) });
+    await t.rejects(reg.renameNode('n0001', 'n0002'), RegistryConflictError);
+    const renamed = await reg.renameNode('n0001', 'c001');
+    t.match(renamed, { name: 'c001', nodeid: mac(1), attrs: { rack: '1' } });
+    t.equal(await reg.getNode('n0001'), null);
+    await reg.addEvent({ time: Date.now(), nodeid: mac(1), source: 'http', stage: 'init', msg: null, ok: true });
+    await reg.putLease({ hwaddr: mac(1), address: '10.0.0.150', expires: Date.now() + 3600_000, state: 'bound' });
+    await t.rejects(reg.replaceNodeid('c001', mac(2)), RegistryConflictError, 'the new board must not be another node');
+    await reg.replaceNodeid('c001', '52:54:00:00:99:99');
+    const r2 = await reopen();
+    t.equal((await r2.getNodeByNodeid('52:54:00:00:99:99'))?.name, 'c001', 'the new address is the node');
+    t.equal(await r2.getNodeByNodeid(mac(1)), null, 'the old board is gone');
+    t.same((await r2.listEvents('52:54:00:00:99:99')).map((e) => e.stage), ['init'], 'history follows the node');
+    t.equal((await r2.getLease('52:54:00:00:99:99'))?.address, '10.0.0.150', 'so does its address');
+    t.equal((await r2.getNode('c001'))?.attrs.rack, '1', 'and its settings');
+    await reg.deleteNode('n0002');
+    await t.rejects(reg.deleteNode('n0002'), NodeNotFoundError);
+    t.same((await reg.listNodes()).map((n) => n.name), ['c001']);
+  });
+
+  tap.test('contract: import is all or nothing and names the bad entry', async (t) => {
+    const { reg } = await fresh(t);
+    await reg.addNode({ name: 'old', nodeid: mac(500) });
+    const list = Array.from({ length: 100 }, (_, i) => ({ name: `n${String(i).padStart(4, '0')}`, nodeid: mac(i) }));
+    const bad = [...list.slice(0, 50), { name: 'x', nodeid: mac(500) }, ...list.slice(50)];
+    const err = await reg.importNodes(bad).catch((e: unknown) => e);
+    t.ok(err instanceof ImportEntryError, 'refused');
+    t.equal((err as ImportEntryError).index, 50, 'names the entry');
+    t.match((err as Error).message, /entry 51/);
+    t.equal((await reg.listNodes()).length, 1, 'nothing of the import was added');
+    const dup = await reg.importNodes([...list, list[3]!]).catch((e: unknown) => e);
+    t.equal((dup as ImportEntryError).index, 100, 'a duplicate inside the file is found too');
+    t.equal(await reg.importNodes(list), 100);
+    t.equal((await reg.listNodes()).length, 101);
+  });
+
+  tap.test('contract: auto-registration gives 200 distinct names at once, reuses gaps, stops when exhausted', async (t) => {
+    const { reg } = await fresh(t);
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => reg.autoRegister(mac(i), defaults)));
+    const names = new Set(results.map((r) => r.node.name));
+    t.equal(names.size, 200, '200 distinct names');
+    t.ok(names.has('n0000') && names.has('n0199'), 'numbered from firstNode');
+    t.ok(results.every((r) => r.created));
+    const again = await reg.autoRegister(mac(5).toLowerCase(), defaults);
+    t.equal(again.created, false, 'a known address is not registered twice');
+    t.equal(again.node.name, results[5]!.node.name);
+    const n = await reg.getNode('n0000');
+    t.equal(n?.group, 'cluster', 'gets the default group');
+    await reg.deleteNode('n0010');
+    t.equal((await reg.autoRegister(mac(1000), defaults)).node.name, 'n0010', 'the first free name');
+    const few = { ...defaults, nodeName: 'gpu##x', firstNode: 1, totalNodes: 2 };
+    t.equal((await reg.autoRegister(mac(2000), few)).node.name, 'gpu01x');
+    t.equal((await reg.autoRegister(mac(2001), few)).node.name, 'gpu02x');
+    await t.rejects(reg.autoRegister(mac(2002), few), NamePatternExhaustedError, 'exhausted is an error, never a reused name');
+    t.equal(await reg.getNodeByNodeid(mac(2002)), null);
+  });
+
+  tap.test('contract: contacts are visible at once and durable after flush', async (t) => {
+    const { reg, reopen } = await fresh(t);
+    await reg.addNode({ name: 'n0001', nodeid: mac(1) });
+    await reg.recordContact(mac(1).toLowerCase(), 'init', '10.0.0.101', 5000);
+    t.match(await reg.getNode('n0001'), { state: 'init', lastaddr: '10.0.0.101', lastcontact: 5000 });
+    await reg.recordContact(mac(1), null, null, 6000);
+    t.match(await reg.getNode('n0001'), { state: 'init', lastaddr: '10.0.0.101', lastcontact: 6000 }, 'null keeps state and address');
+    await reg.recordContact(mac(1), 'ready', '10.0.0.102', 7000);
+    await reg.recordContact(mac(99), 'init', null, 7000);
+    await reg.flush();
+    const r2 = await reopen();
+    t.match(await r2.getNode('n0001'), { state: 'ready', lastaddr: '10.0.0.102', lastcontact: 7000 });
+  });
+
+  tap.test('contract: nodes inherit from their group, then the defaults, and say where from', async (t) => {
+    const { reg } = await fresh(t);
+    await reg.updateGroup('compute', { vnfs: 'rocky9', debug: 1, attrs: { 'power.driver': 'ipmi', 'power.user': 'admin' } });
+    await reg.addNode({ name: 'n0001', nodeid: mac(1), group: 'compute', debug: 3, attrs: { 'power.user': 'root' } });
+    await reg.addNode({ name: 'n0002', nodeid: mac(2) });
+    const r1 = await reg.resolve((await reg.getNode('n0001'))!, defaults);
+    t.match(r1, { group: 'compute', vnfs: 'rocky9', debug: 3, enabled: true, boot: 'pxe' });
+    t.same(r1.attrs, { 'power.driver': 'ipmi', 'power.user': 'root' });
+    t.match(r1.sources, { vnfs: 'group', debug: 'node', enabled: 'default', 'attrs.power.driver': 'group', 'attrs.power.user': 'node' });
+    const r2 = await reg.resolve((await reg.getNode('n0002'))!, defaults);
+    t.match(r2, { group: 'cluster', vnfs: '', enabled: true, debug: 0 });
+    t.match(r2.sources, { group: 'default', vnfs: 'default' });
+    await reg.updateGroup('compute', { vnfs: null, attrs: { 'power.driver': null } });
+    t.same((await reg.getGroup('compute'))?.attrs, { 'power.user': 'admin' });
+    t.equal((await reg.resolve((await reg.getNode('n0001'))!, defaults)).vnfs, '', 'unset on the group: back to the default');
+    t.same((await reg.listGroups()).map((g) => g.name), ['compute']);
+    await reg.deleteGroup('compute');
+    t.equal(await reg.getGroup('compute'), null);
+    await t.rejects(reg.deleteGroup('compute'), NodeNotFoundError);
+  });
+
+  tap.test('contract: unknown machines are counted until registered', async (t) => {
+    const { reg } = await fresh(t);
+    await reg.recordUnknown(mac(7), '10.0.0.107', 'dhcp');
+    await reg.recordUnknown(mac(7).toLowerCase(), null, 'http');
+    await reg.recordUnknown(mac(8), null, 'dhcp');
+    const seen = await reg.listUnknown();
+    t.match(seen.find((u) => u.nodeid === mac(7)), { count: 2, lastaddr: '10.0.0.107', via: 'http' });
+    t.equal(seen.length, 2);
+    await reg.addNode({ name: 'n0007', nodeid: mac(7) });
+    t.same((await reg.listUnknown()).map((u) => u.nodeid), [mac(8)], 'registered: no longer unknown');
+  });
+
+  tap.test('contract: leases by hwaddr and address, the node behind a lease, durable on close', async (t) => {
+    const { reg, reopen } = await fresh(t);
+    await reg.addNode({ name: 'n0001', nodeid: mac(1) });
+    const expires = Date.now() + 3600_000;
+    await reg.putLease({ hwaddr: mac(1).toLowerCase(), address: '10.0.0.100', expires, state: 'bound', hostname: 'n0001' });
+    t.equal((await reg.getLease(mac(1)))?.address, '10.0.0.100');
+    t.equal((await reg.getLeaseByAddress('10.0.0.100'))?.hwaddr, mac(1));
+    t.equal((await reg.getNodeByAddress('10.0.0.100'))?.name, 'n0001', 'the node is found from its lease');
+    await reg.putLease({ hwaddr: mac(1), address: '10.0.0.101', expires, state: 'bound' });
+    t.equal(await reg.getLeaseByAddress('10.0.0.100'), null, 'the old address is free again');
+    await reg.putLease({ hwaddr: mac(1), address: '10.0.0.101', expires, state: 'released' });
+    t.equal(await reg.getNodeByAddress('10.0.0.101'), null, 'a released lease holds no node');
+    for (let i = 0; i < 1000; i++) await reg.putLease({ hwaddr: mac(100 + i), address: `10.1.${i >> 8}.${i & 255}`, expires, state: 'bound', uuid: null });
+    await reg.deleteLease(mac(100));
+    await reg.close();
+    const r2 = await reopen();
+    t.equal((await r2.listLeases()).length, 1000, 'every lease accepted before close() is there');
+    t.equal(await r2.getLease(mac(100)), null, 'the deleted one is not');
+    t.match(await r2.getLease(mac(1)), { address: '10.0.0.101', state: 'released', expires });
+  });
+
+  tap.test('contract: the timeline keeps events in order, filtered by time and count', async (t) => {
+    const { reg, reopen } = await fresh(t);
+    const t0 = Date.now() - 60_000;
+    for (let i = 0; i < 10; i++) {
+      await reg.addEvent({ time: t0 + i, nodeid: mac(1), source: 'dhcp', stage: `s${i}`, msg: i === 9 ? 'boom' : null, ok: i !== 9, addr: '10.0.0.1' });
+    }
+    await reg.addEvent({ time: t0 + 5, nodeid: mac(2), source: 'http', stage: 'other', msg: null, ok: true });
+    const all = await reg.listEvents(mac(1).toLowerCase());
+    t.same(all.map((e) => e.stage), ['s0', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's9'], 'oldest first, one node only');
+    t.match(all[9], { ok: false, msg: 'boom', source: 'dhcp', addr: '10.0.0.1' });
+    t.same((await reg.listEvents(mac(1), { since: t0 + 7 })).map((e) => e.stage), ['s7', 's8', 's9']);
+    t.same((await reg.listEvents(mac(1), { limit: 2 })).map((e) => e.stage), ['s8', 's9'], 'limit keeps the latest');
+    await reg.close();
+    t.equal((await (await reopen()).listEvents(mac(1))).length, 10, 'durable on close');
+  });
+}

@@ -1,0 +1,137 @@
+/**
+ * What only the SQLite backend has to get right: the database file itself. An older schema is
+ * upgraded in place; a corrupted, locked or too-new file gives one clear line; another process's
+ * change (the CLI while the daemon runs) is seen at once.
+ */
+import t from 'tap';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { parseConfig } from '../../src/config/load.js';
+import { memoryLogger, silentLogger } from '../../src/log/logger.js';
+import { RegistryUnavailableError } from '../../src/registry/errors.js';
+import { openRegistry } from '../../src/registry/open.js';
+import { SCHEMA_VERSION } from '../../src/registry/sqlite/migrations.js';
+import { SqliteRegistry } from '../../src/registry/sqlite/registry.js';
+import { defaults } from './contract.js';
+
+function tempdir(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pvd-registry-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+t.test('openRegistry creates var/provisiond.db under the statedir', async (t) => {
+  const dir = tempdir(t);
+  const config = parseConfig('statedir: state\n', 'test.yaml', dir);
+  const reg = await openRegistry(config, silentLogger());
+  await reg.addNode({ name: 'n0001', nodeid: '52:54:00:00:00:01' });
+  await reg.close();
+  t.ok(existsSync(join(dir, 'state', 'var', 'provisiond.db')), 'the database is where the config says');
+});
+
+t.test('a postgres:// database is refused with a clear message', async (t) => {
+  const config = parseConfig('database: postgres://pvd:secret@db/provisiond\n', 'etc/provisiond.yaml', tempdir(t));
+  const err = await openRegistry(config, silentLogger()).catch((e: unknown) => e);
+  t.ok(err instanceof RegistryUnavailableError);
+  t.match((err as Error).message, /^etc\/provisiond\.yaml: database: .*not implemented in this version/);
+  t.notMatch((err as Error).message, /secret/, 'the password of the URL is not printed');
+});
+
+t.test('a database written by schema version 1 is upgraded in place, data kept', async (t) => {
+  const path = join(tempdir(t), 'old.db');
+  // Schema version 1 as it was released (written out here, not taken from the code under test).
+  const old = new Database(path);
+  old.exec(`
+    CREATE TABLE groups (name TEXT PRIMARY KEY, vnfs TEXT, enabled INTEGER, debug INTEGER, desc TEXT);
+    CREATE TABLE nodes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, nodeid TEXT NOT NULL UNIQUE,
+      grp TEXT, vnfs TEXT, enabled INTEGER, debug INTEGER, ipaddr TEXT, desc TEXT,
+      state TEXT, lastcontact INTEGER, lastaddr TEXT);
+    CREATE TABLE node_attrs (node_id INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+      key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (node_id, key)) WITHOUT ROWID;
+    INSERT INTO groups VALUES ('compute', 'rocky9', 1, 0, 'the compute nodes');
+    INSERT INTO nodes VALUES (1, 'n0001', '52:54:00:00:00:01', 'compute', NULL, NULL, 2, '10.0.0.11', NULL, 'ready', 1700000000000, '10.0.0.11');
+    INSERT INTO node_attrs VALUES (1, 'rack', '12');
+    PRAGMA user_version = 1;
+  `);
+  old.close();
+  const log = memoryLogger();
+  const reg = SqliteRegistry.open({ path, logger: log });
+  t.teardown(() => reg.close());
+  t.match(await reg.getNode('n0001'), { group: 'compute', debug: 2, ipaddr: '10.0.0.11', state: 'ready', boot: null, attrs: { rack: '12' } });
+  t.equal((await reg.resolve((await reg.getNode('n0001'))!, defaults)).vnfs, 'rocky9', 'group settings kept');
+  await reg.putLease({ hwaddr: '52:54:00:00:00:01', address: '10.0.0.150', expires: Date.now() + 1000, state: 'bound' });
+  await reg.updateNode('n0001', { boot: 'local' });
+  t.equal((await reg.getNode('n0001'))?.boot, 'local', 'new columns usable');
+  t.ok(log.lines.some((l) => l.msg === 'registry database schema upgraded' && l.from === 1 && l.to === SCHEMA_VERSION), 'the upgrade is logged');
+  await reg.close();
+  const check = new Database(path, { readonly: true });
+  t.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  t.equal((check.prepare('SELECT count(*) AS n FROM leases').get() as { n: number }).n, 1);
+  check.close();
+});
+
+t.test('a database from a newer provisiond is refused, not touched', async (t) => {
+  const path = join(tempdir(t), 'new.db');
+  const db = new Database(path);
+  db.pragma('user_version = 999');
+  db.close();
+  t.throws(() => SqliteRegistry.open({ path, logger: silentLogger() }), { name: 'RegistryUnavailableError', message: /schema version 999, newer than this provisiond knows/ });
+});
+
+t.test('a corrupted database gives one clear line', async (t) => {
+  const path = join(tempdir(t), 'bad.db');
+  writeFileSync(path, Buffer.alloc(8192, 0x5a));
+  const err = (() => {
+    try {
+      SqliteRegistry.open({ path, logger: silentLogger() });
+    } catch (e) {
+      return e as Error;
+    }
+  })();
+  t.ok(err instanceof RegistryUnavailableError, 'a RegistryUnavailableError, not a raw SQLite error');
+  t.match(err?.message, new RegExp(`^opening: registry database ${path} is corrupted or not an SQLite database`));
+  t.notOk(err?.message.includes('\n'), 'one line');
+});
+
+t.test('a database locked by another process gives one clear line after the busy timeout', async (t) => {
+  const path = join(tempdir(t), 'locked.db');
+  SqliteRegistry.open({ path, logger: silentLogger() }).close();
+  const holder = new Database(path);
+  holder.exec('BEGIN EXCLUSIVE');
+  t.teardown(() => holder.close());
+  const started = Date.now();
+  const reg = (() => {
+    try {
+      return SqliteRegistry.open({ path, logger: silentLogger(), busyTimeout: 300 });
+    } catch (e) {
+      return e as Error;
+    }
+  })();
+  t.ok(reg instanceof RegistryUnavailableError, 'refused');
+  t.match((reg as Error).message, /registry database .*locked\.db is locked by another process/);
+  t.ok(Date.now() - started < 5000, 'gave up after the busy timeout');
+  holder.exec('ROLLBACK');
+  // With the lock released, a write waiting on it goes through.
+  const ok = SqliteRegistry.open({ path, logger: silentLogger(), busyTimeout: 300 });
+  holder.exec('BEGIN IMMEDIATE');
+  await t.rejects(ok.addNode({ name: 'n0001', nodeid: '52:54:00:00:00:01' }), { message: /^adding node n0001: registry database .* is locked by another process/ });
+  holder.exec('ROLLBACK');
+  await ok.addNode({ name: 'n0001', nodeid: '52:54:00:00:00:01' });
+  await ok.close();
+});
+
+t.test("another process's changes are seen at once; batched writes survive them", async (t) => {
+  const path = join(tempdir(t), 'shared.db');
+  const daemon = SqliteRegistry.open({ path, logger: silentLogger(), flushInterval: 60_000 });
+  t.teardown(() => daemon.close());
+  await daemon.addNode({ name: 'n0001', nodeid: '52:54:00:00:00:01' });
+  await daemon.recordContact('52:54:00:00:00:01', 'init', '10.0.0.5');
+  const cli = SqliteRegistry.open({ path, logger: silentLogger() });
+  await cli.addNode({ name: 'n0002', nodeid: '52:54:00:00:00:02' });
+  await cli.updateNode('n0001', { vnfs: 'rocky9' });
+  await cli.close();
+  t.equal((await daemon.getNodeByNodeid('52:54:00:00:00:02'))?.name, 'n0002', 'a node added by the CLI is found by the daemon');
+  t.match(await daemon.getNode('n0001'), { vnfs: 'rocky9', state: 'init', lastaddr: '10.0.0.5' }, 'the pending contact was not lost');
+});
