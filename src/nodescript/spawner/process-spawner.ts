@@ -1,0 +1,144 @@
+/**
+ * Spawning through a small long-lived spawner process (see spawner-perl.ts). The daemon only writes
+ * a request frame and reads output frames, so a boot storm's thousands of fork/exec never block the
+ * event loop that also answers DHCP and TFTP. The spawner is started on first use, restarted if it
+ * dies (jobs in flight then fail with a clear error), and unref'd while idle so it never keeps a
+ * process alive by itself.
+ */
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { Logger } from '../../log/logger.js';
+import { SPAWNER_PERL } from './spawner-perl.js';
+import type { JobHandle, JobHandlers, SpawnJob, Spawner } from './types.js';
+
+const SIGNAL_NAMES = new Map<number, string>(Object.entries(osConstants.signals).map(([name, n]) => [n, name]));
+
+/** The perl interpreter on PATH, or null. */
+export function findPerl(path = process.env.PATH ?? '/usr/bin:/bin'): string | null {
+  for (const dir of path.split(':').filter(Boolean)) {
+    const p = join(dir, 'perl');
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {}
+  }
+  return null;
+}
+
+function frame(type: string, id: number, payload: Buffer): Buffer {
+  const head = Buffer.allocUnsafe(9);
+  head.write(type, 0, 'latin1');
+  head.writeUInt32BE(id, 1);
+  head.writeUInt32BE(payload.length, 5);
+  return Buffer.concat([head, payload]);
+}
+
+export class ProcessSpawner implements Spawner {
+  readonly #perl: string;
+  readonly #log: Logger;
+  #child: ChildProcessByStdio<Writable, Readable, Readable> | undefined;
+  #jobs = new Map<number, JobHandlers>();
+  #nextId = 1;
+  #pending: Buffer = Buffer.alloc(0);
+  #closed = false;
+
+  constructor({ perl, logger }: { perl: string; logger: Logger }) {
+    this.#perl = perl;
+    this.#log = logger;
+  }
+
+  start(job: SpawnJob, h: JobHandlers): JobHandle {
+    if (this.#closed) throw new Error('nodescript spawner is closed');
+    const id = this.#nextId;
+    this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1;
+    const child = this.#ensure();
+    this.#jobs.set(id, h);
+    if (this.#jobs.size === 1) this.#ref(true);
+    const fields = [job.path, job.cwd, ...Object.entries(job.env).map(([k, v]) => `${k}=${v}`)];
+    child.stdin.write(frame('R', id, Buffer.from(fields.join('\0'))));
+    return {
+      kill: (signal) => {
+        if (this.#jobs.has(id) && this.#child === child) child.stdin.write(frame('K', id, Buffer.from(signal.slice(3))));
+      },
+    };
+  }
+
+  #ensure(): ChildProcessByStdio<Writable, Readable, Readable> {
+    if (this.#child) return this.#child;
+    const child = spawn(this.#perl, ['-e', SPAWNER_PERL], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+    this.#child = child;
+    this.#pending = Buffer.alloc(0);
+    child.stdin.on('error', () => {}); // EPIPE when it died: reported by 'exit'
+    child.stdout.on('data', (b: Buffer) => this.#onData(b));
+    child.stderr.on('data', (b: Buffer) => this.#log.warn({ spawner: this.#perl }, `nodescript spawner: ${b.toString().trim()}`));
+    const gone = (why: string) => {
+      if (this.#child !== child) return;
+      this.#child = undefined;
+      const jobs = [...this.#jobs.values()];
+      this.#jobs.clear();
+      if (!this.#closed) this.#log.error({ spawner: this.#perl }, `nodescript spawner ${why}`);
+      for (const h of jobs) h.exit({ code: null, signal: null, error: `nodescript spawner ${why}` });
+    };
+    child.on('error', (err) => gone(`failed: ${err.message}`));
+    child.on('exit', (code, signal) => gone(`exited (${signal ?? code})`));
+    return child;
+  }
+
+  #ref(on: boolean): void {
+    const c = this.#child;
+    if (!c) return;
+    const m = on ? 'ref' : 'unref';
+    c[m]();
+    (c.stdin as unknown as { [k: string]: () => void })[m]?.();
+    (c.stdout as unknown as { [k: string]: () => void })[m]?.();
+    (c.stderr as unknown as { [k: string]: () => void })[m]?.();
+  }
+
+  #onData(b: Buffer): void {
+    let buf = this.#pending.length > 0 ? Buffer.concat([this.#pending, b]) : b;
+    let off = 0;
+    while (buf.length - off >= 9) {
+      const len = buf.readUInt32BE(off + 5);
+      if (buf.length - off < 9 + len) break;
+      const type = String.fromCharCode(buf[off]);
+      const id = buf.readUInt32BE(off + 1);
+      // Copy: the payload outlives this chunk (it is queued in a render stream).
+      const payload = Buffer.from(buf.subarray(off + 9, off + 9 + len));
+      off += 9 + len;
+      this.#dispatch(type, id, payload);
+    }
+    buf = buf.subarray(off);
+    this.#pending = buf.length > 0 ? Buffer.from(buf) : Buffer.alloc(0);
+  }
+
+  #dispatch(type: string, id: number, payload: Buffer): void {
+    const h = this.#jobs.get(id);
+    if (!h) return;
+    if (type === 'O') h.stdout(payload);
+    else if (type === 'E') h.stderr(payload);
+    else if (type === 'X' || type === 'F') {
+      this.#jobs.delete(id);
+      if (this.#jobs.size === 0) this.#ref(false);
+      if (type === 'F') h.exit({ code: null, signal: null, error: payload.toString() });
+      else {
+        const [code, signo] = payload.toString().split(' ').map(Number);
+        h.exit(signo > 0 ? { code: null, signal: SIGNAL_NAMES.get(signo) ?? `signal ${signo}` } : { code, signal: null });
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.#ref(true);
+    child.stdin.end(); // the spawner TERMs what still runs, KILLs it 3 s later, then exits
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
