@@ -1,0 +1,55 @@
+/**
+ * Apache VCL's node_status verdict: `READY` when the node is in the `ready` state, was heard from
+ * within `node.timeout`, and runs the VNFS it is assigned; `RELOAD` otherwise, with the reason an
+ * admin acts on. Pure: the caller brings the node, the clock and, when known, the power state.
+ */
+import type { PowerState } from './types.js';
+
+export interface VerdictInput {
+  /** The resolved node (registry `resolve()`): its assigned vnfs, state and last contact. */
+  node: { name: string; vnfs: string; enabled: boolean; state: string | null; lastcontact: number | null };
+  /** Milliseconds since the epoch. */
+  now: number;
+  /** Seconds without contact before the node counts as gone (config `node.timeout`). */
+  timeout: number;
+  /** The VNFS the node reports running, when the registry records it; null when unknown. */
+  runningVnfs?: string | null;
+  /** From the node's power driver, when one is set. */
+  power?: PowerState | null;
+}
+
+export interface Verdict {
+  verdict: 'READY' | 'RELOAD';
+  /** Why RELOAD (null for READY). */
+  reason: string | null;
+  /** The power state, when a driver answered. */
+  power: PowerState | null;
+}
+
+/** The verdict for one node. */
+export function nodeVerdict({ node, now, timeout, runningVnfs = null, power = null }: VerdictInput): Verdict {
+  const reload = (reason: string): Verdict => ({ verdict: 'RELOAD', reason, power });
+  if (power === 'off') return reload('powered off');
+  if (!node.enabled) return reload('disabled');
+  if (!node.vnfs) return reload('no vnfs assigned');
+  if (node.lastcontact === null) return reload('never seen');
+  if (node.state !== 'ready') return reload(`in state ${node.state ?? '(none)'}, not ready`);
+  const age = (now - node.lastcontact) / 1000;
+  if (age > timeout) return reload(`no contact for ${formatAge(age)} (node.timeout ${timeout}s)`);
+  if (runningVnfs && runningVnfs !== node.vnfs) return reload(`running vnfs ${runningVnfs}, assigned ${node.vnfs}`);
+  return { verdict: 'READY', reason: null, power };
+}
+
+/** `42s`, `7m`, `3h`, `2d`. */
+export function formatAge(seconds: number): string {
+  if (seconds < 120) return `${Math.round(seconds)}s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)}h`;
+  return `${Math.round(seconds / 86400)}d`;
+}
+
+/** One column for a table: `READY`, or `RELOAD (never seen)`, with `[on]` when the power is known. */
+export function formatVerdict(v: Verdict): string {
+  const text = v.verdict === 'READY' ? 'READY' : `RELOAD (${v.reason})`;
+  return v.power ? `${text} [power ${v.power}]` : text;
+}
