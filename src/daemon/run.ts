@@ -1,18 +1,242 @@
 /**
- * The composition root: config -> logger -> registry -> policy -> servers.
- * Until the HTTP service exists this only loads the config and reports what it would serve.
+ * The composition root: config -> logger -> registry -> nodescript engine -> services (services.ts),
+ * then live reload (config file watch and SIGHUP) and an orderly stop on SIGTERM/SIGINT.
  */
+import { isAbsolute } from 'node:path';
+import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { createNodescriptEngine, engineOptionsFromConfig } from '../nodescript/index.js';
+import type { NodescriptEngine } from '../nodescript/types.js';
+import { openRegistry } from '../registry/open.js';
+import type { RegistryStore } from '../registry/types.js';
+import { errorMessage } from '../util/errors.js';
+import { forgetImageChecks } from '../vnfs/index.js';
+import type { HttpService } from './http-service.js';
+import { NodeRequests } from './node-requests.js';
+import type { DaemonContext, Service } from './service.js';
+import { serviceFactories } from './services.js';
+import { createTimelineRecorder, type TimelineRecorder } from './timeline.js';
+import { startWatchers } from './watch.js';
 
-export interface RunOptions {
+export interface DaemonOptions {
   config: Config;
+  /** A logger to use (tests); otherwise one is made from the config and the two options below. */
+  log?: Logger;
   logFormat?: 'auto' | 'pretty' | 'json';
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** Watch the config file, nodescripts and vnfs trees (default true). */
+  watch?: boolean;
 }
 
-export async function runDaemon({ config, logFormat, logLevel }: RunOptions): Promise<void> {
-  const log = createLogger({ level: logLevel ?? config.log.level, format: logFormat ?? config.log.format });
-  log.info({ config: config.source, statedir: config.statedir }, 'configuration loaded');
-  log.warn({}, 'no server is implemented yet: nothing is being served');
+/** A running daemon: its services, and reload/close. */
+export class Daemon {
+  readonly services = new Map<string, Service>();
+  #config: Config;
+  #engine: NodescriptEngine;
+  #stopWatching: (() => Promise<void>) | null = null;
+  #closing: Promise<void> | null = null;
+
+  private constructor(
+    config: Config,
+    readonly log: Logger,
+    readonly registry: RegistryStore,
+    engine: NodescriptEngine,
+    readonly timeline: TimelineRecorder,
+  ) {
+    this.#config = config;
+    this.#engine = engine;
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** The HTTP service, when running. */
+  get http(): HttpService | undefined {
+    return this.services.get('http') as HttpService | undefined;
+  }
+
+  static async start({ config, log: given, logFormat, logLevel, watch = true }: DaemonOptions): Promise<Daemon> {
+    const log = given ?? createLogger({ level: logLevel ?? config.log.level, format: logFormat ?? config.log.format });
+    log.info({ config: config.source, statedir: config.statedir }, 'configuration loaded');
+    const registry = await openRegistry(config, log);
+    const engine = createNodescriptEngine({ ...engineOptionsFromConfig(config), logger: log });
+    const daemon = new Daemon(config, log, registry, engine, createTimelineRecorder(registry, log.child({ component: 'timeline' })));
+    try {
+      for (const { name, start } of serviceFactories) await daemon.#startService(name, start);
+    } catch (err) {
+      await daemon.close();
+      throw err;
+    }
+    if (daemon.services.size === 0) log.warn({}, 'every server is disabled in the config: nothing is being served');
+    if (watch) {
+      daemon.#stopWatching = startWatchers({
+        configFile: isAbsolute(config.source) ? config.source : null,
+        statedir: config.statedir,
+        log,
+        onConfigChange: () => void daemon.reload('config file changed'),
+        onVnfsChange: (dir) => {
+          daemon.http?.server.checksums.invalidate(dir);
+          forgetImageChecks();
+        },
+      });
+    }
+    return daemon;
+  }
+
+  #context(): DaemonContext {
+    const nodes = new NodeRequests({
+      registry: this.registry,
+      engine: this.#engineProxy(),
+      timeline: this.timeline,
+      log: this.log,
+      config: () => this.#config,
+      httpAddress: () => this.http?.nodeAddress ?? `${this.#config.master}:${this.#config.http.port}`,
+    });
+    return {
+      config: this.#config,
+      log: this.log,
+      registry: this.registry,
+      timeline: this.timeline,
+      services: this.services,
+      current: () => this.#config,
+      nodescripts: this.#engine,
+      nodes,
+    };
+  }
+
+  /** The engine in force, even after a reload replaced it. */
+  #engineProxy(): NodescriptEngine {
+    const self = () => this.#engine;
+    return {
+      render: (...a) => self().render(...a),
+      plan: (...a) => self().plan(...a),
+      get running() {
+        return self().running;
+      },
+      close: () => self().close(),
+    };
+  }
+
+  async #startService(name: string, start: (ctx: DaemonContext) => Promise<Service | null>): Promise<void> {
+    const service = await start(this.#context());
+    if (!service) {
+      this.log.info({ service: name }, `${name}: disabled`);
+      return;
+    }
+    this.services.set(name, service);
+    this.log.info({ service: name, address: service.address }, `listening: ${service.address}`);
+  }
+
+  /**
+   * Re-reads the config file and applies it. An invalid file is refused with the reason and the
+   * running config stays in force. Returns the error message when refused.
+   */
+  async reload(why = 'reload requested'): Promise<string | null> {
+    if (this.#closing) return 'the daemon is stopping';
+    let next: Config;
+    try {
+      next = loadConfig(this.#config.source);
+    } catch (err) {
+      this.log.error({ why, err: errorMessage(err) }, `config refused, the running one stays in force: ${errorMessage(err)}`);
+      return errorMessage(err);
+    }
+    return this.apply(next, why);
+  }
+
+  /** Applies a validated config: services rebind, start or stop as it asks. */
+  async apply(next: Config, why = 'new config'): Promise<string | null> {
+    const prev = this.#config;
+    if (next.statedir !== prev.statedir || next.database !== prev.database) {
+      const msg = 'statedir and database cannot change while running: restart the daemon to apply';
+      this.log.error({ why }, `config refused, the running one stays in force: ${msg}`);
+      return msg;
+    }
+    this.#config = next;
+    if (JSON.stringify(next.nodescripts) !== JSON.stringify(prev.nodescripts)) {
+      const old = this.#engine;
+      this.#engine = createNodescriptEngine({ ...engineOptionsFromConfig(next), logger: this.log });
+      void this.#retire(old);
+    }
+    for (const { name, start } of serviceFactories) {
+      const running = this.services.get(name);
+      const section = (next as unknown as Record<string, { enabled?: boolean } | undefined>)[name];
+      const enabled = section?.enabled !== false;
+      try {
+        if (running && !enabled) {
+          this.services.delete(name);
+          await running.close();
+          this.log.info({ service: name }, `${name}: stopped (disabled in the config)`);
+        } else if (running && running.reload) {
+          await running.reload(next);
+        } else if (running) {
+          this.services.delete(name);
+          await running.close();
+          await this.#startService(name, start);
+        } else if (enabled) {
+          await this.#startService(name, start);
+        }
+      } catch (err) {
+        this.log.error({ service: name, err: errorMessage(err) }, `${name}: could not apply the new config: ${errorMessage(err)}`);
+      }
+    }
+    this.log.info({ why, config: next.source }, 'configuration reloaded');
+    return null;
+  }
+
+  /** Closes an engine replaced by a reload once its scripts have finished (at most 10 minutes). */
+  async #retire(engine: NodescriptEngine): Promise<void> {
+    const until = Date.now() + 600_000;
+    while (engine.running > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 1000));
+    await engine.close().catch(() => {});
+  }
+
+  /** Stops accepting, lets work in flight finish (bounded), closes the database cleanly. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#stopWatching?.().catch(() => {});
+      const order = [...this.services.entries()].reverse();
+      await Promise.all(
+        order.map(async ([name, s]) => {
+          try {
+            await s.close();
+          } catch (err) {
+            this.log.warn({ service: name, err: errorMessage(err) }, `${name}: close failed`);
+          }
+        }),
+      );
+      this.services.clear();
+      await this.#engine.close().catch(() => {});
+      await this.registry.flush().catch(() => {});
+      await this.registry.close();
+      this.log.info({}, 'stopped');
+    })();
+    return this.#closing;
+  }
+}
+
+/** `provisiond serve`: runs until SIGTERM/SIGINT; SIGHUP reloads the config. */
+export async function runDaemon(options: DaemonOptions): Promise<void> {
+  const daemon = await Daemon.start(options);
+  const log = daemon.log;
+  await new Promise<void>((resolve) => {
+    const onHup = () => void daemon.reload('SIGHUP');
+    let stopping = false;
+    const onStop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal }, 'stopping: no new requests, transfers in flight may finish');
+      void daemon.close().finally(() => {
+        process.off('SIGHUP', onHup);
+        resolve();
+      });
+    };
+    process.on('SIGHUP', onHup);
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+  });
 }

@@ -5,7 +5,9 @@
  */
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
+import type { NodescriptEngine } from '../nodescript/types.js';
 import type { RegistryStore, TimelineEvent } from '../registry/types.js';
+import type { NodeRequests } from './node-requests.js';
 
 /** What every service factory receives from the daemon. */
 export interface DaemonContext {
@@ -16,6 +18,12 @@ export interface DaemonContext {
   timeline(event: Omit<TimelineEvent, 'time'> & { time?: number }): void;
   /** Other services started before this one, by name (e.g. the dhcp service for lease lookups). */
   services: ReadonlyMap<string, Service>;
+  /** The config in force now: `config` is the one at start, this one follows reloads. */
+  current?(): Config;
+  /** The daemon's nodescript engine (one per daemon, shared by every service). */
+  nodescripts?: NodescriptEngine;
+  /** Node lookup, auto-registration and nodescript serving shared by the HTTP and Perceus services. */
+  nodes?: NodeRequests;
 }
 
 /** A started server. */

@@ -2,8 +2,12 @@
  * The services the daemon starts, in order. Adding a server = one import and one entry here.
  */
 import { startDhcp } from './dhcp.js';
+import { startHttp } from './http-service.js';
+import { startPerceus } from './perceus-service.js';
 import type { ServiceFactory } from './service.js';
 
 export const serviceFactories: Array<{ name: string; start: ServiceFactory }> = [
+  { name: 'http', start: startHttp },
   { name: 'dhcp', start: startDhcp },
+  { name: 'perceus', start: startPerceus },
 ];

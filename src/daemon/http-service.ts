@@ -1,0 +1,123 @@
+/**
+ * The HTTP service: adapts the registry, the boot policy, the nodescript engine and the VNFS
+ * images into the callbacks of the node-facing HttpServer (src/servers/http), and maps config
+ * reloads onto it.
+ */
+import { join } from 'node:path';
+import type { Config } from '../config/schema.js';
+import { statePath } from '../config/load.js';
+import { ipxeChainScript, ipxeScriptFor } from '../boot/ipxe-script.js';
+import { bootFilePath, stage1For } from '../boot/stage1.js';
+import { HttpError } from '../servers/http/errors.js';
+import { HttpServer } from '../servers/http/http-server.js';
+import type { HttpServerOptions } from '../servers/http/types.js';
+import { ensureImage, IMAGE_FILE } from '../vnfs/index.js';
+import { errorMessage } from '../util/errors.js';
+import type { NodeRequests } from './node-requests.js';
+import type { DaemonContext, Service, ServiceFactory } from './service.js';
+import { formatBytes, formatDuration } from './timeline.js';
+
+/** The HttpServer options a config asks for. */
+export function httpOptions(config: Config): HttpServerOptions {
+  const prefixes = ['files'];
+  const p = config.vnfs.prefix.replace(/^\/+|\/+$/g, '');
+  if (p && !prefixes.includes(p)) prefixes.push(p);
+  return {
+    listen: config.http.listen,
+    port: config.http.port,
+    trees: [
+      { name: 'vnfs', dir: join(config.statedir, 'vnfs') },
+      { name: 'files', dir: join(config.statedir, 'files') },
+    ],
+    fallbackTree: { name: 'files', dir: join(config.statedir, 'files') },
+    filePrefixes: prefixes,
+    maxScriptRequestsPerAddress: config.http.maxScriptRequestsPerAddress,
+    requestTimeoutMs: config.http.requestTimeout * 1000,
+  };
+}
+
+/** A started HTTP service, with what the daemon's watchers and other services need from it. */
+export interface HttpService extends Service {
+  readonly server: HttpServer;
+  /** `host:port` nodes reach it at: the master address and the bound port. */
+  readonly nodeAddress: string;
+}
+
+export async function startHttpService(ctx: DaemonContext, requests: NodeRequests, current: () => Config): Promise<HttpService | null> {
+  if (!ctx.config.http.enabled) return null;
+  const log = ctx.log.child({ server: 'http' });
+  const base = () => `http://${nodeAddress()}`;
+  const server: HttpServer = new HttpServer({
+    options: httpOptions(ctx.config),
+    logger: log,
+    handlers: {
+      nodescript: (req) => requests.nodescript({ ...req, via: 'http' }),
+      ipxeScript: async ({ nodeid, addr }) => {
+        const config = current();
+        const found = await requests.ipxeNode(nodeid, addr);
+        if (!found.nodeid) return ipxeChainScript(base());
+        const stage1 = await stage1For(config.statedir, found.node?.vnfs ?? '');
+        const script = ipxeScriptFor(found.node, { base: base(), stage1, nodeid: found.nodeid, autoRegister: config.defaults.autoRegister });
+        const decision = !found.node ? 'refused: not registered' : !found.node.enabled ? 'refused: disabled' : found.node.boot === 'local' ? 'boot local' : `boot ${stage1.kernel}`;
+        ctx.timeline({ nodeid: found.nodeid, source: 'http', stage: 'ipxe-script', msg: `${decision} (from ${addr})`, ok: Boolean(found.node?.enabled), addr });
+        return script;
+      },
+      bootFile: async ({ segments }) => {
+        const config = current();
+        const file = await bootFilePath(config.statedir, statePath(config, config.tftp.root), segments);
+        if (!file) throw new HttpError(404, `not found: boot file ${segments.join('/')}`);
+        return file;
+      },
+      nodeEvent: async ({ nodeid, stage, msg, addr }) => {
+        const ok = !/^(failed|error)\b/i.test(stage) && !/^failed\b/i.test(msg ?? '');
+        ctx.timeline({ nodeid, source: 'node', stage, msg, ok, addr });
+        if (!ok) log.warn({ nodeid, stage, msg, addr }, 'node reports a failure');
+      },
+      beforeGetfile: async ({ tree, relative }) => {
+        const parts = relative.split('/');
+        if (tree !== 'vnfs' || parts.length !== 2 || parts[1] !== IMAGE_FILE) return;
+        try {
+          await ensureImage(current().statedir, parts[0]!, log);
+        } catch (err) {
+          log.warn({ vnfs: parts[0], err: errorMessage(err) }, 'vnfs image could not be brought up to date; serving the one on disk');
+        }
+      },
+      transfer: (t) => {
+        const name = t.file.split('/').pop();
+        log.info({ addr: t.addr, url: t.url, status: t.status, bytes: t.bytes, ms: Math.round(t.durationMs), complete: t.complete }, 'transfer');
+        void ctx.registry.getNodeByAddress(t.addr).then(
+          (node) => {
+            if (!node) return;
+            const how = t.complete ? 'sent' : 'cut after';
+            ctx.timeline({ nodeid: node.nodeid, source: 'http', stage: `http ${name}`, msg: `${how} ${formatBytes(t.bytes)} in ${formatDuration(t.durationMs)} (${t.status})`, ok: t.complete, addr: t.addr });
+          },
+          () => {},
+        );
+      },
+      health: () => ({ services: [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })) }),
+    },
+  });
+  await server.listen();
+  const nodeAddress = () => {
+    const listen = current().http.listen;
+    return `${listen === '0.0.0.0' ? current().master : listen}:${server.port}`;
+  };
+  return {
+    name: 'http',
+    server,
+    get address() {
+      return `http ${server.address}`;
+    },
+    get nodeAddress() {
+      return nodeAddress();
+    },
+    reload: (config: Config) => server.update(httpOptions(config)),
+    close: () => server.close(),
+  };
+}
+
+/** The factory listed in services.ts. */
+export const startHttp: ServiceFactory = async (ctx) => {
+  if (!ctx.nodes) throw new TypeError('http service: the daemon context carries no node requests');
+  return startHttpService(ctx, ctx.nodes, ctx.current ?? (() => ctx.config));
+};

@@ -1,0 +1,180 @@
+/**
+ * What the node-facing services (HTTP, the Perceus TCP protocol) do for a node, in one place: find
+ * the node (nodeid, else its address), auto-register it, check the request's source, record the
+ * contact, run its nodescripts through the engine, and write each step into its boot timeline.
+ */
+import { Readable, Transform } from 'node:stream';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { MasterContext, NodeContext, NodescriptEngine, ScriptResult } from '../nodescript/types.js';
+import { NamePatternExhaustedError, type NodeRecord, type RegistryStore, type ResolvedNode } from '../registry/types.js';
+import { HttpError } from '../servers/http/errors.js';
+import { errorMessage } from '../util/errors.js';
+import { formatBytes, formatDuration, type TimelineRecorder } from './timeline.js';
+
+export interface NodeRequestsDeps {
+  registry: RegistryStore;
+  engine: NodescriptEngine;
+  timeline: TimelineRecorder;
+  log: Logger;
+  /** The config in force (it changes on reload). */
+  config(): Config;
+  /** `host:port` nodes reach the HTTP service at (the bound port when http.port is 0). */
+  httpAddress(): string;
+}
+
+export type Via = 'http' | 'perceus';
+
+/** The MasterContext of nodescripts: VNFSMETHOD, VNFSMASTER, VNFSPREFIX, STATEDIR, READY_INTERVAL. */
+export function masterContext(config: Config, httpAddress: string): MasterContext {
+  return {
+    statedir: config.statedir,
+    vnfsMethod: config.vnfs.method,
+    vnfsMaster: config.vnfs.master ?? httpAddress,
+    vnfsPrefix: config.vnfs.prefix.replace(/^\/+|\/+$/g, '') || 'files',
+    readyInterval: config.ready.interval,
+  };
+}
+
+/** A shell script the node runs when the master will not give it its scripts: the reason, then exit 1. */
+export function refusalScript(reason: string): Readable {
+  const quoted = `'${`provisiond: ${reason}`.replaceAll("'", "'\\''")}'`;
+  return Readable.from([`#!/bin/sh\n# NODESCRIPT START\necho ${quoted} >&2\nexit 1\n# NODESCRIPT END\n`]);
+}
+
+export class NodeRequests {
+  constructor(private readonly deps: NodeRequestsDeps) {}
+
+  #defaults() {
+    const d = this.deps.config().defaults;
+    return { group: d.group, vnfs: d.vnfs, enabled: d.enabled, debug: d.debug };
+  }
+
+  /** Finds the node by nodeid or, without one, by the address it holds (fixed or leased). */
+  async #find(nodeid: string | null, addr: string): Promise<{ nodeid: string; node: NodeRecord | null }> {
+    if (nodeid) return { nodeid, node: await this.deps.registry.getNodeByNodeid(nodeid) };
+    const node = await this.deps.registry.getNodeByAddress(addr);
+    if (!node) throw new HttpError(400, `no nodeid given and ${addr} is not the address of a known node (add ?nodeid=MAC)`);
+    return { nodeid: node.nodeid, node };
+  }
+
+  /** Registers an unknown node per config `defaults`; null when auto-registration is off or names are exhausted. */
+  async #autoRegister(nodeid: string, addr: string, via: Via): Promise<{ node: NodeRecord | null; why: string }> {
+    const d = this.deps.config().defaults;
+    if (!d.autoRegister) {
+      await this.deps.registry.recordUnknown(nodeid, addr, via);
+      return { node: null, why: `${nodeid} is not a registered node and auto-registration is off (provisiond node add NAME ${nodeid})` };
+    }
+    try {
+      const { node, created } = await this.deps.registry.autoRegister(nodeid, d);
+      if (created) {
+        this.deps.log.info({ node: node.name, nodeid, addr }, 'node auto-registered');
+        this.deps.timeline({ nodeid, source: via, stage: 'registered', msg: `auto-registered as ${node.name} from ${addr}`, ok: true, addr });
+      }
+      return { node, why: '' };
+    } catch (err) {
+      if (!(err instanceof NamePatternExhaustedError)) throw err;
+      await this.deps.registry.recordUnknown(nodeid, addr, via);
+      const why = `${nodeid} cannot be auto-registered: ${errorMessage(err)}`;
+      this.deps.timeline({ nodeid, source: via, stage: 'registered', msg: why, ok: false, addr });
+      return { node: null, why };
+    }
+  }
+
+  /** With security.verifySource, the request must come from the address the node holds. */
+  async #verifySource(node: NodeRecord, addr: string): Promise<void> {
+    if (!this.deps.config().security.verifySource) return;
+    const held = node.ipaddr ?? (await this.deps.registry.getLease(node.nodeid))?.address ?? null;
+    if (held === addr) return;
+    this.deps.timeline({ nodeid: node.nodeid, source: 'http', stage: 'refused', msg: `request from ${addr}, node holds ${held ?? 'no address'}`, ok: false, addr });
+    throw new HttpError(403, `forbidden: ${node.name} holds ${held ?? 'no address'}, the request came from ${addr} (security.verifySource)`);
+  }
+
+  /** The node's concatenated script for `state`, streamed; an unknown node gets a script saying why. */
+  async nodescript({ state, nodeid: asked, addr, signal, via }: { state: string; nodeid: string | null; addr: string; signal: AbortSignal; via: Via }): Promise<Readable> {
+    const { registry, timeline, log } = this.deps;
+    const found = await this.#find(asked, addr);
+    const nodeid = found.nodeid;
+    let node = found.node;
+    if (!node) {
+      if (state !== 'init') {
+        await registry.recordUnknown(nodeid, addr, via);
+        const why = `${nodeid} is not a registered node (asked for state ${state})`;
+        timeline({ nodeid, source: via, stage: `nodescript ${state}`, msg: why, ok: false, addr });
+        return refusalScript(why);
+      }
+      const reg = await this.#autoRegister(nodeid, addr, via);
+      if (!reg.node) {
+        timeline({ nodeid, source: via, stage: `nodescript ${state}`, msg: reg.why, ok: false, addr });
+        return refusalScript(reg.why);
+      }
+      node = reg.node;
+    }
+    await this.#verifySource(node, addr);
+    await registry.recordContact(nodeid, state, addr);
+    const resolved = await registry.resolve(node, this.#defaults());
+    const config = this.deps.config();
+    const ctx: NodeContext = {
+      state,
+      nodename: resolved.name,
+      nodeid: resolved.nodeid,
+      group: resolved.group,
+      vnfs: resolved.vnfs,
+      enabled: resolved.enabled,
+      debug: resolved.debug,
+      ipaddr: addr || resolved.ipaddr || '',
+      attrs: resolved.attrs,
+    };
+    const began = performance.now();
+    timeline({ nodeid, source: via, stage: `nodescript ${state}`, msg: `requested by ${resolved.name} from ${addr}`, ok: true, addr });
+    let failed = 0;
+    const onScript = (r: ScriptResult) => {
+      if (r.kind === 'skipped' && r.ok) return;
+      if (!r.ok) failed++;
+      const what = r.kind === 'verbatim' ? 'sent verbatim' : r.kind === 'skipped' ? 'skipped' : r.ok ? 'exit 0' : (r.reason ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.exitCode}`));
+      timeline({ nodeid, source: 'nodescript', stage: `${state} ${r.name}`, msg: `${what} in ${formatDuration(r.durationMs)} (${r.dir ?? r.folder}, ${formatBytes(r.bytes)})`, ok: r.ok, addr });
+      if (!r.ok) log.warn({ node: resolved.name, state, script: r.name, reason: what }, 'nodescript failed');
+    };
+    let body: Readable;
+    try {
+      body = this.deps.engine.render(ctx, masterContext(config, this.deps.httpAddress()), { signal, onScript });
+    } catch (err) {
+      timeline({ nodeid, source: via, stage: `nodescript ${state}`, msg: errorMessage(err), ok: false, addr });
+      throw new HttpError(400, `nodescript ${state} for ${resolved.name}: ${errorMessage(err)}`, { cause: err });
+    }
+    let bytes = 0;
+    let reported = false;
+    const report = (ok: boolean, how: string) => {
+      if (reported) return;
+      reported = true;
+      const msg = `${how}: ${formatBytes(bytes)} in ${formatDuration(performance.now() - began)}${failed ? `, ${failed} script(s) failed` : ''}`;
+      timeline({ nodeid, source: via, stage: `nodescript ${state} sent`, msg, ok: ok && failed === 0, addr });
+    };
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        cb(null, chunk);
+      },
+      flush(cb) {
+        report(true, 'served');
+        cb();
+      },
+    });
+    body.on('error', (err) => {
+      report(false, signal.aborted ? 'client went away' : `failed (${errorMessage(err)})`);
+      counter.destroy(err);
+    });
+    counter.on('close', () => report(false, 'client went away'));
+    return body.pipe(counter);
+  }
+
+  /** The node for an iPXE script: by MAC (auto-registering per defaults) or by address; null when unknown. */
+  async ipxeNode(nodeid: string | null, addr: string): Promise<{ nodeid: string | null; node: ResolvedNode | null; why: string }> {
+    let node = nodeid ? await this.deps.registry.getNodeByNodeid(nodeid) : await this.deps.registry.getNodeByAddress(addr);
+    let why = '';
+    if (!node && nodeid) ({ node, why } = await this.#autoRegister(nodeid, addr, 'http'));
+    if (!node) return { nodeid, node: null, why };
+    await this.deps.registry.recordContact(node.nodeid, null, addr);
+    return { nodeid: node.nodeid, node: await this.deps.registry.resolve(node, this.#defaults()), why };
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The Perceus compatibility service (config `perceus`, off by default): nodes running the Perceus C
+ * client get their scripts over the old TCP protocol, through the same NodeRequests as HTTP.
+ */
+import type { Config } from '../config/schema.js';
+import { PerceusServer } from '../servers/perceus/perceus-server.js';
+import type { ServiceFactory, Service } from './service.js';
+
+export const startPerceus: ServiceFactory = async (ctx): Promise<Service | null> => {
+  if (!ctx.config.perceus.enabled) return null;
+  if (!ctx.nodes) throw new TypeError('perceus service: the daemon context carries no node requests');
+  const nodes = ctx.nodes;
+  const log = ctx.log.child({ server: 'perceus' });
+  const make = (config: Config) =>
+    new PerceusServer({
+      options: { listen: config.perceus.listen, port: config.perceus.port },
+      logger: log,
+      handlers: {
+        script: ({ state, nodeid, addr, signal }) => nodes.nodescript({ state, nodeid, addr, signal, via: 'perceus' }),
+        log: ({ msg, addr }) => {
+          log.info({ addr, msg }, 'perceus client log');
+          void ctx.registry.getNodeByAddress(addr).then((node) => {
+            if (node) ctx.timeline({ nodeid: node.nodeid, source: 'perceus', stage: 'log', msg, ok: true, addr });
+          }, () => {});
+        },
+      },
+    });
+  let server = make(ctx.config);
+  let bound = ctx.config;
+  await server.listen();
+  return {
+    name: 'perceus',
+    get address() {
+      return `perceus ${server.address}`;
+    },
+    async reload(config: Config) {
+      const before = bound;
+      bound = config;
+      if (config.perceus.listen === before.perceus.listen && config.perceus.port === before.perceus.port) return;
+      const fresh = make(config);
+      await fresh.listen();
+      const previous = server;
+      server = fresh;
+      void previous.close();
+    },
+    close: () => server.close(),
+  };
+};

@@ -1,0 +1,37 @@
+/**
+ * The boot timeline recorder the daemon hands every service: one call per step a server sees
+ * (DHCP offer, TFTP/HTTP transfer, nodescript) or a node reports. Recording never throws and never
+ * delays a request: the registry batches the writes, a failure is logged.
+ */
+import type { Logger } from '../log/logger.js';
+import type { RegistryStore, TimelineEvent } from '../registry/types.js';
+
+export type TimelineRecorder = (event: Omit<TimelineEvent, 'time'> & { time?: number }) => void;
+
+export function createTimelineRecorder(registry: RegistryStore, log: Logger): TimelineRecorder {
+  return (event) => {
+    const full: TimelineEvent = { ...event, time: event.time ?? Date.now() };
+    log.debug({ nodeid: full.nodeid, source: full.source, stage: full.stage, msg: full.msg, ok: full.ok }, 'timeline');
+    registry.addEvent(full).catch((err: unknown) => {
+      log.warn({ nodeid: full.nodeid, stage: full.stage, err: String(err) }, 'timeline: event not recorded');
+    });
+  };
+}
+
+/** `1.234 s` / `120 ms`, the way durations read in timeline messages. */
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+}
+
+/** `512.0 MiB`, `4.0 KiB`, `17 B`. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
