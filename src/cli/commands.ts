@@ -4,7 +4,19 @@
  */
 import type { Command } from 'commander';
 import { register as serve } from './serve/index.js';
+import { register as power } from './power/index.js';
+import { register as reload } from './reload/index.js';
+import { register as consoleNoun } from './console/index.js';
+import { register as node } from './node/index.js';
+import { register as group } from './group/index.js';
+import { register as initramfs } from './initramfs/index.js';
 
 export function registerCommands(program: Command): void {
   serve(program);
+  power(program);
+  reload(program);
+  consoleNoun(program);
+  node(program);
+  group(program);
+  initramfs(program);
 }

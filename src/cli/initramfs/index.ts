@@ -1,0 +1,16 @@
+/** `provisiond initramfs ...`: the stage-1 kernel and initramfs nodes boot before their VNFS. */
+import type { Command } from 'commander';
+import { buildAction } from './build.js';
+
+export function register(program: Command): void {
+  const cmd = program.command('initramfs').description('the stage-1 kernel and initramfs (busybox, /init, the provisiond client, NIC drivers)');
+  cmd
+    .command('build')
+    .description('build <tftp root>/initramfs.img and copy the kernel to <tftp root>/vmlinuz (Debian kernel and busybox-static fetched into the cache when missing)')
+    .option('--kernel <vmlinuz>', 'kernel image to boot (default: Debian linux-image-cloud-amd64 from the cache)')
+    .option('--modules <dir>', 'its lib/modules/<version> folder (default: the one of that kernel)')
+    .option('--no-modules', 'no kernel modules (network drivers built into the kernel)')
+    .option('--busybox <file>', 'static busybox binary (default: Debian busybox-static from the cache)')
+    .option('--out <file>', 'initramfs to write (default: <statedir>/<tftp.root>/initramfs.img; the kernel goes beside it as vmlinuz)')
+    .action(buildAction);
+}
