@@ -1,0 +1,201 @@
+/**
+ * A virtual cluster: a temp statedir, a config with DHCP on the test bridge, TFTP and HTTP,
+ * `provisiond serve` running inside the test namespace, and the `provisiond` CLI (run on the host
+ * against the same statedir) for what an admin would type. Shared by the e2e tests and `npm run demo`.
+ */
+import { execFile, type ChildProcess } from 'node:child_process';
+import { cpSync, createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { TestNetwork } from './netns.js';
+import { killQuietly } from './cleanup.js';
+
+const execFileAsync = promisify(execFile);
+
+/** The repository root (test/e2e/lib/../../..). */
+export const REPO = resolve(import.meta.dirname, '../../..');
+export const CLI = join(REPO, 'bin/provisiond.js');
+
+export interface ClusterOptions {
+  net: TestNetwork;
+  /** The statedir (created; the shipped nodescripts are copied into it). */
+  statedir: string;
+  /** Seconds between ready-agent check-ins (short for tests). */
+  readyInterval?: number;
+  /** Extra YAML appended to the generated config. */
+  extraConfig?: string;
+  /** Progress messages (building images, starting the daemon). */
+  log?: (msg: string) => void;
+}
+
+/** A node as `provisiond node list --json` shows it (only the fields the tests read are typed). */
+export interface ListedNode {
+  name: string;
+  nodeid: string;
+  group?: string;
+  vnfs?: string;
+  enabled?: boolean;
+  state?: string | null;
+  ipaddr?: string | null;
+  lastaddr?: string | null;
+  lastcontact?: number | string | null;
+  [key: string]: unknown;
+}
+
+export class Cluster {
+  readonly configPath: string;
+  readonly daemonLog: string;
+  readonly httpBase: string;
+  private daemon: ChildProcess | null = null;
+  private daemonExit: number | null | undefined;
+
+  constructor(readonly opts: ClusterOptions) {
+    this.configPath = join(opts.statedir, 'provisiond.yaml');
+    this.daemonLog = join(opts.statedir, 'provisiond.log');
+    this.httpBase = `http://${opts.net.master}:8080`;
+  }
+
+  get statedir(): string {
+    return this.opts.statedir;
+  }
+
+  /** Writes the statedir and config; builds the stage-1 kernel + initramfs and the demo VNFS. */
+  async prepare(): Promise<void> {
+    const { statedir, net } = this.opts;
+    const log = this.opts.log ?? (() => {});
+    mkdirSync(join(statedir, 'var'), { recursive: true });
+    // The shipped nodescripts are the default statedir content (executable bits kept).
+    cpSync(join(REPO, 'nodescripts'), join(statedir, 'nodescripts'), { recursive: true });
+    writeFileSync(
+      this.configPath,
+      [
+        `statedir: ${statedir}`,
+        `master: ${net.master}`,
+        'database: sqlite:var/provisiond.db',
+        'log: { level: debug, format: json }',
+        'http: { listen: 0.0.0.0, port: 8080 }',
+        'tftp: { enabled: true, listen: 0.0.0.0, port: 69 }',
+        'dhcp:',
+        '  enabled: true',
+        '  mode: server',
+        `  interface: ${net.bridge}`,
+        `  range: [${net.hostAddress(100)}, ${net.hostAddress(199)}]`,
+        '  netmask: 255.255.255.0',
+        'defaults: { group: cluster, vnfs: demo, autoRegister: true }',
+        `ready: { interval: ${this.opts.readyInterval ?? 300} }`,
+        this.opts.extraConfig ?? '',
+        '',
+      ].join('\n'),
+    );
+    if (!existsSync(join(statedir, 'tftp/vmlinuz')) || !existsSync(join(statedir, 'tftp/initramfs.img'))) {
+      log('building the stage-1 kernel and initramfs (provisiond initramfs build)');
+      await this.cli(['initramfs', 'build'], 600_000);
+    }
+    log('building the demo VNFS (provisiond vnfs build demo --busybox)');
+    await this.cli(['vnfs', 'build', 'demo', '--busybox'], 600_000);
+  }
+
+  /** Starts `provisiond serve` inside the namespace and waits until HTTP answers /healthz. */
+  async start(timeoutMs = 60_000): Promise<void> {
+    const out = createWriteStream(this.daemonLog, { flags: 'a' });
+    const child = this.opts.net.spawn(process.execPath, [CLI, '--config', this.configPath, 'serve', '--log-format', 'json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
+    this.daemon = child;
+    this.daemonExit = undefined;
+    child.stdout!.pipe(out);
+    child.stderr!.pipe(out);
+    child.on('exit', (code) => (this.daemonExit = code));
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (this.daemonExit !== undefined) throw new Error(`provisiond serve exited (${this.daemonExit}) at start; see ${this.daemonLog}`);
+      try {
+        await this.opts.net.exec('curl', ['-sf', '-m', '2', `${this.httpBase}/healthz`], 5000);
+        return;
+      } catch {
+        await sleep(300);
+      }
+    }
+    throw new Error(`provisiond serve did not answer ${this.httpBase}/healthz within ${timeoutMs / 1000} s; see ${this.daemonLog}`);
+  }
+
+  get daemonRunning(): boolean {
+    return this.daemon !== null && this.daemonExit === undefined;
+  }
+
+  /** SIGTERM to the daemon (it closes the database cleanly), SIGKILL after 10 s. */
+  async stop(): Promise<void> {
+    const child = this.daemon;
+    if (!child || this.daemonExit !== undefined) return;
+    const gone = new Promise<void>((r) => child.once('exit', () => r()));
+    killQuietly(child.pid, 'SIGTERM');
+    const timer = setTimeout(() => killQuietly(child.pid, 'SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  /** Runs the provisiond CLI against this cluster's config; rejects with its stderr on failure. */
+  async cli(args: string[], timeoutMs = 60_000): Promise<string> {
+    try {
+      const { stdout } = await execFileAsync(process.execPath, [CLI, '--config', this.configPath, ...args], {
+        timeout: timeoutMs,
+        maxBuffer: 64 << 20,
+        cwd: REPO,
+      });
+      return stdout;
+    } catch (err) {
+      const e = err as { stderr?: string; stdout?: string; message: string };
+      throw new Error(`provisiond ${args.join(' ')}: ${(e.stderr || e.stdout || e.message).trim()}`, { cause: err });
+    }
+  }
+
+  /** `provisiond node list --json`. */
+  async nodes(): Promise<ListedNode[]> {
+    const out = await this.cli(['node', 'list', '--json']);
+    const parsed = JSON.parse(out) as ListedNode[] | { nodes: ListedNode[] };
+    return Array.isArray(parsed) ? parsed : parsed.nodes;
+  }
+
+  /** The node registered for `mac`, if any. */
+  async nodeByMac(mac: string): Promise<ListedNode | undefined> {
+    return (await this.nodes()).find((n) => n.nodeid.toLowerCase() === mac.toLowerCase());
+  }
+
+  /** `provisiond node timeline NAME` as printed for the admin. */
+  async timeline(name: string): Promise<string> {
+    return this.cli(['node', 'timeline', name]);
+  }
+
+  /** `provisiond node timeline NAME --json`: events with epoch-ms times. */
+  async timelineEvents(name: string): Promise<TimelineEntry[]> {
+    const parsed = JSON.parse(await this.cli(['node', 'timeline', name, '--json'])) as TimelineEntry[] | { events: TimelineEntry[] };
+    return Array.isArray(parsed) ? parsed : parsed.events;
+  }
+
+  /** Polls `node list --json` until `pred` holds for the node of `mac`. */
+  async waitForNode(mac: string, pred: (n: ListedNode) => boolean, timeoutMs: number, what = 'the expected state'): Promise<ListedNode> {
+    const end = Date.now() + timeoutMs;
+    let last: ListedNode | undefined;
+    for (;;) {
+      if (!this.daemonRunning) throw new Error(`provisiond serve exited (${this.daemonExit}); see ${this.daemonLog}`);
+      last = await this.nodeByMac(mac).catch(() => undefined);
+      if (last && pred(last)) return last;
+      if (Date.now() > end) throw new Error(`${mac} did not reach ${what} within ${timeoutMs / 1000} s (last: ${JSON.stringify(last ?? null)})`);
+      await sleep(2000);
+    }
+  }
+}
+
+/** One timeline event as the CLI's --json prints it. */
+export interface TimelineEntry {
+  time: number | string;
+  source: string;
+  stage: string;
+  msg: string | null;
+  ok: boolean;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
