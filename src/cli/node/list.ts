@@ -1,0 +1,38 @@
+/** `provisiond node list [PATTERN...]`: the nodes as a table, `--json`, or `--unknown` machines. */
+import type { Command } from 'commander';
+import { age, printJson, printTable, yesNo } from './output.js';
+import { selectNodes, withRegistry } from './shared.js';
+import { nodeView, resolveAll, shownAddress } from './view.js';
+
+interface ListOptions {
+  json?: boolean;
+  unknown?: boolean;
+  nodeid?: boolean;
+}
+
+export function register(node: Command): void {
+  node
+    .command('list')
+    .alias('ls')
+    .description('list nodes: name, nodeid, group, vnfs, enabled, state, address, last contact')
+    .argument('[pattern...]', 'node names or patterns (n00[01-16], n00*); default all')
+    .option('-i, --nodeid', 'patterns match hardware addresses instead of names')
+    .option('--json', 'print JSON (every field, secrets masked)')
+    .option('--unknown', 'list hardware addresses seen on the network but not registered')
+    .action(async (patterns: string[], opts: ListOptions, cmd: Command) => {
+      await withRegistry(cmd, async (reg, ctx, config) => {
+        const now = Date.now();
+        if (opts.unknown) {
+          const unknown = await reg.listUnknown();
+          if (opts.json) return printJson(ctx.out, unknown);
+          const rows = unknown.map((u) => [u.nodeid, u.lastaddr ?? '-', u.via, age(now - u.firstseen), age(now - u.lastseen), String(u.count)]);
+          return printTable(ctx.out, ['NODEID', 'ADDRESS', 'SEEN BY', 'FIRST SEEN', 'LAST SEEN', 'COUNT'], rows);
+        }
+        const nodes = await selectNodes(reg, patterns, { byNodeid: opts.nodeid, allIfNone: true });
+        const views = (await resolveAll(reg, config, nodes)).map((r) => nodeView(r, config, now));
+        if (opts.json) return printJson(ctx.out, views);
+        const rows = views.map((v) => [v.name, v.nodeid, v.group, v.vnfs || '-', yesNo(v.enabled), v.state ?? '-', shownAddress(v), v.contact]);
+        printTable(ctx.out, ['NAME', 'NODEID', 'GROUP', 'VNFS', 'ENABLED', 'STATE', 'ADDRESS', 'LAST CONTACT'], rows);
+      });
+    });
+}

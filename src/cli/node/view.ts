@@ -1,0 +1,57 @@
+/**
+ * A node as the commands present it: resolved (group and default inheritance applied), with the
+ * contact age, and secrets masked. Shared by `node list`, `node show`, `node status` and `--json`.
+ */
+import type { Config } from '../../config/schema.js';
+import type { NodeRecord, RegistryStore, ResolvedNode } from '../../registry/types.js';
+import { contactAge, maskedAttrs, timedOut } from './output.js';
+
+/** The fields `node list --json` prints for each node. */
+export interface NodeView {
+  name: string;
+  nodeid: string;
+  group: string;
+  vnfs: string;
+  enabled: boolean;
+  debug: number;
+  boot: 'pxe' | 'local';
+  ipaddr: string | null;
+  desc: string | null;
+  state: string | null;
+  lastaddr: string | null;
+  /** Milliseconds since the epoch, or null when never seen. */
+  lastcontact: number | null;
+  /** `12s ago`, `never`, `timed out (3h ago)`. */
+  contact: string;
+  timedOut: boolean;
+  attrs: Record<string, string>;
+}
+
+export async function resolveAll(reg: RegistryStore, config: Config, nodes: NodeRecord[]): Promise<ResolvedNode[]> {
+  return Promise.all(nodes.map((n) => reg.resolve(n, config.defaults)));
+}
+
+export function nodeView(r: ResolvedNode, config: Config, now = Date.now()): NodeView {
+  return {
+    name: r.name,
+    nodeid: r.nodeid,
+    group: r.group,
+    vnfs: r.vnfs,
+    enabled: r.enabled,
+    debug: r.debug,
+    boot: r.boot,
+    ipaddr: r.ipaddr,
+    desc: r.desc,
+    state: r.state,
+    lastaddr: r.lastaddr,
+    lastcontact: r.lastcontact,
+    contact: contactAge(r.lastcontact, config.node.timeout, now),
+    timedOut: timedOut(r.lastcontact, config.node.timeout, now),
+    attrs: maskedAttrs(r.attrs),
+  };
+}
+
+/** The address column: where the node was last seen from, else its fixed address. */
+export function shownAddress(r: { lastaddr: string | null; ipaddr: string | null }): string {
+  return r.lastaddr ?? r.ipaddr ?? '-';
+}
