@@ -61,7 +61,12 @@ export function dhcpHandler(config: Config, registry: RegistryStore, log: Logger
   };
 }
 
-export const startDhcp: ServiceFactory = async (ctx): Promise<Service | null> => {
+/** The started service; `server` exposes counters and the lease count. */
+export interface DhcpService extends Service {
+  readonly server: DhcpServer;
+}
+
+export const startDhcp: ServiceFactory = async (ctx): Promise<DhcpService | null> => {
   const { config, registry } = ctx;
   if (!config.dhcp.enabled) return null;
   const log = ctx.log.child({ server: 'dhcp' });
@@ -80,6 +85,7 @@ export const startDhcp: ServiceFactory = async (ctx): Promise<Service | null> =>
   await server.listen();
   return {
     name: 'dhcp',
+    server,
     address: `dhcp ${config.dhcp.mode} ${config.dhcp.listen}:67${config.dhcp.interface ? ` on ${config.dhcp.interface}` : ''}`,
     close: () => server.close(),
   };

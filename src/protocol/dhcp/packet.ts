@@ -29,7 +29,12 @@ export interface DhcpPacket {
 /** A packet that cannot be a valid DHCP message; `reason` is short enough for a counter label. */
 export class DhcpDecodeError extends Error {
   constructor(readonly reason: string) {
+    // No stack trace: a flood of junk must cost the server little, and the reason says it all.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`malformed dhcp packet: ${reason}`);
+    Error.stackTraceLimit = limit;
+    this.name = 'DhcpDecodeError';
   }
 }
 
