@@ -67,10 +67,10 @@ t.test('malformed packets are refused with a reason', async (t) => {
     ['hlen > 16', Buffer.concat([good.subarray(0, 2), Buffer.from([17]), good.subarray(3)]), /hlen 17/],
     ['unknown htype', Buffer.concat([good.subarray(0, 1), Buffer.from([99]), good.subarray(2)]), /htype 99/],
   ];
-  for (const [name, buf, re] of cases) t.throws(() => decodePacket(buf), { name: 'Error', message: re }, name);
+  for (const [name, buf, re] of cases) t.throws(() => decodePacket(buf), { name: 'DhcpDecodeError', message: re }, name);
   const huge = [good.subarray(0, 240)];
   for (let i = 0; i < 20; i++) huge.push(Buffer.from([55, 255]), Buffer.alloc(255, 1));
-  t.throws(() => decodePacket(Buffer.concat(huge)), { reason: 'option 55 is too long' }, 'an option 55 of 5 KiB is refused');
+  t.throws(() => decodePacket(Buffer.concat(huge)), { name: 'DhcpDecodeError', message: /option 55 is too long/ }, 'an option 55 of 5 KiB is refused');
   t.doesNotThrow(() => decodePacket(Buffer.concat([good.subarray(0, 240), Buffer.from([53, 1, 1, 255, 12, 99])])), 'bytes after End are ignored');
 });
 
