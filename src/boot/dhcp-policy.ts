@@ -88,6 +88,9 @@ export function decideDhcp(req: DhcpBootRequest, node: ResolvedNode | null, conf
     if (config.dhcp.localBoot === 'ignore') return { answer: false, reason: `node ${node.name} is ${why} (dhcp.localBoot: ignore)` };
     // No boot file: the firmware gives up on the network and goes on to the next boot device (the disk).
     if (req.proxy) return { answer: false, reason: `node ${node.name} is ${why}: no boot information` };
+    // iPXE can run a script: its per-node script says why on the console, then exits to the next
+    // boot device (disabled) or boots the disk (boot local) — the same outcome, but the admin sees why.
+    if (isIpxe(req)) return { answer: true, address: node.ipaddr, hostname: node.name, boot: bootFor(req, config), why: `${why}: the iPXE script says so` };
     return { answer: true, address: node.ipaddr, hostname: node.name, boot: null, why: `${why}: boot from disk` };
   }
   const boot = bootFor(req, config);
