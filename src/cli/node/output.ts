@@ -7,7 +7,8 @@
 /** Writes rows as a table (terminal) or tab-separated lines (pipe). */
 export function printTable(out: NodeJS.WritableStream & { isTTY?: boolean }, headers: string[], rows: string[][]): void {
   if (out.isTTY !== true) {
-    for (const r of rows) out.write(`${r.join('\t')}\n`);
+    // An empty cell would shift awk's columns: print `-` instead.
+    for (const r of rows) out.write(`${r.map((c) => c || '-').join('\t')}\n`);
     return;
   }
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -47,7 +47,7 @@ export function register(node: Command): void {
           }
         }
         const names = [...groups.keys()].sort(compareNames);
-        const states = (s: Map<string, number>) => [...s].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
+        const states = (s: Map<string, number>) => [...s].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k, n]) => `${k} ${n}`).join(', ');
         if (opts.json) {
           const obj = (c: typeof total) => ({ nodes: c.nodes, disabled: c.disabled, timedOut: c.timedOut, states: Object.fromEntries(c.states) });
           return printJson(ctx.out, { groups: Object.fromEntries(names.map((n) => [n, obj(groups.get(n)!)])), total: obj(total) });
