@@ -10,6 +10,7 @@ import { register as consoleNoun } from './console/index.js';
 import { register as node } from './node/index.js';
 import { register as group } from './group/index.js';
 import { register as initramfs } from './initramfs/index.js';
+import { register as vnfs } from './vnfs/index.js';
 
 export function registerCommands(program: Command): void {
   serve(program);
@@ -19,4 +20,5 @@ export function registerCommands(program: Command): void {
   node(program);
   group(program);
   initramfs(program);
+  vnfs(program);
 }
