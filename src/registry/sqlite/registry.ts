@@ -47,7 +47,7 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
   }
 
   async getNodeByNodeid(nodeid: string): Promise<NodeRecord | null> {
-    this.sync();
+    this.syncHot();
     const hit = this.index.byNodeid.get(nodeid);
     if (hit) return hit;
     const mac = this.canonical(nodeid);
@@ -55,7 +55,7 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
   }
 
   async getNodeByAddress(addr: string): Promise<NodeRecord | null> {
-    this.sync();
+    this.syncHot();
     return this.index.nodeByAddress(addr);
   }
 
@@ -207,7 +207,7 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
   }
 
   async recordContact(nodeid: string, state: string | null, addr: string | null, time = Date.now()): Promise<void> {
-    this.sync();
+    this.syncHot();
     const mac = this.canonical(nodeid);
     const old = mac === null ? undefined : this.index.byNodeid.get(mac);
     if (!old) return;
@@ -217,7 +217,7 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
   }
 
   async resolve(node: NodeRecord, defaults: ResolveDefaults): Promise<ResolvedNode> {
-    this.sync();
+    this.syncHot();
     return resolveNode(node, this.index.groups.get(node.group ?? defaults.group) ?? null, defaults);
   }
 
@@ -277,13 +277,13 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
   // ---- leases ----
 
   async getLease(hwaddr: string): Promise<Lease | null> {
-    this.sync();
+    this.syncHot();
     const mac = this.index.leases.has(hwaddr) ? hwaddr : parseMac(hwaddr);
     return mac === null ? null : (this.index.leases.get(mac) ?? null);
   }
 
   async getLeaseByAddress(address: string): Promise<Lease | null> {
-    this.sync();
+    this.syncHot();
     return this.index.leasesByAddress.get(address) ?? null;
   }
 
@@ -293,7 +293,7 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
   }
 
   async putLease(lease: Lease): Promise<void> {
-    this.sync();
+    this.syncHot();
     const hwaddr = checkNodeid(lease.hwaddr);
     if (!isIPv4(lease.address)) throw new RegistryValueError(`lease of ${hwaddr}: ${JSON.stringify(lease.address)} is not an IPv4 address`);
     const stored = this.index.putLease({ ...lease, hwaddr });
@@ -302,7 +302,7 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
   }
 
   async deleteLease(hwaddr: string): Promise<void> {
-    this.sync();
+    this.syncHot();
     const mac = checkNodeid(hwaddr);
     this.index.removeLease(mac);
     this.queue.lease(mac, null);
