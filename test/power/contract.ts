@@ -17,6 +17,16 @@ export interface ContractPeer {
   settle?(): Promise<void>;
 }
 
+/** Polls `read` until it returns `want` (a BMC may act a moment after it answered), up to 10 s. */
+async function eventually<T>(read: () => Promise<T>, want: T): Promise<T> {
+  const end = Date.now() + 10000;
+  for (;;) {
+    const v = await read();
+    if (v === want || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export function powerContract(t: Test, name: string, make: () => Promise<{ driver: PowerDriver; peer: ContractPeer }>): void {
   t.test(`${name}: power contract`, async (t) => {
     const { driver, peer } = await make();
@@ -25,21 +35,21 @@ export function powerContract(t: Test, name: string, make: () => Promise<{ drive
     await driver.power('on');
     await settle();
     t.equal(await driver.status(), 'on', 'on: the driver reports on');
-    t.equal(await peer.power(), 'on', 'on: the machine is on');
+    t.equal(await eventually(peer.power, 'on'), 'on', 'on: the machine is on');
 
     await driver.power('off');
     await settle();
     t.equal(await driver.status(), 'off', 'off: the driver reports off');
-    t.equal(await peer.power(), 'off', 'off: the machine is off');
+    t.equal(await eventually(peer.power, 'off'), 'off', 'off: the machine is off');
 
     await driver.power('on');
     await driver.power('cycle');
     await settle();
-    t.equal(await peer.power(), 'on', 'cycle leaves the machine on');
+    t.equal(await eventually(peer.power, 'on'), 'on', 'cycle leaves the machine on');
 
     await driver.power('reset');
     await settle();
-    t.equal(await driver.status(), 'on', 'reset leaves the machine on');
+    t.equal(await eventually(() => driver.status(), 'on'), 'on', 'reset leaves the machine on');
 
     if (peer.bootdev) {
       await driver.bootdev('pxe', false);

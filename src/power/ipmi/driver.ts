@@ -112,7 +112,7 @@ export class IpmiDriver implements PowerDriver {
   describe(verb: PowerVerb, detail?: string): string {
     const cmd: string[] =
       verb === 'status' ? ['chassis', 'power', 'status']
-      : verb === 'bootdev' ? ['chassis', 'bootdev', ...(detail ?? 'pxe').split(' ')]
+      : verb === 'bootdev' ? ['chassis', 'bootdev', ...(detail ?? 'pxe').split(' ').map((w) => (w === 'persistent' ? 'options=persistent' : w))]
       : verb === 'interrogate' ? ['mc', 'info']
       : verb === 'console' ? ['sol', 'activate']
       : ['chassis', 'power', CHASSIS[verb]];
