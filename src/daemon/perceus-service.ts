@@ -18,7 +18,7 @@ export const startPerceus: ServiceFactory = async (ctx): Promise<Service | null>
       handlers: {
         script: ({ state, nodeid, addr, signal }) => nodes.nodescript({ state, nodeid, addr, signal, via: 'perceus' }),
         log: ({ msg, addr }) => {
-          log.info({ addr, msg }, 'perceus client log');
+          log.info({ addr, line: msg }, 'perceus client log');
           void ctx.registry.getNodeByAddress(addr).then((node) => {
             if (node) ctx.timeline({ nodeid: node.nodeid, source: 'perceus', stage: 'log', msg, ok: true, addr });
           }, () => {});

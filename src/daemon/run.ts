@@ -71,7 +71,7 @@ export class Daemon {
     }
     if (daemon.services.size === 0) log.warn({}, 'every server is disabled in the config: nothing is being served');
     if (watch) {
-      daemon.#stopWatching = startWatchers({
+      daemon.#stopWatching = await startWatchers({
         configFile: isAbsolute(config.source) ? config.source : null,
         statedir: config.statedir,
         log,

@@ -15,8 +15,8 @@ export interface WatchOptions {
   onVnfsChange(vnfsDir: string): void;
 }
 
-/** Starts the watchers; the returned function stops them. */
-export function startWatchers({ configFile, statedir, log, onConfigChange, onVnfsChange }: WatchOptions): () => Promise<void> {
+/** Starts the watchers and waits until they are ready; the returned function stops them. */
+export async function startWatchers({ configFile, statedir, log, onConfigChange, onVnfsChange }: WatchOptions): Promise<() => Promise<void>> {
   const watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
   if (configFile) {
@@ -43,6 +43,7 @@ export function startWatchers({ configFile, statedir, log, onConfigChange, onVnf
   });
   vnfs.on('error', (err) => log.warn({ err: String(err) }, 'watching vnfs failed'));
   watchers.push(vnfs);
+  await Promise.all(watchers.map((w) => new Promise<void>((resolve) => w.once('ready', () => resolve()))));
   return async () => {
     clearTimeout(timer);
     await Promise.all(watchers.map((w) => w.close()));
