@@ -4,15 +4,16 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 export const isRoot = process.getuid?.() === 0;
 
-/** Skip reason, or null when the test can run. Under CI a skip is a failure (see BRIEF). */
-export function needRoot(t: { skip: (msg: string) => void; fail: (msg: string) => void }): boolean {
+/** False (and the file skipped with one line) when not root. Under CI a skip is a failure (see BRIEF). */
+export function needRoot(t: { plan(n: number, comment: string): unknown; fail(msg: string): unknown }): boolean {
   if (isRoot) return true;
   if (process.env.CI === 'true') t.fail('needs root for network namespaces (CI must run as root)');
-  else t.skip('needs root for network namespaces');
+  else t.plan(0, 'skip: needs root for network namespaces');
   return false;
 }
 
@@ -36,6 +37,8 @@ export class Lab {
     sh('ip', ['netns', 'add', name]);
     this.namespaces.push(name);
     nsExec(name, 'ip', ['link', 'set', 'lo', 'up']);
+    // No IPv6: its router solicitations would muddy the per-interface packet counts.
+    nsExec(name, 'sysctl', ['-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     return name;
   }
 
@@ -99,5 +102,57 @@ export class DaemonProc {
     const exited = once(this.proc, 'exit');
     this.proc.kill('SIGTERM');
     await exited;
+  }
+}
+
+/** busybox udhcpc in `ns` on `dev`: the environment its script saw on `bound`, or null (no lease). */
+export function udhcpc(ns: string, dev: string, dir: string, extra: string[] = [], tries = 3): Record<string, string> | null {
+  const script = `${dir}/udhcpc.sh`;
+  writeFileSync(script, `#!/bin/sh\n[ "$1" = bound ] && env > ${dir}/udhcpc-${ns}-${dev}.env\nexit 0\n`, { mode: 0o755 });
+  rmSync(`${dir}/udhcpc-${ns}-${dev}.env`, { force: true });
+  try {
+    nsExec(ns, 'busybox', ['udhcpc', '-i', dev, '-n', '-q', '-f', '-s', script, '-t', String(tries), '-T', '1', ...extra]);
+  } catch {
+    return null;
+  }
+  const text = readFileSync(`${dir}/udhcpc-${ns}-${dev}.env`, 'utf8');
+  return Object.fromEntries(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/** ISC dhclient in `ns` on `dev`, one attempt: the lease file it wrote, or null. */
+export function dhclient(ns: string, dev: string, dir: string, conf = ''): string | null {
+  const lf = `${dir}/dhclient-${dev}.leases`;
+  const pf = `${dir}/dhclient-${dev}.pid`;
+  writeFileSync(`${dir}/dhclient.conf`, conf);
+  rmSync(lf, { force: true });
+  try {
+    nsExec(ns, 'timeout', ['30', 'dhclient', '-1', '-4', '-cf', `${dir}/dhclient.conf`, '-lf', lf, '-pf', pf, '-sf', '/bin/true', dev]);
+  } catch {
+    return null;
+  } finally {
+    // dhclient daemonizes once bound: stop it so it does not renew behind the test's back.
+    try {
+      process.kill(Number(readFileSync(pf, 'utf8').trim()), 'SIGKILL');
+    } catch {}
+  }
+  return readFileSync(lf, 'utf8');
+}
+
+/** Packets sent by `dev` so far (to prove a reply did not leave by it). */
+export function txPackets(ns: string, dev: string): number {
+  return Number(nsExec(ns, 'cat', [`/sys/class/net/${dev}/statistics/tx_packets`]).trim());
+}
+
+/** Runs the scripted client fixture in `ns` with a JSON job; returns its parsed output. */
+export function scriptedClient(ns: string, job: unknown, address = '10.77.0.250/24', dev = 'eth0'): unknown[] {
+  // A socket client needs an address to send from (udhcpc and dhclient use raw sockets instead).
+  nsExec(ns, 'ip', ['addr', 'add', address, 'dev', dev]);
+  // ...and a route for its broadcasts to 255.255.255.255.
+  nsExec(ns, 'ip', ['route', 'replace', 'default', 'dev', dev]);
+  try {
+    return JSON.parse(nsExec(ns, process.execPath, ['--import', 'tsx', 'test/dhcp/fixtures/dhcp-client.ts', JSON.stringify(job)])) as unknown[];
+  } finally {
+    nsExec(ns, 'ip', ['route', 'del', 'default', 'dev', dev]);
+    nsExec(ns, 'ip', ['addr', 'del', address, 'dev', dev]);
   }
 }

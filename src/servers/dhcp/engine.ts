@@ -15,6 +15,7 @@ import type { DhcpClientInfo, DhcpDecision, DhcpEvent, DhcpServerOptions, DhcpSt
 const OFFER_HOLD_MS = 60_000;
 /** Addresses tried per DISCOVER when ping check finds them in use, so a storm cannot stall. */
 const MAX_PING_TRIES = 4;
+const EXHAUSTED_LOG_MS = 10_000;
 
 /** Where a request arrived: the interface, our address there, its pool (null in proxy mode). */
 export interface Arrival {
@@ -27,6 +28,7 @@ export class DhcpEngine {
   readonly table = new LeaseTable();
   readonly stats: DhcpStats = { received: 0, malformed: 0, ignored: 0, offers: 0, acks: 0, naks: 0, exhausted: 0, errors: 0 };
   private readonly log: Logger;
+  private readonly lastExhaustedLog = new Map<Pool, number>();
 
   constructor(
     private readonly opts: DhcpServerOptions,
@@ -156,7 +158,12 @@ export class DhcpEngine {
     const addr = await this.allocate(hwaddr, pool, d.address ?? null, getIpOption(req, Opt.REQUESTED_ADDRESS));
     if (addr === null) {
       this.stats.exhausted++;
-      this.log.warn({ hwaddr, pool: pool.options.network }, 'dhcp pool exhausted: no address to offer');
+      // One warning per pool per interval, with the count: a boot storm must not flood the log.
+      const now = Date.now();
+      if (now - (this.lastExhaustedLog.get(pool) ?? 0) >= EXHAUSTED_LOG_MS) {
+        this.lastExhaustedLog.set(pool, now);
+        this.log.warn({ hwaddr, pool: pool.options.network, exhausted: this.stats.exhausted }, 'dhcp pool exhausted: no address to offer (raise the range)');
+      }
       this.event({ hwaddr, stage: 'exhausted', address: null, msg: `pool ${pool.options.network} exhausted`, ok: false });
       return null;
     }
