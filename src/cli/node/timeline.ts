@@ -34,10 +34,12 @@ export function formatTimeline(title: string, events: readonly TimelineEvent[]):
   const w = [0, 1, 3, 4].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => `${r[0]!.padEnd(w[0]!)}  ${r[1]!.padStart(w[1]!)} ${r[2]} ${r[3]!.padEnd(w[2]!)}  ${r[4]!.padEnd(w[3]!)}  ${r[5]}`.trimEnd());
   const last = events[events.length - 1]!;
-  const failure = [...events].reverse().find((e) => !e.ok);
+  const failures = events.filter((e) => !e.ok);
+  const failure = failures[failures.length - 1];
+  const why = (e: TimelineEvent) => `${clock(e.time)} in ${e.source} ${e.stage}${e.msg ? `: ${e.msg}` : ''}`;
   let verdict: string;
-  if (failure) verdict = `failed at ${clock(failure.time)} in ${failure.source} ${failure.stage}${failure.msg ? `: ${failure.msg}` : ''}`;
-  else if (last.stage === 'ready') verdict = `up: ready since ${clock(last.time)}`;
+  if (last.stage === 'ready') verdict = `up: ready since ${clock(last.time)}${failure ? `, after ${failures.length} failed step(s), the first at ${why(failures[0]!)}` : ''}`;
+  else if (failure) verdict = `failed at ${why(failure)}`;
   else verdict = `last step: ${last.source} ${last.stage} at ${clock(last.time)}`;
   return `${title}: ${events.length} steps over ${((last.time - t0) / 1000).toFixed(1)} s\n${lines.join('\n')}\n${verdict}\n`;
 }
