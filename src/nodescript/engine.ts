@@ -50,68 +50,77 @@ export function createNodescriptEngine(opts: EngineOptions): NodescriptEngine {
     spawner = new InlineSpawner();
   }
   const running = { n: 0 };
-  const ctx: RunContext = { spawner, limiter, statedir, timeoutMs, maxOutput, log, running };
+  const ctx: RunContext = { spawner, statedir, timeoutMs, maxOutput, log, running };
   const inFlight = new Set<AbortController>();
   let closed = false;
 
+  /** Writes the node's script into `out`; rejects on an I/O error or when `signal` aborts. */
   async function produce(node: NodeContext, master: MasterContext, out: Readable, signal: AbortSignal, onScript?: (r: ScriptResult) => void): Promise<void> {
     const ticket = limiter.ticket();
     const nlog = log.child({ node: node.nodename, state: node.state });
     const push = (b: Buffer | string) => {
       if (!signal.aborted) out.push(b);
     };
-    push(SCRIPT_START);
-    const plan = await discover(statedir, node.state, node);
-    const env = scriptEnv(node, master);
-    const rctx: RunContext = { ...ctx, log: nlog };
-    for (const entry of plan) {
-      if (signal.aborted) throw signal.reason;
-      if (entry.action === 'shadowed') continue;
-      const base = { name: entry.name, folder: entry.folder, dir: entry.dir, exitCode: null, signal: null, timedOut: false, truncated: false, durationMs: 0 };
-      if (entry.action === 'skipped') {
-        nlog.warn({ script: entry.name, dir: entry.dir }, `nodescript ${entry.dir}/${entry.name} skipped: ${entry.reason}`);
-        push(`# skipped: ${entry.name} (${entry.reason})\n`);
-        onScript?.({ ...base, kind: 'skipped', bytes: 0, ok: true, reason: entry.reason });
-        continue;
-      }
-      push(`# ${entry.name} (${entry.dir})\n`);
-      if (entry.action === 'verbatim') {
-        let body: Buffer;
-        try {
-          body = await readFile(entry.path);
-        } catch (err) {
-          const reason = `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
-          nlog.error({ script: entry.name, dir: entry.dir }, `nodescript ${entry.name}: ${reason}`);
-          push(failureLine(entry.name, reason));
-          onScript?.({ ...base, kind: 'verbatim', bytes: 0, ok: false, reason });
-          if (onError === 'abort') return abort();
+    const end = () => {
+      push(SCRIPT_END);
+      if (!signal.aborted) out.push(null);
+    };
+    // A render takes a slot at its first master script and keeps it to its end: its scripts run back
+    // to back, and the oldest request always finishes first (first come, first served).
+    let holding = false;
+    try {
+      push(SCRIPT_START);
+      const plan = await discover(statedir, node.state, node);
+      const env = scriptEnv(node, master);
+      const rctx: RunContext = { ...ctx, log: nlog };
+      for (const entry of plan) {
+        if (signal.aborted) throw signal.reason;
+        if (entry.action === 'shadowed') continue;
+        const base = { name: entry.name, folder: entry.folder, dir: entry.dir, exitCode: null, signal: null, timedOut: false, truncated: false, durationMs: 0 };
+        if (entry.action === 'skipped') {
+          nlog.warn({ script: entry.name, dir: entry.dir }, `nodescript ${entry.dir}/${entry.name} skipped: ${entry.reason}`);
+          push(`# skipped: ${entry.name} (${entry.reason})\n`);
+          onScript?.({ ...base, kind: 'skipped', bytes: 0, ok: true, reason: entry.reason });
           continue;
         }
-        push(body);
-        if (body.length > 0 && body[body.length - 1] !== 0x0a) push('\n');
-        onScript?.({ ...base, kind: 'verbatim', bytes: body.length, ok: true });
-        continue;
+        push(`# ${entry.name} (${entry.dir})\n`);
+        let result: ScriptResult;
+        if (entry.action === 'verbatim') {
+          try {
+            const body = await readFile(entry.path);
+            push(body);
+            if (body.length > 0 && body[body.length - 1] !== 0x0a) push('\n');
+            result = { ...base, kind: 'verbatim', bytes: body.length, ok: true };
+          } catch (err) {
+            const reason = `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+            nlog.error({ script: entry.name, dir: entry.dir }, `nodescript ${entry.name}: ${reason}`);
+            result = { ...base, kind: 'verbatim', bytes: 0, ok: false, reason };
+          }
+        } else {
+          if (!holding) {
+            await limiter.acquire(ticket, signal);
+            holding = true;
+          }
+          let last = 0x0a;
+          result = await runScript(rctx, entry, env, (chunk) => {
+            last = chunk[chunk.length - 1];
+            push(chunk);
+          }, signal);
+          if (signal.aborted) throw signal.reason;
+          if (last !== 0x0a) push('\n');
+        }
+        onScript?.(result);
+        if (!result.ok) {
+          push(failureLine(entry.name, result.reason!));
+          if (onError === 'abort') {
+            push('exit 1\n');
+            break;
+          }
+        }
       }
-      let last = 0x0a;
-      const r = await runScript(rctx, entry, env, ticket, (chunk) => {
-        last = chunk[chunk.length - 1];
-        push(chunk);
-      }, signal);
-      if (signal.aborted) throw signal.reason;
-      if (last !== 0x0a) push('\n');
-      onScript?.(r);
-      if (!r.ok) {
-        push(failureLine(entry.name, r.reason!));
-        if (onError === 'abort') return abort();
-      }
-    }
-    push(SCRIPT_END);
-    push(null as unknown as string);
-
-    function abort() {
-      push('exit 1\n');
-      push(SCRIPT_END);
-      push(null as unknown as string);
+      end();
+    } finally {
+      if (holding) limiter.release();
     }
   }
 

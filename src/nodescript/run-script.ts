@@ -1,10 +1,9 @@
 /**
- * Running one master-side script: a slot from the global limiter, the process through the spawner,
+ * Running one master-side script (the caller holds a slot of the global limiter): the process through the spawner,
  * its stdout streamed out byte for byte (cut at maxOutput), its stderr logged line by line, and the
  * timeout enforced on its whole process group (SIGTERM, then SIGKILL 2 s later).
  */
 import type { Logger } from '../log/logger.js';
-import type { ProcessLimiter } from './limiter.js';
 import type { JobHandle, Spawner } from './spawner/types.js';
 import type { PlanEntry, ScriptResult } from './types.js';
 
@@ -13,7 +12,6 @@ const MAX_LOG_LINE = 4096;
 
 export interface RunContext {
   spawner: Spawner;
-  limiter: ProcessLimiter;
   statedir: string;
   timeoutMs: number;
   maxOutput: number;
@@ -27,11 +25,9 @@ export async function runScript(
   ctx: RunContext,
   entry: PlanEntry,
   env: Record<string, string>,
-  ticket: number,
   write: (chunk: Buffer) => void,
   signal: AbortSignal,
 ): Promise<ScriptResult> {
-  await ctx.limiter.acquire(ticket, signal);
   const started = performance.now();
   const log = ctx.log.child({ script: entry.name, dir: entry.dir });
   return new Promise<ScriptResult>((resolve) => {
@@ -65,7 +61,6 @@ export async function runScript(
       clearTimeout(killTimer);
       signal.removeEventListener('abort', onAbort);
       ctx.running.n--;
-      ctx.limiter.release();
       if (stderrTail) logStderr('', true);
       const durationMs = Math.round(performance.now() - started);
       let reason: string | undefined;
