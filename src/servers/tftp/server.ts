@@ -1,0 +1,338 @@
+/**
+ * The TFTP server: read-only, RFC 1350 with options (RFC 2347/2348/2349/7440). It serves files
+ * from a root directory and, for names not found there, asks a `generate` callback (the daemon
+ * renders per-node pxelinux and iPXE files and points at packaged loaders); it knows nothing about
+ * nodes. Every transfer gets its own socket (its TID) and ends in one `onTransfer` record.
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { Readable } from 'node:stream';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Logger } from '../../log/logger.js';
+import { decodePacket, encodePacket, ErrorCode, TftpDecodeError, type RequestPacket } from '../../protocol/tftp/packet.js';
+import { negotiateOptions, MAX_BLKSIZE } from '../../protocol/tftp/options.js';
+import { normalizeRequestPath } from '../../protocol/tftp/path.js';
+import { toNetascii } from '../../protocol/tftp/netascii.js';
+import { BufferSource, FileSource, StreamSource, type BlockSource } from './source.js';
+import { openUnderRoot } from './root.js';
+import { Transfer, type TransferEnd } from './transfer.js';
+
+export interface TftpClient {
+  address: string;
+  port: number;
+}
+
+/** What `generate` may answer: content (with its size when known, for tsize) or a file to serve. */
+export type GeneratedFile = Buffer | Readable | { data: Buffer | Readable; size?: number | null } | { path: string };
+export type GenerateHandler = (path: string, client: TftpClient) => Promise<GeneratedFile | null> | GeneratedFile | null;
+
+/** One finished (or refused) request, as logged. */
+export interface TransferRecord extends Omit<Partial<TransferEnd>, 'outcome'> {
+  file: string;
+  client: TftpClient;
+  /** `root`, `generated`, or null when the request was refused before a file was chosen. */
+  origin: 'root' | 'generated' | null;
+  outcome: TransferEnd['outcome'] | 'not-found' | 'refused';
+  blksize?: number;
+  windowsize?: number;
+}
+
+export interface TftpServerOptions {
+  listen?: string;
+  port?: number;
+  /** Directory served (absolute); null: generated files only. */
+  root: string | null;
+  generate?: GenerateHandler;
+  maxBlksize?: number;
+  maxWindowsize?: number;
+  /** Largest window burst in bytes; see NegotiationLimits.maxWindowBytes. */
+  maxWindowBytes?: number;
+  /** Seconds before an unacknowledged block is sent again (a client's `timeout` option overrides). */
+  timeout?: number;
+  retries?: number;
+  /** Transfers at once; more requests are answered "server busy". */
+  maxTransfers?: number;
+  /** Largest file converted for netascii mode (the conversion is held in memory). */
+  maxNetasciiBytes?: number;
+  onTransfer?: (record: TransferRecord) => void;
+  logger: Logger;
+}
+
+type Content = Buffer | Readable | { fh: FileHandle; size: number };
+type Found = { content: Content; size: number | null; origin: 'root' | 'generated' } | { refused: string } | null;
+
+export interface TftpStats {
+  requests: number;
+  active: number;
+  completed: number;
+  failed: number;
+  refused: number;
+  malformed: number;
+  bytes: number;
+}
+
+export class TftpServer {
+  private readonly o: Required<Omit<TftpServerOptions, 'generate' | 'onTransfer' | 'root'>> & Pick<TftpServerOptions, 'generate' | 'onTransfer' | 'root'>;
+  private socket: Socket | null = null;
+  private readonly transfers = new Map<string, { transfer: Transfer; file: string; started: boolean }>();
+  readonly stats: TftpStats = { requests: 0, active: 0, completed: 0, failed: 0, refused: 0, malformed: 0, bytes: 0 };
+
+  constructor({
+    listen = '0.0.0.0',
+    port = 69,
+    maxBlksize = MAX_BLKSIZE,
+    maxWindowsize = 64,
+    maxWindowBytes = 96 * 1024,
+    timeout = 1,
+    retries = 6,
+    maxTransfers = 1024,
+    maxNetasciiBytes = 16 * 1024 * 1024,
+    ...rest
+  }: TftpServerOptions) {
+    if (!(timeout > 0)) throw new TypeError(`tftp: timeout must be positive, got ${timeout}`);
+    if (!Number.isInteger(retries) || retries < 1) throw new TypeError(`tftp: retries must be a positive integer, got ${retries}`);
+    this.o = { listen, port, maxBlksize, maxWindowsize, maxWindowBytes, timeout, retries, maxTransfers, maxNetasciiBytes, ...rest };
+  }
+
+  /** Binds the request socket; resolves with the address actually bound (port 0 picks one). */
+  async listen(): Promise<{ address: string; port: number }> {
+    const socket = createSocket({ type: 'udp4', reuseAddr: false });
+    socket.on('message', (msg, rinfo) => void this.onRequest(msg, rinfo));
+    socket.on('error', (err) => this.o.logger.error({ err: err.message }, 'tftp request socket error'));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.o.port, this.o.listen, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    // A boot storm sends hundreds of requests at once: let them queue rather than drop.
+    try {
+      socket.setRecvBufferSize(4 * 1024 * 1024);
+    } catch {}
+    this.socket = socket;
+    return this.address()!;
+  }
+
+  address(): { address: string; port: number } | null {
+    if (!this.socket) return null;
+    const a = this.socket.address();
+    return { address: a.address, port: a.port };
+  }
+
+  /** Stops answering requests and aborts transfers in flight (their clients get an error). */
+  async close(): Promise<void> {
+    const s = this.socket;
+    this.socket = null;
+    for (const { transfer } of [...this.transfers.values()]) transfer.abort('server shutting down');
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private async onRequest(msg: Buffer, rinfo: RemoteInfo): Promise<void> {
+    const client = { address: rinfo.address, port: rinfo.port };
+    let req;
+    try {
+      req = decodePacket(msg);
+    } catch (err) {
+      this.stats.malformed++;
+      this.o.logger.debug({ client: `${client.address}:${client.port}`, reason: err instanceof TftpDecodeError ? err.message : String(err) }, 'tftp malformed packet dropped');
+      return;
+    }
+    if (req.op === 'wrq') return this.refuse(client, req.filename, ErrorCode.ACCESS_VIOLATION, 'read-only server: writes are refused');
+    if (req.op !== 'rrq') {
+      this.stats.malformed++;
+      return;
+    }
+    this.stats.requests++;
+    const key = `${client.address}:${client.port}`;
+    const existing = this.transfers.get(key);
+    if (existing) {
+      // The client sent its request again because our first answer is slow or lost: our timer answers it.
+      if (existing.file === req.filename) return;
+      existing.transfer.abort('superseded by a new request');
+    }
+    if (this.transfers.size >= this.o.maxTransfers) return this.refuse(client, req.filename, ErrorCode.NOT_DEFINED, 'server busy, try again');
+    try {
+      await this.startTransfer(req, client, key);
+    } catch (err) {
+      this.o.logger.error({ file: req.filename, client: key, err: (err as Error).message }, 'tftp request failed');
+      this.refuse(client, req.filename, ErrorCode.NOT_DEFINED, 'internal error');
+    }
+  }
+
+  private async startTransfer(req: RequestPacket, client: TftpClient, key: string): Promise<void> {
+    if (req.mode === 'mail') return this.refuse(client, req.filename, ErrorCode.ILLEGAL_OPERATION, 'mail mode is not supported');
+    const path = normalizeRequestPath(req.filename);
+    if (!path.ok) return this.refuse(client, req.filename, ErrorCode.ACCESS_VIOLATION, `access violation: ${path.reason}`);
+    const placeholder = { transfer: null as unknown as Transfer, file: req.filename, started: false };
+    this.transfers.set(key, placeholder); // a retransmitted request arriving while we look the file up is ignored
+    let found: Found;
+    try {
+      found = await this.find(path.path, client);
+    } catch (err) {
+      this.transfers.delete(key);
+      throw err;
+    }
+    if (found && 'refused' in found) {
+      this.transfers.delete(key);
+      return this.refuse(client, req.filename, ErrorCode.ACCESS_VIOLATION, `access violation: ${found.refused}`);
+    }
+    if (!found) {
+      this.transfers.delete(key);
+      return this.refuse(client, req.filename, ErrorCode.FILE_NOT_FOUND, 'file not found', 'not-found');
+    }
+    const origin = found.origin;
+    let { content, size } = found;
+    if (req.mode === 'netascii') {
+      const raw = await this.whole(content, size);
+      if (raw === null) {
+        this.transfers.delete(key);
+        return this.refuse(client, req.filename, ErrorCode.NOT_DEFINED, `file too large for netascii mode (over ${this.o.maxNetasciiBytes} bytes)`);
+      }
+      content = toNetascii(raw);
+      size = content.length;
+    }
+    const negotiated = negotiateOptions(req.options, size, { maxBlksize: this.o.maxBlksize, maxWindowsize: this.o.maxWindowsize, maxWindowBytes: this.o.maxWindowBytes });
+    const source: BlockSource = Buffer.isBuffer(content)
+      ? new BufferSource(content, negotiated.blksize)
+      : content instanceof Readable
+        ? new StreamSource(content, size, negotiated.blksize)
+        : new FileSource(content.fh, content.size, negotiated.blksize);
+    let socket: Socket;
+    try {
+      socket = await this.transferSocket();
+    } catch (err) {
+      source.close();
+      this.transfers.delete(key);
+      throw err;
+    }
+    if (this.transfers.get(key) !== placeholder || !this.socket) {
+      // Superseded or shut down meanwhile.
+      source.close();
+      socket.close();
+      return;
+    }
+    const transfer = new Transfer({
+      socket,
+      client,
+      source,
+      negotiated,
+      timeoutMs: (negotiated.timeout ?? this.o.timeout) * 1000,
+      retries: this.o.retries,
+      onEnd: (end) => {
+        if (this.transfers.get(key)?.transfer === transfer) this.transfers.delete(key);
+        this.stats.active = this.transfers.size;
+        this.record({ file: path.path, client, origin, blksize: negotiated.blksize, windowsize: negotiated.windowsize, ...end });
+      },
+    });
+    placeholder.transfer = transfer;
+    placeholder.started = true;
+    this.stats.active = this.transfers.size;
+    transfer.start();
+  }
+
+  /** The file under the root, else what `generate` makes of the name. */
+  private async find(path: string, client: TftpClient): Promise<Found> {
+    if (this.o.root !== null) {
+      const hit = await openUnderRoot(this.o.root, path);
+      if (hit.kind === 'file') return { content: { fh: hit.fh, size: hit.size }, size: hit.size, origin: 'root' as const };
+      if (hit.kind === 'refused') return { refused: hit.reason };
+    }
+    if (!this.o.generate) return null;
+    const g = await this.o.generate(path, client);
+    if (g === null) return null;
+    if (Buffer.isBuffer(g)) return { content: g, size: g.length, origin: 'generated' as const };
+    if (g instanceof Readable) return { content: g, size: null, origin: 'generated' as const };
+    if ('path' in g) {
+      const fh = await open(g.path, 'r');
+      const st = await fh.stat();
+      return { content: { fh, size: st.size }, size: st.size, origin: 'generated' as const };
+    }
+    return { content: g.data, size: Buffer.isBuffer(g.data) ? g.data.length : (g.size ?? null), origin: 'generated' as const };
+  }
+
+  /** Whole content in memory for netascii conversion, or null when over the limit. */
+  private async whole(content: Content, size: number | null): Promise<Buffer | null> {
+    if (Buffer.isBuffer(content)) return content.length > this.o.maxNetasciiBytes ? null : content;
+    if (size !== null && size > this.o.maxNetasciiBytes) {
+      if (content instanceof Readable) content.destroy();
+      else await content.fh.close();
+      return null;
+    }
+    if (!(content instanceof Readable)) {
+      try {
+        return await content.fh.readFile();
+      } finally {
+        await content.fh.close();
+      }
+    }
+    const parts: Buffer[] = [];
+    let total = 0;
+    for await (const piece of content) {
+      const b = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
+      total += b.length;
+      if (total > this.o.maxNetasciiBytes) {
+        content.destroy();
+        return null;
+      }
+      parts.push(b);
+    }
+    return Buffer.concat(parts);
+  }
+
+  private async transferSocket(): Promise<Socket> {
+    const s = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(0, this.o.listen, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    });
+    try {
+      s.setSendBufferSize(1024 * 1024);
+      s.setRecvBufferSize(256 * 1024);
+    } catch {}
+    return s;
+  }
+
+  /** Answers a request with an error packet from the request socket, and records it. */
+  private refuse(client: TftpClient, file: string, code: number, message: string, outcome: 'refused' | 'not-found' = 'refused'): void {
+    try {
+      this.socket?.send(encodePacket({ op: 'error', code, message }), client.port, client.address);
+    } catch {}
+    this.record({ file, client, origin: null, outcome, reason: message });
+  }
+
+  private record(r: TransferRecord): void {
+    const fields = {
+      file: r.file,
+      client: `${r.client.address}:${r.client.port}`,
+      outcome: r.outcome,
+      bytes: r.bytes,
+      ms: r.durationMs,
+      blksize: r.blksize,
+      windowsize: r.windowsize,
+      retransmits: r.retransmits || undefined,
+      reason: r.reason ?? undefined,
+    };
+    if (r.outcome === 'ok') {
+      this.stats.completed++;
+      this.stats.bytes += r.bytes ?? 0;
+      this.o.logger.info(fields, 'tftp transfer finished');
+    } else if (r.outcome === 'probe' || r.outcome === 'options-refused' || r.outcome === 'not-found') {
+      // UEFI firmware asks for the size then aborts; pxelinux probes a dozen config names: both are normal.
+      this.o.logger.debug(fields, r.outcome === 'not-found' ? 'tftp file not found' : 'tftp size probe / option fallback');
+    } else if (r.outcome === 'refused') {
+      this.stats.refused++;
+      this.o.logger.warn(fields, 'tftp request refused');
+    } else {
+      this.stats.failed++;
+      this.o.logger.warn(fields, 'tftp transfer failed');
+    }
+    try {
+      this.o.onTransfer?.(r);
+    } catch (err) {
+      this.o.logger.error({ err: (err as Error).message }, 'tftp onTransfer callback threw');
+    }
+  }
+}
