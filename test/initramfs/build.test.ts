@@ -1,0 +1,78 @@
+/**
+ * `provisiond initramfs build`: with Debian's cloud kernel and busybox-static (fetched into the cache
+ * once), the initramfs that GNU cpio lists holds /init, busybox and its applets, /dev/console, and the
+ * NIC drivers with their dependencies and a modules.dep/alias for them; the kernel lands beside it.
+ * (The end-to-end tests boot it in QEMU: that is where the kernel reads it.)
+ */
+import t from 'tap';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectNicModules } from '../../src/vnfs/initramfs.js';
+
+const REPO = new URL('../../', import.meta.url).pathname;
+
+t.test('NIC modules are chosen with their dependencies', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvd-i7-mods-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'modules.dep'), [
+    'kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko: kernel/drivers/ptp/ptp.ko kernel/drivers/pps/pps_core.ko',
+    'kernel/drivers/ptp/ptp.ko: kernel/drivers/pps/pps_core.ko',
+    'kernel/drivers/pps/pps_core.ko:',
+    'kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko',
+    'kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko',
+    'kernel/net/core/failover.ko:',
+    'kernel/sound/core/snd.ko:',
+    'kernel/drivers/net/wireguard/wireguard.ko:',
+    '',
+  ].join('\n'));
+  t.same(selectNicModules(dir), [
+    'kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko',
+    'kernel/drivers/net/net_failover.ko',
+    'kernel/drivers/net/virtio_net.ko',
+    'kernel/drivers/pps/pps_core.ko',
+    'kernel/drivers/ptp/ptp.ko',
+    'kernel/net/core/failover.ko',
+  ]);
+});
+
+t.test('initramfs build writes a kernel and an initramfs GNU cpio reads', { timeout: 600_000 }, async (t) => {
+  const statedir = mkdtempSync(join(tmpdir(), 'pvd-i7-build-'));
+  t.teardown(() => rmSync(statedir, { recursive: true, force: true }));
+  mkdirSync(join(statedir, 'etc'));
+  writeFileSync(join(statedir, 'etc/provisiond.yaml'), `statedir: ${statedir}\n`);
+  const r = spawnSync(process.execPath, [join(REPO, 'bin/provisiond.js'), '-c', join(statedir, 'etc/provisiond.yaml'), 'initramfs', 'build'], { encoding: 'utf8', timeout: 580_000 });
+  t.equal(r.status, 0, `build succeeds: ${r.stderr}`);
+  const img = join(statedir, 'tftp/initramfs.img');
+  const kernel = join(statedir, 'tftp/vmlinuz');
+  t.match(r.stdout, /tftp\/vmlinuz +\d+\.\d MiB/, 'prints the kernel and its size');
+  t.match(r.stdout, /tftp\/initramfs\.img +\d+\.\d MiB +\(\d+ entries, \d+ modules/, 'prints the initramfs, its size and contents');
+  t.ok(statSync(kernel).size > 4 << 20, 'the kernel is there');
+  t.match(execFileSync('file', ['-b', kernel], { encoding: 'utf8' }).toString(), /Linux kernel x86 boot executable/);
+  const verbose = execFileSync('sh', ['-c', `gzip -dc '${img}' | cpio -tv --quiet`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const names = execFileSync('sh', ['-c', `gzip -dc '${img}' | cpio -t --quiet`], { encoding: 'utf8', maxBuffer: 64 << 20 }).trim().split('\n');
+  for (const f of ['init', 'bin/busybox', 'bin/sh', 'sbin/udhcpc', 'usr/bin/wget', 'sbin/switch_root', 'lib/provisiond/client', 'lib/provisiond/functions', 'lib/provisiond/udhcpc.script', 'newroot', 'proc', 'sys', 'run']) {
+    t.ok(names.includes(f), `contains ${f}`);
+  }
+  t.match(verbose, /^crw------- +1 root +root +5, +1 .* dev\/console$/m, '/dev/console is a character device 5,1');
+  t.match(verbose, /^-rwxr-xr-x .* init$/m, '/init is executable');
+  const ver = names.find((n) => /^lib\/modules\/[^/]+$/.test(n))!.split('/')[2]!;
+  t.ok(names.includes(`lib/modules/${ver}/kernel/drivers/net/virtio_net.ko`), 'virtio_net is in');
+  t.ok(names.includes(`lib/modules/${ver}/kernel/drivers/virtio/virtio_pci.ko`), 'virtio_pci (a module in the cloud kernel) is in');
+  const ex = mkdtempSync(join(tmpdir(), 'pvd-i7-ex-'));
+  t.teardown(() => rmSync(ex, { recursive: true, force: true }));
+  execFileSync('sh', ['-c', `gzip -dc '${img}' | cpio -idm --quiet`], { cwd: ex });
+  const dep = readFileSync(join(ex, `lib/modules/${ver}/modules.dep`), 'utf8');
+  t.match(dep, /^kernel\/drivers\/net\/virtio_net\.ko: .*net_failover\.ko/m, 'modules.dep regenerated with the dependencies');
+  const alias = readFileSync(join(ex, `lib/modules/${ver}/modules.alias`), 'utf8');
+  t.match(alias, /^alias virtio:d00000001v\* virtio_net$/m, 'modules.alias lets modprobe load the NIC driver by modalias');
+  t.match(alias, /^alias pci:v00001AF4d\*sv\*sd\*bc\*sc\*i\* virtio_pci$/m, 'and the bus driver');
+  for (const m of dep.split('\n').filter(Boolean)) {
+    const [mod, deps] = m.split(':');
+    for (const d of [mod!, ...deps!.trim().split(/\s+/).filter(Boolean)]) t.ok(names.includes(`lib/modules/${ver}/${d}`), `${d} is present`);
+  }
+  // the client scripts as shipped, byte for byte
+  t.same(readFileSync(join(ex, 'lib/provisiond/client')), readFileSync(join(REPO, 'initramfs/lib/provisiond/client')));
+  t.equal(spawnSync('busybox', ['sh', '-n', join(ex, 'init')]).status, 0, '/init parses under busybox sh');
+});
