@@ -141,7 +141,15 @@ export interface RegistryStore {
   /** Adds all or none, in one transaction. Errors name the offending entry. */
   importNodes(nodes: NewNode[]): Promise<number>;
   updateNode(name: string, update: NodeUpdate): Promise<NodeRecord>;
+  /**
+   * The same update on many nodes, all or none, in one transaction (`node set` on a whole rack: one
+   * commit, so a running daemon reloads its index once, not once per node). Optional: callers fall
+   * back to updateNode per node.
+   */
+  updateNodes?(names: string[], update: NodeUpdate): Promise<NodeRecord[]>;
   deleteNode(name: string): Promise<void>;
+  /** Deletes many nodes, all or none, in one transaction. Optional, as updateNodes. */
+  deleteNodes?(names: string[]): Promise<void>;
   renameNode(oldName: string, newName: string): Promise<NodeRecord>;
   /** Motherboard swap: the node keeps its name, history and settings under a new hardware address. */
   replaceNodeid(name: string, nodeid: string): Promise<NodeRecord>;

@@ -103,6 +103,25 @@ export function registryContract(tap: Tap, backend: ContractBackend): void {
     t.same((await reg.listNodes()).map((n) => n.name), ['c001']);
   });
 
+  tap.test('contract: updates and deletes of many nodes are all or none', async (t) => {
+    const { reg, reopen } = await fresh(t);
+    for (let i = 1; i <= 5; i++) await reg.addNode({ name: `n000${i}`, nodeid: mac(i) });
+    const names = ['n0001', 'n0002', 'n0003', 'n0004', 'n0005'];
+    if (!reg.updateNodes || !reg.deleteNodes) {
+      t.pass('backend without bulk methods: callers go node by node');
+      return;
+    }
+    t.equal((await reg.updateNodes(names, { attrs: { rack: '7' } })).length, 5);
+    await t.rejects(reg.updateNodes([...names, 'nope'], { vnfs: 'x' }), NodeNotFoundError);
+    t.same((await reg.listNodes()).map((n) => n.vnfs), [null, null, null, null, null], 'a failed update changed nothing, in memory...');
+    t.same((await (await reopen()).listNodes()).map((n) => n.vnfs), [null, null, null, null, null], '...nor in the database');
+    await t.rejects(reg.deleteNodes(['n0001', 'nope']), NodeNotFoundError);
+    t.equal((await reg.listNodes()).length, 5, 'a failed delete deleted nothing');
+    await reg.deleteNodes(['n0001', 'n0002']);
+    t.same((await reg.listNodes()).map((n) => n.name).sort(), ['n0003', 'n0004', 'n0005']);
+    t.equal((await reg.getNode('n0005'))?.attrs.rack, '7');
+  });
+
   tap.test('contract: import is all or nothing and names the bad entry', async (t) => {
     const { reg } = await fresh(t);
     await reg.addNode({ name: 'old', nodeid: mac(500) });

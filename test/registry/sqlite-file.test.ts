@@ -135,3 +135,22 @@ t.test("another process's changes are seen at once; batched writes survive them"
   t.equal((await daemon.getNodeByNodeid('52:54:00:00:00:02'))?.name, 'n0002', 'a node added by the CLI is found by the daemon');
   t.match(await daemon.getNode('n0001'), { vnfs: 'rocky9', state: 'init', lastaddr: '10.0.0.5' }, 'the pending contact was not lost');
 });
+
+t.test('lookups never wait for the write lock: another process may hold it', async (t) => {
+  const path = join(tempdir(t), 'busy.db');
+  const daemon = SqliteRegistry.open({ path, logger: silentLogger(), flushInterval: 60_000, busyTimeout: 2000 });
+  t.teardown(() => daemon.close());
+  await daemon.addNode({ name: 'n0001', nodeid: '52:54:00:00:00:01' });
+  await daemon.recordContact('52:54:00:00:00:01', 'ready', '10.0.0.5');
+  const cli = new Database(path);
+  t.teardown(() => cli.close());
+  cli.prepare("UPDATE nodes SET vnfs = 'rocky9' WHERE name = 'n0001'").run();
+  cli.exec('BEGIN IMMEDIATE'); // and keeps the write lock
+  await new Promise((r) => setTimeout(r, 5));
+  const started = Date.now();
+  t.match(await daemon.getNodeByNodeid('52:54:00:00:00:01'), { vnfs: 'rocky9', state: 'ready', lastaddr: '10.0.0.5' }, 'the change is seen, the queued contact kept');
+  t.ok(Date.now() - started < 500, 'without waiting for the lock');
+  cli.exec('COMMIT');
+  await daemon.flush();
+  t.match(await daemon.getNode('n0001'), { vnfs: 'rocky9', state: 'ready' });
+});

@@ -2,7 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { UsageError } from '../../util/errors.js';
-import { fewNames, selectNodes, withRegistry } from './shared.js';
+import { deleteAll, fewNames, selectNodes, withRegistry } from './shared.js';
 
 export function register(node: Command): void {
   node
@@ -19,7 +19,7 @@ export function register(node: Command): void {
         if (!opts.yes && !(await confirm(`delete ${what}? [y/N] `))) {
           throw new UsageError(process.stdin.isTTY ? 'nothing deleted' : `not deleting ${what} without confirmation: add -y`);
         }
-        for (const n of nodes) await reg.deleteNode(n.name);
+        await deleteAll(reg, nodes);
         ctx.out.write(`deleted ${what}\n`);
       });
     });

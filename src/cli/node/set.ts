@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../util/errors.js';
 import { nodeUpdate, NODE_FIELDS } from './fields.js';
-import { selectNodes, withRegistry } from './shared.js';
+import { selectNodes, updateAll, withRegistry } from './shared.js';
 
 const KEYS_HELP = `keys: ${NODE_FIELDS.join(', ')}; any other key is an attribute (rack, power.driver), seen by nodescripts as ATTR_<KEY>`;
 
@@ -20,7 +20,7 @@ export function register(node: Command): void {
         const update = nodeUpdate(key, value, config, opts);
         const nodes = await selectNodes(reg, patterns, { byNodeid: opts.nodeid });
         if (key === 'ipaddr' && nodes.length > 1) throw new UsageError(`a fixed ipaddr belongs to one node, but ${nodes.length} nodes match`);
-        for (const n of nodes) await reg.updateNode(n.name, update);
+        await updateAll(reg, nodes, update);
         ctx.out.write(`set ${key} on ${nodes.length} node${nodes.length === 1 ? '' : 's'}\n`);
       });
     });
@@ -35,7 +35,7 @@ export function register(node: Command): void {
       await withRegistry(cmd, async (reg, ctx, config) => {
         const update = nodeUpdate(key, null, config);
         const nodes = await selectNodes(reg, patterns, { byNodeid: opts.nodeid });
-        for (const n of nodes) await reg.updateNode(n.name, update);
+        await updateAll(reg, nodes, update);
         ctx.out.write(`unset ${key} on ${nodes.length} node${nodes.length === 1 ? '' : 's'}\n`);
       });
     });

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
 import { openRegistry } from '../../registry/open.js';
-import type { NodeRecord, RegistryStore } from '../../registry/types.js';
+import type { NodeRecord, NodeUpdate, RegistryStore } from '../../registry/types.js';
 import { UsageError } from '../../util/errors.js';
 import { parseMac } from '../../util/mac.js';
 import { compareNames, matchPatterns } from '../../util/patterns.js';
@@ -91,4 +91,16 @@ export function checkVnfsExists(config: Config, vnfs: string, force: boolean | u
 export function fewNames(nodes: Array<{ name: string }>, max = 5): string {
   const names = nodes.slice(0, max).map((n) => n.name);
   return nodes.length > max ? `${names.join(', ')} and ${nodes.length - max} more` : names.join(', ');
+}
+
+/** The same update on every node: one transaction when the backend can, else node by node. */
+export async function updateAll(reg: RegistryStore, nodes: NodeRecord[], update: NodeUpdate): Promise<void> {
+  if (reg.updateNodes) await reg.updateNodes(nodes.map((n) => n.name), update);
+  else for (const n of nodes) await reg.updateNode(n.name, update);
+}
+
+/** Deletes every node: one transaction when the backend can, else node by node. */
+export async function deleteAll(reg: RegistryStore, nodes: NodeRecord[]): Promise<void> {
+  if (reg.deleteNodes) await reg.deleteNodes(nodes.map((n) => n.name));
+  else for (const n of nodes) await reg.deleteNode(n.name);
 }

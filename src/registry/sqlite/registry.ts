@@ -121,16 +121,24 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
 
   async updateNode(name: string, update: NodeUpdate): Promise<NodeRecord> {
     checkNodeUpdate(update);
-    return this.write(`updating node ${name}`, () => {
-      const old = this.mustNode(name);
-      const next: NodeRecord = { ...old, attrs: old.attrs };
-      for (const k of ['group', 'vnfs', 'enabled', 'debug', 'ipaddr', 'desc', 'boot'] as const) {
-        if (update[k] !== undefined) (next as unknown as Record<string, unknown>)[k] = update[k];
-      }
-      next.attrs = mergeAttrs(old.attrs, update.attrs);
-      if (next.ipaddr !== old.ipaddr) this.assertFree({ ipaddr: next.ipaddr }, name);
-      return this.replace(old, next);
-    });
+    return this.write(`updating node ${name}`, () => this.applyUpdate(name, update));
+  }
+
+  async updateNodes(names: string[], update: NodeUpdate): Promise<NodeRecord[]> {
+    checkNodeUpdate(update);
+    return this.write(`updating ${names.length} nodes`, () => names.map((name) => this.applyUpdate(name, update)));
+  }
+
+  /** One node's update, inside a write transaction. */
+  private applyUpdate(name: string, update: NodeUpdate): NodeRecord {
+    const old = this.mustNode(name);
+    const next: NodeRecord = { ...old, attrs: old.attrs };
+    for (const k of ['group', 'vnfs', 'enabled', 'debug', 'ipaddr', 'desc', 'boot'] as const) {
+      if (update[k] !== undefined) (next as unknown as Record<string, unknown>)[k] = update[k];
+    }
+    next.attrs = mergeAttrs(old.attrs, update.attrs);
+    if (next.ipaddr !== old.ipaddr) this.assertFree({ ipaddr: next.ipaddr }, name);
+    return this.replace(old, next);
   }
 
   /** Writes `next` over `old` (same transaction as the caller) and updates the index. */
@@ -142,10 +150,16 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
   }
 
   async deleteNode(name: string): Promise<void> {
-    this.write(`deleting node ${name}`, () => {
-      const old = this.mustNode(name);
-      this.st.deleteNode.run(name);
-      this.index.removeNode(old);
+    await this.deleteNodes([name], `deleting node ${name}`);
+  }
+
+  async deleteNodes(names: string[], what = `deleting ${names.length} nodes`): Promise<void> {
+    this.write(what, () => {
+      for (const name of names) {
+        const old = this.mustNode(name);
+        this.st.deleteNode.run(name);
+        this.index.removeNode(old);
+      }
     });
   }
 

@@ -42,11 +42,11 @@ export class SqliteCore {
   readonly index = new RegistryIndex();
   readonly queue = new WriteQueue();
   readonly st: Statements;
-  private version = -1;
+  protected version = -1;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private lastPrune = 0;
-  private lastSync = -Infinity;
+  protected lastSync = -Infinity;
   readonly syncInterval: number;
   readonly flushInterval: number;
   readonly maxQueued: number;
@@ -91,8 +91,10 @@ export class SqliteCore {
     this.lastSync = performance.now();
     const v = this.st.dataVersion.get() as number;
     if (v === this.version) return;
-    this.flushQueued();
+    // Reads never wait for the write lock: what is queued is laid over the fresh index instead of
+    // being flushed first.
     this.reload(v);
+    this.queue.applyTo(this.index);
   }
 
   /** sync for the per-packet paths: at most once per `syncInterval` ms. */
@@ -109,6 +111,7 @@ export class SqliteCore {
     this.queue.writeTo(this.st);
     const v = this.st.dataVersion.get() as number;
     if (v !== this.version) this.reload(v);
+    this.lastSync = performance.now();
   }
 
   private reload(version: number): void {
@@ -145,6 +148,9 @@ export class SqliteCore {
     try {
       result = tx.immediate();
     } catch (err) {
+      // The transaction may have updated the index before it was rolled back: rebuild it.
+      this.version = -1;
+      this.lastSync = -Infinity;
       throw describeDbError(this.path, what, err);
     }
     this.queue.clear();

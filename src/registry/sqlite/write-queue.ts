@@ -4,6 +4,7 @@
  * 1,000 contacts of one node in a batch are one UPDATE. The index is updated at once, so readers in
  * this process see a write as soon as it is accepted; `flush` makes it durable.
  */
+import type { RegistryIndex } from '../memory-index.js';
 import type { Lease, TimelineEvent } from '../types.js';
 import type { Statements } from './statements.js';
 
@@ -81,6 +82,18 @@ export class WriteQueue {
     }
     for (const [nodeid, s] of this.unknown) st.upsertUnknown.run(nodeid, s.addr, s.via, s.first, s.last, s.count);
     for (const e of this.events) st.insertEvent.run(e.time, e.nodeid, e.source, e.stage, e.msg, e.ok ? 1 : 0, e.addr ?? null);
+  }
+
+  /** Lays what is queued over an index just reloaded from the database. */
+  applyTo(index: RegistryIndex): void {
+    for (const [nodeid, c] of this.contacts) {
+      const node = index.byNodeid.get(nodeid);
+      if (node) index.putNode(node, { ...node, state: c.state, lastcontact: c.time, lastaddr: c.addr });
+    }
+    for (const [hwaddr, lease] of this.leases) {
+      if (lease === null) index.removeLease(hwaddr);
+      else index.putLease(lease);
+    }
   }
 
   clear(): void {
