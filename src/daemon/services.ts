@@ -5,9 +5,11 @@ import { startDhcp } from './dhcp.js';
 import { startHttp } from './http-service.js';
 import { startPerceus } from './perceus-service.js';
 import type { ServiceFactory } from './service.js';
+import { startTftp } from './tftp.js';
 
 export const serviceFactories: Array<{ name: string; start: ServiceFactory }> = [
   { name: 'http', start: startHttp },
+  { name: 'tftp', start: startTftp },
   { name: 'dhcp', start: startDhcp },
   { name: 'perceus', start: startPerceus },
 ];
