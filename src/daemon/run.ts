@@ -218,25 +218,39 @@ export class Daemon {
 
 /** `provisiond serve`: runs until SIGTERM/SIGINT; SIGHUP reloads the config. */
 export async function runDaemon(options: DaemonOptions): Promise<void> {
-  const daemon = await Daemon.start(options);
-  const log = daemon.log;
-  await new Promise<void>((resolve) => {
-    const onHup = () => void daemon.reload('SIGHUP');
-    let stopping = false;
-    const onStop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
-      log.info({ signal }, 'stopping: no new requests, transfers in flight may finish');
-      void daemon.close().finally(() => {
-        process.off('SIGHUP', onHup);
-        resolve();
-      });
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGTERM', onStop);
-    process.on('SIGINT', onStop);
-  });
+  // Signals are handled from the first moment: one that arrives while the servers start is acted on once they have.
+  let daemon: Daemon | null = null;
+  let hupPending = false;
+  let stopSignal: NodeJS.Signals | null = null;
+  let stopped: () => void = () => {};
+  const done = new Promise<void>((resolve) => (stopped = resolve));
+  const stop = (d: Daemon, signal: NodeJS.Signals) => {
+    d.log.info({ signal }, 'stopping: no new requests, transfers in flight may finish');
+    void d.close().finally(stopped);
+  };
+  const onHup = () => {
+    if (daemon) void daemon.reload('SIGHUP');
+    else hupPending = true;
+  };
+  const onStop = (signal: NodeJS.Signals) => {
+    if (stopSignal) {
+      daemon?.log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopSignal = signal;
+    if (daemon) stop(daemon, signal);
+  };
+  process.on('SIGHUP', onHup);
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  try {
+    daemon = await Daemon.start(options);
+    if (stopSignal) stop(daemon, stopSignal);
+    else if (hupPending) void daemon.reload('SIGHUP');
+    await done;
+  } finally {
+    process.off('SIGHUP', onHup);
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+  }
 }
