@@ -154,3 +154,40 @@ t.test('lookups never wait for the write lock: another process may hold it', asy
   await daemon.flush();
   t.match(await daemon.getNode('n0001'), { vnfs: 'rocky9', state: 'ready' });
 });
+
+t.test("a long-running process follows another's renames, swaps, deletes, group and lease changes", async (t) => {
+  const path = join(tempdir(t), 'follow.db');
+  const daemon = SqliteRegistry.open({ path, logger: silentLogger(), flushInterval: 60_000 });
+  t.teardown(() => daemon.close());
+  const cli = SqliteRegistry.open({ path, logger: silentLogger() });
+  t.teardown(() => cli.close());
+  const m = (i: number) => `52:54:00:00:00:0${i}`;
+  for (let i = 1; i <= 4; i++) await daemon.addNode({ name: `n000${i}`, nodeid: m(i), ipaddr: `10.0.0.${i}` });
+  await daemon.recordContact(m(1), 'ready', '10.0.0.1');
+  // The admin, meanwhile: swaps two names, moves a fixed address, replaces a board, deletes a node...
+  await cli.renameNode('n0001', 'tmp');
+  await cli.renameNode('n0002', 'n0001');
+  await cli.renameNode('tmp', 'n0002');
+  await cli.updateNode('n0003', { ipaddr: null });
+  await cli.updateNode('n0004', { ipaddr: '10.0.0.3', attrs: { rack: '9' } });
+  await cli.replaceNodeid('n0004', '52:54:00:00:00:44');
+  await cli.deleteNode('n0003');
+  await cli.updateGroup('cluster', { vnfs: 'rocky9', attrs: { 'power.driver': 'ipmi' } });
+  await cli.putLease({ hwaddr: m(2), address: '10.0.0.200', expires: Date.now() + 60_000, state: 'bound' });
+  await cli.flush();
+  t.match(await daemon.getNodeByNodeid(m(1)), { name: 'n0002', state: 'ready' }, 'renamed, the queued contact kept');
+  t.equal((await daemon.getNode('n0001'))?.nodeid, m(2), 'names swapped');
+  t.equal((await daemon.getNodeByAddress('10.0.0.3'))?.name, 'n0004', 'the fixed address moved');
+  t.equal(await daemon.getNode('n0003'), null, 'deleted');
+  t.equal(await daemon.getNodeByNodeid(m(4)), null, 'the old board is gone');
+  t.match(await daemon.getNodeByNodeid('52:54:00:00:00:44'), { name: 'n0004', attrs: { rack: '9' } });
+  t.match(await daemon.getGroup('cluster'), { vnfs: 'rocky9', attrs: { 'power.driver': 'ipmi' } });
+  t.equal((await daemon.getNodeByAddress('10.0.0.200'))?.name, 'n0001', 'a lease written elsewhere is seen');
+  t.same((await daemon.listNodes()).map((n) => n.name).sort(), ['n0001', 'n0002', 'n0004']);
+  // A big import elsewhere is more than the change log is worth: a full reload, same result.
+  await cli.importNodes(Array.from({ length: 3000 }, (_, i) => ({ name: `x${i}`, nodeid: `52:54:00:01:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}` })));
+  t.equal((await daemon.listNodes()).length, 3003);
+  t.equal((await daemon.getNodeByNodeid('52:54:00:01:0b:b7'))?.name, 'x2999');
+  await daemon.flush();
+  t.match(await cli.getNode('n0002'), { state: 'ready', lastaddr: '10.0.0.1' }, 'and the contact reached the database');
+});

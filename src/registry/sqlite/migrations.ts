@@ -75,6 +75,37 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX events_time ON events(time);
     `,
   },
+  {
+    version: 4,
+    what: 'change log, so that a long-running process refreshes only what another process changed',
+    sql: `
+      CREATE TABLE changes (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL);
+      CREATE TRIGGER nodes_ins AFTER INSERT ON nodes BEGIN INSERT INTO changes (kind, key) VALUES ('node', NEW.nodeid); END;
+      CREATE TRIGGER nodes_upd AFTER UPDATE ON nodes BEGIN
+        INSERT INTO changes (kind, key) VALUES ('node', NEW.nodeid);
+        INSERT INTO changes (kind, key) SELECT 'node', OLD.nodeid WHERE OLD.nodeid <> NEW.nodeid;
+      END;
+      CREATE TRIGGER nodes_del AFTER DELETE ON nodes BEGIN INSERT INTO changes (kind, key) VALUES ('node', OLD.nodeid); END;
+      CREATE TRIGGER node_attrs_ins AFTER INSERT ON node_attrs BEGIN INSERT INTO changes (kind, key) SELECT 'node', nodeid FROM nodes WHERE id = NEW.node_id; END;
+      CREATE TRIGGER node_attrs_upd AFTER UPDATE ON node_attrs BEGIN INSERT INTO changes (kind, key) SELECT 'node', nodeid FROM nodes WHERE id = NEW.node_id; END;
+      CREATE TRIGGER node_attrs_del AFTER DELETE ON node_attrs BEGIN INSERT INTO changes (kind, key) SELECT 'node', nodeid FROM nodes WHERE id = OLD.node_id; END;
+      CREATE TRIGGER groups_ins AFTER INSERT ON groups BEGIN INSERT INTO changes (kind, key) VALUES ('group', NEW.name); END;
+      CREATE TRIGGER groups_upd AFTER UPDATE ON groups BEGIN
+        INSERT INTO changes (kind, key) VALUES ('group', NEW.name);
+        INSERT INTO changes (kind, key) SELECT 'group', OLD.name WHERE OLD.name <> NEW.name;
+      END;
+      CREATE TRIGGER groups_del AFTER DELETE ON groups BEGIN INSERT INTO changes (kind, key) VALUES ('group', OLD.name); END;
+      CREATE TRIGGER group_attrs_ins AFTER INSERT ON group_attrs BEGIN INSERT INTO changes (kind, key) VALUES ('group', NEW.grp); END;
+      CREATE TRIGGER group_attrs_upd AFTER UPDATE ON group_attrs BEGIN INSERT INTO changes (kind, key) VALUES ('group', NEW.grp); END;
+      CREATE TRIGGER group_attrs_del AFTER DELETE ON group_attrs BEGIN INSERT INTO changes (kind, key) VALUES ('group', OLD.grp); END;
+      CREATE TRIGGER leases_ins AFTER INSERT ON leases BEGIN INSERT INTO changes (kind, key) VALUES ('lease', NEW.hwaddr); END;
+      CREATE TRIGGER leases_upd AFTER UPDATE ON leases BEGIN
+        INSERT INTO changes (kind, key) VALUES ('lease', NEW.hwaddr);
+        INSERT INTO changes (kind, key) SELECT 'lease', OLD.hwaddr WHERE OLD.hwaddr <> NEW.hwaddr;
+      END;
+      CREATE TRIGGER leases_del AFTER DELETE ON leases BEGIN INSERT INTO changes (kind, key) VALUES ('lease', OLD.hwaddr); END;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

@@ -178,6 +178,14 @@ export function prepare(db: Database.Database) {
       'SELECT * FROM (SELECT time, nodeid, source, stage, msg, ok, addr, id FROM events WHERE nodeid = ? AND time >= ? ORDER BY time DESC, id DESC LIMIT ?) ORDER BY time, id',
     ),
     pruneEvents: db.prepare('DELETE FROM events WHERE time < ?'),
+    changesSince: db.prepare<[number], { id: number; kind: string; key: string }>('SELECT id, kind, key FROM changes WHERE id > ? ORDER BY id'),
+    lastChange: db.prepare<[], { first: number | null; last: number | null }>('SELECT min(id) AS first, max(id) AS last FROM changes'),
+    pruneChanges: db.prepare('DELETE FROM changes WHERE id <= ?'),
+    nodeByNodeid: db.prepare<[string], NodeRow>('SELECT * FROM nodes WHERE nodeid = ?'),
+    attrsOfNode: db.prepare<[number], { key: string; value: string }>('SELECT key, value FROM node_attrs WHERE node_id = ?'),
+    groupByName: db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE name = ?'),
+    attrsOfGroup: db.prepare<[string], { key: string; value: string }>('SELECT key, value FROM group_attrs WHERE grp = ?'),
+    leaseByHwaddr: db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE hwaddr = ?'),
   };
 }
 

@@ -14,6 +14,7 @@ import { NodeNotFoundError } from '../../util/errors.js';
 import { RegistryConflictError, RegistryUnavailableError } from '../errors.js';
 import { RegistryIndex } from '../memory-index.js';
 import { checkName, checkNodeid } from '../validate.js';
+import { applyChanges, CHANGES_KEPT } from './changes.js';
 import { migrate } from './migrations.js';
 import { groupFromRow, leaseFromRow, nodeFromRow, prepare, type Statements } from './statements.js';
 import { WriteQueue } from './write-queue.js';
@@ -47,6 +48,8 @@ export class SqliteCore {
   private closed = false;
   private lastPrune = 0;
   protected lastSync = -Infinity;
+  /** Id of the last entry of the change log this index reflects (-1: reload everything). */
+  protected lastChange = -1;
   readonly syncInterval: number;
   readonly flushInterval: number;
   readonly maxQueued: number;
@@ -91,27 +94,26 @@ export class SqliteCore {
     this.lastSync = performance.now();
     const v = this.st.dataVersion.get() as number;
     if (v === this.version) return;
-    // Reads never wait for the write lock: what is queued is laid over the fresh index instead of
-    // being flushed first.
-    this.reload(v);
+    // Reads never wait for the write lock: what is queued is laid over the refreshed index instead
+    // of being flushed first.
+    this.catchUp(v);
     this.queue.applyTo(this.index);
+  }
+
+  /** Refreshes what other processes changed (see changes.ts), or everything when that is cheaper. */
+  private catchUp(version: number): void {
+    const last = this.lastChange < 0 ? null : this.db.transaction(() => applyChanges(this.st, this.index, this.lastChange))();
+    if (last === null) this.reload(version);
+    else {
+      this.lastChange = last;
+      this.version = version;
+    }
   }
 
   /** sync for the per-packet paths: at most once per `syncInterval` ms. */
   protected syncHot(): void {
     if (performance.now() - this.lastSync >= this.syncInterval) this.sync();
     else this.assertOpen();
-  }
-
-  /**
-   * Like sync, inside a write transaction: pending writes go into the same transaction (the caller
-   * clears the queue once it committed; a rolled-back transaction leaves them queued).
-   */
-  protected syncLocked(): void {
-    this.queue.writeTo(this.st);
-    const v = this.st.dataVersion.get() as number;
-    if (v !== this.version) this.reload(v);
-    this.lastSync = performance.now();
   }
 
   private reload(version: number): void {
@@ -132,27 +134,44 @@ export class SqliteCore {
       }
       for (const r of this.st.allGroups.iterate()) this.index.putGroup(groupFromRow(r, groupAttrs.get(r.name) ?? {}));
       for (const r of this.st.allLeases.iterate()) this.index.putLease(leaseFromRow(r));
+      this.lastChange = this.st.lastChange.get()!.last ?? 0;
     });
     load();
     this.version = version;
   }
 
-  /** Runs `fn` in one IMMEDIATE transaction (the write lock taken at once), after syncing. */
+  /**
+   * Runs `fn` in one IMMEDIATE transaction (the write lock taken at once), after catching up with
+   * other processes. The queued server writes go into the same transaction; the queue is cleared
+   * once it committed (a rolled-back transaction leaves them queued).
+   */
   protected write<T>(what: string, fn: () => T): T {
     this.assertOpen();
+    let seen = this.lastChange;
     const tx = this.db.transaction(() => {
-      this.syncLocked();
-      return fn();
+      const v = this.st.dataVersion.get() as number;
+      if (v !== this.version) {
+        this.catchUp(v);
+        this.queue.applyTo(this.index);
+      }
+      this.queue.writeTo(this.st);
+      const result = fn();
+      // Our own changes are in the index already: skip them when catching up later.
+      seen = this.st.lastChange.get()!.last ?? seen;
+      return result;
     });
     let result: T;
     try {
       result = tx.immediate();
     } catch (err) {
-      // The transaction may have updated the index before it was rolled back: rebuild it.
+      // The transaction may have updated the index before it was rolled back: rebuild it all.
       this.version = -1;
+      this.lastChange = -1;
       this.lastSync = -Infinity;
       throw describeDbError(this.path, what, err);
     }
+    this.lastChange = seen;
+    this.lastSync = performance.now();
     this.queue.clear();
     return result;
   }
@@ -183,17 +202,12 @@ export class SqliteCore {
   protected flushQueued(): void {
     if (this.queue.size === 0) return;
     const now = Date.now();
-    const tx = this.db.transaction(() => {
-      this.queue.writeTo(this.st);
-      if (now - this.lastPrune > 3_600_000) this.st.pruneEvents.run(now - this.retentionMs);
+    const prune = now - this.lastPrune > 3_600_000;
+    this.write('writing batched updates', () => {
+      if (prune) this.st.pruneEvents.run(now - this.retentionMs);
+      this.st.pruneChanges.run(this.lastChange - CHANGES_KEPT);
     });
-    try {
-      tx.immediate();
-    } catch (err) {
-      throw describeDbError(this.path, 'writing batched updates', err);
-    }
-    this.queue.clear();
-    if (now - this.lastPrune > 3_600_000) this.lastPrune = now;
+    if (prune) this.lastPrune = now;
   }
 
   protected closeCore(): void {

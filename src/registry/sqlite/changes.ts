@@ -1,0 +1,63 @@
+/**
+ * Keeping a long-running process's index current when another process writes. Triggers (schema
+ * version 4) log every changed node, group and lease in `changes`; a process remembers the last id it
+ * has seen and refreshes just those entries, instead of reloading 10,000 nodes because an admin
+ * changed one. Too many changes, or a log pruned past what we saw, fall back to a full reload.
+ */
+import type { RegistryIndex } from '../memory-index.js';
+import { groupFromRow, leaseFromRow, nodeFromRow, type Statements } from './statements.js';
+
+/** Past this many changed entries a full reload is cheaper than refreshing one by one. */
+const FULL_RELOAD_AT = 2000;
+
+/** Changes kept in the log for processes that fall behind (the rest are pruned). */
+export const CHANGES_KEPT = 100_000;
+
+/**
+ * Applies the changes logged after `since` to the index. Returns the last change id seen, or null
+ * when the caller must reload everything.
+ */
+export function applyChanges(st: Statements, index: RegistryIndex, since: number): number | null {
+  const { first, last } = st.lastChange.get()!;
+  if (last === null) return since;
+  if (first !== null && first > since + 1 && since >= 0) return null; // pruned past us
+  if (last - since > FULL_RELOAD_AT * 3) return null;
+  const nodes = new Set<string>();
+  const groups = new Set<string>();
+  const leases = new Set<string>();
+  for (const c of st.changesSince.iterate(since)) {
+    if (c.kind === 'node') nodes.add(c.key);
+    else if (c.kind === 'group') groups.add(c.key);
+    else if (c.kind === 'lease') leases.add(c.key);
+  }
+  if (nodes.size + groups.size + leases.size > FULL_RELOAD_AT) return null;
+  for (const nodeid of nodes) refreshNode(st, index, nodeid);
+  for (const name of groups) refreshGroup(st, index, name);
+  for (const hwaddr of leases) refreshLease(st, index, hwaddr);
+  return last;
+}
+
+function attrsOf(rows: Iterable<{ key: string; value: string }>): Record<string, string> {
+  const attrs: Record<string, string> = {};
+  for (const r of rows) attrs[r.key] = r.value;
+  return attrs;
+}
+
+function refreshNode(st: Statements, index: RegistryIndex, nodeid: string): void {
+  const old = index.byNodeid.get(nodeid);
+  if (old) index.removeNode(old);
+  const row = st.nodeByNodeid.get(nodeid);
+  if (row) index.putNode(null, nodeFromRow(row, attrsOf(st.attrsOfNode.iterate(row.id))));
+}
+
+function refreshGroup(st: Statements, index: RegistryIndex, name: string): void {
+  const row = st.groupByName.get(name);
+  if (row) index.putGroup(groupFromRow(row, attrsOf(st.attrsOfGroup.iterate(name))));
+  else index.groups.delete(name);
+}
+
+function refreshLease(st: Statements, index: RegistryIndex, hwaddr: string): void {
+  const row = st.leaseByHwaddr.get(hwaddr);
+  if (row) index.putLease(leaseFromRow(row));
+  else index.removeLease(hwaddr);
+}
