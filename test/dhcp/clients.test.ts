@@ -140,6 +140,23 @@ t.test('the interface binding: a client on the other interface gets nothing', as
   t.equal((await daemon.stats()).received, before, 'its packets never even reach the server');
 });
 
+t.test('pingCheck: an address some machine already answers on is not offered', async (t) => {
+  const cfg = writeConfig('ping', '  range: [10.77.0.100, 10.77.0.150]\n  pingCheck: true\n');
+  const daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
+  t.teardown(() => daemon.stop());
+  // A machine configured by hand with the first address of the range, on another interface's netns.
+  nsExec(X, 'ip', ['addr', 'add', '10.77.0.100/24', 'dev', 'eth0']);
+  nsExec(X, 'ip', ['route', 'add', '10.79.0.1/32', 'dev', 'eth0']);
+  nsExec(S, 'ip', ['route', 'add', '10.77.0.100/32', 'dev', vx]);
+  t.teardown(() => {
+    nsExec(X, 'ip', ['route', 'del', '10.79.0.1/32', 'dev', 'eth0']);
+    nsExec(S, 'ip', ['route', 'del', '10.77.0.100/32', 'dev', vx]);
+    nsExec(X, 'ip', ['addr', 'del', '10.77.0.100/24', 'dev', 'eth0']);
+  });
+  setMac('52:54:00:ee:00:01');
+  t.equal(udhcpc(C, 'eth0', dir)?.ip, '10.77.0.101', 'the next free address is offered instead');
+});
+
 t.test('fuzz: 100,000 hostile packets, then a real client still gets its lease', async (t) => {
   const cfg = writeConfig('fuzz', '  range: [10.77.0.100, 10.77.0.150]\n', 'defaults:\n  autoRegister: false\n');
   const daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });

@@ -80,6 +80,16 @@ t.test('INIT-REBOOT and renew: ACK for its own address, NAK for a wrong one', as
   t.equal(getStringOption(wrong!, Opt.MESSAGE), 'address 192.168.7.7 is not yours');
 });
 
+t.test('INFORM: configuration without an address, to ciaddr', async (t) => {
+  const { send } = setup();
+  const r = await send({ mac: '00:00:00:00:00:09', type: MessageType.INFORM, ciaddr: '10.0.0.33', broadcast: false });
+  t.equal(getMessageType(r!), MessageType.ACK);
+  t.equal(r!.yiaddr, '0.0.0.0');
+  t.equal(r!.ciaddr, '10.0.0.33');
+  t.notOk(r!.options.has(Opt.LEASE_TIME), 'no lease time in an INFORM reply');
+  t.equal(getIpOption(r!, Opt.ROUTER), '10.0.0.1');
+});
+
 t.test('a declined address is quarantined, and the client gets another', async (t) => {
   const { dora, send, store } = setup();
   const a = await dora('00:00:00:00:00:08');

@@ -47,10 +47,36 @@ export function ipToString(buf: Buffer, offset: number): string {
   return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
 }
 
+/** Dotted quad to a 32-bit unsigned integer; a hand-written parser, as it runs several times per packet. */
+export function ipToUint32(ip: string): number {
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || octet > 255) break;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      octet = octet * 10 + (c - 48);
+      digits++;
+    } else {
+      dots = -1;
+      break;
+    }
+  }
+  if (dots !== 3 || digits === 0 || octet > 255) throw new TypeError(`not an IPv4 address: ${ip}`);
+  return value * 256 + octet;
+}
+
 export function ipToBuffer(ip: string): Buffer {
-  const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new TypeError(`not an IPv4 address: ${ip}`);
-  return Buffer.from(parts);
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(ipToUint32(ip));
+  return b;
 }
 
 function cString(buf: Buffer): string {
@@ -164,10 +190,10 @@ export function encodePacket(p: DhcpPacket): Buffer {
   header.writeUInt32BE(p.xid >>> 0, 4);
   header.writeUInt16BE(p.secs & 0xffff, 8);
   header.writeUInt16BE(p.flags & 0xffff, 10);
-  ipToBuffer(p.ciaddr).copy(header, 12);
-  ipToBuffer(p.yiaddr).copy(header, 16);
-  ipToBuffer(p.siaddr).copy(header, 20);
-  ipToBuffer(p.giaddr).copy(header, 24);
+  header.writeUInt32BE(ipToUint32(p.ciaddr), 12);
+  header.writeUInt32BE(ipToUint32(p.yiaddr), 16);
+  header.writeUInt32BE(ipToUint32(p.siaddr), 20);
+  header.writeUInt32BE(ipToUint32(p.giaddr), 24);
   p.chaddr.copy(header, 28, 0, Math.min(16, p.chaddr.length));
   const sname = Buffer.from(p.sname, 'latin1');
   const file = Buffer.from(p.file, 'latin1');

@@ -7,7 +7,7 @@
  * long expired or released); new clients take never-used addresses first, and only when the pool
  * has none left is the address of the longest-expired lease of another client reclaimed.
  */
-import { ipToBuffer } from '../../protocol/dhcp/packet.js';
+import { ipToUint32 } from '../../protocol/dhcp/packet.js';
 
 /** A lease as the server keeps it; the same shape as the registry's Lease. */
 export interface DhcpLease {
@@ -31,7 +31,7 @@ export interface PoolOptions {
   interface: string | null;
 }
 
-export const ipToInt = (addr: string): number => ipToBuffer(addr).readUInt32BE(0);
+export const ipToInt = ipToUint32;
 export const intToIp = (n: number): string => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 
 /**

@@ -1,0 +1,184 @@
+/**
+ * bench/dhcp: perfdhcp (Debian kea-admin) in one namespace against, in turn, provisiond, ISC Kea
+ * (kea-dhcp4, memfile leases persisted) and dnsmasq (no-ping, lease file) in another; same /16
+ * pool, same steps, same run. For each: the highest DORA rate without drops (ladder of rates, 0.1 %
+ * drop tolerance for the shared machine's noise), its latency, and the rate reached once 10,000
+ * leases already exist. Prints all three and the ratios.
+ *
+ * provisiond runs the real service (registry on SQLite, batched lease writes) with
+ * autoRegister off: perfdhcp's random MACs are anonymous clients, as they are for Kea and dnsmasq.
+ *
+ * Env: DHCP_BENCH_STEP (seconds per rate step, default 5), DHCP_BENCH_RATES (comma list).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DaemonProc, Lab, nsExec } from '../test/dhcp/netns.js';
+
+const STEP = Number(process.env.DHCP_BENCH_STEP ?? 5);
+const RATES = (process.env.DHCP_BENCH_RATES ?? '250,500,1000,2000,4000,6000,8000,10000,12000,16000').split(',').map(Number);
+const PRELOAD = 10_000;
+const DROP_TOLERANCE = 0.001;
+
+for (const bin of ['/usr/sbin/perfdhcp', '/usr/sbin/kea-dhcp4', '/usr/sbin/dnsmasq']) {
+  if (!existsSync(bin)) {
+    console.log(`bench/dhcp: ${bin} missing (apt-get install kea-admin kea-dhcp4-server dnsmasq); skipped`);
+    process.exit(0);
+  }
+}
+if (process.getuid?.() !== 0) {
+  console.log('bench/dhcp: needs root for network namespaces; skipped');
+  process.exit(0);
+}
+
+interface Run {
+  rate: number;
+  drops: number;
+  sent: number;
+  latencyMs: number;
+}
+
+function perfdhcp(ns: string, rate: number, seconds: number, clients = 10_000_000, count?: number): Run {
+  const args = ['-4', '-l', 'eth0', '-r', String(rate), '-R', String(clients), ...(count ? ['-n', String(count)] : ['-p', String(seconds)]), '-W', '1000000', '10.100.0.1'];
+  let out: string;
+  try {
+    out = nsExec(ns, 'perfdhcp', args);
+  } catch (err) {
+    // perfdhcp exits 3 when packets were dropped; its report is still on stdout.
+    out = String((err as { stdout?: string }).stdout ?? '');
+  }
+  const num = (re: RegExp, from = out) => Number(re.exec(from)?.[1] ?? NaN);
+  const [, doPart = '', raPart = ''] = out.split(/\*\*\*Statistics for: /);
+  const sent = num(/sent packets: (\d+)/, doPart);
+  return {
+    rate: num(/Rate: ([\d.]+)/),
+    sent,
+    drops: num(/drops: (\d+)/, doPart) + num(/drops: (\d+)/, raPart),
+    latencyMs: num(/avg delay: ([\d.]+) ms/, doPart) + num(/avg delay: ([\d.]+) ms/, raPart),
+  };
+}
+
+interface Server {
+  name: string;
+  start(): Promise<() => Promise<void>>;
+}
+
+const lab = new Lab(`pvd-dhcpb-${process.pid}`);
+const dir = mkdtempSync(join(tmpdir(), 'pvd-dhcpb-'));
+let current: ChildProcess | null = null;
+const cleanup = async () => {
+  current?.kill('SIGKILL');
+  await lab.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+};
+process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+const S = lab.ns('s');
+const C = lab.ns('c');
+lab.link(S, `vb${process.pid}`, '10.100.0.1/16', C, 'eth0', '10.100.0.2/16');
+const iface = `vb${process.pid}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function fresh(name: string): string {
+  const d = join(dir, name);
+  rmSync(d, { recursive: true, force: true });
+  execFileSync('mkdir', ['-p', d]);
+  return d;
+}
+
+const servers: Server[] = [
+  {
+    name: 'provisiond',
+    async start() {
+      const d = fresh('provisiond');
+      const cfg = join(d, 'provisiond.yaml');
+      writeFileSync(cfg, `statedir: ${d}\ndatabase: sqlite:provisiond.db\nmaster: 10.100.0.1\ndefaults:\n  autoRegister: false\ndhcp:\n  enabled: true\n  interface: ${iface}\n  range: [10.100.1.0, 10.100.255.254]\n  netmask: 255.255.0.0\n  leaseTime: 43200\n`);
+      const daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
+      current = daemon.proc;
+      return () => daemon.stop();
+    },
+  },
+  {
+    name: 'kea',
+    async start() {
+      const d = fresh('kea');
+      writeFileSync(
+        join(d, 'kea.json'),
+        JSON.stringify({
+          Dhcp4: {
+            'interfaces-config': { interfaces: [iface], 'dhcp-socket-type': 'udp' },
+            'lease-database': { type: 'memfile', persist: true, name: join(d, 'leases4.csv'), 'lfc-interval': 3600 },
+            'valid-lifetime': 43200,
+            subnet4: [{ id: 1, subnet: '10.100.0.0/16', pools: [{ pool: '10.100.1.0 - 10.100.255.254' }] }],
+            loggers: [{ name: 'kea-dhcp4', severity: 'ERROR', output_options: [{ output: join(d, 'kea.log') }] }],
+          },
+        }),
+      );
+      const p = spawn('ip', ['netns', 'exec', S, 'env', `KEA_PIDFILE_DIR=${d}`, `KEA_LOCKFILE_DIR=${d}`, 'kea-dhcp4', '-c', join(d, 'kea.json')], { stdio: 'ignore' });
+      current = p;
+      await sleep(1500);
+      return async () => {
+        p.kill('SIGTERM');
+        await new Promise((r) => p.once('exit', r));
+      };
+    },
+  },
+  {
+    name: 'dnsmasq',
+    async start() {
+      const d = fresh('dnsmasq');
+      const p = spawn('ip', ['netns', 'exec', S, 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', `--interface=${iface}`, '--dhcp-range=10.100.1.0,10.100.255.254,255.255.0.0,12h', `--dhcp-leasefile=${join(d, 'leases')}`, '--no-ping', '--dhcp-lease-max=200000', `--pid-file=${join(d, 'pid')}`], { stdio: 'ignore' });
+      current = p;
+      await sleep(1000);
+      return async () => {
+        p.kill('SIGTERM');
+        await new Promise((r) => p.once('exit', r));
+      };
+    },
+  },
+];
+
+interface Result {
+  name: string;
+  best: Run | null;
+  loaded: Run | null;
+  preloaded: number;
+}
+
+const results: Result[] = [];
+try {
+  for (const server of servers) {
+    console.log(`-- ${server.name}`);
+    let stop = await server.start();
+    let best: Run | null = null;
+    for (const rate of RATES) {
+      const r = perfdhcp(C, rate, STEP);
+      const ok = r.sent > 0 && r.drops <= r.sent * DROP_TOLERANCE;
+      console.log(`   ${rate}/s asked: ${r.rate.toFixed(0)} DORA/s, ${r.drops} drops of ${r.sent}, ${r.latencyMs.toFixed(2)} ms`);
+      if (!ok) break;
+      best = r;
+    }
+    // A fresh server, 10,000 leases made, then the best rate again.
+    await stop();
+    stop = await server.start();
+    const pre = perfdhcp(C, Math.max(250, Math.min(best?.rate ?? 250, 4000)), 0, PRELOAD, PRELOAD);
+    const preloaded = pre.sent - pre.drops;
+    const loaded = perfdhcp(C, Math.round(best?.rate ?? RATES[0]!), STEP);
+    console.log(`   with ${preloaded} leases: ${loaded.rate.toFixed(0)} DORA/s, ${loaded.drops} drops of ${loaded.sent}, ${loaded.latencyMs.toFixed(2)} ms`);
+    await stop();
+    current = null;
+    results.push({ name: server.name, best, loaded, preloaded });
+  }
+} finally {
+  await cleanup();
+}
+
+const ours = results[0]!;
+const fmt = (r: Run | null) => (r ? `${r.rate.toFixed(0).padStart(6)} DORA/s ${r.latencyMs.toFixed(2).padStart(6)} ms` : '   n/a');
+console.log('\nserver        best without drops           with 10,000 leases (same rate asked)');
+for (const r of results) console.log(`${r.name.padEnd(12)}  ${fmt(r.best)}   ${fmt(r.loaded)} (${r.loaded?.drops ?? 0} drops)`);
+for (const peer of results.slice(1)) {
+  const ratio = (a: Run | null, b: Run | null) => (a && b && b.rate > 0 ? (a.rate / b.rate).toFixed(2) : 'n/a');
+  console.log(`provisiond / ${peer.name}: ${ratio(ours.best, peer.best)}x best rate, ${ratio(ours.loaded, peer.loaded)}x with 10,000 leases`);
+}
