@@ -104,7 +104,7 @@ export class ExecDriver implements PowerDriver {
 
   describe(verb: PowerVerb, detail?: string): string {
     const extra = verb === 'bootdev' ? (detail ?? 'pxe').split(' ') : [];
-    const prog = verb === 'cycle' && !this.#program('cycle') ? `${join(this.#dir, 'off')} then ${join(this.#dir, 'on')}` : join(this.#dir, verb);
+    const prog = verb === 'cycle' && !this.#program('cycle') && this.#program('off') && this.#program('on') ? `${join(this.#dir, 'off')} then ${join(this.#dir, 'on')}` : join(this.#dir, verb);
     const pw = this.#target.settings.password !== null ? `POWER_PASSWORD=${MASK} ` : '';
     return `${pw}${prog} ${this.#argv(extra).map(shellQuote).join(' ')}`;
   }

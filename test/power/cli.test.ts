@@ -1,0 +1,131 @@
+/**
+ * The power CLI end to end: `provisiond power`, `node bootdev` and `reload` as an admin runs them,
+ * against a registry in a temp statedir and the exec driver's fixture scripts (real processes).
+ */
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { openRegistry } from '../../src/registry/open.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const FIXTURES = resolve(import.meta.dirname, 'fixtures');
+const state = mkdtempSync(join(tmpdir(), 'pvd-power-cli-'));
+t.teardown(() => rmSync(state, { recursive: true, force: true }));
+const cfgFile = join(state, 'provisiond.yaml');
+writeFileSync(cfgFile, `statedir: ${state}\npower:\n  concurrency: 8\n  timeout: 10\n  retries: 0\n`);
+const config = parseConfig(readFileSync(cfgFile, 'utf8'), cfgFile);
+const logdir = join(state, 'runs');
+mkdirSync(logdir);
+writeFileSync(join(state, 'bmc-password'), 'Fil3-s3cret\n');
+
+const mac = (i: number) => `52:54:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+const name = (i: number) => `n${String(i).padStart(4, '0')}`;
+
+// 64 nodes in group `compute` driven by the exec fixture; two in `bmc` driven by ipmi (dry-run only);
+// two in `lab` with state files for reload.
+const reg = await openRegistry(config, silentLogger());
+await reg.importNodes(Array.from({ length: 64 }, (_, i) => ({ name: name(i + 1), nodeid: mac(i + 1), group: 'compute' })));
+await reg.updateGroup('compute', { attrs: { 'power.driver': 'exec', 'power.dir': join(FIXTURES, 'exec-timed'), 'power.logdir': logdir, 'power.password': 'Gr0up-s3cret' } });
+await reg.importNodes([
+  { name: 'bmc01', nodeid: mac(201), group: 'bmc' },
+  { name: 'bmc02', nodeid: mac(202), group: 'bmc' },
+  { name: 'lab1', nodeid: mac(301), group: 'lab', vnfs: 'demo' },
+  { name: 'lab2', nodeid: mac(302), group: 'lab', vnfs: 'demo' },
+]);
+await reg.updateGroup('bmc', { attrs: { 'power.driver': 'ipmi', 'power.user': 'admin', 'power.passwordFile': 'bmc-password' } });
+await reg.updateNode('bmc01', { attrs: { 'power.address': '10.1.0.1' } });
+await reg.updateNode('bmc02', { attrs: { 'power.address': '10.1.0.2:6230' } });
+await reg.updateGroup('lab', { attrs: { 'power.driver': 'exec', 'power.dir': join(FIXTURES, 'exec') } });
+await reg.updateNode('lab1', { attrs: { 'power.statefile': join(state, 'lab1') } });
+await reg.updateNode('lab2', { attrs: { 'power.statefile': join(state, 'lab2') } });
+await reg.close();
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/provisiond.js'), '-c', cfgFile, ...args], { encoding: 'utf8', timeout: 120000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+t.test('power on across 64 nodes with concurrency 8: never more than 8 at once, one line per node', async (t) => {
+  const r = cli('power', 'on', 'n00[01-64]', '--concurrency', '8');
+  const lines = r.stdout.trim().split('\n');
+  t.equal(lines.length, 64, 'one line per node');
+  t.match(lines[0], /^n0001 {2}on ok \(\d+\.\ds\)$/);
+  t.match(r.stdout, /n0013 {2}FAILED: .*exec-timed\/on n0013: exit 4: outlet 13 does not answer/);
+  t.equal(r.status, 1, 'exit status non-zero when a node failed');
+  t.match(r.stderr, /power on: 1 of 64 nodes failed/);
+  const events: Array<[bigint, number]> = [];
+  for (const f of readdirSync(logdir)) {
+    for (const l of readFileSync(join(logdir, f), 'utf8').trim().split('\n')) {
+      const [ns, what] = l.split(' ');
+      events.push([BigInt(ns!), what === 'start' ? 1 : -1]);
+    }
+  }
+  t.equal(events.length, 128, 'every node ran once');
+  events.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+  let running = 0;
+  let max = 0;
+  for (const [, d] of events) max = Math.max(max, (running += d));
+  t.ok(max <= 8, `at most 8 ran at once (saw ${max})`);
+  t.ok(max >= 4, `and they did run in parallel (saw ${max})`);
+});
+
+t.test('an unknown pattern is an error; a node without a driver fails alone', async (t) => {
+  const r = cli('power', 'status', 'nope[1-3]');
+  t.equal(r.status, 1);
+  t.match(r.stderr, /^provisiond: "nope\[1-3\]" matches no node\n$/);
+});
+
+t.test('--dry-run prints the commands with passwords as ****', async (t) => {
+  const r = cli('power', 'cycle', 'bmc0[1-2]', 'n0001', '--dry-run');
+  t.equal(r.status, 0);
+  t.match(r.stdout, /^bmc01 {2}IPMI_PASSWORD=\*\*\*\* ipmitool -I lanplus -H 10\.1\.0\.1 -U admin -E chassis power cycle$/m);
+  t.match(r.stdout, /^bmc02 {2}IPMI_PASSWORD=\*\*\*\* ipmitool -I lanplus -H 10\.1\.0\.2 -p 6230 -U admin -E chassis power cycle$/m);
+  t.match(r.stdout, /^n0001 {2}POWER_PASSWORD=\*\*\*\* .*exec-timed\/cycle n0001 52:54:00:00:00:01$/m);
+  for (const secret of ['Fil3-s3cret', 'Gr0up-s3cret']) t.notOk((r.stdout + r.stderr).includes(secret), 'no password shown');
+  const b = cli('node', 'bootdev', 'pxe', 'bmc01', '--persistent', '--dry-run');
+  t.match(b.stdout, /chassis bootdev pxe options=persistent$/m);
+});
+
+t.test('--verbose logs each command run, with the password masked', async (t) => {
+  const r = cli('power', 'on', 'n0002', '-v');
+  t.equal(r.status, 0);
+  t.match(r.stderr, /POWER_PASSWORD=\*\*\*\*/);
+  t.notOk(r.stderr.includes('Gr0up-s3cret'));
+  const timeline = cli('node', 'timeline', 'n0002');
+  t.match(timeline.stdout, /power on/, 'the action is in the node timeline');
+});
+
+t.test('reload --wait: bootdev pxe, power on, then waits for ready on the VNFS; a silent node times out', async (t) => {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/provisiond.js'), '-c', cfgFile, 'reload', 'lab[1-2]', '--wait', '--wait-timeout', '8', '--interval', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const done = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  // lab1 boots: once its power came on, it checks in as the HTTP service would record it.
+  const end = Date.now() + 20000;
+  while (!(existsSync(join(state, 'lab1')) && readFileSync(join(state, 'lab1'), 'utf8').trim() === 'on')) {
+    if (Date.now() > end) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const r2 = await openRegistry(config, silentLogger());
+  await r2.addEvent({ time: Date.now(), nodeid: mac(301), source: 'node', stage: 'getfile demo.img 45%', msg: null, ok: true });
+  await r2.recordContact(mac(301), 'init', '10.0.0.31');
+  await r2.flush();
+  await new Promise((r) => setTimeout(r, 600));
+  await r2.recordContact(mac(301), 'ready', '10.0.0.31');
+  await r2.flush();
+  await r2.close();
+  const code = await done;
+  t.equal(readFileSync(join(state, 'lab1.boot'), 'utf8').trim(), 'pxe', 'the boot device was set to pxe first');
+  t.match(out, /^lab1 {2}powered on to boot pxe/m);
+  t.match(out, /^lab1 {2}getfile demo\.img 45%/m, 'progress shows the boot stage from the timeline');
+  t.match(out, /^lab1 {2}ready on demo \(\d+s\)$/m);
+  t.match(out, /^lab2 {2}TIMED OUT \(last: no sign of life\)/m);
+  t.equal(code, 1, 'non-zero: one node did not come back');
+  t.match(err, /reload: 1 of 2 nodes did not come back ready/);
+});
