@@ -11,6 +11,7 @@ import { register as node } from './node/index.js';
 import { register as group } from './group/index.js';
 import { register as initramfs } from './initramfs/index.js';
 import { register as vnfs } from './vnfs/index.js';
+import { register as script } from './script/index.js';
 import { register as moduleNoun } from './module/index.js';
 
 export function registerCommands(program: Command): void {
@@ -22,5 +23,6 @@ export function registerCommands(program: Command): void {
   group(program);
   initramfs(program);
   vnfs(program);
+  script(program);
   moduleNoun(program);
 }
