@@ -112,7 +112,7 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
     const first = path.split('/')[1] ?? '';
     if (!state.options.filePrefixes.includes(first)) return next();
     const addr = clientAddress(req);
-    const target = await resolveExported(path.slice(first.length + 2), state.options.trees, state.options.fallbackTree);
+    const target = resolveExported(path.slice(first.length + 2), state.options.trees, state.options.fallbackTree);
     await handlers.beforeGetfile?.({ tree: target.tree.name, relative: target.relative, file: target.file });
     const report = await sendFile(req, res, target.file, { checksums: state.checksums, chunkSize: state.options.chunkSize });
     handlers.transfer?.({ ...report, route: 'files', addr, url: req.originalUrl });

@@ -4,7 +4,7 @@
  * measured 0.28x nginx here), one read always in flight ahead of the socket, and the socket's
  * backpressure respected so memory stays bounded at about two chunks per transfer.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { read as readCb } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 
 export interface PumpOptions {
@@ -13,7 +13,7 @@ export interface PumpOptions {
 }
 
 /** Writes `length` bytes from `start`; resolves with the bytes handed to the socket (less when the client left). */
-export async function pumpFile(fh: FileHandle, res: ServerResponse, start: number, length: number, { chunkSize = 4 << 20 }: PumpOptions = {}): Promise<number> {
+export async function pumpFile(fd: number, res: ServerResponse, start: number, length: number, { chunkSize = 4 << 20 }: PumpOptions = {}): Promise<number> {
   let closed = false;
   const onClose = () => {
     closed = true;
@@ -23,7 +23,7 @@ export async function pumpFile(fh: FileHandle, res: ServerResponse, start: numbe
     const buf = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
-      const { bytesRead } = await fh.read(buf, filled, n - filled, pos + filled);
+      const bytesRead = await new Promise<number>((resolve, reject) => readCb(fd, buf, filled, n - filled, pos + filled, (err, got) => (err ? reject(err) : resolve(got))));
       if (bytesRead === 0) break; // the file shrank under us: send what there is, the length check reports it
       filled += bytesRead;
     }

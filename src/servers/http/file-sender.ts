@@ -5,7 +5,7 @@
  * body-pump.ts (large reads, read-ahead, backpressure).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { open } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { ChecksumCache } from './checksum-cache.js';
 import { pumpFile, type PumpOptions } from './body-pump.js';
 import { HttpError } from './errors.js';
@@ -26,12 +26,17 @@ export interface SendFileOptions extends PumpOptions {
   contentType?: string;
 }
 
+/** Bodies up to this size are read in one synchronous read and sent in one write. */
+const SMALL_BODY = 256 * 1024;
+
 /** Serves `file` (an absolute, already vetted path). Throws HttpError 404 when it is not a regular file. */
 export async function sendFile(req: IncomingMessage, res: ServerResponse, file: string, options: SendFileOptions = {}): Promise<TransferReport> {
   const began = performance.now();
-  let fh;
+  // open/fstat/small reads are synchronous: on a page-cached local file they take microseconds, and a
+  // round trip through libuv's thread pool for each measured an order of magnitude slower per request.
+  let fd: number;
   try {
-    fh = await open(file, 'r');
+    fd = openSync(file, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') throw new HttpError(404, 'not found');
@@ -40,7 +45,7 @@ export async function sendFile(req: IncomingMessage, res: ServerResponse, file: 
   }
   try {
     // Stat the open file, not the path: what we describe is what we send even if it is replaced meanwhile.
-    const st = await fh.stat();
+    const st = fstatSync(fd);
     if (!st.isFile()) throw new HttpError(404, 'not found');
     const etag = `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
     const lastModified = st.mtime.toUTCString();
@@ -84,10 +89,22 @@ export async function sendFile(req: IncomingMessage, res: ServerResponse, file: 
       res.end();
       return report(status, 0, true);
     }
-    const sent = await pumpFile(fh, res, start, length, options);
+    if (length <= SMALL_BODY) {
+      const buf = Buffer.allocUnsafe(length);
+      const got = readSync(fd, buf, 0, length, start);
+      if (got !== length) {
+        res.destroy();
+        return report(status, 0, false);
+      }
+      res.end(buf);
+      return report(status, length, true);
+    }
+    const sent = await pumpFile(fd, res, start, length, options);
     return report(status, sent, sent === length);
   } finally {
-    await fh.close().catch(() => {});
+    try {
+      closeSync(fd);
+    } catch {}
   }
 }
 
