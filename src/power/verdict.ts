@@ -40,6 +40,20 @@ export function nodeVerdict({ node, now, timeout, runningVnfs = null, power = nu
   return { verdict: 'READY', reason: null, power };
 }
 
+/**
+ * The VNFS a node booted, as its timeline shows it: the last image it fetched over HTTP under
+ * `vnfs/<NAME>/`. Null when the timeline does not tell (the verdict then does not judge it).
+ */
+export function runningVnfsFromTimeline(events: ReadonlyArray<{ source: string; stage: string; ok: boolean }>): string | null {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i]!;
+    if (e.source !== 'http' || !e.ok) continue;
+    const m = /^http \/?(?:[\w.-]+\/)?vnfs\/([^/\s]+)\//.exec(e.stage);
+    if (m) return m[1]!;
+  }
+  return null;
+}
+
 /** `42s`, `7m`, `3h`, `2d`. */
 export function formatAge(seconds: number): string {
   if (seconds < 120) return `${Math.round(seconds)}s`;

@@ -7,7 +7,7 @@ import { fanOut } from '../../src/power/fanout.js';
 import { createDriver } from '../../src/power/index.js';
 import { maskAttrs, maskSecrets, powerSettings, splitArgs } from '../../src/power/settings.js';
 import { UnsupportedVerbError } from '../../src/power/types.js';
-import { formatVerdict, nodeVerdict } from '../../src/power/verdict.js';
+import { formatVerdict, nodeVerdict, runningVnfsFromTimeline } from '../../src/power/verdict.js';
 import { UsageError } from '../../src/util/errors.js';
 
 t.test('verdict: READY only when ready, recent and on the assigned vnfs', async (t) => {
@@ -28,6 +28,13 @@ t.test('verdict: READY only when ready, recent and on the assigned vnfs', async 
     const { runningVnfs, power, ...n } = change;
     t.equal(formatVerdict(nodeVerdict({ node: { ...node, ...n }, now, timeout: 600, runningVnfs, power })), want, want);
   }
+});
+
+t.test('verdict: the running vnfs is the last image fetched, as the timeline shows', async (t) => {
+  const ev = (source: string, stage: string, ok = true) => ({ source, stage, ok });
+  t.equal(runningVnfsFromTimeline([ev('http', 'http vnfs/old/old.img'), ev('dhcp', 'ack'), ev('http', 'http files/vnfs/demo/demo.img.gz')]), 'demo');
+  t.equal(runningVnfsFromTimeline([ev('http', 'http vnfs/old/old.img'), ev('http', 'http vnfs/demo/demo.img', false)]), 'old', 'a failed fetch is not a boot');
+  t.equal(runningVnfsFromTimeline([ev('http', 'http boot/vmlinuz'), ev('node', 'ready')]), null);
 });
 
 t.test('escape filter: ~. at line start detaches, ~~ sends ~, ~ elsewhere passes', async (t) => {
