@@ -159,3 +159,32 @@ t.test('vnfs delete refuses while nodes use it, unless --force', async (t) => {
   t.equal(cli('vnfs', 'delete', 'demo', '--force').status, 0);
   t.notOk(vnfsExists(statedir, 'demo'), 'deleted with --force');
 });
+
+t.test('vnfs build --from copies a chroot and builds its image; vnfs list shows it', async (t) => {
+  const statedir = tempdir(t);
+  const cfg = join(statedir, 'provisiond.yaml');
+  writeFileSync(cfg, `statedir: ${statedir}\n`);
+  const chroot = join(statedir, 'chroot');
+  mkdirSync(join(chroot, 'sbin'), { recursive: true });
+  mkdirSync(join(chroot, 'etc'), { recursive: true });
+  writeFileSync(join(chroot, 'sbin/init'), '#!/bin/sh\n');
+  chmodSync(join(chroot, 'sbin/init'), 0o755);
+  writeFileSync(join(chroot, 'etc/os-release'), 'NAME=test\n');
+  symlinkSync('../sbin/init', join(chroot, 'etc/init-link'));
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(REPO, 'bin/provisiond.js'), '-c', cfg, ...args], { encoding: 'utf8' });
+  const built = cli('vnfs', 'build', 'compute', '--from', chroot);
+  t.equal(built.status, 0, built.stderr);
+  t.match(built.stdout, /vnfs\/compute\/image\.cpio\.gz +\d/);
+  t.equal(readFileSync(join(statedir, 'vnfs/compute/rootfs/etc/os-release'), 'utf8'), 'NAME=test\n');
+  t.equal(readlinkSync(join(statedir, 'vnfs/compute/rootfs/etc/init-link')), '../sbin/init');
+  const listed = execFileSync('sh', ['-c', `gzip -dc '${join(statedir, 'vnfs/compute/image.cpio.gz')}' | cpio -t --quiet`], { encoding: 'utf8' });
+  t.match(listed, /^etc\/os-release$/m, 'the image holds the chroot');
+  const list = cli('vnfs', 'list');
+  t.match(list.stdout, /^compute\t[\d.]+ (B|KiB)\t[^\t]+ ago\t0\t/m, 'listed with image size, age and node count');
+  const bad = join(statedir, 'notroot');
+  mkdirSync(bad);
+  const refused = cli('vnfs', 'build', 'other', '--from', bad);
+  t.equal(refused.status, 1);
+  t.match(refused.stderr, /no sbin\/init in it/);
+  t.equal(cli('vnfs', 'build', 'x').status, 1, 'one of --from or --busybox is required');
+});
