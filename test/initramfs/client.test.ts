@@ -77,6 +77,8 @@ t.test('the stage-1 client in a namespace with a fake network', { skip, timeout:
   sh(`ip -n ${n} link set eth0 address ${MAC} && ip -n ${n} link set lo up`);
   // a second interface without link (its peer stays down on the master side): the client must skip it
   sh(`ip -n ${n} link add nolink0 type veth peer name pvd7x${process.pid % 10000} netns ${m}`);
+  // and one with link but no DHCP server behind it, sorted before eth0: the client must go on to eth0
+  sh(`ip -n ${n} link add aaa0 type veth peer name pvd7y${process.pid % 10000} netns ${m} && ip -n ${m} link set pvd7y${process.pid % 10000} up`);
 
   writeFileSync(join(dir, 'udhcpd.conf'), [
     'start 10.77.0.100', 'end 10.77.0.110', 'interface m0', `lease_file ${join(dir, 'leases')}`, `pidfile ${join(dir, 'udhcpd.pid')}`,
@@ -103,7 +105,7 @@ t.test('the stage-1 client in a namespace with a fake network', { skip, timeout:
     const inner = `mount -t sysfs sysfs ${root}/sys && mount -t proc proc ${root}/proc && exec chroot ${root} /bin/sh /lib/provisiond/client`;
     return run(['ip', 'netns', 'exec', n, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', inner], {
       PATH: '/sbin:/bin:/usr/sbin:/usr/bin', CMDLINE_FILE: '/cmdline', MAX_TRIES: '3', RETRY_FIRST: '1', RETRY_MAX: '2', REBOOT_DELAY: '1',
-      REBOOT_CMD: 'echo REBOOT-NOW', LINK_WAIT: '5',
+      REBOOT_CMD: 'echo REBOOT-NOW', LINK_WAIT: '5', DHCP_TRIES: '2', DHCP_TIMEOUT: '1',
     }, 120_000);
   };
   const requests = (): string[] => readFileSync(join(dir, 'requests'), 'utf8').split('\n').filter(Boolean);
@@ -113,7 +115,7 @@ t.test('the stage-1 client in a namespace with a fake network', { skip, timeout:
   const ok = await boot('console=ttyS0 provisiond.debug=0');
   t.equal(ok.status, 0, `the client succeeds\n${ok.out}`);
   t.match(ok.out, new RegExp(`NODE-SCRIPT-RAN ${MAC} 10\\.77\\.0\\.1\\d\\d/24 via 10\\.77\\.0\\.1 dns 10\\.77\\.0\\.53`), 'the init script ran with the lease in its environment');
-  t.match(ok.out, /DHCP on eth0/, 'DHCP on the interface with link');
+  t.match(ok.out, /DHCP on aaa0[\s\S]*DHCP on eth0/, 'DHCP on each interface with link until one answers');
   t.notMatch(ok.out, /DHCP on nolink0/, 'an interface without link is not tried');
   t.ok(requests().includes(`/nodescripts/init?nodeid=${MAC}`), 'asked for the init nodescript with the MAC of the leased interface');
   t.same(stages(), ['dhcp', 'got-script', 'init-script-start', 'script-exit'], 'stages reported in order');
@@ -123,9 +125,10 @@ t.test('the stage-1 client in a namespace with a fake network', { skip, timeout:
   writeFileSync(join(dir, 'requests'), '');
   writeFileSync(join(dir, 'mode'), 'fail');
   const started = Date.now();
-  const bad = await boot('provisiond=http://10.77.0.1:8080 provisiond.tries=3');
+  const bad = await boot(`provisiond=http://10.77.0.1:8080 provisiond.tries=3 provisiond.nodeid=${MAC.replaceAll(':', '-')}`);
   const took = (Date.now() - started) / 1000;
   t.not(bad.status, 0, 'the client gives up');
+  t.notMatch(bad.out, /DHCP on aaa0/, 'the interface named by provisiond.nodeid is tried first');
   t.match(bad.out, /attempt 1\/3 failed: the init nodescript failed \(exit 3\)/);
   t.match(bad.out, /trying again in 1 s[\s\S]*trying again in 2 s/, 'the wait doubles');
   t.match(bad.out, /FAILED: the init nodescript failed \(exit 3\)/, 'the reason is printed');
