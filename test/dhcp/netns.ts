@@ -79,8 +79,8 @@ export class DaemonProc {
     this.lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   }
 
-  static async start(lab: Lab, ns: string, configPath: string, env: Record<string, string> = {}): Promise<DaemonProc> {
-    const p = spawn('ip', ['netns', 'exec', ns, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, '--import', 'tsx', 'test/dhcp/fixtures/dhcp-daemon.ts', configPath], {
+  static async start(lab: Lab, ns: string, configPath: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<DaemonProc> {
+    const p = spawn('ip', ['netns', 'exec', ns, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, ...nodeArgs, '--import', 'tsx', 'test/dhcp/fixtures/dhcp-daemon.ts', configPath], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     lab.procs.push(p);
