@@ -17,10 +17,13 @@ export class RegistryIndex {
     for (const m of [this.nodes, this.byNodeid, this.byIpaddr, this.groups, this.leases, this.leasesByAddress]) m.clear();
   }
 
-  /** Replaces `old` (null for a new node) with `node`, keeping every map consistent. Returns the stored record. */
-  putNode(old: NodeRecord | null, node: NodeRecord): NodeRecord {
+  /**
+   * Replaces `old` (null for a new node) with `node`, keeping every map consistent. Returns the stored
+   * record. `owned`: the record was just built for the index, freeze it as it is instead of a copy.
+   */
+  putNode(old: NodeRecord | null, node: NodeRecord, owned = false): NodeRecord {
     if (old) this.removeNode(old);
-    const frozen = Object.freeze({ ...node, attrs: Object.freeze({ ...node.attrs }) }) as NodeRecord;
+    const frozen = owned ? Object.freeze(Object.assign(node, { attrs: Object.freeze(node.attrs) })) : (Object.freeze({ ...node, attrs: Object.freeze({ ...node.attrs }) }) as NodeRecord);
     this.nodes.set(frozen.name, frozen);
     this.byNodeid.set(frozen.nodeid, frozen);
     if (frozen.ipaddr !== null) this.byIpaddr.set(frozen.ipaddr, frozen);

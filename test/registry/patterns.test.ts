@@ -65,3 +65,10 @@ t.test('the n#### pattern: prefix, zero-padded number, suffix; next free name', 
   t.equal(nextFreeName('n#', 0, null, () => true), null, 'exhausted at the width');
   t.equal(nextFreeName('n####', 1, 3, (n) => ['n0001', 'n0002', 'n0003'].includes(n)), null, 'exhausted at totalNodes');
 });
+
+t.test('the name order is total and consistent', async (t) => {
+  const names = ['n10', 'n9', 'n09', 'n1', 'n01', 'a', 'A', 'n', 'n1a', 'n1b', 'n2a', 'rack10-n1', 'rack2-n10', 'rack2-n9', 'x007y3', 'x7y10'];
+  const sorted = names.slice().sort(compareNames);
+  t.same(sorted, ['A', 'a', 'n', 'n1', 'n01', 'n1a', 'n1b', 'n2a', 'n9', 'n09', 'n10', 'rack2-n9', 'rack2-n10', 'rack10-n1', 'x007y3', 'x7y10']);
+  for (const a of names) for (const b of names) t.equal(Math.sign(compareNames(a, b)), -Math.sign(compareNames(b, a)) || 0, `${a} ${b} antisymmetric`);
+});

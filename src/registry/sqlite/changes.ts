@@ -47,7 +47,7 @@ function refreshNode(st: Statements, index: RegistryIndex, nodeid: string): void
   const old = index.byNodeid.get(nodeid);
   if (old) index.removeNode(old);
   const row = st.nodeByNodeid.get(nodeid);
-  if (row) index.putNode(null, nodeFromRow(row, attrsOf(st.attrsOfNode.iterate(row.id))));
+  if (row) index.putNode(null, nodeFromRow(row, attrsOf(st.attrsOfNode.iterate(row.id))), true);
 }
 
 function refreshGroup(st: Statements, index: RegistryIndex, name: string): void {

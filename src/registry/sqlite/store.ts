@@ -125,7 +125,7 @@ export class SqliteCore {
         if (!attrs) nodeAttrs.set(a.node_id, (attrs = {}));
         attrs[a.key] = a.value;
       }
-      for (const r of this.st.allNodes.iterate()) this.index.putNode(null, nodeFromRow(r, nodeAttrs.get(r.id) ?? {}));
+      for (const r of this.st.allNodes.iterate()) this.index.putNode(null, nodeFromRow(r, nodeAttrs.get(r.id) ?? {}), true);
       const groupAttrs = new Map<string, Record<string, string>>();
       for (const a of this.st.allGroupAttrs.iterate()) {
         let attrs = groupAttrs.get(a.grp);
