@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, type Stats } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, mkdir, readdir, readlink, symlink, utimes, lutimes } from 'node:fs/promises';
+import { chmod, chown, lchown, link, lstat, mkdir, readdir, readlink, rm, symlink, utimes, lutimes } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -141,6 +141,13 @@ export async function extractCapsule(stream: Readable, dest: string, opts: Impor
       const mode = (h.mode ?? 0o644) & 0o7777;
       const mtime = h.mtime ?? new Date(0);
       await mkdir(dirname(path), { recursive: true });
+      // A later entry of the same name replaces the earlier one; never write through it (a symlink
+      // to /etc/passwd followed by a file of that name must not touch the master's file).
+      const existing = await lstat(path).catch(() => null);
+      if (existing && !(existing.isDirectory() && h.type === 'directory')) {
+        await rm(path, { recursive: true, force: true });
+        links.delete(name);
+      }
       switch (h.type) {
         case 'directory':
           await mkdir(path, { recursive: true });

@@ -131,6 +131,18 @@ t.test('hostile archives are refused and leave nothing behind', async (t) => {
     t.notOk(existsSync(join(statedir, 'vnfs', name)), `${name}: no capsule created`);
   }
   t.notOk(existsSync('/tmp/evil'), 'nothing written outside');
+  // a symlink (absolute: allowed inside rootfs/) followed by a file of the same name must not write through it
+  const victim = join(statedir, 'victim');
+  writeFileSync(victim, 'untouched\n');
+  const through = join(statedir, 'through.vnfs');
+  await writeTar(through, [
+    { header: { name: 'config', type: 'file', mode: 0o644 }, body: 'description: x\n' },
+    { header: { name: 'rootfs/a', type: 'symlink', linkname: victim } },
+    { header: { name: 'rootfs/a', type: 'file', mode: 0o644 }, body: 'pwned\n' },
+  ]);
+  await importCapsule(statedir, through);
+  t.equal(readFileSync(victim, 'utf8'), 'untouched\n', 'the symlink target outside was not written');
+  t.equal(readFileSync(join(statedir, 'vnfs/through/rootfs/a'), 'utf8'), 'pwned\n', 'the later entry replaced the link');
   // truncated: a valid capsule cut in half
   makeCapsule(statedir, 'whole');
   const whole = join(statedir, 'whole.tar.gz');
@@ -138,7 +150,7 @@ t.test('hostile archives are refused and leave nothing behind', async (t) => {
   const cut = join(statedir, 'cut.vnfs');
   writeFileSync(cut, readFileSync(whole).subarray(0, Math.floor(statSync(whole).size / 2)));
   await t.rejects(importCapsule(statedir, cut), /^reading vnfs capsule cut\.vnfs: unexpected end/);
-  const left = readdirSync(join(statedir, 'vnfs')).filter((n) => n !== 'whole');
+  const left = readdirSync(join(statedir, 'vnfs')).filter((n) => n !== 'whole' && n !== 'through');
   t.same(left, [], 'no half-imported capsule and no temp folder left');
 });
 
