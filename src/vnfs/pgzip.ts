@@ -29,7 +29,9 @@ export class ParallelGzip {
   readonly #blockSize: number;
   readonly #parallel: number;
   readonly #sha: Hash = createHash('sha256');
-  readonly #pending: Array<Promise<Buffer>> = [];
+  readonly #pending: Array<{ block: Buffer; member: Promise<Buffer> }> = [];
+  /** Blocks whose compression finished, reused so memory stays the same from the first block to the last. */
+  readonly #free: Buffer[] = [];
   #block: Buffer;
   #fill = 0;
   #written = 0;
@@ -90,17 +92,20 @@ export class ParallelGzip {
   }
 
   async #flushBlock(): Promise<void> {
-    const block = this.#block.subarray(0, this.#fill);
-    this.#pending.push(gzip(block, { level: this.#level, memLevel: 9, strategy: zc.Z_DEFAULT_STRATEGY }));
-    // The compressed copy is made by zlib before the promise settles; until then the block must
-    // stay untouched, so the next block is a fresh buffer.
-    this.#block = Buffer.allocUnsafe(this.#blockSize);
+    const block = this.#block;
+    const member = gzip(block.subarray(0, this.#fill), { level: this.#level, memLevel: 9, strategy: zc.Z_DEFAULT_STRATEGY });
+    member.catch(() => {}); // awaited in order by #drainOne; this only keeps an early failure from being "unhandled"
+    this.#pending.push({ block, member });
+    // zlib reads the block until its promise settles: the next one is a free (finished) block or a new one.
+    this.#block = this.#free.pop() ?? Buffer.allocUnsafe(this.#blockSize);
     this.#fill = 0;
     while (this.#pending.length > this.#parallel) await this.#drainOne();
   }
 
   async #drainOne(): Promise<void> {
-    const member = await this.#pending.shift()!;
+    const { block, member: pending } = this.#pending.shift()!;
+    const member = await pending;
+    this.#free.push(block);
     this.#sha.update(member);
     let off = 0;
     while (off < member.length) {
