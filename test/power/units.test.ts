@@ -1,5 +1,6 @@
 import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EscapeFilter, consoleLogPath } from '../../src/power/console.js';
@@ -71,6 +72,26 @@ t.test('drivers: unknown driver and missing settings are clear usage errors', as
   t.throws(() => mk({ 'power.driver': 'exec' }), /^n9: the exec driver needs power.dir/);
   t.throws(() => mk({ 'power.driver': 'qemu' }), /^n9: the qemu driver needs power.address \(the VM's QMP unix socket path\)/);
   t.throws(() => mk({ 'power.driver': 'redfish', 'power.address': 'https://bmc', 'power.auth': 'kerberos' }), /power.auth must be session or basic/);
+});
+
+t.test('qemu console: power.console may be tcp:HOST:PORT', async (t) => {
+  const server = createServer((s) => {
+    s.write('serial says hi\r\n');
+    s.on('data', (d) => s.write(`got ${d.toString()}`));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const d = createDriver({ name: 'n9', nodeid: '52:54:00:00:00:09', settings: powerSettings('n9', { 'power.driver': 'qemu', 'power.address': '/nonexistent.qmp', 'power.console': `tcp:127.0.0.1:${port}` }, '/tmp') });
+  const session = await d.console();
+  let seen = '';
+  session.stream.on('data', (b: Buffer) => (seen += b.toString()));
+  session.stream.write('x');
+  const end = Date.now() + 5000;
+  while (!seen.includes('got x') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  t.match(seen, /serial says hi\r\ngot x/);
+  t.match(session.via, /^qemu serial tcp:127\.0\.0\.1:\d+$/);
+  await session.close();
 });
 
 t.test('fan-out: bounded, retried, cannot-verbs not retried, results in order', async (t) => {

@@ -1,7 +1,8 @@
 /**
  * The `qemu` driver: a VM's QMP socket (`power.address`, a unix socket path) for power, and its
- * serial chardev (`power.console`, the unix socket path of a `-chardev socket,server=on`) for the
- * console. Used by the demo cluster and the end-to-end tests.
+ * serial chardev (`power.console`: the unix socket path of a `-chardev socket,server=on`, or
+ * `tcp:HOST:PORT` for a `-serial tcp:HOST:PORT,server=on,wait=off` line) for the console. Used by
+ * the demo cluster and the end-to-end tests.
  *
  * QEMU has no chassis: "off" is the VM stopped and reset (so `on` boots it from scratch, through its
  * firmware and PXE again); a VM that shut itself down (run with `-no-shutdown`) counts as off too. A
@@ -97,7 +98,9 @@ export class QemuDriver implements PowerDriver {
   async console(): Promise<ConsoleSession> {
     const path = this.#target.settings.console;
     if (!path) throw new UnsupportedVerbError('qemu', 'console', `${this.#target.name} has no power.console (the serial chardev's unix socket path)`);
-    const socket = connect({ path });
+    // A unix socket path, or tcp:HOST:PORT for a `-serial tcp:...,server=on` line.
+    const tcp = /^tcp:(.+):(\d+)$/.exec(path);
+    const socket = tcp ? connect({ host: tcp[1]!.replace(/^\[|\]$/g, ''), port: Number(tcp[2]) }) : connect({ path });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', (e: NodeJS.ErrnoException) => reject(new PowerError(`qemu serial ${path}: ${e.code ?? e.message}`, { cause: e })));
