@@ -12,6 +12,7 @@ import { ChecksumCache } from './checksum-cache.js';
 import { HttpError } from './errors.js';
 import { sendFile } from './file-sender.js';
 import { resolveExported, safeSegments } from './safe-path.js';
+import type { SendfileHelper } from './sendfile.js';
 import type { HttpHandlers, HttpServerOptions } from './types.js';
 
 /** Mutable state the routes read, so a config reload applies without rebuilding the app. */
@@ -21,6 +22,8 @@ export interface AppState {
   closing: boolean;
   /** Nodescript requests in flight per client address. */
   scriptsInFlight: Map<string, number>;
+  /** The zero-copy path, or null (no python3, or turned off). */
+  sendfile: SendfileHelper | null;
 }
 
 const STATE = /^\w+$/;
@@ -102,7 +105,7 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
       }
     }
     const file = await handlers.bootFile({ segments, addr });
-    const report = await sendFile(req, res, file, { chunkSize: state.options.chunkSize });
+    const report = await sendFile(req, res, file, { chunkSize: state.options.chunkSize, sendfile: state.sendfile });
     handlers.transfer?.({ ...report, route: 'boot', addr, url: req.originalUrl });
   });
 
@@ -114,7 +117,7 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
     const addr = clientAddress(req);
     const target = resolveExported(path.slice(first.length + 2), state.options.trees, state.options.fallbackTree);
     await handlers.beforeGetfile?.({ tree: target.tree.name, relative: target.relative, file: target.file });
-    const report = await sendFile(req, res, target.file, { checksums: state.checksums, chunkSize: state.options.chunkSize });
+    const report = await sendFile(req, res, target.file, { checksums: state.checksums, chunkSize: state.options.chunkSize, sendfile: state.sendfile });
     handlers.transfer?.({ ...report, route: 'files', addr, url: req.originalUrl });
   };
   app.use(getfile);

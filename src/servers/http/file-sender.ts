@@ -10,6 +10,7 @@ import type { ChecksumCache } from './checksum-cache.js';
 import { pumpFile, type PumpOptions } from './body-pump.js';
 import { HttpError } from './errors.js';
 import { parseRange } from './range.js';
+import type { SendfileHelper } from './sendfile.js';
 
 /** What a finished (or cut) transfer reports, for logs and the boot timeline. */
 export interface TransferReport {
@@ -24,6 +25,8 @@ export interface TransferReport {
 export interface SendFileOptions extends PumpOptions {
   checksums?: ChecksumCache;
   contentType?: string;
+  /** Zero-copy path for large bodies, when available. */
+  sendfile?: SendfileHelper | null;
 }
 
 /** Bodies up to this size are read in one synchronous read and sent in one write. */
@@ -99,7 +102,7 @@ export async function sendFile(req: IncomingMessage, res: ServerResponse, file: 
       res.end(buf);
       return report(status, length, true);
     }
-    const sent = await pumpFile(fd, res, start, length, options);
+    const sent = options.sendfile?.takes(length) ? await options.sendfile.send(res, fd, start, length) : await pumpFile(fd, res, start, length, options);
     return report(status, sent, sent === length);
   } finally {
     try {

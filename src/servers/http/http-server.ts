@@ -9,6 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../log/logger.js';
 import { type AppState, createApp } from './app.js';
 import { ChecksumCache } from './checksum-cache.js';
+import { findPython, SendfileHelper } from './sendfile.js';
 import type { HttpHandlers, HttpServerOptions } from './types.js';
 
 export class HttpServer {
@@ -22,10 +23,18 @@ export class HttpServer {
     if (options.maxScriptRequestsPerAddress < 1) throw new TypeError('http: maxScriptRequestsPerAddress must be at least 1');
     this.#handlers = handlers;
     this.#log = logger;
-    this.#state = { options, checksums: new ChecksumCache(), closing: false, scriptsInFlight: new Map() };
+    const python = options.zeroCopy === false ? null : findPython();
+    const sendfile = python ? new SendfileHelper({ python, idleSeconds: options.requestTimeoutMs / 1000 }) : null;
+    this.#state = { options, checksums: new ChecksumCache(), closing: false, scriptsInFlight: new Map(), sendfile };
+    if (options.zeroCopy !== false && !sendfile) logger.warn({}, 'http: python3 not found: large files are sent without sendfile (slower; apt-get install python3)');
   }
 
   /** Checksums of served files (the daemon drops entries when a VNFS tree changes). */
+  /** Whether large bodies go out through sendfile(2). */
+  get zeroCopy(): boolean {
+    return this.#state.sendfile !== null;
+  }
+
   get checksums(): ChecksumCache {
     return this.#state.checksums;
   }

@@ -52,4 +52,6 @@ export interface HttpServerOptions {
   closeGraceMs?: number;
   /** Read size of file transfers. */
   chunkSize?: number;
+  /** Large bodies through sendfile(2) via a python3 helper (default true; false: the JavaScript path). */
+  zeroCopy?: boolean;
 }
