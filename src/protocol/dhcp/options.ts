@@ -75,8 +75,12 @@ export function getHwaddr(p: DhcpPacket): string | null {
     return macFromBytes(cid.subarray(Math.max(1, cid.length - 20)));
   }
   if (p.hlen !== 6) return null;
-  return macFromBytes(p.chaddr.subarray(0, 6));
+  const c = p.chaddr;
+  // By hand: this runs for every packet, and is the canonical form of util/mac.ts.
+  return `${HEX[c[0]!]}:${HEX[c[1]!]}:${HEX[c[2]!]}:${HEX[c[3]!]}:${HEX[c[4]!]}:${HEX[c[5]!]}`;
 }
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'));
 
 // ---- encoders ----
 

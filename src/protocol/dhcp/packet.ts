@@ -168,46 +168,52 @@ export function emptyPacket(): DhcpPacket {
   };
 }
 
-function writeOption(out: Buffer[], code: number, value: Buffer): void {
-  // Values over 255 octets are split into several instances of the option (RFC 3396).
-  for (let off = 0; off < value.length || off === 0; off += 255) {
-    const part = value.subarray(off, off + 255);
-    out.push(Buffer.from([code, part.length]), part);
-    if (value.length === 0) break;
-  }
-}
-
 /**
  * Encodes a packet. Option 53 goes first and 54 second (some PXE ROMs expect it), then the rest in
  * ascending order, then End; the result is padded to the 300-octet BOOTP minimum.
  */
 export function encodePacket(p: DhcpPacket): Buffer {
-  const header = Buffer.alloc(HEADER_LENGTH + 4);
-  header[0] = p.op;
-  header[1] = p.htype;
-  header[2] = p.hlen;
-  header[3] = p.hops;
-  header.writeUInt32BE(p.xid >>> 0, 4);
-  header.writeUInt16BE(p.secs & 0xffff, 8);
-  header.writeUInt16BE(p.flags & 0xffff, 10);
-  header.writeUInt32BE(ipToUint32(p.ciaddr), 12);
-  header.writeUInt32BE(ipToUint32(p.yiaddr), 16);
-  header.writeUInt32BE(ipToUint32(p.siaddr), 20);
-  header.writeUInt32BE(ipToUint32(p.giaddr), 24);
-  p.chaddr.copy(header, 28, 0, Math.min(16, p.chaddr.length));
-  const sname = Buffer.from(p.sname, 'latin1');
-  const file = Buffer.from(p.file, 'latin1');
-  if (sname.length > 63) throw new TypeError(`sname longer than 63 octets: ${p.sname}`);
-  if (file.length > 127) throw new TypeError(`boot file name longer than 127 octets: ${p.file}`);
-  sname.copy(header, 44);
-  file.copy(header, 108);
-  header.writeUInt32BE(MAGIC_COOKIE, HEADER_LENGTH);
-  const out: Buffer[] = [header];
   const first = [Opt.MESSAGE_TYPE, Opt.SERVER_ID].filter((c) => p.options.has(c));
-  const rest = [...p.options.keys()].filter((c) => !first.includes(c as 53 | 54) && c !== Opt.PAD && c !== Opt.END).sort((a, b) => a - b);
-  for (const code of [...first, ...rest]) writeOption(out, code, p.options.get(code)!);
-  out.push(Buffer.from([Opt.END]));
-  const total = out.reduce((n, b) => n + b.length, 0);
-  if (total < MIN_REPLY_LENGTH) out.push(Buffer.alloc(MIN_REPLY_LENGTH - total));
-  return Buffer.concat(out);
+  const rest = [...p.options.keys()].filter((c) => c !== Opt.MESSAGE_TYPE && c !== Opt.SERVER_ID && c !== Opt.PAD && c !== Opt.END).sort((a, b) => a - b);
+  const codes = [...first, ...rest];
+  // Values over 255 octets are split into several instances of the option (RFC 3396).
+  let size = HEADER_LENGTH + 4 + 1;
+  for (const code of codes) {
+    const len = p.options.get(code)!.length;
+    size += len + 2 * Math.max(1, Math.ceil(len / 255));
+  }
+  // One zero-filled allocation: padding and empty fields come for free.
+  const buf = Buffer.alloc(Math.max(size, MIN_REPLY_LENGTH));
+  buf[0] = p.op;
+  buf[1] = p.htype;
+  buf[2] = p.hlen;
+  buf[3] = p.hops;
+  buf.writeUInt32BE(p.xid >>> 0, 4);
+  buf.writeUInt16BE(p.secs & 0xffff, 8);
+  buf.writeUInt16BE(p.flags & 0xffff, 10);
+  buf.writeUInt32BE(ipToUint32(p.ciaddr), 12);
+  buf.writeUInt32BE(ipToUint32(p.yiaddr), 16);
+  buf.writeUInt32BE(ipToUint32(p.siaddr), 20);
+  buf.writeUInt32BE(ipToUint32(p.giaddr), 24);
+  p.chaddr.copy(buf, 28, 0, Math.min(16, p.chaddr.length));
+  if (Buffer.byteLength(p.sname, 'latin1') > 63) throw new TypeError(`sname longer than 63 octets: ${p.sname}`);
+  if (Buffer.byteLength(p.file, 'latin1') > 127) throw new TypeError(`boot file name longer than 127 octets: ${p.file}`);
+  buf.write(p.sname, 44, 'latin1');
+  buf.write(p.file, 108, 'latin1');
+  buf.writeUInt32BE(MAGIC_COOKIE, HEADER_LENGTH);
+  let at = HEADER_LENGTH + 4;
+  for (const code of codes) {
+    const value = p.options.get(code)!;
+    let off = 0;
+    do {
+      const n = Math.min(255, value.length - off);
+      buf[at] = code;
+      buf[at + 1] = n;
+      value.copy(buf, at + 2, off, off + n);
+      at += 2 + n;
+      off += n;
+    } while (off < value.length);
+  }
+  buf[at] = Opt.END;
+  return buf;
 }
