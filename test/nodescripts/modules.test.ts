@@ -1,5 +1,5 @@
 import t from 'tap';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -40,4 +40,20 @@ t.test('modules: activate links scripts the engine runs, deactivate removes them
   t.same(await deactivateModule(statedir, 'masterauth'), ['nodescripts/init/group/compute/50-masterauth']);
   t.notOk(existsSync(join(statedir, 'nodescripts/init/group/compute/50-masterauth')));
   t.ok(existsSync(join(statedir, 'nodescripts/init/node/n0002/50-masterauth')), "the admin's own file is left alone");
+});
+
+t.test('masterauth merges the master accounts into the new root, passwords locked', async (t) => {
+  const dest = mkdtempSync(join(tmpdir(), 'pvd-mod-root-'));
+  t.teardown(() => rmSync(dest, { recursive: true, force: true }));
+  mkdirSync(join(dest, 'etc'));
+  writeFileSync(join(dest, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nmessagebus:x:999:999::/:/bin/false\n');
+  writeFileSync(join(dest, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n');
+  const out = spawnSync(join(REPO, 'nodescripts/modules/masterauth/init/50-masterauth'), [], { env: { PATH: '/bin:/usr/bin', ATTR_MASTERAUTH_MINUID: '0' }, encoding: 'utf8' }).stdout;
+  const r = spawnSync('busybox', ['sh', '-c', out], { env: { DESTDIR: dest, PATH: '/bin:/usr/bin' }, encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  const passwd = readFileSync(join(dest, 'etc/passwd'), 'utf8');
+  const master = readFileSync('/etc/passwd', 'utf8');
+  t.equal(passwd.split('\n').filter((l) => l.startsWith('root:')).length, 1, 'an account of the same name is replaced, not doubled');
+  t.match(passwd, new RegExp(`^${master.split('\n')[0]!.split(':').slice(0, 4).join(':').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:`, 'm'), "the master's accounts are there");
+  t.notMatch(readFileSync(join(dest, 'etc/shadow'), 'utf8'), /:\$[0-9a-z]+\$/, 'no password hash is copied');
 });

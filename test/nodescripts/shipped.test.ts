@@ -35,15 +35,23 @@ const ENV = {
 };
 
 t.test('every shipped script prints valid busybox sh', async (t) => {
-  for (const state of ['init', 'ready']) {
-    const dir = join(REPO, 'nodescripts', state, 'all');
+  const dirs = ['init/all', 'ready/all'];
+  for (const mod of readdirSync(join(REPO, 'nodescripts/modules'))) {
+    if (!statSync(join(REPO, 'nodescripts/modules', mod)).isDirectory()) continue;
+    for (const state of readdirSync(join(REPO, 'nodescripts/modules', mod))) {
+      if (statSync(join(REPO, 'nodescripts/modules', mod, state)).isDirectory()) dirs.push(`modules/${mod}/${state}`);
+    }
+  }
+  t.ok(dirs.includes('modules/masterauth/init'), 'module scripts are checked too');
+  for (const state of dirs) {
+    const dir = join(REPO, 'nodescripts', state);
     for (const name of readdirSync(dir).sort()) {
       const path = join(dir, name);
       if (!(statSync(path).mode & 0o111)) continue;
       const out = execFileSync(path, [], { env: ENV, encoding: 'utf8' });
-      t.ok(out.length > 0, `${state}/all/${name} prints something`);
+      t.ok(out.length > 0, `${state}/${name} prints something`);
       const check = spawnSync('busybox', ['sh', '-n'], { input: out, encoding: 'utf8' });
-      t.equal(check.status, 0, `${state}/all/${name}: busybox sh -n accepts its output ${check.stderr}`);
+      t.equal(check.status, 0, `${state}/${name}: busybox sh -n accepts its output ${check.stderr}`);
     }
   }
   const noVnfs = execFileSync(join(REPO, 'nodescripts/init/all/10-vnfs'), [], { env: { ...ENV, VNFS: '' }, encoding: 'utf8' });
