@@ -75,9 +75,9 @@ export interface PowerDriver {
   console(): Promise<ConsoleSession>;
   /**
    * What the verb would do, for `--dry-run`: the command line or request, with secrets shown as
-   * `****`. Pure: runs nothing.
+   * `****` unless `reveal` (the admin asked: `--show-passwords`). Pure: runs nothing.
    */
-  describe(verb: PowerVerb, detail?: string): string;
+  describe(verb: PowerVerb, detail?: string, reveal?: boolean): string;
 }
 
 /** A driver was asked for a verb it cannot do (`qemu driver cannot set the boot device`). */

@@ -24,7 +24,7 @@ export function registerBootdev(node: Command): void {
     const detail = persistent ? `${device} persistent` : device;
     await withRegistry(ctx, logger, async (registry) => {
       const nodes = await selectNodes(registry, config, patterns);
-      if (flags.dryRun) return printLines(ctx.out, dryRunLines(nodes, config, (d) => d.describe('bootdev', detail)));
+      if (flags.dryRun) return printLines(ctx.out, dryRunLines(nodes, config, (d) => d.describe('bootdev', detail, flags.showPasswords)));
       const results = await runOnNodes(nodes, config, fanOutSettings(config, flags), async (driver, n, signal) => {
         logger.debug({ node: n.name, run: driver.describe('bootdev', detail) }, 'bootdev');
         await driver.bootdev(device as BootDevice, persistent, { signal });

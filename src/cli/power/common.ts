@@ -18,6 +18,7 @@ import type { CliContext } from '../context.js';
 /** Options every fan-out command takes. */
 export interface FanOutFlags {
   dryRun?: boolean;
+  showPasswords?: boolean;
   concurrency?: string;
   timeout?: string;
   retries?: string;
@@ -28,6 +29,7 @@ export interface FanOutFlags {
 export function fanOutOptions(cmd: Command): Command {
   return cmd
     .option('-n, --dry-run', 'print what would be run for each node, run nothing (passwords shown as ****)')
+    .option('--show-passwords', 'with --dry-run: show the passwords instead of ****')
     .option('--concurrency <n>', 'nodes acted on at once (default: config power.concurrency)')
     .option('--timeout <seconds>', 'time allowed per node and attempt (default: config power.timeout)')
     .option('--retries <n>', 'attempts after a failure (default: config power.retries)')

@@ -34,7 +34,7 @@ async function runPower(cmd: Command, verb: PowerVerb, patterns: string[], flags
   await withRegistry(ctx, logger, async (registry) => {
     const nodes = await selectNodes(registry, config, patterns);
     if (flags.dryRun) {
-      printLines(ctx.out, dryRunLines(nodes, config, (d) => d.describe(verb)));
+      printLines(ctx.out, dryRunLines(nodes, config, (d) => d.describe(verb, undefined, flags.showPasswords)));
       return;
     }
     const settings = fanOutSettings(config, flags);

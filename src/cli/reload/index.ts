@@ -38,7 +38,7 @@ export function register(program: Command): void {
     await withRegistry(ctx, logger, async (registry) => {
       const nodes = await selectNodes(registry, config, patterns);
       if (flags.dryRun) {
-        return printLines(ctx.out, dryRunLines(nodes, config, (d) => `${d.describe('bootdev', 'pxe')}; then ${d.describe('cycle')} (or on, when off)`));
+        return printLines(ctx.out, dryRunLines(nodes, config, (d) => `${d.describe('bootdev', 'pxe', flags.showPasswords)}; then ${d.describe('cycle', undefined, flags.showPasswords)} (or on, when off)`));
       }
       const start = Date.now();
       const results = await runOnNodes(nodes, config, fanOutSettings(config, flags), async (driver, node, signal) => {

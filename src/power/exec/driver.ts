@@ -102,10 +102,11 @@ export class ExecDriver implements PowerDriver {
     return ptyConsole(file, this.#argv([]), { env: this.#env('console', true), cwd: this.#dir, via: `${file} ${this.#target.name}` });
   }
 
-  describe(verb: PowerVerb, detail?: string): string {
+  describe(verb: PowerVerb, detail?: string, reveal = false): string {
     const extra = verb === 'bootdev' ? (detail ?? 'pxe').split(' ') : [];
     const prog = verb === 'cycle' && !this.#program('cycle') && this.#program('off') && this.#program('on') ? `${join(this.#dir, 'off')} then ${join(this.#dir, 'on')}` : join(this.#dir, verb);
-    const pw = this.#target.settings.password !== null ? `POWER_PASSWORD=${MASK} ` : '';
+    const secret = this.#target.settings.password;
+    const pw = secret !== null ? `POWER_PASSWORD=${reveal ? shellQuote(secret) : MASK} ` : '';
     return `${pw}${prog} ${this.#argv(extra).map(shellQuote).join(' ')}`;
   }
 }

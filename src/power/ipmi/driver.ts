@@ -109,14 +109,15 @@ export class IpmiDriver implements PowerDriver {
     });
   }
 
-  describe(verb: PowerVerb, detail?: string): string {
+  describe(verb: PowerVerb, detail?: string, reveal = false): string {
     const cmd: string[] =
       verb === 'status' ? ['chassis', 'power', 'status']
       : verb === 'bootdev' ? ['chassis', 'bootdev', ...(detail ?? 'pxe').split(' ').map((w) => (w === 'persistent' ? 'options=persistent' : w))]
       : verb === 'interrogate' ? ['mc', 'info']
       : verb === 'console' ? ['sol', 'activate']
       : ['chassis', 'power', CHASSIS[verb]];
-    const env = this.#target.settings.password !== null ? `IPMI_PASSWORD=${MASK} ` : '';
+    const pw = this.#target.settings.password;
+    const env = pw !== null ? `IPMI_PASSWORD=${reveal ? shellQuote(pw) : MASK} ` : '';
     return env + [this.#ipmitool, ...this.#base(), ...cmd].map(shellQuote).join(' ');
   }
 }

@@ -7,7 +7,7 @@
  * against `power.ca` (a PEM file: the pinned CA), or not at all with `power.insecure: true`.
  */
 import { readFileSync } from 'node:fs';
-import { PowerError, UnsupportedVerbError, type BootDevice, type CallOptions, type ConsoleSession, type Interrogation, type PowerAction, type PowerDriver, type PowerState, type PowerTarget, type PowerVerb } from '../types.js';
+import { MASK, PowerError, UnsupportedVerbError, type BootDevice, type CallOptions, type ConsoleSession, type Interrogation, type PowerAction, type PowerDriver, type PowerState, type PowerTarget, type PowerVerb } from '../types.js';
 import { maskSecrets } from '../settings.js';
 import { RedfishHttp, type RedfishResponse } from './http.js';
 
@@ -134,9 +134,9 @@ export class RedfishDriver implements PowerDriver {
     throw new UnsupportedVerbError('redfish', 'console', 'Redfish has no serial console; use the ipmi driver (SOL) or the exec driver for this node');
   }
 
-  describe(verb: PowerVerb, detail?: string): string {
+  describe(verb: PowerVerb, detail?: string, reveal = false): string {
     const s = this.#target.settings;
-    const who = `${this.#auth} auth as ${s.user ?? '(no user)'}`;
+    const who = `${this.#auth} auth as ${s.user ?? '(no user)'}${s.password !== null ? ` password ${reveal ? s.password : MASK}` : ''}`;
     const sys = s.raw.system ?? '<the one /redfish/v1/Systems member>';
     const what =
       verb === 'status' ? `GET ${sys} (PowerState)`
@@ -144,6 +144,7 @@ export class RedfishDriver implements PowerDriver {
       : verb === 'interrogate' ? `GET ${sys}`
       : verb === 'console' ? '(no console)'
       : `POST ${sys}/Actions/ComputerSystem.Reset {"ResetType":"${RESET_TYPE[verb]}"}`;
-    return maskSecrets(`redfish ${this.#base.origin} (${who}): ${what}`, [s.password]);
+    const line = `redfish ${this.#base.origin} (${who}): ${what}`;
+    return reveal ? line : maskSecrets(line, [s.password]);
   }
 }
