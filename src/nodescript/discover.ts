@@ -97,34 +97,50 @@ async function classify(statedir: string, realStatedir: string, folder: FolderKi
   return { ...entry, action: 'skipped', reason: 'not executable' };
 }
 
+/** Reads and classifies one folder's files. */
+async function readFolder(statedir: string, realStatedir: string, folder: FolderKind, dir: string, abs: string): Promise<PlanEntry[]> {
+  let dirents;
+  try {
+    dirents = await readdir(abs, { withFileTypes: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw new Error(`reading nodescripts folder ${abs}: ${code ?? String(err)}`, { cause: err });
+  }
+  const found = await Promise.all(
+    dirents
+      .filter((d) => !isIgnoredName(d.name) && !d.isDirectory())
+      .map((d) => classify(statedir, realStatedir, folder, dir, abs, d.name, d.isSymbolicLink())),
+  );
+  return found.filter((e): e is PlanEntry => e !== null);
+}
+
+/**
+ * Reads in flight, shared: when a boot storm's 1,000 requests arrive together, `all/` is read once
+ * for all of them rather than 1,000 times (every read still starts after the previous one ended, so
+ * a change to the tree is seen by the next request). Entries are shared: never mutate them.
+ */
+export class FolderReads {
+  #inflight = new Map<string, Promise<unknown>>();
+
+  share<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const running = this.#inflight.get(key) as Promise<T> | undefined;
+    if (running) return running;
+    const p = read().finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, p);
+    return p;
+  }
+}
+
 /**
  * Every file found for the node in `state`, in run order, with the shadowed ones listed after the
  * entry that wins their name. Throws a UsageError for an invalid state or name.
  */
-export async function discover(statedir: string, state: string, node: Pick<NodeContext, 'nodename' | 'group' | 'vnfs'>): Promise<PlanEntry[]> {
+export async function discover(statedir: string, state: string, node: Pick<NodeContext, 'nodename' | 'group' | 'vnfs'>, reads?: FolderReads): Promise<PlanEntry[]> {
   const folders = nodeFolders(statedir, state, node);
-  let realStatedir = statedir;
-  try {
-    realStatedir = await realpath(statedir);
-  } catch {}
-  const perFolder = await Promise.all(
-    folders.map(async ({ folder, dir, abs }) => {
-      let dirents;
-      try {
-        dirents = await readdir(abs, { withFileTypes: true });
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-        throw new Error(`reading nodescripts folder ${abs}: ${code ?? String(err)}`, { cause: err });
-      }
-      const found = await Promise.all(
-        dirents
-          .filter((d) => !isIgnoredName(d.name) && !d.isDirectory())
-          .map((d) => classify(statedir, realStatedir, folder, dir, abs, d.name, d.isSymbolicLink())),
-      );
-      return found.filter((e): e is PlanEntry => e !== null);
-    }),
-  );
+  const share = <T>(key: string, read: () => Promise<T>) => (reads ? reads.share(key, read) : read());
+  const realStatedir = await share(`\0realpath`, () => realpath(statedir).catch(() => statedir));
+  const perFolder = await Promise.all(folders.map(({ folder, dir, abs }) => share(abs, () => readFolder(statedir, realStatedir, folder, dir, abs))));
   // perFolder is most specific first: the first entry seen for a name wins it.
   const winners = new Map<string, PlanEntry>();
   const shadowed: PlanEntry[] = [];

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { assertState } from '../util/names.js';
-import { discover, nodeFolders } from './discover.js';
+import { discover, FolderReads, nodeFolders } from './discover.js';
 import { scriptEnv, defaultConcurrency } from './env.js';
 import { ProcessLimiter } from './limiter.js';
 import { type RunContext, runScript } from './run-script.js';
@@ -52,6 +52,7 @@ export function createNodescriptEngine(opts: EngineOptions): NodescriptEngine {
   const running = { n: 0 };
   const ctx: RunContext = { spawner, statedir, timeoutMs, maxOutput, log, running };
   const inFlight = new Set<AbortController>();
+  const reads = new FolderReads();
   let closed = false;
 
   /** Writes the node's script into `out`; rejects on an I/O error or when `signal` aborts. */
@@ -70,7 +71,7 @@ export function createNodescriptEngine(opts: EngineOptions): NodescriptEngine {
     let holding = false;
     try {
       push(SCRIPT_START);
-      const plan = await discover(statedir, node.state, node);
+      const plan = await discover(statedir, node.state, node, reads);
       const env = scriptEnv(node, master);
       const rctx: RunContext = { ...ctx, log: nlog };
       for (const entry of plan) {
@@ -153,7 +154,7 @@ export function createNodescriptEngine(opts: EngineOptions): NodescriptEngine {
       return out;
     },
     plan(state: string, node: Pick<NodeContext, 'nodename' | 'group' | 'vnfs'>): Promise<PlanEntry[]> {
-      return discover(statedir, state, node);
+      return discover(statedir, state, node, reads);
     },
     get running() {
       return running.n;

@@ -1,7 +1,7 @@
 /**
  * Spawning through a small long-lived spawner process (see spawner-perl.ts). The daemon only writes
  * a request frame and reads output frames, so a boot storm's thousands of fork/exec never block the
- * event loop that also answers DHCP and TFTP. The spawner is started on first use, restarted if it
+ * event loop that also answers DHCP and TFTP. The spawner is started with the engine, restarted if it
  * dies (jobs in flight then fail with a clear error), and unref'd while idle so it never keeps a
  * process alive by itself.
  */
@@ -48,6 +48,10 @@ export class ProcessSpawner implements Spawner {
   constructor({ perl, logger }: { perl: string; logger: Logger }) {
     this.#perl = perl;
     this.#log = logger;
+    // Started now, not at the first request: forking the daemon itself is the one blocking spawn,
+    // better paid at startup than in the middle of a boot storm.
+    this.#ensure();
+    this.#ref(false);
   }
 
   start(job: SpawnJob, h: JobHandlers): JobHandle {

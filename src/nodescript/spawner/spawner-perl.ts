@@ -93,7 +93,12 @@ for (;;) {
   my $rin = '';
   vec($rin, 0, 1) = 1 unless $ineof;
   vec($rin, $_, 1) = 1 for keys %fd;
-  my $n = select(my $rout = $rin, undef, undef, %jobs ? 0.05 : undef);
+  # Output EOF comes a moment before the exit status can be reaped; a SIGCHLD arriving just before
+  # select() would not interrupt it, so a job in that state is polled every millisecond instead.
+  my $timeout = $ineof ? 0.5 : undef;
+  for (values %jobs) { if ($_->{open} == 0 && !$_->{status}) { $timeout = 0.001; last; } }
+  $timeout = 0 if $chld;
+  my $n = select(my $rout = $rin, undef, undef, $timeout);
   if ($n < 0) { next if $!{EINTR}; die "provisiond-spawner: select: $!\n"; }
   next if $n == 0;
   if (vec($rout, 0, 1)) {
