@@ -43,7 +43,7 @@ t.test('boot files: stage-1 from the TFTP root, iPXE loaders from the ipxe packa
   const efi = '/usr/lib/ipxe/ipxe.efi';
   if (!existsSync(efi)) {
     if (process.env.CI === 'true') t.fail('Debian package ipxe is missing: UEFI HTTP boot loaders cannot be served');
-    else t.skip('Debian package ipxe not installed (apt-get install ipxe): packaged loaders not checked');
+    else t.skip('Debian package ipxe not installed (apt-get install ipxe): packaged loaders not checked', () => {});
     return;
   }
   const loader = await fetch(`${h.base}/boot/ipxe.efi`);
