@@ -140,6 +140,18 @@ t.test('the interface binding: a client on the other interface gets nothing', as
   t.equal((await daemon.stats()).received, before, 'its packets never even reach the server');
 });
 
+t.test('a second pool on its own interface: each network is served from its own pool', async (t) => {
+  const cfg = writeConfig('multi', `  range: [10.77.0.100, 10.77.0.150]\n  subnets:\n    - { network: 10.79.0.0/24, range: [10.79.0.100, 10.79.0.110], router: 10.79.0.1, interface: ${vx} }\n`);
+  const daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
+  t.teardown(() => daemon.stop());
+  const other = udhcpc(X, 'eth0', dir);
+  t.equal(other?.ip, '10.79.0.100', 'the client on the second interface gets an address of its network');
+  t.equal(other?.serverid, '10.79.0.1', "and the server's address on that interface");
+  t.equal(other?.router, '10.79.0.1');
+  setMac('52:54:00:aa:00:01');
+  t.match(udhcpc(C, 'eth0', dir)?.ip, /^10\.77\.0\.1\d\d$/, 'the provisioning network still from the first pool');
+});
+
 t.test('pingCheck: an address some machine already answers on is not offered', async (t) => {
   const cfg = writeConfig('ping', '  range: [10.77.0.100, 10.77.0.150]\n  pingCheck: true\n');
   const daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
