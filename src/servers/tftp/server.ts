@@ -134,7 +134,11 @@ export class TftpServer {
       req = decodePacket(msg);
     } catch (err) {
       this.stats.malformed++;
-      this.o.logger.debug({ client: `${client.address}:${client.port}`, reason: err instanceof TftpDecodeError ? err.message : String(err) }, 'tftp malformed packet dropped');
+      const reason = err instanceof TftpDecodeError ? err.message : String(err);
+      this.o.logger.debug({ client: `${client.address}:${client.port}`, reason }, 'tftp malformed packet dropped');
+      // A request we cannot read (a NUL inside the name ends it early, say) still gets an answer, so the client stops.
+      const op = msg.length >= 2 ? msg.readUInt16BE(0) : 0;
+      if (op === 1 || op === 2) this.refuse(client, msg.toString('latin1', 2, Math.min(msg.length, 66)).replace(/\0.*$/s, ''), ErrorCode.ILLEGAL_OPERATION, `malformed request: ${reason}`);
       return;
     }
     if (req.op === 'wrq') return this.refuse(client, req.filename, ErrorCode.ACCESS_VIOLATION, 'read-only server: writes are refused');
