@@ -1,15 +1,17 @@
 /**
  * The ipmi driver against a real BMC simulator (OpenIPMI's ipmi_sim) through the real ipmitool:
- * power, boot device, and a Serial-over-LAN text round trip to a serial line this test serves.
+ * power, boot device, and a Serial-over-LAN text round trip to a serial line this test serves; then
+ * ipmi_sim managing a real QEMU VM, so power and SOL act on a real virtual node.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IpmiDriver } from '../../src/power/ipmi/driver.js';
 import { powerSettings } from '../../src/power/settings.js';
-import { haveIpmiSim, IPMI_PASSWORD, IPMI_USER, startIpmiSim, type IpmiSim } from './lib/ipmi-sim.js';
+import { spawnSync } from 'node:child_process';
+import { freeTcpPort, haveIpmiSim, IPMI_PASSWORD, IPMI_USER, startIpmiSim, type IpmiSim } from './lib/ipmi-sim.js';
 import { powerContract } from './contract.js';
 
 if (!haveIpmiSim()) {
@@ -107,6 +109,42 @@ if (!haveIpmiSim()) {
     t.match(fromConsole, /root\r/, 'keystrokes reach the node');
     t.match(seen, /Welcome root to n0001/, "and the node's answer comes back");
     await session.close();
+  });
+
+  const haveQemu = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64']).status === 0;
+  t.test('ipmi: ipmi_sim driving a real QEMU VM (ipmi-bmc-extern): power on boots it, SOL shows its firmware, power off ends it', { skip: !haveQemu && process.env.CI !== 'true' ? 'qemu-system-x86_64 not installed' : false }, async (t) => {
+    const vmDir = join(dir, 'vm');
+    const [bmcPort, vmSolPort] = [await freeTcpPort(), await freeTcpPort()];
+    const startcmd = ['qemu-system-x86_64', '-accel', 'tcg', '-nographic', '-nodefaults', '-m', '64', '-boot', 'menu=on,splash-time=30000',
+      '-chardev', `socket,id=ipmi0,host=127.0.0.1,port=${bmcPort},reconnect=2`, '-device', 'ipmi-bmc-extern,chardev=ipmi0,id=bmc0', '-device', 'isa-ipmi-kcs,bmc=bmc0',
+      '-chardev', `socket,id=ser0,host=127.0.0.1,port=${vmSolPort},server=on,wait=off`, '-serial', 'chardev:ser0'].join(' ');
+    mkdirSync(vmDir);
+    const vmSim = await startIpmiSim(vmDir, vmSolPort, { bmcPort, startcmd });
+    const d = new IpmiDriver({ name: 'vm1', nodeid: '52:54:00:00:00:02', settings: powerSettings('vm1', { 'power.driver': 'ipmi', 'power.address': vmSim.address, 'power.user': IPMI_USER, 'power.password': IPMI_PASSWORD, 'power.args': '-C 1' }, dir) });
+    t.teardown(async () => {
+      await d.power('off').catch(() => {});
+      await vmSim.stop();
+    });
+    t.equal(await d.status(), 'off');
+    await d.power('on');
+    t.equal(await d.status(), 'on', 'the BMC started the VM');
+    const session = await d.console();
+    let seen = '';
+    session.stream.on('data', (b: Buffer) => (seen += b.toString()));
+    // SeaBIOS waits in its boot menu prompt; ESC over SOL opens the menu.
+    for (let i = 0; i < 60 && !seen.includes('Select boot device'); i++) {
+      session.stream.write('\x1b');
+      await until(() => seen.includes('Select boot device'), 1000).catch(() => {});
+    }
+    t.match(seen, /Select boot device/, "the VM's firmware answers ESC typed over SOL");
+    await session.close();
+    await d.power('off');
+    let state = await d.status();
+    for (let i = 0; i < 50 && state !== 'off'; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      state = await d.status();
+    }
+    t.equal(state, 'off', 'power off ended the VM');
   });
 }
 

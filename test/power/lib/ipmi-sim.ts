@@ -6,6 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 export const IPMI_USER = 'admin';
@@ -32,8 +33,22 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/** Starts ipmi_sim in `dir`; `solPort` is the TCP port of the serial line SOL connects to. */
-export async function startIpmiSim(dir: string, solPort: number): Promise<IpmiSim> {
+/** A free TCP port on loopback (for a listener another program opens right after). */
+export async function freeTcpPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/**
+ * Starts ipmi_sim in `dir`; `solPort` is the TCP port of the serial line SOL connects to. With `vm`,
+ * the chassis is a real QEMU VM instead of the script: power on runs `vm.startcmd`, which connects
+ * back to the simulator through `-device ipmi-bmc-extern` on `vm.bmcPort`; power off asks it to shut
+ * down, then kills it.
+ */
+export async function startIpmiSim(dir: string, solPort: number, vm?: { bmcPort: number; startcmd: string }): Promise<IpmiSim> {
   mkdirSync(join(dir, 'state'), { recursive: true });
   const chassis = join(dir, 'chassis.sh');
   writeFileSync(
@@ -66,7 +81,11 @@ set_working_mc 0x20
     guid a123456789abcdefa123456789abcdef
   endlan
   sol "tcp:127.0.0.1:${solPort}" 115200
-  chassis_control "${chassis}"
+${vm ? `  serial 15 127.0.0.1 ${vm.bmcPort} codec VM
+  startcmd "${vm.startcmd}"
+  startnow false
+  poweroff_wait 3
+  kill_wait 2` : `  chassis_control "${chassis}"`}
   user 2 true "${IPMI_USER}" "${IPMI_PASSWORD}" admin 10 md5
 `,
   );
