@@ -97,6 +97,11 @@ async function main(N: number): Promise<void> {
     for (let i = 0; i < 100_000; i++) await reg.recordContact(macs[i % N]!, 'ready', '10.0.0.1');
     await reg.flush();
     console.log(`  recordContact + flush: ${fmt(100_000 / ((performance.now() - t0) / 1000))}/s`);
+    // A boot storm of unknown machines: each auto-registration is its own transaction.
+    const opts = { nodeName: 'a#####', firstNode: 0, totalNodes: null, group: 'cluster', vnfs: '', enabled: true, debug: 0 };
+    t0 = performance.now();
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => reg.autoRegister(mac(N + i), opts)));
+    console.log(`  auto-registrations (2,000 unknown machines at once, ${N} nodes known): ${fmt(2000 / ((performance.now() - t0) / 1000))}/s`);
     await reg.close();
 
     // Resident memory of a fresh process holding the registry (its own baseline subtracted).

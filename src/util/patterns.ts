@@ -180,11 +180,19 @@ export function nameRange(p: NamePattern, first: number, total: number | null): 
 
 /** The first name of the pattern's range for which `taken` is false, or null when all are taken. */
 export function nextFreeName(pattern: string, first: number, total: number | null, taken: (name: string) => boolean): string | null {
+  return nextFree(pattern, first, total, taken)?.name ?? null;
+}
+
+/**
+ * Like nextFreeName, with the number too, scanning from `from` (a caller that knows every number
+ * below it is taken saves the scan: registering the 10,000th node need not try 9,999 names).
+ */
+export function nextFree(pattern: string, first: number, total: number | null, taken: (name: string) => boolean, from = first): { name: string; n: number } | null {
   const p = parseNamePattern(pattern);
   const range = nameRange(p, first, total);
-  for (let n = range.first; n <= range.last; n++) {
+  for (let n = Math.max(range.first, from); n <= range.last; n++) {
     const name = formatName(p, n);
-    if (!taken(name)) return name;
+    if (!taken(name)) return { name, n };
   }
   return null;
 }

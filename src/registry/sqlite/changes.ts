@@ -18,8 +18,9 @@ export const CHANGES_KEPT = 100_000;
  * when the caller must reload everything.
  */
 export function applyChanges(st: Statements, index: RegistryIndex, since: number): number | null {
-  const { first, last } = st.lastChange.get()!;
+  const last = st.lastChange.get() ?? null;
   if (last === null) return since;
+  const first = st.firstChange.get() ?? null;
   if (first !== null && first > since + 1 && since >= 0) return null; // pruned past us
   if (last - since > FULL_RELOAD_AT * 3) return null;
   const nodes = new Set<string>();

@@ -6,7 +6,7 @@
 import { isIPv4 } from 'node:net';
 import { NodeNotFoundError } from '../../util/errors.js';
 import { parseMac } from '../../util/mac.js';
-import { nextFreeName } from '../../util/patterns.js';
+import { nextFree } from '../../util/patterns.js';
 import { ImportEntryError, RegistryValueError } from '../errors.js';
 import { resolveNode, type ResolveDefaults } from '../resolve.js';
 import {
@@ -28,6 +28,13 @@ import { eventFromRow, groupParams, nodeParams } from './statements.js';
 import { SqliteCore, type SqliteRegistryOptions } from './store.js';
 
 export type { SqliteRegistryOptions } from './store.js';
+
+interface PendingRegistration {
+  mac: string;
+  options: AutoRegisterOptions;
+  resolve(result: { node: NodeRecord; created: boolean }): void;
+  reject(err: unknown): void;
+}
 
 export class SqliteRegistry extends SqliteCore implements RegistryStore {
   /** Opens the database at `opts.path`, creating or upgrading its schema. */
@@ -160,6 +167,7 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
         this.st.deleteNode.run(name);
         this.index.removeNode(old);
       }
+      this.generation++;
     });
   }
 
@@ -169,6 +177,7 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
       const old = this.mustNode(oldName);
       if (newName === oldName) return old;
       this.assertFree({ name: newName });
+      this.generation++;
       return this.replace(old, { ...old, name: newName });
     });
   }
@@ -198,26 +207,72 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
 
   async autoRegister(nodeid: string, options: AutoRegisterOptions): Promise<{ node: NodeRecord; created: boolean }> {
     const mac = checkNodeid(nodeid);
-    this.sync();
+    this.syncHot();
     const known = this.index.byNodeid.get(mac);
     if (known) return { node: known, created: false };
-    return this.write(`auto-registering ${mac}`, () => {
-      const again = this.index.byNodeid.get(mac);
-      if (again) return { node: again, created: false };
-      const name = nextFreeName(options.nodeName, options.firstNode, options.totalNodes, (n) => this.index.nodes.has(n));
-      if (name === null) {
-        const err = new NamePatternExhaustedError(
-          `auto-registering ${mac}: no free name left in pattern ${options.nodeName} (from ${options.firstNode}` +
-            `${options.totalNodes === null ? '' : `, ${options.totalNodes} names`}); raise defaults.totalNodes or widen defaults.nodeName`,
-        );
-        this.log.error({ nodeid: mac, pattern: options.nodeName }, err.message);
-        throw err;
-      }
-      // vnfs, enabled and debug stay unset so that the group's settings apply, then the defaults.
-      const node = this.insert(normalizeNewNode({ name, nodeid: mac, group: options.group }));
-      this.log.info({ node: name, nodeid: mac, group: options.group }, 'node auto-registered');
-      return { node, created: true };
+    // A boot storm brings hundreds of unknown machines at once: those arriving in the same turn of
+    // the event loop are registered in one transaction (one commit instead of one each).
+    return new Promise((resolve, reject) => {
+      this.registrations.push({ mac, options, resolve, reject });
+      if (this.registrations.length === 1) setImmediate(() => this.registerPending());
     });
+  }
+
+  private registrations: PendingRegistration[] = [];
+  private nameHints = new Map<string, { generation: number; n: number }>();
+
+  private registerPending(): void {
+    const batch = this.registrations;
+    this.registrations = [];
+    if (batch.length === 0) return;
+    const results: Array<{ node: NodeRecord; created: boolean } | Error> = [];
+    try {
+      this.write(`auto-registering ${batch.length === 1 ? batch[0]!.mac : `${batch.length} machines`}`, () => {
+        results.length = 0;
+        for (const r of batch) {
+          try {
+            results.push(this.registerOne(r.mac, r.options));
+          } catch (err) {
+            if (!(err instanceof NamePatternExhaustedError)) throw err;
+            results.push(err);
+          }
+        }
+      });
+    } catch (err) {
+      for (const r of batch) r.reject(err);
+      return;
+    }
+    batch.forEach((r, i) => {
+      const result = results[i]!;
+      if (result instanceof Error) r.reject(result);
+      else r.resolve(result);
+    });
+  }
+
+  /** One registration, inside the write transaction. */
+  private registerOne(mac: string, options: AutoRegisterOptions): { node: NodeRecord; created: boolean } {
+    const again = this.index.byNodeid.get(mac);
+    if (again) return { node: again, created: false };
+    // Every number below the hint was taken when it was set; a delete or rename (here or by another
+    // process: a new index generation) may free one, so the hint only holds for its generation.
+    const key = `${options.nodeName}\0${options.firstNode}`;
+    const hint = this.nameHints.get(key);
+    const from = hint && hint.generation === this.generation ? hint.n : options.firstNode;
+    const free = nextFree(options.nodeName, options.firstNode, options.totalNodes, (n) => this.index.nodes.has(n), from);
+    const name = free?.name ?? null;
+    if (free) this.nameHints.set(key, { generation: this.generation, n: free.n + 1 });
+    if (name === null) {
+      const err = new NamePatternExhaustedError(
+        `auto-registering ${mac}: no free name left in pattern ${options.nodeName} (from ${options.firstNode}` +
+          `${options.totalNodes === null ? '' : `, ${options.totalNodes} names`}); raise defaults.totalNodes or widen defaults.nodeName`,
+      );
+      this.log.error({ nodeid: mac, pattern: options.nodeName }, err.message);
+      throw err;
+    }
+    // vnfs, enabled and debug stay unset so that the group's settings apply, then the defaults.
+    const node = this.insert(normalizeNewNode({ name, nodeid: mac, group: options.group }));
+    this.log.info({ node: name, nodeid: mac, group: options.group }, 'node auto-registered');
+    return { node, created: true };
   }
 
   async recordContact(nodeid: string, state: string | null, addr: string | null, time = Date.now()): Promise<void> {
@@ -345,6 +400,7 @@ export class SqliteRegistry extends SqliteCore implements RegistryStore {
   }
 
   async close(): Promise<void> {
+    this.registerPending();
     this.closeCore();
   }
 }

@@ -179,7 +179,9 @@ export function prepare(db: Database.Database) {
     ),
     pruneEvents: db.prepare('DELETE FROM events WHERE time < ?'),
     changesSince: db.prepare<[number], { id: number; kind: string; key: string }>('SELECT id, kind, key FROM changes WHERE id > ? ORDER BY id'),
-    lastChange: db.prepare<[], { first: number | null; last: number | null }>('SELECT min(id) AS first, max(id) AS last FROM changes'),
+    // Two statements: SQLite answers a lone min() or max() from the index, but scans for both at once.
+    lastChange: db.prepare<[], number | null>('SELECT max(id) FROM changes').pluck(),
+    firstChange: db.prepare<[], number | null>('SELECT min(id) FROM changes').pluck(),
     pruneChanges: db.prepare('DELETE FROM changes WHERE id <= ?'),
     nodeByNodeid: db.prepare<[string], NodeRow>('SELECT * FROM nodes WHERE nodeid = ?'),
     attrsOfNode: db.prepare<[number], { key: string; value: string }>('SELECT key, value FROM node_attrs WHERE node_id = ?'),

@@ -48,6 +48,8 @@ export class SqliteCore {
   private closed = false;
   private lastPrune = 0;
   protected lastSync = -Infinity;
+  /** Bumped whenever names may have been freed (deletes, renames, other processes' changes). */
+  protected generation = 0;
   /** Id of the last entry of the change log this index reflects (-1: reload everything). */
   protected lastChange = -1;
   readonly syncInterval: number;
@@ -102,6 +104,7 @@ export class SqliteCore {
 
   /** Refreshes what other processes changed (see changes.ts), or everything when that is cheaper. */
   private catchUp(version: number): void {
+    this.generation++;
     const last = this.lastChange < 0 ? null : this.db.transaction(() => applyChanges(this.st, this.index, this.lastChange))();
     if (last === null) this.reload(version);
     else {
@@ -134,7 +137,7 @@ export class SqliteCore {
       }
       for (const r of this.st.allGroups.iterate()) this.index.putGroup(groupFromRow(r, groupAttrs.get(r.name) ?? {}));
       for (const r of this.st.allLeases.iterate()) this.index.putLease(leaseFromRow(r));
-      this.lastChange = this.st.lastChange.get()!.last ?? 0;
+      this.lastChange = this.st.lastChange.get() ?? 0;
     });
     load();
     this.version = version;
@@ -157,7 +160,7 @@ export class SqliteCore {
       this.queue.writeTo(this.st);
       const result = fn();
       // Our own changes are in the index already: skip them when catching up later.
-      seen = this.st.lastChange.get()!.last ?? seen;
+      seen = this.st.lastChange.get() ?? seen;
       return result;
     });
     let result: T;
