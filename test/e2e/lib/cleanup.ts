@@ -1,7 +1,7 @@
 /**
  * Teardown that also runs when the process is interrupted: every namespace and process the e2e
  * harness creates registers a synchronous undo here. It runs at normal exit, on SIGINT/SIGTERM/SIGHUP
- * (Ctrl-C, tap's timeout) and on an uncaught error, so a failing or interrupted run never leaves a
+ * (Ctrl-C; tap's timeout sends SIGALRM) and on an uncaught error, so a failing or interrupted run never leaves a
  * QEMU process or a network namespace behind.
  */
 import { execFileSync } from 'node:child_process';
@@ -34,7 +34,7 @@ function install(): void {
   if (installed) return;
   installed = true;
   process.on('exit', runCleanup);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGALRM'] as const) {
     process.on(sig, () => {
       runCleanup();
       // Re-raise so the exit status says how we ended (130 for Ctrl-C) and tap sees the signal.
@@ -42,6 +42,12 @@ function install(): void {
       process.kill(process.pid, sig);
     });
   }
+  // tap announces a timeout over IPC, then sends SIGALRM 0.5 s later and SIGKILL 0.5 s after that:
+  // clean up at the announcement. Unref the channel again, or the listener would keep us alive.
+  process.on('message', (msg: unknown) => {
+    if (msg && typeof msg === 'object' && (msg as { tapAbort?: unknown }).tapAbort === 'timeout') runCleanup();
+  });
+  (process.channel as { unref?: () => void } | undefined)?.unref?.();
 }
 
 /** Kills a process (and its process group when it leads one) without throwing. */

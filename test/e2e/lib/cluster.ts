@@ -157,6 +157,14 @@ export class Cluster {
     return Array.isArray(parsed) ? parsed : parsed.nodes;
   }
 
+  private polled: { at: number; list: Promise<ListedNode[]> } | null = null;
+
+  /** `nodes()` shared by concurrent waiters: at most one CLI run per 2 s (each costs a CPU second). */
+  private pollNodes(): Promise<ListedNode[]> {
+    if (!this.polled || Date.now() - this.polled.at > 2000) this.polled = { at: Date.now(), list: this.nodes() };
+    return this.polled.list;
+  }
+
   /** The node registered for `mac`, if any. */
   async nodeByMac(mac: string): Promise<ListedNode | undefined> {
     return (await this.nodes()).find((n) => n.nodeid.toLowerCase() === mac.toLowerCase());
@@ -169,7 +177,7 @@ export class Cluster {
 
   /** `provisiond node timeline NAME --json`: events with epoch-ms times. */
   async timelineEvents(name: string): Promise<TimelineEntry[]> {
-    const parsed = JSON.parse(await this.cli(['node', 'timeline', name, '--json'])) as TimelineEntry[] | { events: TimelineEntry[] };
+    const parsed = JSON.parse(await this.cli(['node', 'timeline', name, '--json', '--limit', '100000'])) as TimelineEntry[] | { events: TimelineEntry[] };
     return Array.isArray(parsed) ? parsed : parsed.events;
   }
 
@@ -179,10 +187,10 @@ export class Cluster {
     let last: ListedNode | undefined;
     for (;;) {
       if (!this.daemonRunning) throw new Error(`provisiond serve exited (${this.daemonExit}); see ${this.daemonLog}`);
-      last = await this.nodeByMac(mac).catch(() => undefined);
+      last = (await this.pollNodes().catch(() => [] as ListedNode[])).find((n) => n.nodeid.toLowerCase() === mac.toLowerCase());
       if (last && pred(last)) return last;
       if (Date.now() > end) throw new Error(`${mac} did not reach ${what} within ${timeoutMs / 1000} s (last: ${JSON.stringify(last ?? null)})`);
-      await sleep(2000);
+      await sleep(2100);
     }
   }
 }

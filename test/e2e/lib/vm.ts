@@ -41,6 +41,8 @@ export class Vm {
   private child: ChildProcess | null = null;
   private text = '';
   private log: WriteStream | null = null;
+  /** Offset in `text` where each serial chunk began, with its arrival time. */
+  private chunks: Array<{ offset: number; at: number }> = [];
   private keysSent = 0;
   private waiters: Array<() => void> = [];
   private exited: number | null | undefined;
@@ -98,6 +100,19 @@ export class Vm {
     }
   }
 
+  /** Epoch ms at which the console first showed `re` (when the chunk completing it arrived), or null. */
+  seenAt(re: RegExp): number | null {
+    const m = re.exec(this.text);
+    if (!m) return null;
+    const end = m.index + m[0].length - 1;
+    let at = this.poweredOnAt;
+    for (const c of this.chunks) {
+      if (c.offset > end) break;
+      at = c.at;
+    }
+    return at;
+  }
+
   /** Types on the serial console. */
   sendKeys(keys: string): void {
     this.child?.stdin?.write(keys);
@@ -121,6 +136,7 @@ export class Vm {
 
   private onSerial(chunk: Buffer): void {
     this.log?.write(chunk);
+    this.chunks.push({ offset: this.text.length, at: Date.now() });
     // eslint-disable-next-line no-control-regex
     this.text += chunk.toString('latin1').replace(/\x1b\[[0-9;=?]*[A-Za-z]/g, '').replace(/\r/g, '');
     // Debian's iPXE waits 2 s at "Press Ctrl-B"; any other key ends the wait at once.
