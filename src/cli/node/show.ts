@@ -35,7 +35,7 @@ export function showLines(r: ResolvedNode, contact: string): string[] {
     ['debug', String(r.debug), r.sources.debug ?? ''],
     ['boot', r.boot, r.sources.boot ?? ''],
     ['ipaddr', r.ipaddr ?? '(dhcp)', r.sources.ipaddr ?? ''],
-    ['desc', r.desc ?? '', r.sources.desc ?? ''],
+    ['desc', r.desc ?? '-', r.sources.desc ?? ''],
     ['state', r.state ?? '(none yet)', ''],
     ['lastaddr', r.lastaddr ?? '-', ''],
     ['lastcontact', r.lastcontact === null ? 'never' : `${new Date(r.lastcontact).toISOString()} (${contact})`, ''],

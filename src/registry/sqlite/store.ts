@@ -123,20 +123,20 @@ export class SqliteCore {
     const load = this.db.transaction(() => {
       this.index.clear();
       const nodeAttrs = new Map<number, Record<string, string>>();
-      for (const a of this.st.allNodeAttrs.iterate()) {
+      for (const a of this.st.allNodeAttrs.all()) {
         let attrs = nodeAttrs.get(a.node_id);
         if (!attrs) nodeAttrs.set(a.node_id, (attrs = {}));
         attrs[a.key] = a.value;
       }
-      for (const r of this.st.allNodes.iterate()) this.index.putNode(null, nodeFromRow(r, nodeAttrs.get(r.id) ?? {}), true);
+      for (const r of this.st.allNodes.all()) this.index.putNode(null, nodeFromRow(r, nodeAttrs.get(r.id) ?? {}), true);
       const groupAttrs = new Map<string, Record<string, string>>();
-      for (const a of this.st.allGroupAttrs.iterate()) {
+      for (const a of this.st.allGroupAttrs.all()) {
         let attrs = groupAttrs.get(a.grp);
         if (!attrs) groupAttrs.set(a.grp, (attrs = {}));
         attrs[a.key] = a.value;
       }
-      for (const r of this.st.allGroups.iterate()) this.index.putGroup(groupFromRow(r, groupAttrs.get(r.name) ?? {}));
-      for (const r of this.st.allLeases.iterate()) this.index.putLease(leaseFromRow(r));
+      for (const r of this.st.allGroups.all()) this.index.putGroup(groupFromRow(r, groupAttrs.get(r.name) ?? {}));
+      for (const r of this.st.allLeases.all()) this.index.putLease(leaseFromRow(r));
       this.lastChange = this.st.lastChange.get() ?? 0;
     });
     load();
