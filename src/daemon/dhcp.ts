@@ -38,7 +38,8 @@ export function dhcpHandler(config: Config, registry: RegistryStore, log: Logger
       }
     }
     if (!node) {
-      await registry.recordUnknown(client.hwaddr, client.relay, 'dhcp');
+      // One sighting per boot attempt (its DISCOVER), not one per packet of the exchange.
+      if (client.messageType === 'discover') await registry.recordUnknown(client.hwaddr, client.relay, 'dhcp');
       return null;
     }
     return registry.resolve(node, defaults);
