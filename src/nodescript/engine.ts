@@ -159,8 +159,13 @@ export function createNodescriptEngine(opts: EngineOptions): NodescriptEngine {
     get running() {
       return running.n;
     },
-    async close() {
+    get renders() {
+      return inFlight.size;
+    },
+    async close({ graceMs = 0 } = {}) {
       closed = true;
+      const until = Date.now() + graceMs;
+      while (inFlight.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, until - Date.now()))));
       for (const ac of inFlight) ac.abort(new Error('nodescript engine closed'));
       await spawner.close();
     },

@@ -111,6 +111,11 @@ export interface NodescriptEngine {
   plan(state: string, node: Pick<NodeContext, 'nodename' | 'group' | 'vnfs'>): Promise<PlanEntry[]>;
   /** Processes running now (for tests and status). */
   readonly running: number;
-  /** Kills running scripts and stops the spawner. */
-  close(): Promise<void>;
+  /** Renders in flight (a render between two scripts runs no process but is not finished). */
+  readonly renders?: number;
+  /**
+   * Refuses new renders, lets those in flight finish for up to `graceMs` (default 0), then kills what
+   * still runs and stops the spawner. A reload retiring an engine passes a grace period.
+   */
+  close(opts?: { graceMs?: number }): Promise<void>;
 }

@@ -261,3 +261,17 @@ t.test('the inline spawner gives the same result', async (t) => {
   t.equal(b, a);
   t.match(a, /30-noexec failed on the master \(/);
 });
+
+t.test('close with a grace period lets renders in flight finish, then refuses new ones', async (t) => {
+  const dir = makeStatedir(t, {
+    'nodescripts/init/all/10-a': '#!/bin/sh\nsleep 0.3\necho "echo a"\n',
+    'nodescripts/init/all/20-b': '#!/bin/sh\nsleep 0.3\necho "echo b"\n',
+  });
+  const e = createNodescriptEngine({ statedir: dir, logger: silentLogger() });
+  const pending = collect(e.render(node(), master(dir)));
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(e.renders, 1);
+  await e.close({ graceMs: 10_000 });
+  t.equal(sh(await pending).stdout.toString(), 'a\nb\n', 'the render in flight completed across both scripts');
+  t.throws(() => e.render(node(), master(dir)), /nodescript engine is closed/);
+});
