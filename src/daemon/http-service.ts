@@ -59,6 +59,7 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         const stage1 = await stage1For(config.statedir, found.node?.vnfs ?? '');
         const script = ipxeScriptFor(found.node, { base: base(), stage1, nodeid: found.nodeid, autoRegister: config.defaults.autoRegister });
         const decision = !found.node ? 'refused: not registered' : !found.node.enabled ? 'refused: disabled' : found.node.boot === 'local' ? 'boot local' : `boot ${stage1.kernel}`;
+        log.info({ nodeid: found.nodeid, node: found.node?.name, addr, decision }, 'ipxe script');
         ctx.timeline({ nodeid: found.nodeid, source: 'http', stage: 'ipxe-script', msg: `${decision} (from ${addr})`, ok: Boolean(found.node?.enabled), addr });
         return script;
       },

@@ -147,7 +147,9 @@ export class NodeRequests {
     const report = (ok: boolean, how: string) => {
       if (reported) return;
       reported = true;
-      const msg = `${how}: ${formatBytes(bytes)} in ${formatDuration(performance.now() - began)}${failed ? `, ${failed} script(s) failed` : ''}`;
+      const ms = performance.now() - began;
+      const msg = `${how}: ${formatBytes(bytes)} in ${formatDuration(ms)}${failed ? `, ${failed} script(s) failed` : ''}`;
+      log.info({ node: resolved.name, nodeid, state, addr, via, bytes, ms: Math.round(ms), failed, complete: ok }, `nodescript ${state} ${how}`);
       timeline({ nodeid, source: via, stage: `nodescript ${state} sent`, msg, ok: ok && failed === 0, addr });
     };
     const counter = new Transform({

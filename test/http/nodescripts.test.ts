@@ -9,7 +9,7 @@ const MAC = '52:54:00:12:34:01';
 t.test('the script streams: the first script output arrives before a slow later script ends', async (t) => {
   const h = await startDaemon(t);
   h.write('nodescripts/init/all/10-first', '#!/bin/sh\necho "echo first"\n', 0o755);
-  h.write('nodescripts/init/all/20-slow', '#!/bin/sh\nsleep 2\necho "echo slow"\n', 0o755);
+  h.write('nodescripts/init/all/20-slow', '#!/bin/sh\nsleep 4\necho "echo slow"\n', 0o755);
   const began = Date.now();
   const res = await fetch(`${h.base}/nodescripts/init?nodeid=${MAC}`);
   t.equal(res.status, 200);
@@ -24,8 +24,9 @@ t.test('the script streams: the first script output arrives before a slow later 
     if (!firstAt && seen.includes('echo first')) firstAt = Date.now() - began;
   }
   const total = Date.now() - began;
-  t.ok(firstAt > 0 && firstAt < 1500, `first script output after ${firstAt} ms, before the slow one ended`);
-  t.ok(total >= 2000, `whole script took ${total} ms`);
+  // Measured against the end rather than a fixed bound: the shared machine may be slow to spawn.
+  t.ok(firstAt > 0 && firstAt <= total - 3000, `first script output after ${firstAt} ms, ${total - firstAt} ms before the slow one ended`);
+  t.ok(total >= 4000, `whole script took ${total} ms`);
   t.match(seen, /# NODESCRIPT START[\s\S]*echo first[\s\S]*echo slow[\s\S]*# NODESCRIPT END/);
   const out = spawnSync('sh', ['-c', seen], { encoding: 'utf8' });
   t.equal(out.stdout, 'first\nslow\n', 'the node runs what it got');
