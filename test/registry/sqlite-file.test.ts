@@ -191,3 +191,26 @@ t.test("a long-running process follows another's renames, swaps, deletes, group 
   await daemon.flush();
   t.match(await cli.getNode('n0002'), { state: 'ready', lastaddr: '10.0.0.1' }, 'and the contact reached the database');
 });
+
+t.test('batched writes survive a lock held past the busy timeout: logged, retried, not lost', async (t) => {
+  const path = join(tempdir(t), 'retry.db');
+  const log = memoryLogger();
+  const daemon = SqliteRegistry.open({ path, logger: log, flushInterval: 20, busyTimeout: 50, maxQueued: 10 });
+  t.teardown(() => daemon.close());
+  await daemon.addNode({ name: 'n0001', nodeid: '52:54:00:00:00:01' });
+  const holder = new Database(path);
+  t.teardown(() => holder.close());
+  holder.exec('BEGIN IMMEDIATE');
+  for (let i = 0; i < 30; i++) await daemon.addEvent({ time: Date.now(), nodeid: '52:54:00:00:00:01', source: 'dhcp', stage: `s${i}`, msg: null, ok: true });
+  await daemon.recordContact('52:54:00:00:00:01', 'init', '10.0.0.9');
+  t.equal((await daemon.getNodeByNodeid('52:54:00:00:00:01'))?.state, 'init', 'a packet handler is answered from memory meanwhile');
+  await new Promise((r) => setTimeout(r, 200));
+  t.ok(log.lines.some((l) => l.level === 'warn' && /will retry/.test(l.msg)), 'the failure is logged');
+  t.equal(log.lines.filter((l) => /will retry/.test(l.msg)).length, 1, 'once, not per retry');
+  holder.exec('ROLLBACK');
+  await new Promise((r) => setTimeout(r, 200));
+  const check = new Database(path, { readonly: true });
+  t.equal((check.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n, 30, 'every event written once the lock is gone');
+  t.equal((check.prepare("SELECT state FROM nodes WHERE name = 'n0001'").get() as { state: string }).state, 'init');
+  check.close();
+});

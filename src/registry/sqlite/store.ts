@@ -47,6 +47,7 @@ export class SqliteCore {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private lastPrune = 0;
+  private flushFailing = false;
   protected lastSync = -Infinity;
   /** Bumped whenever names may have been freed (deletes, renames, other processes' changes). */
   protected generation = 0;
@@ -181,23 +182,33 @@ export class SqliteCore {
 
   // ---- batching ----
 
+  /** A server write was queued: write the batch now if it is big, else soon. Never throws. */
   protected queued(): void {
-    if (this.queue.size >= this.maxQueued) {
+    if (this.queue.size >= this.maxQueued && !this.flushFailing) this.tryFlush();
+    else this.arm();
+  }
+
+  private arm(): void {
+    if (this.timer !== null || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.tryFlush();
+    }, this.flushInterval);
+    this.timer.unref();
+  }
+
+  /**
+   * Writes the batch; on failure (a lock held by an admin's long command, a full disk) keeps it queued,
+   * logs, and retries on the timer only, so that a packet handler never waits on a lock twice.
+   */
+  private tryFlush(): void {
+    try {
       this.flushQueued();
-      return;
-    }
-    if (this.timer === null && !this.closed) {
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        try {
-          this.flushQueued();
-        } catch (err) {
-          // Kept queued and retried: a lock held by an admin's long command must not lose contacts.
-          this.log.warn({ err: String(err) }, 'writing batched registry updates failed; will retry');
-          this.queued();
-        }
-      }, this.flushInterval);
-      this.timer.unref();
+      this.flushFailing = false;
+    } catch (err) {
+      if (!this.flushFailing) this.log.warn({ err: (err as Error).message, queued: this.queue.size }, 'writing batched registry updates failed; will retry');
+      this.flushFailing = true;
+      this.arm();
     }
   }
 
