@@ -115,7 +115,10 @@ export class Daemon {
       get running() {
         return self().running;
       },
-      close: () => self().close(),
+      get renders() {
+        return self().renders;
+      },
+      close: (opts) => self().close(opts),
     };
   }
 
@@ -185,11 +188,9 @@ export class Daemon {
     return null;
   }
 
-  /** Closes an engine replaced by a reload once its scripts have finished (at most 10 minutes). */
+  /** Closes an engine replaced by a reload once the renders it started have finished (at most 10 minutes). */
   async #retire(engine: NodescriptEngine): Promise<void> {
-    const until = Date.now() + 600_000;
-    while (engine.running > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 1000));
-    await engine.close().catch(() => {});
+    await engine.close({ graceMs: 600_000 }).catch(() => {});
   }
 
   /** Stops accepting, lets work in flight finish (bounded), closes the database cleanly. */
@@ -207,7 +208,8 @@ export class Daemon {
         }),
       );
       this.services.clear();
-      await this.#engine.close().catch(() => {});
+      // Nodescripts still running after the servers' grace period are cut.
+      await this.#engine.close({ graceMs: 5_000 }).catch(() => {});
       await this.registry.flush().catch(() => {});
       await this.registry.close();
       this.log.info({}, 'stopped');

@@ -91,3 +91,18 @@ t.test('the perceus service starts when enabled by a reload and speaks the Perce
   await sleep(100);
   t.ok(h.log.lines.some((l) => l.msg === 'perceus client log' && l.line === 'node says hello'), 'log lines reach the daemon log');
 });
+
+t.test('a reload that changes nodescripts settings does not cut a render in flight', async (t) => {
+  const h = await startDaemon(t);
+  h.write('nodescripts/init/all/10-slow', '#!/bin/sh\nsleep 2\necho "echo slow done"\n', 0o755);
+  h.write('nodescripts/init/all/20-after', '#!/bin/sh\necho "echo after"\n', 0o755);
+  const inflight = text(`${h.base}/nodescripts/init?nodeid=${MAC}`);
+  await sleep(500);
+  writeFileSync(h.configPath, testConfig(h.statedir, 'nodescripts:\n  timeout: 60\n'));
+  t.equal(await h.daemon.reload('test'), null);
+  t.equal(h.daemon.config.nodescripts.timeout, 60);
+  const res = await inflight;
+  t.match(res.body, /echo slow done\n[\s\S]*echo after\n[\s\S]*# NODESCRIPT END/, 'the render in flight finished on the old engine');
+  const next = await text(`${h.base}/nodescripts/init?nodeid=${MAC}`);
+  t.match(next.body, /echo after/, 'the next request is served by the new engine');
+});
