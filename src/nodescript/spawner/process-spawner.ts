@@ -42,6 +42,7 @@ export class ProcessSpawner implements Spawner {
   #child: ChildProcessByStdio<Writable, Readable, Readable> | undefined;
   #jobs = new Map<number, JobHandlers>();
   #nextId = 1;
+  #queue: Buffer[] = [];
   #pending: Buffer = Buffer.alloc(0);
   #closed = false;
 
@@ -62,12 +63,25 @@ export class ProcessSpawner implements Spawner {
     this.#jobs.set(id, h);
     if (this.#jobs.size === 1) this.#ref(true);
     const fields = [job.path, job.cwd, ...Object.entries(job.env).map(([k, v]) => `${k}=${v}`)];
-    child.stdin.write(frame('R', id, Buffer.from(fields.join('\0'))));
+    this.#send(frame('R', id, Buffer.from(fields.join('\0'))));
     return {
       kill: (signal) => {
-        if (this.#jobs.has(id) && this.#child === child) child.stdin.write(frame('K', id, Buffer.from(signal.slice(3))));
+        if (this.#jobs.has(id) && this.#child === child) this.#send(frame('K', id, Buffer.from(signal.slice(3))));
       },
     };
+  }
+
+  /** Frames queued in one turn of the event loop go out in one write (a storm starts many jobs per turn). */
+  #send(f: Buffer): void {
+    this.#queue.push(f);
+    if (this.#queue.length === 1) setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    const frames = this.#queue;
+    this.#queue = [];
+    const child = this.#child;
+    if (child && frames.length > 0) child.stdin.write(frames.length === 1 ? frames[0] : Buffer.concat(frames));
   }
 
   #ensure(): ChildProcessByStdio<Writable, Readable, Readable> {

@@ -19,13 +19,18 @@ open(my $null, '<', '/dev/null') or die "provisiond-spawner: /dev/null: $!\n";
 my (%jobs, %pid2id, %fd);
 my $in = ''; my $ineof = 0; my $ineof_at = 0; my $killed = 0;
 
+# Frames are gathered and written once per loop turn: one write, one wakeup of the daemon.
+my $out = '';
 sub emit {
   my ($t, $id, $p) = @_;
-  my $d = pack('a1 N N', $t, $id, length $p) . $p;
-  while (length $d) {
-    my $n = syswrite(STDOUT, $d);
+  $out .= pack('a1 N N', $t, $id, length $p) . $p;
+  flush() if length($out) >= 262144;
+}
+sub flush {
+  while (length $out) {
+    my $n = syswrite(STDOUT, $out);
     if (!defined $n) { next if $!{EINTR} || $!{EAGAIN}; POSIX::_exit(0); }
-    substr($d, 0, $n, '');
+    substr($out, 0, $n, '');
   }
 }
 
@@ -46,7 +51,7 @@ sub start {
   if (!defined $pid) { my $e = "$!"; close $_ for ($or, $ow, $er, $ew); emit('F', $id, "fork: $e"); return; }
   if ($pid == 0) {
     POSIX::setsid();
-    open(STDIN, '<&', $null); open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
+    POSIX::dup2(fileno($null), 0); POSIX::dup2(fileno($ow), 1); POSIX::dup2(fileno($ew), 2);
     $SIG{PIPE} = 'DEFAULT'; $SIG{CHLD} = 'DEFAULT';
     %ENV = ();
     for (@env) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v; }
@@ -86,6 +91,7 @@ sub input {
 
 for (;;) {
   reap() if $chld || %pid2id;
+  flush();
   if ($ineof) {
     exit 0 unless %jobs;
     if (!$killed && time - $ineof_at >= 3) { kill('KILL', -$_->{pid}) for values %jobs; $killed = 1; }
