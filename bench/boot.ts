@@ -1,0 +1,102 @@
+/**
+ * bench/boot: real PXE boots of QEMU VMs (TCG) on the e2e harness's private network, timed from
+ * power-on. For each firmware path, one VM alone:
+ *   - to the node's iPXE script running (its `echo provisiond: booting` on the serial console),
+ *     with provisiond, and with the peer: dnsmasq (DHCP + TFTP, same loaders, the same script text
+ *     served over TFTP) in the same run; ratio = dnsmasq / provisiond (> 1: we are quicker);
+ *   - to `ready` with provisiond (DHCP ack, kernel loaded, init script, ready from the timeline);
+ * then four BIOS VMs at once to `ready`. Goals on these machines: BIOS <= 10 s, UEFI <= 18 s,
+ * four at once <= 25 s. UEFI HTTP boot has no dnsmasq counterpart (dnsmasq serves no HTTP).
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { missingPrerequisite } from '../test/e2e/lib/prereqs.js';
+import { TestNetwork } from '../test/e2e/lib/netns.js';
+import { Vm, type Firmware } from '../test/e2e/lib/vm.js';
+import { Cluster, sleep } from '../test/e2e/lib/cluster.js';
+import { bootFigures, formatFigures } from '../test/e2e/lib/figures.js';
+
+const missing = missingPrerequisite() ?? (existsSync('/usr/sbin/dnsmasq') ? null : '/usr/sbin/dnsmasq missing (apt-get install dnsmasq)');
+if (missing) {
+  console.log(`bench/boot: skipped: ${missing}`);
+  process.exit(0);
+}
+
+const SCRIPT_SEEN = /provisiond: booting/;
+const dir = mkdtempSync(join(tmpdir(), 'pvd-bench-boot-'));
+const net = await TestNetwork.create({ dir });
+let vmCount = 0;
+const newVm = (firmware: Firmware) => {
+  vmCount++;
+  return new Vm({ name: `b${vmCount}`, firmware, mac: `52:54:00:99:b0:${vmCount.toString(16).padStart(2, '0')}`, net, dir });
+};
+
+try {
+  // The peer first: dnsmasq hands out addresses and the loaders; iPXE then fetches boot.ipxe over TFTP.
+  const tftp = join(dir, 'dnsmasq-tftp');
+  mkdirSync(tftp);
+  for (const f of ['undionly.kpxe', 'snponly.efi']) copyFileSync(`/usr/lib/ipxe/${f}`, join(tftp, f));
+  writeFileSync(join(tftp, 'boot.ipxe'), '#!ipxe\necho provisiond: booting (dnsmasq peer)\nexit\n');
+  const conf = join(dir, 'dnsmasq.conf');
+  writeFileSync(
+    conf,
+    [
+      'port=0', `interface=${net.bridge}`, 'bind-interfaces', 'no-ping',
+      `dhcp-range=${net.hostAddress(100)},${net.hostAddress(199)},255.255.255.0,1h`,
+      `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
+      'enable-tftp', `tftp-root=${tftp}`,
+      'dhcp-userclass=set:ipxe,iPXE', 'dhcp-match=set:efi64,option:client-arch,7',
+      'dhcp-boot=tag:ipxe,boot.ipxe', 'dhcp-boot=tag:!ipxe,tag:efi64,snponly.efi', 'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe', '',
+    ].join('\n'),
+  );
+  const peer: Record<string, number> = {};
+  const dnsmasq = net.spawn('dnsmasq', ['-k', '-C', conf, '--log-facility=-'], { stdio: 'ignore' });
+  await sleep(1000);
+  for (const fw of ['bios', 'uefi-pxe'] as Firmware[]) {
+    const vm = newVm(fw);
+    await vm.start();
+    peer[fw] = await vm.waitForSerial(SCRIPT_SEEN, 180_000);
+    await vm.stop();
+  }
+  dnsmasq.kill('SIGKILL');
+  await sleep(500);
+
+  const cluster = new Cluster({ net, statedir: join(dir, 'state'), readyInterval: 30, log: (m) => console.log(`bench/boot: ${m}`) });
+  await cluster.prepare();
+  await cluster.start();
+  const goals: Record<Firmware, number> = { bios: 10, uefi: 18, 'uefi-pxe': 18, 'uefi-http': 18 };
+  console.log('\none VM alone, seconds from power-on:');
+  console.log('path        script: provisiond  dnsmasq  ratio    to ready (goal)');
+  const lines: string[] = [];
+  for (const fw of ['bios', 'uefi-pxe', 'uefi-http'] as Firmware[]) {
+    const vm = newVm(fw);
+    await vm.start();
+    const script = await vm.waitForSerial(SCRIPT_SEEN, 180_000);
+    const node = await cluster.waitForNode(vm.mac, (n) => n.state === 'ready', 300_000, 'ready');
+    const f = bootFigures(await cluster.timelineEvents(node.name), vm.poweredOnAt);
+    await vm.stop();
+    const p = peer[fw];
+    console.log(
+      `${fw.padEnd(10)}  ${script.toFixed(1).padStart(17)}  ${p === undefined ? '    -  ' : p.toFixed(1).padStart(7)}  ${p === undefined ? '  -  ' : (p / script).toFixed(2).padStart(5)}x  ${f.ready?.toFixed(1).padStart(8)} s (${goals[fw]} s)`,
+    );
+    lines.push(formatFigures(`${node.name} (${fw})`, f));
+  }
+  console.log('\nfour BIOS VMs at once:');
+  const four = [0, 1, 2, 3].map(() => newVm('bios'));
+  await Promise.all(four.map((v) => v.start()));
+  const ready = await Promise.all(four.map((v) => cluster.waitForNode(v.mac, (n) => n.state === 'ready', 400_000, 'ready')));
+  let last = 0;
+  for (const [i, node] of ready.entries()) {
+    const f = bootFigures(await cluster.timelineEvents(node.name), four[i].poweredOnAt);
+    last = Math.max(last, f.ready ?? Infinity);
+    lines.push(formatFigures(`${node.name} (4x bios)`, f));
+  }
+  console.log(`all four ready ${last.toFixed(1)} s after power-on (goal 25 s)\n\nper boot:`);
+  for (const l of lines) console.log(`  ${l}`);
+  for (const v of four) await v.stop();
+  await cluster.stop();
+} finally {
+  await net.destroy();
+  rmSync(dir, { recursive: true, force: true });
+}
