@@ -220,7 +220,9 @@ export class TftpServer {
       client,
       source,
       negotiated,
-      timeoutMs: (negotiated.timeout ?? this.o.timeout) * 1000,
+      // The client's RFC 2349 timeout is acknowledged and bounds our delay, but we never wait longer than our own:
+      // curl asks for 6 s, and under loss every dropped block would then stall the transfer for 6 s.
+      timeoutMs: Math.min(negotiated.timeout ?? Infinity, this.o.timeout) * 1000,
       retries: this.o.retries,
       onEnd: (end) => {
         if (this.transfers.get(key)?.transfer === transfer) this.transfers.delete(key);
