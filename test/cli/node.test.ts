@@ -152,7 +152,7 @@ t.test('node status and node summary', async (t) => {
   await reg.flush();
   const status = await env.run(['node', 'status', 'n0001'], { tty: true });
   t.match(status.out, /^NAME\s+STATE\s+LAST CONTACT\s+ADDRESS\s+VNFS\s+ENABLED\s+BOOT/);
-  t.match(status.out, /\nn0001\s+ready\s+\d+s ago\s+10\.0\.0\.1\s+-\s+yes\s+pxe\n/);
+  t.match(status.out, /\nn0001\s+ready\s+\d+s ago\s+10\.0\.0\.1\s+-\s+yes\s+pxe\b/);
   t.match(JSON.parse((await env.run(['node', 'status', '--json'])).out)[2], { name: 'n0003', state: '-', enabled: 'no' });
   const summary = (await env.run(['node', 'summary'])).out.trimEnd().split('\n').map((l) => l.split('\t'));
   t.same(summary, [
