@@ -63,11 +63,11 @@ function setupStatedir(): void {
   writeFileSync(join(dir, 'files/small.bin'), randomBytes(4096));
 }
 
-async function startProvisiond(port: number): Promise<void> {
-  const config = join(dir, 'provisiond.yaml');
+async function startProvisiond(port: number, sendfile = true): Promise<void> {
+  const config = join(dir, `provisiond-${port}.yaml`);
   writeFileSync(
     config,
-    `statedir: ${dir}\nmaster: 127.0.0.1\nlog: { level: warn, format: json }\nhttp:\n  listen: 127.0.0.1\n  port: ${port}\n  maxScriptRequestsPerAddress: ${NODES * 2}\ntftp: { enabled: false }\ndhcp: { enabled: false }\n`,
+    `statedir: ${dir}\nmaster: 127.0.0.1\nlog: { level: warn, format: json }\nhttp:\n  listen: 127.0.0.1\n  port: ${port}\n  maxScriptRequestsPerAddress: ${NODES * 2}\n  sendfile: ${sendfile}\ntftp: { enabled: false }\ndhcp: { enabled: false }\n`,
   );
   const child = spawn(process.execPath, ['bin/provisiond.js', 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
@@ -201,19 +201,28 @@ async function main(): Promise<void> {
   }
   const peer = await freePort();
   await startNginx(peer);
+  // The same daemon with sendfile off (large buffered reads in Node), to show what zero-copy brings.
+  const js = await freePort();
+  await startProvisiond(js, false);
   // Warm the page cache and the checksum cache (computed once per file version) before timing.
   curlOnce(ours, '/files/big.img');
+  curlOnce(js, '/files/big.img');
   curlOnce(peer, '/files/big.img');
 
   console.log(`2. getfile ${MB} MiB`);
-  const single = { ours: 0, peer: 0 };
+  const single = { ours: 0, js: 0, peer: 0 };
   for (let i = 0; i < 3; i++) {
     single.ours = Math.max(single.ours, curlOnce(ours, '/files/big.img'));
+    single.js = Math.max(single.js, curlOnce(js, '/files/big.img'));
     single.peer = Math.max(single.peer, curlOnce(peer, '/files/big.img'));
   }
-  console.log(`  one client (best of 3): provisiond ${fmtRate(single.ours)}, nginx ${fmtRate(single.peer)}, ratio ${ratio(single.ours, single.peer)}`);
-  const many = { ours: await curlMany(ours, '/files/big.img', CLIENTS), peer: await curlMany(peer, '/files/big.img', CLIENTS) };
-  console.log(`  ${CLIENTS} clients: provisiond ${fmtRate(many.ours)}, nginx ${fmtRate(many.peer)}, ratio ${ratio(many.ours, many.peer)}`);
+  console.log(
+    `  one client (best of 3): provisiond ${fmtRate(single.ours)} (sendfile off: ${fmtRate(single.js)}), nginx ${fmtRate(single.peer)}, ratio ${ratio(single.ours, single.peer)} (sendfile off: ${ratio(single.js, single.peer)})`,
+  );
+  const many = { ours: await curlMany(ours, '/files/big.img', CLIENTS), js: await curlMany(js, '/files/big.img', CLIENTS), peer: await curlMany(peer, '/files/big.img', CLIENTS) };
+  console.log(
+    `  ${CLIENTS} clients: provisiond ${fmtRate(many.ours)} (sendfile off: ${fmtRate(many.js)}), nginx ${fmtRate(many.peer)}, ratio ${ratio(many.ours, many.peer)} (sendfile off: ${ratio(many.js, many.peer)})`,
+  );
   const floor = 1.25e9;
   for (const [what, v] of [['one client', single.ours], [`${CLIENTS} clients`, many.ours]] as const) {
     if (v < floor) console.log(`  WARNING: ${what} below 10 GbE line rate (1.25 GB/s): ${fmtRate(v)}`);

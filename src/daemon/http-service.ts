@@ -33,6 +33,7 @@ export function httpOptions(config: Config): HttpServerOptions {
     filePrefixes: prefixes,
     maxScriptRequestsPerAddress: config.http.maxScriptRequestsPerAddress,
     requestTimeoutMs: config.http.requestTimeout * 1000,
+    zeroCopy: config.http.sendfile,
   };
 }
 

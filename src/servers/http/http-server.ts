@@ -12,6 +12,11 @@ import { ChecksumCache } from './checksum-cache.js';
 import { findPython, SendfileHelper } from './sendfile.js';
 import type { HttpHandlers, HttpServerOptions } from './types.js';
 
+function makeSendfile(options: HttpServerOptions): SendfileHelper | null {
+  const python = options.zeroCopy === false ? null : findPython();
+  return python ? new SendfileHelper({ python, idleSeconds: options.requestTimeoutMs / 1000 }) : null;
+}
+
 export class HttpServer {
   readonly #handlers: HttpHandlers;
   readonly #log: Logger;
@@ -23,8 +28,7 @@ export class HttpServer {
     if (options.maxScriptRequestsPerAddress < 1) throw new TypeError('http: maxScriptRequestsPerAddress must be at least 1');
     this.#handlers = handlers;
     this.#log = logger;
-    const python = options.zeroCopy === false ? null : findPython();
-    const sendfile = python ? new SendfileHelper({ python, idleSeconds: options.requestTimeoutMs / 1000 }) : null;
+    const sendfile = makeSendfile(options);
     this.#state = { options, checksums: new ChecksumCache(), closing: false, scriptsInFlight: new Map(), sendfile };
     if (options.zeroCopy !== false && !sendfile) logger.warn({}, 'http: python3 not found: large files are sent without sendfile (slower; apt-get install python3)');
   }
@@ -82,6 +86,7 @@ export class HttpServer {
   /** Applies new options; rebinds (new socket first, then the old one closes gracefully) when the address changed. */
   async update(options: HttpServerOptions): Promise<void> {
     const old = this.#state.options;
+    if ((options.zeroCopy !== false) !== (old.zeroCopy !== false)) this.#state.sendfile = makeSendfile(options);
     const rebind = old.listen !== options.listen || (old.port !== options.port && options.port !== 0);
     if (rebind && this.#server) {
       const fresh = await this.#bind(options);

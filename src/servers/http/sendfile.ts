@@ -38,9 +38,12 @@ sys.stdout.write(str(sent))
 sys.exit(code)
 `;
 
-/** The python3 on PATH (or in /usr/bin), or null. */
+/**
+ * The system's python3 (Debian's /usr/bin/python3 first: a version manager's shim on PATH, such as
+ * pyenv's, costs a shell and hundreds of ms per start), else the first on PATH; null when none.
+ */
 export function findPython(path = process.env.PATH ?? ''): string | null {
-  for (const dir of [...path.split(delimiter), '/usr/bin']) {
+  for (const dir of ['/usr/bin', ...path.split(delimiter)]) {
     if (!dir) continue;
     const p = join(dir, 'python3');
     try {
@@ -100,7 +103,8 @@ export class SendfileHelper {
       res.flushHeaders();
       while (socket.writableLength > 0 && !socket.destroyed) await new Promise((r) => socket.once('drain', r));
       if (socket.destroyed) return 0;
-      const child = spawn(this.#python, ['-c', HELPER, String(start), String(length), String(this.#idle)], {
+      // -I -S: no environment, no user site, no site module: the helper starts in a few ms.
+      const child = spawn(this.#python, ['-I', '-S', '-c', HELPER, String(start), String(length), String(this.#idle)], {
         stdio: ['ignore', 'pipe', 'ignore', socket, fd],
       });
       let out = '';
