@@ -37,6 +37,8 @@ function frame(type: string, id: number, payload: Buffer): Buffer {
 }
 
 export class ProcessSpawner implements Spawner {
+  /** The spawner's command line: the Perl program, or the native binary. */
+  readonly #command: [string, ...string[]];
   readonly #perl: string;
   readonly #log: Logger;
   #child: ChildProcessByStdio<Writable, Readable, Readable> | undefined;
@@ -46,8 +48,10 @@ export class ProcessSpawner implements Spawner {
   #pending: Buffer = Buffer.alloc(0);
   #closed = false;
 
-  constructor({ perl, logger }: { perl: string; logger: Logger }) {
-    this.#perl = perl;
+  constructor({ perl, native, logger }: { perl?: string; native?: string; logger: Logger }) {
+    if (!native && !perl) throw new TypeError('nodescript spawner: perl or native binary required');
+    this.#command = native ? [native] : [perl!, '-e', SPAWNER_PERL];
+    this.#perl = this.#command[0];
     this.#log = logger;
     // Started now, not at the first request: forking the daemon itself is the one blocking spawn,
     // better paid at startup than in the middle of a boot storm.
@@ -86,7 +90,7 @@ export class ProcessSpawner implements Spawner {
 
   #ensure(): ChildProcessByStdio<Writable, Readable, Readable> {
     if (this.#child) return this.#child;
-    const child = spawn(this.#perl, ['-e', SPAWNER_PERL], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+    const child = spawn(this.#command[0], this.#command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
     this.#child = child;
     this.#pending = Buffer.alloc(0);
     child.stdin.on('error', () => {}); // EPIPE when it died: reported by 'exit'
