@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { openRegistry } from '../../src/registry/open.js';
+import { statusColumns } from '../../src/cli/node/status-columns.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURES = resolve(import.meta.dirname, 'fixtures');
@@ -86,6 +87,8 @@ t.test('--dry-run prints the commands with passwords as ****', async (t) => {
   t.match(r.stdout, /^bmc02 {2}IPMI_PASSWORD=\*\*\*\* ipmitool -I lanplus -H 10\.1\.0\.2 -p 6230 -U admin -E chassis power cycle$/m);
   t.match(r.stdout, /^n0001 {2}POWER_PASSWORD=\*\*\*\* .*exec-timed\/cycle n0001 52:54:00:00:00:01$/m);
   for (const secret of ['Fil3-s3cret', 'Gr0up-s3cret']) t.notOk((r.stdout + r.stderr).includes(secret), 'no password shown');
+  const shown = cli('power', 'on', 'bmc01', '--dry-run', '--show-passwords');
+  t.match(shown.stdout, /^bmc01 {2}IPMI_PASSWORD=Fil3-s3cret ipmitool /m, 'unless asked');
   const b = cli('node', 'bootdev', 'pxe', 'bmc01', '--persistent', '--dry-run');
   t.match(b.stdout, /chassis bootdev pxe options=persistent$/m);
 });
@@ -128,4 +131,23 @@ t.test('reload --wait: bootdev pxe, power on, then waits for ready on the VNFS; 
   t.match(out, /^lab2 {2}TIMED OUT \(last: no sign of life\)/m);
   t.equal(code, 1, 'non-zero: one node did not come back');
   t.match(err, /reload: 1 of 2 nodes did not come back ready/);
+});
+
+// The columns live in src/cli/power/status-columns.ts; wiring them into `node status` is two lines in
+// src/cli/node/status-columns.ts (another part's file, whose own test pins the old row). Until the
+// integrator wires them, this test is a TODO rather than a failure.
+const wired = statusColumns.some((c) => c.key === 'verdict');
+t.test('node status: READY/RELOAD verdict with the reason, and the power state where a driver is set', { todo: wired ? false : 'integrator: add verdictColumn and powerColumn to statusColumns' }, async (t) => {
+  const r = cli('node', 'status', 'lab[1-2]', 'n0001', '--json');
+  t.equal(r.status, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as Array<Record<string, string>>;
+  const by = Object.fromEntries(rows.map((row) => [row.name, row]));
+  t.equal(by.lab1?.verdict, 'READY', 'lab1 checked in ready on its vnfs after the reload');
+  t.equal(by.lab1?.power, 'on');
+  t.equal(by.lab2?.verdict, 'RELOAD (never seen)');
+  t.equal(by.lab2?.power, 'on', 'lab2 was powered on by the reload, it just never booted');
+  t.match(by.n0001?.power, /^unknown \(exec driver cannot status: no executable .*exec-timed\/status\)$/);
+  const table = cli('node', 'status', 'lab1', 'lab2');
+  t.match(table.stdout, /^lab1\s.*\sREADY\s+on\s*$/m, 'the plain output ends with the verdict and the power state');
+  t.match(table.stdout, /^lab2\s.*\sRELOAD \(never seen\)\s+on\s*$/m);
 });
