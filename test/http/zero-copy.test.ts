@@ -2,6 +2,8 @@ import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,7 +14,7 @@ import { findPython } from '../../src/servers/http/sendfile.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-async function server(t: { teardown(fn: () => unknown): void }, dir: string, zeroCopy: boolean): Promise<HttpServer> {
+async function server(t: { teardown(fn: () => unknown): void }, dir: string, zeroCopy: boolean, closeGraceMs?: number): Promise<HttpServer> {
   const s = new HttpServer({
     logger: silentLogger(),
     options: {
@@ -24,6 +26,7 @@ async function server(t: { teardown(fn: () => unknown): void }, dir: string, zer
       maxScriptRequestsPerAddress: 4,
       requestTimeoutMs: 30_000,
       zeroCopy,
+      closeGraceMs,
     },
     handlers: {
       nodescript: async () => Readable.from(['#!/bin/sh\n']),
@@ -72,4 +75,23 @@ t.test('large bodies: the sendfile path and the JavaScript path send the same by
     const after = Buffer.from(await (await fetch(base)).arrayBuffer());
     t.equal(sha256(after), sha256(data), 'served whole after a client went away');
   }
+});
+
+t.test('close() cuts a transfer still running after the grace period, sendfile helper included', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvd-http-zc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'big.img'), randomBytes(24 * 1024 * 1024));
+  const s = await server(t, dir, findPython() !== null, 500);
+  // 1 MiB/s: the transfer would take 24 s.
+  const slow = promisify(execFile)('curl', ['-sS', '--limit-rate', '1M', '-o', '/dev/null', '-w', '%{size_download}', `http://127.0.0.1:${s.port}/files/big.img`]).then(
+    (r) => ({ ok: true, out: r.stdout }),
+    (e: { stdout?: string }) => ({ ok: false, out: e.stdout ?? '' }),
+  );
+  await new Promise((r) => setTimeout(r, 800));
+  const began = Date.now();
+  await s.close();
+  t.ok(Date.now() - began < 5000, `close() returned after ${Date.now() - began} ms (grace 500 ms)`);
+  const res = await slow;
+  t.notOk(res.ok, 'the client sees the transfer cut');
+  t.ok(Number(res.out) < 24 * 1024 * 1024, `it got ${res.out} bytes, not the whole file`);
 });

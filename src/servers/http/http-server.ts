@@ -104,10 +104,10 @@ export class HttpServer {
     this.#state.closing = true;
     const server = this.#server;
     if (!server) return;
-    await this.#drain(server, this.#state.options.closeGraceMs ?? 30_000);
+    await this.#drain(server, this.#state.options.closeGraceMs ?? 30_000, true);
   }
 
-  async #drain(server: Server, graceMs: number): Promise<void> {
+  async #drain(server: Server, graceMs: number, final = false): Promise<void> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     // Connections that finish a response while draining become idle: close them as they do.
@@ -115,6 +115,8 @@ export class HttpServer {
     const timer = setTimeout(() => {
       this.#log.warn({ graceMs }, 'http: transfers still running after the grace period are cut');
       server.closeAllConnections();
+      // Only when stopping: after a rebind the helpers may be serving the new socket's clients too.
+      if (final) this.#state.sendfile?.killAll();
     }, graceMs);
     try {
       await closed;

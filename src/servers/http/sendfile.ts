@@ -6,7 +6,7 @@
  * once they have left, so the bytes on the wire stay in order. Without python3, or beyond
  * `maxConcurrent` helpers, the caller falls back to body-pump.ts.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -66,6 +66,7 @@ export interface SendfileOptions {
 
 export class SendfileHelper {
   #running = 0;
+  readonly #children = new Set<ChildProcess>();
   readonly #python: string;
   readonly #max: number;
   readonly #min: number;
@@ -80,6 +81,11 @@ export class SendfileHelper {
 
   get running(): number {
     return this.#running;
+  }
+
+  /** Ends every transfer in flight (the helpers hold a copy of their sockets: closing ours is not enough). */
+  killAll(): void {
+    for (const c of this.#children) c.kill('SIGKILL');
   }
 
   /** Whether a body of `length` bytes should go through a helper now. */
@@ -107,6 +113,8 @@ export class SendfileHelper {
       const child = spawn(this.#python, ['-I', '-S', '-c', HELPER, String(start), String(length), String(this.#idle)], {
         stdio: ['ignore', 'pipe', 'ignore', socket, fd],
       });
+      this.#children.add(child);
+      child.once('close', () => this.#children.delete(child));
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       const code = await new Promise<number | null>((resolve) => {
