@@ -34,11 +34,10 @@ export const startPerceus: ServiceFactory = async (ctx): Promise<Service | null>
       return `perceus ${server.address}`;
     },
     async reload(config: Config) {
-      const before = bound;
-      bound = config;
-      if (config.perceus.listen === before.perceus.listen && config.perceus.port === before.perceus.port) return;
+      if (config.perceus.listen === bound.perceus.listen && config.perceus.port === bound.perceus.port) return;
       const fresh = make(config);
-      await fresh.listen();
+      await fresh.listen(); // on failure the old socket keeps serving and `bound` still describes it
+      bound = config;
       const previous = server;
       server = fresh;
       void previous.close();
