@@ -10,7 +10,6 @@ import { join, resolve } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { openRegistry } from '../../src/registry/open.js';
-import { statusColumns } from '../../src/cli/node/status-columns.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURES = resolve(import.meta.dirname, 'fixtures');
@@ -133,11 +132,7 @@ t.test('reload --wait: bootdev pxe, power on, then waits for ready on the VNFS; 
   t.match(err, /reload: 1 of 2 nodes did not come back ready/);
 });
 
-// The columns live in src/cli/power/status-columns.ts; wiring them into `node status` is two lines in
-// src/cli/node/status-columns.ts (another part's file, whose own test pins the old row). Until the
-// integrator wires them, this test is a TODO rather than a failure.
-const wired = statusColumns.some((c) => c.key === 'verdict');
-t.test('node status: READY/RELOAD verdict with the reason, and the power state where a driver is set', { todo: wired ? false : 'integrator: add verdictColumn and powerColumn to statusColumns' }, async (t) => {
+t.test('node status: READY/RELOAD verdict with the reason, and the power state where a driver is set', async (t) => {
   const r = cli('node', 'status', 'lab[1-2]', 'n0001', '--json');
   t.equal(r.status, 0, r.stderr);
   const rows = JSON.parse(r.stdout) as Array<Record<string, string>>;

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../../config/schema.js';
 import type { RegistryStore, ResolvedNode } from '../../registry/types.js';
+import { powerColumn, verdictColumn } from '../power/status-columns.js';
 import { contactAge, yesNo } from './output.js';
 import { shownAddress } from './view.js';
 
@@ -30,4 +31,6 @@ export const statusColumns: StatusColumn[] = [
   { header: 'VNFS', key: 'vnfs', value: (n) => n.vnfs || '-' },
   { header: 'ENABLED', key: 'enabled', value: (n) => yesNo(n.enabled) },
   { header: 'BOOT', key: 'boot', value: (n) => n.boot },
+  verdictColumn,
+  powerColumn,
 ];
