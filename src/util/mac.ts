@@ -5,9 +5,13 @@
  */
 
 const HEX = /^[0-9a-f]+$/i;
+const CANONICAL = /^[0-9A-F]{2}(:[0-9A-F]{2}){5,19}$/;
 
 /** Parses a hardware address in any usual notation; returns the canonical form or null. */
 export function parseMac(input: string): string | null {
+  // The servers look nodes up per packet with addresses already in canonical form: answer those
+  // without the splitting and re-joining below.
+  if (CANONICAL.test(input)) return input;
   const trimmed = input.trim();
   let hex: string;
   if (/^[0-9a-f]{1,2}([:-][0-9a-f]{1,2})+$/i.test(trimmed)) {
