@@ -111,6 +111,8 @@ async function bootStorm(port: number, label: string): Promise<number> {
         const req = request({ host: '127.0.0.1', port, path: `/nodescripts/init?nodeid=${mac}`, agent }, (res) => {
           let body = '';
           res.on('data', (c) => (body += c));
+          res.on('aborted', () => reject(new Error(`node ${mac}: response cut after ${(performance.now() - t0).toFixed(0)} ms`)));
+          res.on('error', reject);
           res.on('end', () => {
             if (res.statusCode !== 200 || !body.includes(`step ${SCRIPTS - 1} for`)) reject(new Error(`node ${mac}: ${res.statusCode} ${body.slice(0, 200)}`));
             else resolve(performance.now() - t0);

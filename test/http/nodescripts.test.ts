@@ -118,3 +118,13 @@ t.test('one address may run only maxScriptRequestsPerAddress nodescript requests
   const after = await text(`${h.base}/nodescripts/init?nodeid=52:54:00:00:20:09`);
   t.equal(after.status, 200, 'served again once the others finished');
 });
+
+t.test('a nodescript response silent for longer than http.requestTimeout is not cut (queued in a boot storm)', async (t) => {
+  const h = await startDaemon(t, '', { http: '  requestTimeout: 1\n' });
+  h.write('nodescripts/init/all/10-quiet', '#!/bin/sh\nsleep 2.5\necho "echo finally"\n', 0o755);
+  const res = await text(`${h.base}/nodescripts/init?nodeid=${MAC}`);
+  t.equal(res.status, 200);
+  t.match(res.body, /echo finally\n[\s\S]*# NODESCRIPT END/, 'the whole script arrived');
+  const again = await text(`${h.base}/files/none`);
+  t.equal(again.status, 404, 'the daemon still answers');
+});

@@ -71,6 +71,14 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
     if (inFlight >= cap) throw new HttpError(429, `too many nodescript requests from ${addr} at once (limit ${cap})`, { headers: { 'Retry-After': '2' } });
     state.scriptsInFlight.set(addr, inFlight + 1);
     const abort = new AbortController();
+    // In a boot storm a node may wait minutes in the engine's queue with nothing to send: the socket
+    // idle timeout must not cut it (each script has its own timeout; a vanished node is seen by TCP).
+    const idle = req.socket.timeout ?? 0;
+    req.socket.setTimeout(0);
+    req.socket.setKeepAlive(true, 30_000);
+    res.once('finish', () => {
+      if (!req.socket.destroyed && idle > 0) req.socket.setTimeout(idle);
+    });
     res.once('close', () => {
       const n = (state.scriptsInFlight.get(addr) ?? 1) - 1;
       if (n <= 0) state.scriptsInFlight.delete(addr);
