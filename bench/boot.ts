@@ -64,6 +64,7 @@ try {
 
   const cluster = new Cluster({ net, statedir: join(dir, 'state'), readyInterval: 30, log: (m) => console.log(`bench/boot: ${m}`) });
   await cluster.prepare();
+  await cluster.vmGroups(['cluster']);
   await cluster.start();
   const goals: Record<Firmware, number> = { bios: 10, uefi: 18, 'uefi-pxe': 18, 'uefi-http': 18 };
   console.log('\none VM alone, seconds from power-on:');

@@ -65,6 +65,7 @@ if (e2eGate(t)) {
   );
   script('ready/group/e2e/60-e2e-marker-check', '#!/bin/sh\necho "e2e-marker-file: $(cat /etc/e2e-marker 2>&1)" > /dev/console\n', false);
   script('init/group/failing/20-fail', '#!/bin/sh\necho "echo 20-fail: printed before failing"\nexit 3\n');
+  await cluster.vmGroups(['cluster', 'e2e', 'failing']);
   await cluster.start();
 
   const bios = vm('bios1', 'bios', 0x11);
@@ -96,7 +97,13 @@ if (e2eGate(t)) {
     { vm: uefiHttp, name: 'uefihttp1' },
   ];
   await Promise.all(wave1.map((c) => c.vm.start()));
-  const results = await Promise.allSettled(wave1.map((c) => cluster.waitForNode(c.vm.mac, isReady, BOOT_TIMEOUT, 'ready')));
+  // A kernel panic on the console ends that node's wait at once, with the panic as the reason.
+  const panicked = (vm: Vm) =>
+    vm.waitForSerial(/Kernel panic - not syncing: .*/, BOOT_TIMEOUT).then(
+      () => Promise.reject(new Error(`${vm.name}: ${/Kernel panic - not syncing: .*/.exec(vm.serial)![0]}`)),
+      () => new Promise<never>(() => {}),
+    );
+  const results = await Promise.allSettled(wave1.map((c) => Promise.race([cluster.waitForNode(c.vm.mac, isReady, BOOT_TIMEOUT, 'ready'), panicked(c.vm)])));
 
   t.test('four nodes booted at once all reach ready', async (t) => {
     t.comment('seconds from power-on:');

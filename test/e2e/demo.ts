@@ -72,6 +72,8 @@ function stageOf(vm: Vm, node: ListedNode | undefined): string {
   const fail = /provisiond: (.*(?:failed|disabled|not registered).*)/.exec(s);
   if (node?.state === 'ready') return 'ready';
   if (fail) return `FAILED: ${fail[1].trim().slice(0, 60)}`;
+  const panic = /Kernel panic - not syncing: (.*)/.exec(s);
+  if (panic) return `FAILED: kernel panic: ${panic[1].trim().slice(0, 50)}`;
   if (!vm.running) return 'powered off';
   if (node?.state === 'init') return /switch_root|switching|Run \/sbin\/init/i.test(s) ? 'switching into the VNFS' : 'running init nodescripts';
   if (/Linux version/.test(s)) return 'stage-1 kernel booting';
@@ -127,6 +129,7 @@ async function main(): Promise<void> {
 
   out.write(`demo: network namespace ${net.name}, bridge ${net.bridge}, master ${net.master}; statedir ${statedir}\n`);
   await cluster.prepare();
+  await cluster.vmGroups(['cluster']);
   out.write('demo: starting provisiond serve (DHCP on the bridge, TFTP, HTTP)\n');
   await cluster.start();
 
