@@ -287,3 +287,34 @@ t.test('close with a grace period lets renders in flight finish, then refuses ne
   t.equal(sh(await pending).stdout.toString(), 'a\nb\n', 'the render in flight completed across both scripts');
   t.throws(() => e.render(node(), master(dir)), /nodescript engine is closed/);
 });
+
+t.test('a spawner that dies fails the scripts in flight clearly, and the next render gets a new one', async (t) => {
+  const { readdirSync, readFileSync: read } = await import('node:fs');
+  const spawners = () =>
+    new Set(
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            const stat = read(`/proc/${d}/stat`, 'utf8');
+            return stat.includes('(provisiond-spaw') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
+          } catch {
+            return false;
+          }
+        }),
+    );
+  const before = spawners();
+  const dir = makeStatedir(t, { 'nodescripts/init/all/10-slow': '#!/bin/sh\necho "echo started"\nsleep 2\necho "echo done"\n' });
+  const logger = memoryLogger();
+  const e = engine(t, dir, { logger });
+  const mine = [...spawners()].filter((p) => !before.has(p));
+  t.equal(mine.length, 1, 'the engine started its spawner');
+  const pending = collect(e.render(node(), master(dir)));
+  await new Promise((r) => setTimeout(r, 500));
+  process.kill(Number(mine[0]), 'SIGKILL');
+  const out = (await pending).toString();
+  t.match(out, /nodescript 10-slow failed on the master \(nodescript spawner exited \(SIGKILL\)\)/);
+  t.ok(logger.lines.some((l) => l.level === 'error' && /spawner exited/.test(l.msg)), 'logged');
+  const again = sh(await render(e, dir)).stdout.toString();
+  t.equal(again, 'started\ndone\n', 'a new spawner serves the next render');
+});
