@@ -43,6 +43,7 @@ function cleanup() {
 }
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 async function startProvisiond(root: string): Promise<number> {
   const [cmd, args] = inNs(process.execPath, ['--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify({ root, listen: '127.0.0.1', port: 0 })]);
@@ -148,7 +149,12 @@ async function main() {
   console.log(`worst ratio ${worst.toFixed(2)}x`);
 }
 
-main().catch((err) => {
-  console.error(`bench/tftp: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+// Exit explicitly: the servers started in the namespace would keep the event loop alive, and the
+// 'exit' handler kills them and deletes the namespace.
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`bench/tftp: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
