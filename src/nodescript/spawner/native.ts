@@ -30,7 +30,9 @@ export function nativeSpawner(logger: Logger, env: NodeJS.ProcessEnv = process.e
   }
   const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache');
   const dir = join(base, 'provisiond');
-  const bin = join(dir, `provisiond-spawner-${createHash('sha256').update(source).digest('hex').slice(0, 12)}`);
+  // Keyed by source and machine: a home directory shared across architectures never runs a foreign binary.
+  const key = createHash('sha256').update(source).update(`\0${process.platform}-${process.arch}`).digest('hex').slice(0, 12);
+  const bin = join(dir, `provisiond-spawner-${key}`);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (!privateDir(dir)) {
