@@ -42,7 +42,8 @@ try {
   writeFileSync(
     conf,
     [
-      'port=0', `interface=${net.bridge}`, 'bind-interfaces', 'no-ping',
+      // user=root: the temp dir is 0700, and dnsmasq otherwise drops to `nobody` and cannot read it.
+      'port=0', 'user=root', `interface=${net.bridge}`, 'bind-interfaces', 'no-ping',
       `dhcp-range=${net.hostAddress(100)},${net.hostAddress(199)},255.255.255.0,1h`,
       `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
       'enable-tftp', `tftp-root=${tftp}`,
@@ -51,7 +52,7 @@ try {
     ].join('\n'),
   );
   const peer: Record<string, number> = {};
-  const dnsmasq = net.spawn('dnsmasq', ['-k', '-C', conf, '--log-facility=-'], { stdio: 'ignore' });
+  const dnsmasq = net.spawn('dnsmasq', ['-k', '-C', conf, `--log-facility=${join(dir, 'dnsmasq.log')}`], { stdio: 'ignore' });
   await sleep(1000);
   for (const fw of ['bios', 'uefi-pxe'] as Firmware[]) {
     const vm = newVm(fw);
