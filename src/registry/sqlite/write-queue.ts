@@ -6,7 +6,7 @@
  */
 import type { RegistryIndex } from '../memory-index.js';
 import type { Lease, TimelineEvent } from '../types.js';
-import type { Statements } from './statements.js';
+import { leaseParams, type Statements } from './statements.js';
 
 interface Contact {
   state: string | null;
@@ -70,15 +70,7 @@ export class WriteQueue {
     for (const [hwaddr, lease] of this.leases) {
       if (lease === null) st.deleteLease.run(hwaddr);
       else
-        st.upsertLease.run({
-          hwaddr: lease.hwaddr,
-          address: lease.address,
-          expires: lease.expires,
-          state: lease.state,
-          hostname: lease.hostname ?? null,
-          client_id: lease.clientId ?? null,
-          uuid: lease.uuid ?? null,
-        });
+        st.upsertLease.run(leaseParams(lease));
     }
     for (const [nodeid, s] of this.unknown) st.upsertUnknown.run(nodeid, s.addr, s.via, s.first, s.last, s.count);
     for (const e of this.events) st.insertEvent.run(e.time, e.nodeid, e.source, e.stage, e.msg, e.ok ? 1 : 0, e.addr ?? null);
