@@ -10,7 +10,7 @@ t.test('iPXE scripts: registered, auto-registered, boot local, own VNFS kernel, 
   const h = await startDaemon(t);
   const unknown = await text(`${h.base}/boot/${MAC}.ipxe`);
   t.match(unknown.body, /^#!ipxe\n/);
-  t.match(unknown.body, new RegExp(`kernel ${h.base}/boot/vmlinuz initrd=initramfs.img provisiond=${h.base} provisiond.nodeid=${MAC.toUpperCase()} provisiond.debug=0 console=tty0 console=ttyS0,115200n8 \\|\\| goto failed`));
+  t.match(unknown.body, new RegExp(`kernel ${h.base}/boot/vmlinuz initrd=initramfs.img provisiond=${h.base} provisiond.nodeid=${MAC.toUpperCase()} provisiond.debug=0 console=tty0 console=ttyS0,115200n8 quiet \\|\\| goto failed`));
   t.ok(await h.daemon.registry.getNodeByNodeid(MAC), 'an unknown MAC is auto-registered by its iPXE request');
 
   await h.daemon.registry.addNode({ name: 'disk01', nodeid: '52:54:00:99:00:02', boot: 'local' });
