@@ -44,11 +44,18 @@ const ZERO = '0.0.0.0';
 const MAX_OPTION_OCTETS = 4096;
 
 export function ipToString(buf: Buffer, offset: number): string {
-  return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
+  const a = buf[offset]!;
+  const b = buf[offset + 1]!;
+  const c = buf[offset + 2]!;
+  const d = buf[offset + 3]!;
+  // Most address fields of a request are empty: no new string for those.
+  if ((a | b | c | d) === 0) return ZERO;
+  return `${a}.${b}.${c}.${d}`;
 }
 
 /** Dotted quad to a 32-bit unsigned integer; a hand-written parser, as it runs several times per packet. */
 export function ipToUint32(ip: string): number {
+  if (ip === ZERO) return 0;
   let value = 0;
   let octet = 0;
   let digits = 0;
@@ -100,13 +107,18 @@ function readOptions(buf: Buffer, into: Map<number, Buffer>, where: string): boo
     const value = buf.subarray(i + 2, i + 2 + len);
     const prev = into.get(code);
     if (prev && prev.length + len > MAX_OPTION_OCTETS) throw new DhcpDecodeError(`option ${code} is too long`);
-    into.set(code, prev ? Buffer.concat([prev, value]) : Buffer.from(value));
+    // A view, not a copy: the packet owns `buf` (see decodePacket).
+    into.set(code, prev ? Buffer.concat([prev, value]) : value);
     i += 2 + len;
   }
   return false;
 }
 
-/** Decodes one UDP payload. Throws DhcpDecodeError on anything malformed. */
+/**
+ * Decodes one UDP payload. Throws DhcpDecodeError on anything malformed. The packet's `chaddr` and
+ * option values are views into `buf` (no copies per packet): the caller must not reuse `buf` while
+ * the packet is in use (node's dgram gives every datagram a buffer of its own).
+ */
 export function decodePacket(buf: Buffer): DhcpPacket {
   if (buf.length < HEADER_LENGTH + 4) throw new DhcpDecodeError(`truncated (${buf.length} octets)`);
   if (buf.readUInt32BE(HEADER_LENGTH) !== MAGIC_COOKIE) throw new DhcpDecodeError('bad magic cookie');
@@ -131,7 +143,7 @@ export function decodePacket(buf: Buffer): DhcpPacket {
     yiaddr: ipToString(buf, 16),
     siaddr: ipToString(buf, 20),
     giaddr: ipToString(buf, 24),
-    chaddr: Buffer.from(buf.subarray(28, 44)),
+    chaddr: buf.subarray(28, 44),
     sname: '',
     file: '',
     options,
@@ -173,14 +185,25 @@ export function emptyPacket(): DhcpPacket {
  * ascending order, then End; the result is padded to the 300-octet BOOTP minimum.
  */
 export function encodePacket(p: DhcpPacket): Buffer {
-  const first = [Opt.MESSAGE_TYPE, Opt.SERVER_ID].filter((c) => p.options.has(c));
-  const rest = [...p.options.keys()].filter((c) => c !== Opt.MESSAGE_TYPE && c !== Opt.SERVER_ID && c !== Opt.PAD && c !== Opt.END).sort((a, b) => a - b);
-  const codes = [...first, ...rest];
+  const codes: number[] = [];
+  if (p.options.has(Opt.MESSAGE_TYPE)) codes.push(Opt.MESSAGE_TYPE);
+  if (p.options.has(Opt.SERVER_ID)) codes.push(Opt.SERVER_ID);
+  const head = codes.length;
   // Values over 255 octets are split into several instances of the option (RFC 3396).
   let size = HEADER_LENGTH + 4 + 1;
-  for (const code of codes) {
-    const len = p.options.get(code)!.length;
+  for (const [code, value] of p.options) {
+    if (code === Opt.PAD || code === Opt.END) continue;
+    const len = value.length;
     size += len + 2 * Math.max(1, Math.ceil(len / 255));
+    if (code === Opt.MESSAGE_TYPE || code === Opt.SERVER_ID) continue;
+    // Insertion sort: a reply has a dozen options, mostly in order already.
+    let i = codes.length;
+    codes.push(code);
+    while (i > head && codes[i - 1]! > code) {
+      codes[i] = codes[i - 1]!;
+      i--;
+    }
+    codes[i] = code;
   }
   // One zero-filled allocation: padding and empty fields come for free.
   const buf = Buffer.alloc(Math.max(size, MIN_REPLY_LENGTH));
@@ -196,10 +219,11 @@ export function encodePacket(p: DhcpPacket): Buffer {
   buf.writeUInt32BE(ipToUint32(p.siaddr), 20);
   buf.writeUInt32BE(ipToUint32(p.giaddr), 24);
   p.chaddr.copy(buf, 28, 0, Math.min(16, p.chaddr.length));
-  if (Buffer.byteLength(p.sname, 'latin1') > 63) throw new TypeError(`sname longer than 63 octets: ${p.sname}`);
-  if (Buffer.byteLength(p.file, 'latin1') > 127) throw new TypeError(`boot file name longer than 127 octets: ${p.file}`);
-  buf.write(p.sname, 44, 'latin1');
-  buf.write(p.file, 108, 'latin1');
+  // latin1: one octet per character, so the string length is the octet count.
+  if (p.sname.length > 63) throw new TypeError(`sname longer than 63 octets: ${p.sname}`);
+  if (p.file.length > 127) throw new TypeError(`boot file name longer than 127 octets: ${p.file}`);
+  if (p.sname) buf.write(p.sname, 44, 'latin1');
+  if (p.file) buf.write(p.file, 108, 'latin1');
   buf.writeUInt32BE(MAGIC_COOKIE, HEADER_LENGTH);
   let at = HEADER_LENGTH + 4;
   for (const code of codes) {

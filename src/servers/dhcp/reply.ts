@@ -2,7 +2,7 @@
  * Building replies (RFC 2131 table 3) and choosing where they go (RFC 2131 section 4.1).
  */
 import { BOOTREPLY, CLIENT_PORT, IpxeOpt, MessageType, Opt, PxeOpt, SERVER_PORT } from '../../protocol/dhcp/constants.js';
-import { BROADCAST_FLAG, emptyPacket, type DhcpPacket } from '../../protocol/dhcp/packet.js';
+import { BROADCAST_FLAG, type DhcpPacket } from '../../protocol/dhcp/packet.js';
 import { encapsulate, ip, ips, str, u32, u8 } from '../../protocol/dhcp/options.js';
 import type { Pool } from './pool.js';
 import type { DhcpBoot } from './types.js';
@@ -20,21 +20,73 @@ export interface ReplySpec {
   message?: string;
 }
 
+/**
+ * Option values that are the same for every reply of a pool, server address or lease time, encoded
+ * once: a boot storm builds thousands of replies a second from the same dozen values. Shared, so
+ * never modified (encodePacket only copies from them).
+ */
+const poolOptions = new WeakMap<Pool, Array<[number, Buffer]>>();
+const cached = new Map<string, Buffer>();
+const MAX_CACHED = 1024;
+
+function optionsOf(pool: Pool): Array<[number, Buffer]> {
+  let list = poolOptions.get(pool);
+  if (!list) {
+    list = [
+      [Opt.SUBNET_MASK, ip(pool.netmask)],
+      [Opt.BROADCAST, ip(pool.broadcast)],
+    ];
+    if (pool.options.router) list.push([Opt.ROUTER, ip(pool.options.router)]);
+    if (pool.options.dns.length) list.push([Opt.DNS, ips(pool.options.dns)]);
+    if (pool.options.domain) list.push([Opt.DOMAIN, str(pool.options.domain)]);
+    poolOptions.set(pool, list);
+  }
+  return list;
+}
+
+/** `make()` once per key; bounded (a config with many boot files or servers), starting over when full. */
+function memo(key: string, make: () => Buffer): Buffer {
+  let b = cached.get(key);
+  if (!b) {
+    if (cached.size >= MAX_CACHED) cached.clear();
+    b = make();
+    cached.set(key, b);
+  }
+  return b;
+}
+
+const TYPE = Array.from({ length: 9 }, (_, i) => u8(i));
+const memoIp = (addr: string): Buffer => memo(`i${addr}`, () => ip(addr));
+const memoStr = (s: string): Buffer => memo(`s${s}`, () => str(s));
+const memoU32 = (n: number): Buffer => memo(`u${n}`, () => u32(n));
+const IPXE_NO_PROXY_WAIT = encapsulate([[IpxeOpt.NO_PXEDHCP, u8(1)]]);
+// Discovery control 8: no boot server discovery, download the boot file named here.
+const PXE_DISCOVERY_CONTROL = encapsulate([[PxeOpt.DISCOVERY_CONTROL, u8(8)]]);
+const PXECLIENT = str('PXEClient');
+
 /** A reply to `req` with the header fields copied as RFC 2131 asks. */
 export function buildReply(req: DhcpPacket, spec: ReplySpec): DhcpPacket {
-  const p = emptyPacket();
-  p.op = BOOTREPLY;
-  p.htype = req.htype;
-  p.hlen = req.hlen;
-  p.xid = req.xid;
-  p.flags = req.flags;
-  p.giaddr = req.giaddr;
-  p.chaddr = Buffer.from(req.chaddr);
-  if (spec.type === MessageType.ACK || spec.type === MessageType.OFFER) p.ciaddr = spec.type === MessageType.ACK ? req.ciaddr : '0.0.0.0';
-  if (spec.yiaddr) p.yiaddr = spec.yiaddr;
-  const o = p.options;
-  o.set(Opt.MESSAGE_TYPE, u8(spec.type));
-  o.set(Opt.SERVER_ID, ip(spec.serverId));
+  const o = new Map<number, Buffer>();
+  const p: DhcpPacket = {
+    op: BOOTREPLY,
+    htype: req.htype,
+    hlen: req.hlen,
+    hops: 0,
+    xid: req.xid,
+    secs: 0,
+    flags: req.flags,
+    ciaddr: spec.type === MessageType.ACK ? req.ciaddr : '0.0.0.0',
+    yiaddr: spec.yiaddr || '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: req.giaddr,
+    // encodePacket copies it: the request's octets can be shared.
+    chaddr: req.chaddr,
+    sname: '',
+    file: '',
+    options: o,
+  };
+  o.set(Opt.MESSAGE_TYPE, TYPE[spec.type] ?? u8(spec.type));
+  o.set(Opt.SERVER_ID, memoIp(spec.serverId));
   if (spec.message) o.set(Opt.MESSAGE, str(spec.message));
   if (spec.type === MessageType.NAK) {
     // A NAK carries nothing else (RFC 2131 table 3) and is broadcast when not relayed.
@@ -43,33 +95,26 @@ export function buildReply(req: DhcpPacket, spec: ReplySpec): DhcpPacket {
     return p;
   }
   const pool = spec.pool;
-  if (pool) {
-    o.set(Opt.SUBNET_MASK, ip(pool.netmask));
-    o.set(Opt.BROADCAST, ip(pool.broadcast));
-    if (pool.options.router) o.set(Opt.ROUTER, ip(pool.options.router));
-    if (pool.options.dns.length) o.set(Opt.DNS, ips(pool.options.dns));
-    if (pool.options.domain) o.set(Opt.DOMAIN, str(pool.options.domain));
-  }
+  if (pool) for (const [code, value] of optionsOf(pool)) o.set(code, value);
   if (spec.leaseTime) {
-    o.set(Opt.LEASE_TIME, u32(spec.leaseTime));
-    o.set(Opt.RENEWAL_TIME, u32(Math.floor(spec.leaseTime / 2)));
-    o.set(Opt.REBINDING_TIME, u32(Math.floor((spec.leaseTime * 7) / 8)));
+    o.set(Opt.LEASE_TIME, memoU32(spec.leaseTime));
+    o.set(Opt.RENEWAL_TIME, memoU32(Math.floor(spec.leaseTime / 2)));
+    o.set(Opt.REBINDING_TIME, memoU32(Math.floor((spec.leaseTime * 7) / 8)));
   }
   if (spec.hostname) o.set(Opt.HOSTNAME, str(spec.hostname));
   const boot = spec.boot;
   if (boot) {
     p.siaddr = boot.nextServer;
     p.sname = boot.sname ?? boot.nextServer;
-    if (Buffer.byteLength(boot.file, 'latin1') <= 127) p.file = boot.file;
-    o.set(Opt.TFTP_SERVER, str(p.sname));
-    o.set(Opt.BOOTFILE, str(boot.file));
-    if (boot.vendorClass) o.set(Opt.VENDOR_CLASS, str(boot.vendorClass));
-    if (boot.ipxeNoProxyWait) o.set(Opt.IPXE_ENCAP, encapsulate([[IpxeOpt.NO_PXEDHCP, u8(1)]]));
+    if (boot.file.length <= 127) p.file = boot.file;
+    o.set(Opt.TFTP_SERVER, memoStr(p.sname));
+    o.set(Opt.BOOTFILE, memoStr(boot.file));
+    if (boot.vendorClass) o.set(Opt.VENDOR_CLASS, memoStr(boot.vendorClass));
+    if (boot.ipxeNoProxyWait) o.set(Opt.IPXE_ENCAP, IPXE_NO_PROXY_WAIT);
   }
   if (spec.proxy) {
-    o.set(Opt.VENDOR_CLASS, str('PXEClient'));
-    // Discovery control 8: no boot server discovery, download the boot file named here.
-    o.set(Opt.VENDOR_SPECIFIC, encapsulate([[PxeOpt.DISCOVERY_CONTROL, u8(8)]]));
+    o.set(Opt.VENDOR_CLASS, PXECLIENT);
+    o.set(Opt.VENDOR_SPECIFIC, PXE_DISCOVERY_CONTROL);
   }
   // PXE ROMs want their UUID echoed.
   const uuid = req.options.get(Opt.CLIENT_UUID);

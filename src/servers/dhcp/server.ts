@@ -8,7 +8,7 @@ import { CLIENT_PORT, PXE_PORT, SERVER_PORT } from '../../protocol/dhcp/constant
 import { decodePacket, DhcpDecodeError, encodePacket, type DhcpPacket } from '../../protocol/dhcp/packet.js';
 import type { Logger } from '../../log/logger.js';
 import { DhcpEngine, type Arrival } from './engine.js';
-import { bindToDevice, interfaceAddress } from './netif.js';
+import { bindToDevice, growReceiveBuffer, interfaceAddress } from './netif.js';
 import { Pool } from './pool.js';
 import { replyDestination } from './reply.js';
 import type { DhcpServerOptions, DhcpStats } from './types.js';
@@ -23,6 +23,8 @@ interface Listener {
 }
 
 const ADDRESS_TTL_MS = 1000;
+/** Socket receive buffer: about 2 s of a 10,000-node boot storm (see growReceiveBuffer). */
+const RECEIVE_BUFFER = 4 * 1024 * 1024;
 
 export class DhcpServer {
   private readonly log: Logger;
@@ -84,6 +86,8 @@ export class DhcpServer {
     this.listeners.push(l);
     socket.setBroadcast(true);
     if (iface) bindToDevice(socket, iface);
+    const rcvbuf = growReceiveBuffer(socket, RECEIVE_BUFFER);
+    this.log.debug({ iface, port, rcvbuf }, 'dhcp socket receive buffer');
     socket.on('message', (msg, rinfo) => this.receive(l, msg, rinfo));
     socket.on('error', (err) => {
       this.stats.errors++;
