@@ -52,8 +52,11 @@ export class RawClient {
     return this.queue.splice(0).map((q) => q.p);
   }
 
-  /** A whole lockstep read; resolves with the content (throws on an error packet). */
-  async get(port: number, filename: string, options: Record<string, string> = {}): Promise<Buffer> {
+  /**
+   * A whole lockstep read; resolves with the content (throws on an error packet). With a `gate`, the
+   * first answer is reported and not acknowledged until the gate opens (many transfers held at once).
+   */
+  async get(port: number, filename: string, options: Record<string, string> = {}, gate?: { arrived(): void; open: Promise<void> }): Promise<Buffer> {
     this.send({ op: 'rrq', filename, mode: 'octet', options }, port);
     const parts: Buffer[] = [];
     let blksize = 512;
@@ -72,6 +75,11 @@ export class RawClient {
       }
       tries = 0;
       lastPort = m.port;
+      if (gate && m.p.op !== 'error') {
+        gate.arrived();
+        await gate.open;
+        gate = undefined;
+      }
       if (m.p.op === 'error') throw new Error(`${filename}: error ${m.p.code}: ${m.p.message}`);
       if (m.p.op === 'oack') {
         if (m.p.options.blksize) blksize = Number(m.p.options.blksize);

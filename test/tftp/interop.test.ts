@@ -2,6 +2,8 @@
  * The TFTP server against real clients on loopback: curl, tftp-hpa's tftp and atftp, every block
  * size, empty / exactly-one-block / rollover-sized files, netascii, generated files, refusals.
  * A raw socket client (client.ts) does what no real client can be told to do.
+ * Every file from the root goes through the native pump here (nativeMinBytes 0, down to the empty
+ * file); interop-js.test.ts runs this same suite with the pump off (PVD_TFTP_ENGINE=js), the Node path.
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -48,10 +50,13 @@ writeFileSync(join(root, 'sub', 'text.cfg'), 'DEFAULT linux\nLABEL linux\n  KERN
 writeFileSync(join(tmp, 'secret'), 'outside the root');
 symlinkSync(join(tmp, 'secret'), join(root, 'escape'));
 
+const engine = process.env.PVD_TFTP_ENGINE === 'js' ? 'js' : 'native';
+const nativeMinBytes = engine === 'js' ? null : 0;
 const log = memoryLogger();
 const records: TransferRecord[] = [];
 const server = new TftpServer({
   root,
+  nativeMinBytes,
   listen: '127.0.0.1',
   port: 0,
   timeout: 0.2,
@@ -234,12 +239,19 @@ t.test('a stalled transfer is retried with backoff, then dropped and freed', asy
 
 t.test('600 concurrent transfers complete with bounded state', async (t) => {
   // Its own server with the default 1 s timeout: 600 transfers and their clients share this one process.
-  const busy = new TftpServer({ root, listen: '127.0.0.1', port: 0, logger: memoryLogger() });
+  const busy = new TftpServer({ root, listen: '127.0.0.1', port: 0, nativeMinBytes, logger: memoryLogger() });
   const { port: busyPort } = await busy.listen();
   const clients = await Promise.all(Array.from({ length: 600 }, () => RawClient.open()));
   let peak = 0;
   const timer = setInterval(() => (peak = Math.max(peak, busy.stats.active)), 5);
-  const results = await Promise.allSettled(clients.map((c) => c.get(busyPort, 'odd', { blksize: '1468' })));
+  // Every client holds its first block unacknowledged until all have one (or 5 s pass): 600 at once, however fast each is.
+  let arrived = 0;
+  let release!: () => void;
+  const open = new Promise<void>((r) => (release = r));
+  const holdTimer = setTimeout(release, 5000);
+  const gate = { arrived: () => void (++arrived === clients.length && release()), open };
+  const results = await Promise.allSettled(clients.map((c) => c.get(busyPort, 'odd', { blksize: '1468' }, gate)));
+  clearTimeout(holdTimer);
   clearInterval(timer);
   clients.forEach((c) => c.close());
   await busy.close();
@@ -247,4 +259,17 @@ t.test('600 concurrent transfers complete with bounded state', async (t) => {
   t.equal(good, 600, 'all 600 checksums equal');
   t.ok(peak >= 512, `at least 512 transfers at once (peak ${peak})`);
   t.equal(busy.stats.active, 0, 'closing the server frees every transfer');
+});
+
+t.test(`every octet transfer of a file from the root ran in the ${engine} engine`, async (t) => {
+  t.equal(server.native, engine === 'native', `native pump ${engine === 'native' ? 'built and in use' : 'off'}`);
+  const fromRoot = records.filter((r) => r.origin === 'root' && r.file !== 'sub/text.cfg');
+  t.ok(fromRoot.length >= 20, `${fromRoot.length} transfers from the root`);
+  t.same([...new Set(fromRoot.map((r) => r.engine))], [engine], `all by ${engine}`);
+  t.ok(records.some((r) => r.file === 'empty' && r.outcome === 'ok' && r.bytes === 0), 'the empty file');
+  t.ok(records.some((r) => r.file === 'big' && r.outcome === 'ok' && r.blksize === 512 && r.bytes === files.big!.length), 'the rollover file at 512');
+  const text = records.find((r) => r.file === 'sub/text.cfg');
+  t.equal(text?.engine, 'js', 'netascii is converted and sent by node');
+  const gen = records.find((r) => r.file === 'gen/hello');
+  t.equal(gen?.engine, 'js', 'generated content is sent by node');
 });

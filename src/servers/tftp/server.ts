@@ -7,14 +7,17 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { Readable } from 'node:stream';
 import { open, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { Logger } from '../../log/logger.js';
 import { decodePacket, encodePacket, ErrorCode, TftpDecodeError, type RequestPacket } from '../../protocol/tftp/packet.js';
-import { negotiateOptions, MAX_BLKSIZE } from '../../protocol/tftp/options.js';
+import { negotiateOptions, MAX_BLKSIZE, type Negotiated } from '../../protocol/tftp/options.js';
 import { normalizeRequestPath } from '../../protocol/tftp/path.js';
 import { toNetascii } from '../../protocol/tftp/netascii.js';
 import { BufferSource, FileSource, StreamSource, type BlockSource } from './source.js';
 import { openUnderRoot } from './root.js';
 import { Transfer, type TransferEnd } from './transfer.js';
+import { nativePump } from './native/build.js';
+import { PumpPool } from './native/pool.js';
 
 export interface TftpClient {
   address: string;
@@ -34,6 +37,8 @@ export interface TransferRecord extends Omit<Partial<TransferEnd>, 'outcome'> {
   outcome: TransferEnd['outcome'] | 'not-found' | 'refused';
   blksize?: number;
   windowsize?: number;
+  /** Who moved the data: `native` (the C pump) or `js` (this process); absent for refusals. */
+  engine?: 'native' | 'js';
 }
 
 export interface TftpServerOptions {
@@ -53,11 +58,29 @@ export interface TftpServerOptions {
   maxTransfers?: number;
   /** Largest file converted for netascii mode (the conversion is held in memory). */
   maxNetasciiBytes?: number;
+  /**
+   * Regular files of at least this many bytes, sent in octet mode, are moved by the native pump
+   * (pump.c, built with the system's cc on first use); null: every transfer runs in Node.
+   */
+  nativeMinBytes?: number | null;
+  /** Native pump processes (each runs many transfers in one loop). */
+  nativePumps?: number;
   onTransfer?: (record: TransferRecord) => void;
   logger: Logger;
 }
 
-type Content = Buffer | Readable | { fh: FileHandle; size: number };
+type Content = Buffer | Readable | { fh: FileHandle; size: number; path: string };
+type Placeholder = { transfer: { abort(reason: string): void }; file: string; started: boolean };
+/** What a started request carries to the engine that runs it. */
+interface Run {
+  key: string;
+  placeholder: Placeholder;
+  client: TftpClient;
+  file: string;
+  origin: 'root' | 'generated';
+  negotiated: Negotiated;
+  timeoutMs: number;
+}
 type Found = { content: Content; size: number | null; origin: 'root' | 'generated' } | { refused: string } | null;
 
 export interface TftpStats {
@@ -73,7 +96,8 @@ export interface TftpStats {
 export class TftpServer {
   private readonly o: Required<Omit<TftpServerOptions, 'generate' | 'onTransfer' | 'root'>> & Pick<TftpServerOptions, 'generate' | 'onTransfer' | 'root'>;
   private socket: Socket | null = null;
-  private readonly transfers = new Map<string, { transfer: Transfer; file: string; started: boolean }>();
+  private readonly transfers = new Map<string, Placeholder>();
+  private pool: PumpPool | null = null;
   readonly stats: TftpStats = { requests: 0, active: 0, completed: 0, failed: 0, refused: 0, malformed: 0, bytes: 0 };
 
   constructor({
@@ -86,11 +110,19 @@ export class TftpServer {
     retries = 6,
     maxTransfers = 1024,
     maxNetasciiBytes = 16 * 1024 * 1024,
+    nativeMinBytes = 64 * 1024,
+    nativePumps = Math.min(availableParallelism(), 4),
     ...rest
   }: TftpServerOptions) {
     if (!(timeout > 0)) throw new TypeError(`tftp: timeout must be positive, got ${timeout}`);
     if (!Number.isInteger(retries) || retries < 1) throw new TypeError(`tftp: retries must be a positive integer, got ${retries}`);
-    this.o = { listen, port, maxBlksize, maxWindowsize, maxWindowBytes, timeout, retries, maxTransfers, maxNetasciiBytes, ...rest };
+    if (!Number.isInteger(nativePumps) || nativePumps < 1) throw new TypeError(`tftp: nativePumps must be a positive integer, got ${nativePumps}`);
+    this.o = { listen, port, maxBlksize, maxWindowsize, maxWindowBytes, timeout, retries, maxTransfers, maxNetasciiBytes, nativeMinBytes, nativePumps, ...rest };
+  }
+
+  /** True when big files go to the native pump (it was built and has not kept failing). */
+  get native(): boolean {
+    return this.pool?.usable ?? false;
   }
 
   /** Binds the request socket; resolves with the address actually bound (port 0 picks one). */
@@ -110,6 +142,10 @@ export class TftpServer {
       socket.setRecvBufferSize(4 * 1024 * 1024);
     } catch {}
     this.socket = socket;
+    if (this.o.nativeMinBytes !== null) {
+      const bin = await nativePump(this.o.logger);
+      if (bin) this.pool = new PumpPool(bin, this.o.nativePumps, this.o.logger);
+    }
     return this.address()!;
   }
 
@@ -123,7 +159,11 @@ export class TftpServer {
   async close(): Promise<void> {
     const s = this.socket;
     this.socket = null;
-    for (const { transfer } of [...this.transfers.values()]) transfer.abort('server shutting down');
+    for (const { transfer, started } of [...this.transfers.values()]) if (started) transfer.abort('server shutting down');
+    // Native transfers end when their pump says so: wait for those records, then stop the pumps.
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.close();
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
@@ -167,7 +207,7 @@ export class TftpServer {
     if (req.mode === 'mail') return this.refuse(client, req.filename, ErrorCode.ILLEGAL_OPERATION, 'mail mode is not supported');
     const path = normalizeRequestPath(req.filename);
     if (!path.ok) return this.refuse(client, req.filename, ErrorCode.ACCESS_VIOLATION, `access violation: ${path.reason}`);
-    const placeholder = { transfer: null as unknown as Transfer, file: req.filename, started: false };
+    const placeholder: Placeholder = { transfer: { abort: () => {} }, file: req.filename, started: false };
     this.transfers.set(key, placeholder); // a retransmitted request arriving while we look the file up is ignored
     let found: Found;
     try {
@@ -196,6 +236,69 @@ export class TftpServer {
       size = content.length;
     }
     const negotiated = negotiateOptions(req.options, size, { maxBlksize: this.o.maxBlksize, maxWindowsize: this.o.maxWindowsize, maxWindowBytes: this.o.maxWindowBytes });
+    const run: Run = {
+      key,
+      placeholder,
+      client,
+      file: path.path,
+      origin,
+      negotiated,
+      // The client's RFC 2349 timeout is acknowledged and bounds our delay, but we never wait longer than our own:
+      // curl asks for 6 s, and under loss every dropped block would then stall the transfer for 6 s.
+      timeoutMs: Math.min(negotiated.timeout ?? Infinity, this.o.timeout) * 1000,
+    };
+    const min = this.o.nativeMinBytes;
+    if (this.pool?.usable && min !== null && req.mode !== 'netascii' && !Buffer.isBuffer(content) && !(content instanceof Readable) && content.size >= min) {
+      if (await this.startNative(run, content, req.options.tsize !== undefined)) return;
+    }
+    await this.startJs(run, content, size);
+  }
+
+  /** Hands the data phase to a native pump; false when it cannot take it (the caller runs it in Node). */
+  private async startNative(run: Run, file: { fh: FileHandle; size: number; path: string }, tsizeAsked: boolean): Promise<boolean> {
+    const st = await file.fh.stat({ bigint: true });
+    if (this.transfers.get(run.key) !== run.placeholder || !this.socket || !this.pool) {
+      await file.fh.close().catch(() => {});
+      return true; // superseded or shut down meanwhile
+    }
+    const { negotiated } = run;
+    const handle = this.pool.start(
+      {
+        client: run.client,
+        bind: this.o.listen,
+        blksize: negotiated.blksize,
+        windowsize: negotiated.windowsize,
+        timeoutMs: run.timeoutMs,
+        retries: this.o.retries,
+        tsizeAsked: tsizeAsked && negotiated.oack?.tsize !== undefined,
+        size: file.size,
+        path: file.path,
+        dev: st.dev,
+        ino: st.ino,
+        oack: negotiated.oack ? encodePacket({ op: 'oack', options: negotiated.oack }) : null,
+      },
+      {
+        onStart: () => void file.fh.close().catch(() => {}),
+        onRefused: (reason) => {
+          this.o.logger.debug({ file: run.file, reason }, 'tftp native pump refused the transfer; sending it from node');
+          this.startJs(run, file, file.size).catch((err: unknown) => {
+            this.o.logger.error({ file: run.file, err: (err as Error).message }, 'tftp request failed');
+            if (this.transfers.get(run.key) === run.placeholder) this.transfers.delete(run.key);
+            this.refuse(run.client, run.file, ErrorCode.NOT_DEFINED, 'internal error');
+          });
+        },
+        onEnd: (end) => this.ended(run, handle, 'native', end),
+      },
+    );
+    if (!handle) return false;
+    run.placeholder.transfer = handle;
+    run.placeholder.started = true;
+    this.stats.active = this.transfers.size;
+    return true;
+  }
+
+  private async startJs(run: Run, content: Content, size: number | null): Promise<void> {
+    const { key, placeholder, negotiated } = run;
     const source: BlockSource = Buffer.isBuffer(content)
       ? new BufferSource(content, negotiated.blksize)
       : content instanceof Readable
@@ -215,20 +318,14 @@ export class TftpServer {
       socket.close();
       return;
     }
-    const transfer = new Transfer({
+    const transfer: Transfer = new Transfer({
       socket,
-      client,
+      client: run.client,
       source,
       negotiated,
-      // The client's RFC 2349 timeout is acknowledged and bounds our delay, but we never wait longer than our own:
-      // curl asks for 6 s, and under loss every dropped block would then stall the transfer for 6 s.
-      timeoutMs: Math.min(negotiated.timeout ?? Infinity, this.o.timeout) * 1000,
+      timeoutMs: run.timeoutMs,
       retries: this.o.retries,
-      onEnd: (end) => {
-        if (this.transfers.get(key)?.transfer === transfer) this.transfers.delete(key);
-        this.stats.active = this.transfers.size;
-        this.record({ file: path.path, client, origin, blksize: negotiated.blksize, windowsize: negotiated.windowsize, ...end });
-      },
+      onEnd: (end) => this.ended(run, transfer, 'js', end),
     });
     placeholder.transfer = transfer;
     placeholder.started = true;
@@ -236,11 +333,18 @@ export class TftpServer {
     transfer.start();
   }
 
+  private ended(run: Run, transfer: unknown, engine: 'native' | 'js', end: TransferEnd): void {
+    if (this.transfers.get(run.key)?.transfer === transfer) this.transfers.delete(run.key);
+    this.stats.active = this.transfers.size;
+    const { negotiated } = run;
+    this.record({ file: run.file, client: run.client, origin: run.origin, blksize: negotiated.blksize, windowsize: negotiated.windowsize, engine, ...end });
+  }
+
   /** The file under the root, else what `generate` makes of the name. */
   private async find(path: string, client: TftpClient): Promise<Found> {
     if (this.o.root !== null) {
       const hit = await openUnderRoot(this.o.root, path);
-      if (hit.kind === 'file') return { content: { fh: hit.fh, size: hit.size }, size: hit.size, origin: 'root' as const };
+      if (hit.kind === 'file') return { content: { fh: hit.fh, size: hit.size, path: hit.path }, size: hit.size, origin: 'root' as const };
       if (hit.kind === 'refused') return { refused: hit.reason };
     }
     if (!this.o.generate) return null;
@@ -251,7 +355,7 @@ export class TftpServer {
     if ('path' in g) {
       const fh = await open(g.path, 'r');
       const st = await fh.stat();
-      return { content: { fh, size: st.size }, size: st.size, origin: 'generated' as const };
+      return { content: { fh, size: st.size, path: g.path }, size: st.size, origin: 'generated' as const };
     }
     return { content: g.data, size: Buffer.isBuffer(g.data) ? g.data.length : (g.size ?? null), origin: 'generated' as const };
   }
