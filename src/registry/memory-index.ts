@@ -42,10 +42,11 @@ export class RegistryIndex {
     return frozen;
   }
 
-  putLease(lease: Lease): Lease {
+  /** Stores a lease; `owned`: the object was just built for the index, freeze it instead of a copy. */
+  putLease(lease: Lease, owned = false): Lease {
     const old = this.leases.get(lease.hwaddr);
     if (old && this.leasesByAddress.get(old.address) === old) this.leasesByAddress.delete(old.address);
-    const frozen = Object.freeze({ ...lease });
+    const frozen = Object.freeze(owned ? lease : { ...lease });
     this.leases.set(frozen.hwaddr, frozen);
     this.leasesByAddress.set(frozen.address, frozen);
     return frozen;

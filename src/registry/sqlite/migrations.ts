@@ -106,6 +106,17 @@ export const migrations: readonly Migration[] = [
       CREATE TRIGGER leases_del AFTER DELETE ON leases BEGIN INSERT INTO changes (kind, key) VALUES ('lease', OLD.hwaddr); END;
     `,
   },
+  {
+    version: 5,
+    what: 'timeline: a DHCP offer and the ack that follows it share one row (half the timeline writes of a boot storm)',
+    sql: `
+      ALTER TABLE events ADD COLUMN prev_time INTEGER;
+      ALTER TABLE events ADD COLUMN prev_stage TEXT;
+      ALTER TABLE events ADD COLUMN prev_msg TEXT;
+      ALTER TABLE events ADD COLUMN prev_ok INTEGER;
+      ALTER TABLE events ADD COLUMN prev_addr TEXT;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

@@ -9,7 +9,7 @@ import { parseMac } from '../../util/mac.js';
 import { RegistryValueError } from '../errors.js';
 import type { GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
 import { checkGroupUpdate, checkName, checkNodeid, mergeAttrs } from '../validate.js';
-import { eventFromRow, groupParams } from './statements.js';
+import { eventsFromRow, groupParams } from './statements.js';
 import { SqliteCore, type SqliteRegistryOptions } from './store.js';
 import { SqliteAutoRegister } from './auto-register.js';
 
@@ -100,7 +100,8 @@ export class SqliteRegistry extends SqliteAutoRegister implements RegistryStore 
     this.syncHot();
     const hwaddr = checkNodeid(lease.hwaddr);
     if (!isIPv4(lease.address)) throw new RegistryValueError(`lease of ${hwaddr}: ${JSON.stringify(lease.address)} is not an IPv4 address`);
-    const stored = this.index.putLease({ ...lease, hwaddr });
+    // One copy, frozen in place: the caller's object is never kept.
+    const stored = this.index.putLease({ ...lease, hwaddr }, true);
     this.queue.lease(hwaddr, stored);
     this.queued();
   }
@@ -118,7 +119,8 @@ export class SqliteRegistry extends SqliteAutoRegister implements RegistryStore 
   async addEvent(event: TimelineEvent): Promise<void> {
     this.assertOpen();
     const nodeid = parseMac(event.nodeid) ?? event.nodeid;
-    this.queue.event({ ...event, nodeid });
+    // Copied as it is queued: the caller may reuse its object.
+    this.queue.event({ time: event.time, nodeid, source: event.source, stage: event.stage, msg: event.msg, ok: event.ok, addr: event.addr ?? null });
     this.queued();
   }
 
@@ -126,7 +128,12 @@ export class SqliteRegistry extends SqliteAutoRegister implements RegistryStore 
     this.sync();
     this.flushQueued();
     const mac = parseMac(nodeid) ?? nodeid;
-    return this.st.eventsSince.all(mac, options.since ?? 0, options.limit ?? -1).map(eventFromRow);
+    const since = options.since ?? 0;
+    const limit = options.limit ?? -1;
+    // A row may hold two events (an offer and its ack): expand, keep the window asked for, in time order.
+    const events = this.st.eventsSince.all(mac, since, limit).flatMap(eventsFromRow).filter((e) => e.time >= since);
+    events.sort((a, b) => a.time - b.time);
+    return limit >= 0 && events.length > limit ? events.slice(events.length - limit) : events;
   }
 
   async flush(): Promise<void> {

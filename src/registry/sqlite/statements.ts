@@ -48,6 +48,12 @@ export interface EventRow {
   msg: string | null;
   ok: number;
   addr: string | null;
+  /** The event this row's event followed and absorbed (an offer before its ack), or nulls. */
+  prev_time: number | null;
+  prev_stage: string | null;
+  prev_msg: string | null;
+  prev_ok: number | null;
+  prev_addr: string | null;
 }
 
 const bool = (v: number | null): boolean | null => (v === null ? null : v !== 0);
@@ -125,6 +131,13 @@ export function eventFromRow(r: EventRow): TimelineEvent {
   return { time: r.time, nodeid: r.nodeid, source: r.source as TimelineEvent['source'], stage: r.stage, msg: r.msg, ok: r.ok !== 0, addr: r.addr };
 }
 
+/** The events of one row: the absorbed earlier one (same node and source) first, then the row's own. */
+export function eventsFromRow(r: EventRow): TimelineEvent[] {
+  const own = eventFromRow(r);
+  if (r.prev_time === null || r.prev_stage === null) return [own];
+  return [{ time: r.prev_time, nodeid: r.nodeid, source: own.source, stage: r.prev_stage, msg: r.prev_msg, ok: r.prev_ok !== 0, addr: r.prev_addr }, own];
+}
+
 const NODE_COLS = 'name, nodeid, grp, vnfs, enabled, debug, ipaddr, desc, boot, state, lastcontact, lastaddr';
 const NODE_VALS = '@name, @nodeid, @grp, @vnfs, @enabled, @debug, @ipaddr, @desc, @boot, @state, @lastcontact, @lastaddr';
 
@@ -173,9 +186,12 @@ export function prepare(db: Database.Database) {
     listUnknown: db.prepare<[], UnknownNode>(
       'SELECT nodeid, lastaddr, via, firstseen, lastseen, count FROM unknown WHERE nodeid NOT IN (SELECT nodeid FROM nodes) ORDER BY lastseen DESC',
     ),
-    insertEvent: db.prepare('INSERT INTO events (time, nodeid, source, stage, msg, ok, addr) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    insertEvent: db.prepare(
+      'INSERT INTO events (time, nodeid, source, stage, msg, ok, addr, prev_time, prev_stage, prev_msg, prev_ok, prev_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
     eventsSince: db.prepare<[string, number, number], EventRow>(
-      'SELECT * FROM (SELECT time, nodeid, source, stage, msg, ok, addr, id FROM events WHERE nodeid = ? AND time >= ? ORDER BY time DESC, id DESC LIMIT ?) ORDER BY time, id',
+      'SELECT * FROM (SELECT time, nodeid, source, stage, msg, ok, addr, prev_time, prev_stage, prev_msg, prev_ok, prev_addr, id FROM events ' +
+        'WHERE nodeid = ? AND time >= ? ORDER BY time DESC, id DESC LIMIT ?) ORDER BY time, id',
     ),
     pruneEvents: db.prepare('DELETE FROM events WHERE time < ?'),
     changesSince: db.prepare<[number], { id: number; kind: string; key: string }>('SELECT id, kind, key FROM changes WHERE id > ? ORDER BY id'),

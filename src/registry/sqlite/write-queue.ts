@@ -22,11 +22,16 @@ interface Sighting {
   count: number;
 }
 
+/** A queued event, possibly carrying the one it absorbed (see `event`). */
+type QueuedEvent = TimelineEvent & { prev?: TimelineEvent };
+
 export class WriteQueue {
   private contacts = new Map<string, Contact>();
   private leases = new Map<string, Lease | null>();
   private unknown = new Map<string, Sighting>();
-  private events: TimelineEvent[] = [];
+  private events: QueuedEvent[] = [];
+  /** Position in `events` of each node's last queued event. */
+  private lastEvent = new Map<string, number>();
 
   get size(): number {
     return this.contacts.size + this.leases.size + this.unknown.size + this.events.length;
@@ -52,8 +57,21 @@ export class WriteQueue {
     }
   }
 
+  /**
+   * Queues an event. A DHCP ack whose offer is still queued as the node's last event takes the
+   * offer's row (one row, two events: listEvents gives both back): a boot storm writes one timeline
+   * row per exchange instead of one per packet.
+   */
   event(e: TimelineEvent): void {
-    this.events.push(e);
+    if (e.source === 'dhcp' && e.stage === 'ack') {
+      const i = this.lastEvent.get(e.nodeid);
+      const before = i === undefined ? undefined : this.events[i];
+      if (before && before.source === 'dhcp' && before.stage === 'offer' && before.prev === undefined && before.time <= e.time) {
+        this.events[i!] = { ...e, prev: before };
+        return;
+      }
+    }
+    this.lastEvent.set(e.nodeid, this.events.push(e) - 1);
   }
 
   /** A node registered in the meantime is no longer unknown. */
@@ -73,7 +91,10 @@ export class WriteQueue {
         st.upsertLease.run(leaseParams(lease));
     }
     for (const [nodeid, s] of this.unknown) st.upsertUnknown.run(nodeid, s.addr, s.via, s.first, s.last, s.count);
-    for (const e of this.events) st.insertEvent.run(e.time, e.nodeid, e.source, e.stage, e.msg, e.ok ? 1 : 0, e.addr ?? null);
+    for (const e of this.events) {
+      const p = e.prev;
+      st.insertEvent.run(e.time, e.nodeid, e.source, e.stage, e.msg, e.ok ? 1 : 0, e.addr ?? null, p ? p.time : null, p ? p.stage : null, p ? p.msg : null, p ? (p.ok ? 1 : 0) : null, p ? (p.addr ?? null) : null);
+    }
   }
 
   /** Lays what is queued over an index just reloaded from the database. */
@@ -93,5 +114,6 @@ export class WriteQueue {
     this.leases.clear();
     this.unknown.clear();
     this.events = [];
+    this.lastEvent.clear();
   }
 }

@@ -26,8 +26,20 @@ export interface ReplySpec {
  * never modified (encodePacket only copies from them).
  */
 const poolOptions = new WeakMap<Pool, Array<[number, Buffer]>>();
-const cached = new Map<string, Buffer>();
-const MAX_CACHED = 1024;
+const MAX_CACHED = 256;
+
+/** `make(key)` once per key; bounded (a config with many boot files or servers), starting over when full. */
+function memo<K>(cache: Map<K, Buffer>, make: (key: K) => Buffer): (key: K) => Buffer {
+  return (key) => {
+    let b = cache.get(key);
+    if (!b) {
+      if (cache.size >= MAX_CACHED) cache.clear();
+      b = make(key);
+      cache.set(key, b);
+    }
+    return b;
+  };
+}
 
 function optionsOf(pool: Pool): Array<[number, Buffer]> {
   let list = poolOptions.get(pool);
@@ -44,21 +56,10 @@ function optionsOf(pool: Pool): Array<[number, Buffer]> {
   return list;
 }
 
-/** `make()` once per key; bounded (a config with many boot files or servers), starting over when full. */
-function memo(key: string, make: () => Buffer): Buffer {
-  let b = cached.get(key);
-  if (!b) {
-    if (cached.size >= MAX_CACHED) cached.clear();
-    b = make();
-    cached.set(key, b);
-  }
-  return b;
-}
-
 const TYPE = Array.from({ length: 9 }, (_, i) => u8(i));
-const memoIp = (addr: string): Buffer => memo(`i${addr}`, () => ip(addr));
-const memoStr = (s: string): Buffer => memo(`s${s}`, () => str(s));
-const memoU32 = (n: number): Buffer => memo(`u${n}`, () => u32(n));
+const memoIp = memo(new Map<string, Buffer>(), ip);
+const memoStr = memo(new Map<string, Buffer>(), str);
+const memoU32 = memo(new Map<number, Buffer>(), u32);
 const IPXE_NO_PROXY_WAIT = encapsulate([[IpxeOpt.NO_PXEDHCP, u8(1)]]);
 // Discovery control 8: no boot server discovery, download the boot file named here.
 const PXE_DISCOVERY_CONTROL = encapsulate([[PxeOpt.DISCOVERY_CONTROL, u8(8)]]);

@@ -31,7 +31,9 @@ export class DhcpServer {
   private readonly pools: Pool[];
   private readonly engine: DhcpEngine;
   private listeners: Listener[] = [];
-  private inflight = new Set<Promise<void>>();
+  /** Requests being handled, and who waits for them to finish (close). */
+  private inflight = 0;
+  private drained: (() => void) | null = null;
   private closed = false;
 
   constructor(private readonly opts: DhcpServerOptions) {
@@ -128,16 +130,31 @@ export class DhcpServer {
     }
     const serverId = this.addressOf(l) ?? this.opts.serverAddress ?? '0.0.0.0';
     const arrival: Arrival = { iface: l.iface, serverId, pool: l.pool };
-    const work = (this.opts.mode === 'proxy' ? this.engine.handleProxy(req, arrival, l.pxePort) : this.engine.handle(req, arrival))
-      .then((reply) => {
-        if (reply && !this.closed) this.send(l, req, reply, rinfo);
-      })
-      .catch((err: unknown) => {
-        this.stats.errors++;
-        this.log.error({ err, peer: rinfo.address }, 'dhcp request failed');
-      });
-    this.inflight.add(work);
-    void work.finally(() => this.inflight.delete(work));
+    const work = this.opts.mode === 'proxy' ? this.engine.handleProxy(req, arrival, l.pxePort) : this.engine.handle(req, arrival);
+    // A counter rather than a set of promises: one promise reaction per request, not three.
+    this.inflight++;
+    const failed = (err: unknown) => {
+      this.stats.errors++;
+      this.log.error({ err, peer: rinfo.address }, 'dhcp request failed');
+    };
+    work.then(
+      (reply) => {
+        try {
+          if (reply && !this.closed) this.send(l, req, reply, rinfo);
+        } catch (err) {
+          failed(err);
+        }
+        this.done();
+      },
+      (err: unknown) => {
+        failed(err);
+        this.done();
+      },
+    );
+  }
+
+  private done(): void {
+    if (--this.inflight === 0 && this.drained) this.drained();
   }
 
   private send(l: Listener, req: DhcpPacket, reply: DhcpPacket, rinfo: RemoteInfo): void {
@@ -157,7 +174,7 @@ export class DhcpServer {
     this.closed = true;
     for (const l of this.listeners) await new Promise<void>((r) => l.socket.close(() => r()));
     this.listeners = [];
-    await Promise.allSettled([...this.inflight]);
+    if (this.inflight > 0) await new Promise<void>((r) => (this.drained = r));
     await this.opts.leases.flush();
   }
 }
