@@ -14,8 +14,10 @@ import { killQuietly } from './cleanup.js';
 
 export type Firmware = 'bios' | 'uefi' | 'uefi-pxe' | 'uefi-http';
 
-export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
-export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+// Debian's 2 MiB OVMF build (the 4 MiB one spends about a second more of an emulated CPU reaching
+// PXE); both have PXE and HTTP boot.
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE.fd';
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS.fd';
 
 export interface VmOptions {
   name: string;
@@ -160,6 +162,10 @@ function qemuArgs(opts: VmOptions, tap: string, qmp: string): string[] {
   const args = [
     '-accel', 'tcg',
     '-nographic', // SeaBIOS and the option ROMs print on serial only with -nographic
+    // A headless compute node, serial console only (as a BMC's serial-over-LAN): no VGA card. Drawing
+    // the firmware's and the kernel's text on an emulated screen costs seconds under TCG (OVMF
+    // reaches PXE in ~8 s instead of ~13 s).
+    '-vga', 'none',
     '-monitor', 'none',
     '-chardev', 'stdio,id=ser0,signal=off',
     '-serial', 'chardev:ser0',
