@@ -45,18 +45,24 @@ process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 process.on('SIGTERM', () => process.exit(143));
 
+/** Which engine moved provisiond's transfers (serve.ts prints one record per transfer). */
+const engines = new Map<string, number>();
+
 async function startProvisiond(root: string): Promise<number> {
   const [cmd, args] = inNs(process.execPath, ['--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify({ root, listen: '127.0.0.1', port: 0 })]);
   const child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
-  for await (const line of createInterface({ input: child.stdout! })) {
-    const m = /^listening (\d+)/.exec(line);
-    if (m) {
-      child.stdout!.resume();
-      return Number(m[1]);
-    }
-  }
-  throw new Error('provisiond tftp fixture did not start');
+  return new Promise<number>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      const m = /^listening (\d+)/.exec(line);
+      if (m) return resolve(Number(m[1]));
+      if (!line.startsWith('{')) return;
+      const e = (JSON.parse(line) as { engine?: string }).engine ?? 'none';
+      engines.set(e, (engines.get(e) ?? 0) + 1);
+    });
+    rl.on('close', () => reject(new Error('provisiond tftp fixture did not start')));
+  });
 }
 
 function startDaemon(cmd: string, args: string[]): void {
@@ -147,6 +153,7 @@ async function main() {
   row('16 concurrent x 16 MiB, blksize 1468', cOurs, cHpa, 'tftpd-hpa');
   const worst = Math.min(...rows.filter((r) => Number.isFinite(r[2])).map((r) => r[1] / r[2]));
   console.log(`worst ratio ${worst.toFixed(2)}x`);
+  console.log(`provisiond transfers by engine: ${[...engines].map(([e, n]) => `${e} ${n}`).join(', ')}`);
 }
 
 // Exit explicitly: the servers started in the namespace would keep the event loop alive, and the

@@ -6,6 +6,8 @@
  * 8192 on a 9000-byte MTU, 10 at a time) and 20 times with windowsize 8 (5 at a time) by fetch.ts:
  * atftp 0.8, the only windowsize client here, stops acknowledging after one duplicate and aborts on
  * its first timeout, so it cannot finish under loss against any server. Every checksum must match.
+ * Those 40 run in the native pump (the default for a file this size); a second server with the pump
+ * off (the Node path) then gets 6 lockstep and 6 windowed transfers through the same link.
  */
 import t from 'tap';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -75,15 +77,21 @@ mkdirSync(root);
 const file = randomBytes(16 * 1024 * 1024);
 writeFileSync(join(root, 'image'), file);
 const want = createHash('sha256').update(file).digest('hex');
-const server = spawn('ip', ['netns', 'exec', S, process.execPath, '--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify({ root, listen: '10.77.0.1', port: 0, timeout: 0.1, retries: 8 })], {
-  cwd: repo,
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const port = Number((await startLine(server, /^listening (\d+)/))[1]);
-const records: Array<{ outcome: string; retransmits?: number; windowsize?: number }> = [];
-void (async () => {
-  for await (const line of createInterface({ input: server.stdout! })) if (line.startsWith('{')) records.push(JSON.parse(line));
-})();
+type Rec = { outcome: string; retransmits?: number; windowsize?: number; engine?: string };
+async function serve(nativeMinBytes?: null): Promise<{ port: number; records: Rec[] }> {
+  const opts = { root, listen: '10.77.0.1', port: 0, timeout: 0.1, retries: 8, nativeMinBytes };
+  const child = spawn('ip', ['netns', 'exec', S, process.execPath, '--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify(opts)], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = Number((await startLine(child, /^listening (\d+)/))[1]);
+  const records: Rec[] = [];
+  void (async () => {
+    for await (const line of createInterface({ input: child.stdout! })) if (line.startsWith('{')) records.push(JSON.parse(line));
+  })();
+  return { port, records };
+}
+let { port, records } = await serve();
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string }> {
   return new Promise((res) => {
@@ -121,6 +129,7 @@ t.test('20 lockstep transfers (curl) of 16 MiB through 5% loss, 2% duplication, 
   const sums = await rounds(20, 10, curlGet);
   t.equal(sums.filter((s) => s === want).length, 20, `all 20 checksums equal ${sums.filter((s) => s !== want).join(', ')}`);
   t.ok(records.filter((r) => r.outcome === 'ok').reduce((n, r) => n + (r.retransmits ?? 0), 0) > 0, 'the loss was real: blocks were resent');
+  t.same([...new Set(records.map((r) => r.engine))], ['native'], 'every transfer ran in the native pump');
 });
 
 t.test('20 windowed transfers (windowsize 8) of 16 MiB through the same link', async (t) => {
@@ -130,4 +139,15 @@ t.test('20 windowed transfers (windowsize 8) of 16 MiB through the same link', a
   await new Promise((r) => setTimeout(r, 200));
   // Not every server record says ok: when the client's final ACK is lost the client is done and gone.
   t.ok(records.slice(before).some((r) => r.windowsize === 8 && r.outcome === 'ok'), 'windowsize 8 was negotiated');
+  t.same([...new Set(records.map((r) => r.engine))], ['native'], 'every transfer ran in the native pump');
+});
+
+t.test('the Node path (pump off): 6 lockstep and 6 windowed transfers through the same link', async (t) => {
+  ({ port, records } = await serve(null));
+  const sums = [...(await rounds(6, 6, curlGet)), ...(await rounds(6, 6, windowedGet))];
+  t.equal(sums.filter((s) => s === want).length, 12, `all 12 checksums equal ${sums.filter((s) => s !== want).join(', ')}`);
+  await new Promise((r) => setTimeout(r, 200));
+  t.ok(records.length >= 6, `${records.length} transfers recorded`);
+  t.same([...new Set(records.map((r) => r.engine))], ['js'], 'every transfer ran in node');
+  t.ok(records.reduce((n, r) => n + (r.retransmits ?? 0), 0) > 0, 'blocks were resent');
 });

@@ -6,7 +6,7 @@
 import { silentLogger } from '../../src/log/logger.js';
 import { TftpServer } from '../../src/servers/tftp/server.js';
 
-const opts = JSON.parse(process.argv[2] ?? '{}') as { root: string; listen?: string; port?: number; timeout?: number; retries?: number };
+const opts = JSON.parse(process.argv[2] ?? '{}') as { root: string; listen?: string; port?: number; timeout?: number; retries?: number; nativeMinBytes?: number | null };
 const server = new TftpServer({ ...opts, logger: silentLogger(), onTransfer: (r) => process.stdout.write(`${JSON.stringify(r)}\n`) });
 const { port } = await server.listen();
 process.stdout.write(`listening ${port}\n`);
