@@ -97,13 +97,19 @@ export class DhcpServer {
     });
   }
 
+  /** Our identifiers, rebuilt at most as often as the addresses are re-read (every REQUEST asks). */
+  private ids: { value: Set<string>; at: number } = { value: new Set(), at: -Infinity };
+
   private serverIds(): Set<string> {
+    const now = Date.now();
+    if (now - this.ids.at <= ADDRESS_TTL_MS) return this.ids.value;
     const ids = new Set<string>();
     if (this.opts.serverAddress) ids.add(this.opts.serverAddress);
     for (const l of this.listeners) {
       const a = this.addressOf(l);
       if (a) ids.add(a);
     }
+    this.ids = { value: ids, at: now };
     return ids;
   }
 
