@@ -1,28 +1,50 @@
 /**
  * The list of nouns. Each `register` adds one noun with its verbs to the program.
- * Adding a noun = one import and one line here.
+ * Adding a noun = one line in NOUNS.
+ *
+ * Nouns are imported on demand: a command loads only its own noun's modules (`node list` never
+ * loads express, the DHCP server or node-pty), which keeps the start-up of every command short.
+ * Help, an unknown word or no word at all loads every noun, in this order.
  */
 import type { Command } from 'commander';
-import { register as serve } from './serve/index.js';
-import { register as power } from './power/index.js';
-import { register as reload } from './reload/index.js';
-import { register as consoleNoun } from './console/index.js';
-import { register as node } from './node/index.js';
-import { register as group } from './group/index.js';
-import { register as initramfs } from './initramfs/index.js';
-import { register as vnfs } from './vnfs/index.js';
-import { register as script } from './script/index.js';
-import { register as moduleNoun } from './module/index.js';
 
-export function registerCommands(program: Command): void {
-  serve(program);
-  power(program);
-  reload(program);
-  consoleNoun(program);
-  node(program);
-  group(program);
-  initramfs(program);
-  vnfs(program);
-  script(program);
-  moduleNoun(program);
+type Noun = () => Promise<{ register(program: Command): void }>;
+
+const NOUNS: Record<string, Noun> = {
+  serve: () => import('./serve/index.js'),
+  power: () => import('./power/index.js'),
+  reload: () => import('./reload/index.js'),
+  console: () => import('./console/index.js'),
+  node: () => import('./node/index.js'),
+  group: () => import('./group/index.js'),
+  initramfs: () => import('./initramfs/index.js'),
+  vnfs: () => import('./vnfs/index.js'),
+  script: () => import('./script/index.js'),
+  module: () => import('./module/index.js'),
+};
+
+/** Root options that take a value (the word after them is not the noun). */
+const VALUE_OPTIONS = new Set(['-c', '--config']);
+
+/** The first word of `argv` that is not a root option or its value: the noun asked for. */
+export function nounOf(argv: readonly string[]): string | null {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') return argv[i + 1] ?? null;
+    if (VALUE_OPTIONS.has(a)) {
+      i++;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    return a;
+  }
+  return null;
+}
+
+/** Registers the noun `argv` names, or every noun when it names none of them (help, typos). */
+export async function registerCommands(program: Command, argv: readonly string[] = []): Promise<void> {
+  const noun = nounOf(argv);
+  const names = noun !== null && Object.hasOwn(NOUNS, noun) ? [noun] : Object.keys(NOUNS);
+  const modules = await Promise.all(names.map((n) => NOUNS[n]()));
+  for (const m of modules) m.register(program);
 }

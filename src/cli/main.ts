@@ -15,7 +15,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) });
   program.enablePositionalOptions(false);
-  registerCommands(program);
+  await registerCommands(program, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -4,7 +4,6 @@
  * Programs like ipmitool insist on a tty for SOL (raw mode, their own `~.` escapes), hence node-pty.
  */
 import { Duplex } from 'node:stream';
-import pty from 'node-pty';
 import type { ConsoleSession } from './types.js';
 
 export interface PtyConsoleOptions {
@@ -21,6 +20,8 @@ export interface PtyConsoleOptions {
 /** Spawns `file args` in a pty and returns its console session. */
 export async function ptyConsole(file: string, args: string[], options: PtyConsoleOptions): Promise<ConsoleSession> {
   const { env = process.env, cwd, via, onClose, cols = 80, rows = 24 } = options;
+  // Loaded when a console opens: the native module costs every other command's start-up otherwise.
+  const { default: pty } = await import('node-pty');
   const child = pty.spawn(file, args, {
     name: 'xterm',
     cols,
