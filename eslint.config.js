@@ -34,5 +34,5 @@ export default tseslint.config(
   layer(['src/cli/**'], ['api']),
   // `provisiond serve` (cli) starts the composition root (daemon); the daemon never imports the CLI.
   layer(['src/daemon/**'], ['cli']),
-  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly' } } },
+  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } } },
 );
