@@ -12,7 +12,7 @@ import type { RegistryStore } from './types.js';
 export interface OpenRegistryOptions {
   /** ms to wait for another process's lock before failing (default 5000). */
   busyTimeout?: number;
-  /** ms servers' batched writes may wait before being written (default 200). */
+  /** ms servers' batched writes may wait before being written (default 50). */
   flushInterval?: number;
 }
 

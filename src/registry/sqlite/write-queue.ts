@@ -87,8 +87,7 @@ export class WriteQueue {
     for (const [nodeid, c] of this.contacts) st.contact.run(c.state, c.time, c.addr, nodeid);
     for (const [hwaddr, lease] of this.leases) {
       if (lease === null) st.deleteLease.run(hwaddr);
-      else
-        st.upsertLease.run(leaseParams(lease));
+      else st.upsertLease.run(...leaseParams(lease));
     }
     for (const [nodeid, s] of this.unknown) st.upsertUnknown.run(nodeid, s.addr, s.via, s.first, s.last, s.count);
     for (const e of this.events) {
