@@ -136,27 +136,21 @@ export class DhcpServer {
     }
     const serverId = this.addressOf(l) ?? this.opts.serverAddress ?? '0.0.0.0';
     const arrival: Arrival = { iface: l.iface, serverId, pool: l.pool };
-    const work = this.opts.mode === 'proxy' ? this.engine.handleProxy(req, arrival, l.pxePort) : this.engine.handle(req, arrival);
-    // A counter rather than a set of promises: one promise reaction per request, not three.
+    void this.serve(l, req, arrival, rinfo);
+  }
+
+  /** Answers one request; never rejects. No closures per packet: a boot storm allocates enough. */
+  private async serve(l: Listener, req: DhcpPacket, arrival: Arrival, rinfo: RemoteInfo): Promise<void> {
     this.inflight++;
-    const failed = (err: unknown) => {
+    try {
+      const reply = this.opts.mode === 'proxy' ? await this.engine.handleProxy(req, arrival, l.pxePort) : await this.engine.handle(req, arrival);
+      if (reply && !this.closed) this.send(l, req, reply, rinfo);
+    } catch (err) {
       this.stats.errors++;
       this.log.error({ err, peer: rinfo.address }, 'dhcp request failed');
-    };
-    work.then(
-      (reply) => {
-        try {
-          if (reply && !this.closed) this.send(l, req, reply, rinfo);
-        } catch (err) {
-          failed(err);
-        }
-        this.done();
-      },
-      (err: unknown) => {
-        failed(err);
-        this.done();
-      },
-    );
+    } finally {
+      this.done();
+    }
   }
 
   private done(): void {
