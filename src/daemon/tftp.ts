@@ -70,6 +70,8 @@ function serverFor(config: Config, ctx: DaemonContext, log: Logger, current: () 
     maxBlksize: t.maxBlksize,
     timeout: t.timeout,
     retries: t.retries,
+    // `PROVISIOND_TFTP_ENGINE=js` keeps every transfer in Node (diagnosis, benchmarks); by default big files go native.
+    nativeMinBytes: process.env.PROVISIOND_TFTP_ENGINE === 'js' ? null : undefined,
     generate: tftpGenerator(current, ctx.registry, () => httpBase(ctx, current())),
     onTransfer: tftpTimeline(ctx.registry, ctx.timeline, log),
     logger: log,

@@ -74,4 +74,5 @@ t.test('packaged iPXE is served without copying, and the transfer is on the node
   t.equal(ev?.source, 'tftp');
   t.match(ev?.msg ?? '', /^sent \d+\.\d KiB in/);
   t.ok(log.lines.some((l) => l.msg === 'tftp transfer finished' && l.file === 'undionly.kpxe'), 'transfer logged');
+  t.ok(log.lines.some((l) => l.msg === 'tftp transfer finished' && l.file === 'undionly.kpxe' && l.engine === 'native'), 'the 72 KiB loader was moved by the native pump');
 });

@@ -111,7 +111,8 @@ export class TftpServer {
     maxTransfers = 1024,
     maxNetasciiBytes = 16 * 1024 * 1024,
     nativeMinBytes = 64 * 1024,
-    nativePumps = Math.min(availableParallelism(), 4),
+    // Two per core: a client often shares the machine's cores with us (and tftpd-hpa forks per transfer).
+    nativePumps = Math.min(2 * availableParallelism(), 8),
     ...rest
   }: TftpServerOptions) {
     if (!(timeout > 0)) throw new TypeError(`tftp: timeout must be positive, got ${timeout}`);
@@ -423,6 +424,7 @@ export class TftpServer {
       blksize: r.blksize,
       windowsize: r.windowsize,
       retransmits: r.retransmits || undefined,
+      engine: r.engine,
       reason: r.reason ?? undefined,
     };
     if (r.outcome === 'ok') {

@@ -103,7 +103,8 @@ class Pump {
     this.child.stderr.on('data', (d: Buffer) => this.logger.warn({ err: d.toString().trim() }, 'tftp native pump'));
     this.child.stdin.on('error', () => {}); // a dead pump is handled on 'exit'
     this.child.on('error', (err) => this.die(`native pump: ${err.message}`));
-    this.child.on('exit', (code, signal) => this.die(`native pump exited (${signal ?? `code ${code}`})`));
+    // 'close', not 'exit': every frame the pump wrote before dying is read first.
+    this.child.on('close', (code, signal) => this.die(`native pump exited (${signal ?? `code ${code}`})`));
     // Idle pumps must not keep a process alive; the server's own socket does while it listens.
     this.child.unref();
     for (const s of [this.child.stdout, this.child.stderr, this.child.stdin]) (s as unknown as { unref?: () => void }).unref?.();

@@ -329,6 +329,7 @@ static void start_job(uint32_t id, const unsigned char *p, uint32_t n) {
   xs[nxs++] = x;
   unsigned char port[2]; memcpy(port, &local.sin_port, 2);
   emit('S', id, port, 2);
+  flush_out(); /* Node hears "started" before any packet leaves: a pump dying later never leaves it guessing */
   if (oack_len) { x->phase = PH_OACK; send_raw(x, x->oack, x->oack_len); }
   else { x->phase = PH_DATA; send_window(x); }
   if (x->phase != PH_DONE) arm(x, now);
