@@ -7,7 +7,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { Readable } from 'node:stream';
 import { open, type FileHandle } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import type { Logger } from '../../log/logger.js';
 import { decodePacket, encodePacket, ErrorCode, TftpDecodeError, type RequestPacket } from '../../protocol/tftp/packet.js';
 import { negotiateOptions, MAX_BLKSIZE, type Negotiated } from '../../protocol/tftp/options.js';
@@ -63,7 +62,10 @@ export interface TftpServerOptions {
    * (pump.c, built with the system's cc on first use); null: every transfer runs in Node.
    */
   nativeMinBytes?: number | null;
-  /** Native pump processes (each runs many transfers in one loop). */
+  /**
+   * Most native pump processes: a new transfer gets an idle pump or a new one up to this limit, then
+   * shares the least busy (each runs many transfers in one loop). Started on demand, kept for reuse.
+   */
   nativePumps?: number;
   onTransfer?: (record: TransferRecord) => void;
   logger: Logger;
@@ -111,8 +113,7 @@ export class TftpServer {
     maxTransfers = 1024,
     maxNetasciiBytes = 16 * 1024 * 1024,
     nativeMinBytes = 64 * 1024,
-    // Two per core: a client often shares the machine's cores with us (and tftpd-hpa forks per transfer).
-    nativePumps = Math.min(2 * availableParallelism(), 8),
+    nativePumps = 16,
     ...rest
   }: TftpServerOptions) {
     if (!(timeout > 0)) throw new TypeError(`tftp: timeout must be positive, got ${timeout}`);

@@ -196,15 +196,17 @@ export class PumpPool {
     if (this.disabled) return null;
     const payload = encodeJob(job);
     if (!payload) return null;
-    let best = 0;
+    // An idle pump, else a new one while there is room (a process per transfer, like tftpd-hpa's fork, up to
+    // the limit), else the least busy.
+    let best = -1;
+    let empty = -1;
     for (let i = 0; i < this.pumps.length; i++) {
       const p = this.pumps[i];
       if (!p) {
-        best = i;
-        break;
-      }
-      if (p.jobs.size < this.pumps[best]!.jobs.size) best = i;
+        if (empty < 0) empty = i;
+      } else if (best < 0 || p.jobs.size < this.pumps[best]!.jobs.size) best = i;
     }
+    if (empty >= 0 && (best < 0 || this.pumps[best]!.jobs.size > 0)) best = empty;
     let pump = this.pumps[best];
     if (!pump) {
       pump = new Pump(this.bin, this.logger, (dead) => this.onDeath(dead));
