@@ -173,7 +173,10 @@ function cpuSeconds(): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** The rate ladder: the last step without drops (0.1 % tolerance), or null. */
+/**
+ * The rate ladder: the fastest step without drops (0.1 % tolerance), or null. A step that passes
+ * at a lower rate than an earlier one (perfdhcp starved on a busy machine) does not lower it.
+ */
 function ladder(): Run | null {
   let best: Run | null = null;
   for (const rate of RATES) {
@@ -182,7 +185,7 @@ function ladder(): Run | null {
     const ok = r.sent > 0 && r.drops <= r.sent * DROP_TOLERANCE;
     console.log(`   ${rate}/s asked: ${r.rate.toFixed(0)} DORA/s, ${r.drops} drops of ${r.sent}, ${r.latencyMs.toFixed(2)} ms`);
     if (!ok) break;
-    best = r;
+    if (!best || r.rate > best.rate) best = r;
   }
   return best;
 }
