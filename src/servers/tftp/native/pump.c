@@ -175,7 +175,18 @@ static int flush_batch(struct xfer *x, int k, uint64_t first) {
   return done == k;
 }
 
-/* Sends blocks next .. acked + window (bounded by the last block). */
+/*
+ * Reads the block after the window now, while the client takes its turn, rather than after its ACK
+ * arrives (the sent blocks are already copied into the kernel; a retransmission reads them again).
+ */
+static void prefetch(struct xfer *x) {
+  if (x->phase != PH_DATA || x->next > x->last_block) return;
+  uint64_t off = (x->next - 1) * x->blksize;
+  size_t need = x->next == x->last_block ? x->last_len : x->blksize, len;
+  if (need && !(off >= x->buf_off && off + need <= x->buf_off + x->buf_len)) block_data(x, x->next, &len);
+}
+
+/* Sends blocks next .. acked + window (bounded by the last block), then reads ahead. */
 static void send_window(struct xfer *x) {
   if (x->phase != PH_DATA || x->want_out) return;
   uint64_t end = x->acked + x->window;
@@ -199,6 +210,7 @@ static void send_window(struct xfer *x) {
     }
     if (!flush_batch(x, k, first)) return;
   }
+  prefetch(x);
 }
 
 static void on_client_error(struct xfer *x, const unsigned char *p, size_t n) {
