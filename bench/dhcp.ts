@@ -206,6 +206,9 @@ try {
     perfdhcp(C, 200, 3);
     // Random picks among 10,700 clients, 32,000 exchanges: about 10,000 distinct (at most 90 s).
     perfdhcp(C, Math.max(250, Math.min(Math.round(best?.rate ?? 250), 4000)), PRELOAD_SECONDS, 10_700, 32_000);
+    // The preload runs at the server's own best rate: let it finish what is queued (socket buffer,
+    // batched writes) so that the ladder starts on an idle server, as the fresh one did.
+    await sleep(3000);
     const preloaded = await server.leases();
     console.log(`   ${preloaded} leases made; again:`);
     const loaded = ladder();
