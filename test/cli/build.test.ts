@@ -17,16 +17,11 @@ const BIN = join(repo, 'bin', 'provisiond.js');
 const LIST_JS = join(repo, 'dist', 'cli', 'node', 'list.js');
 const LIST_TS = join(repo, 'src', 'cli', 'node', 'list.ts');
 
-// As an admin runs it: not under tap (tap sets TAP=1, which makes the bin run the sources).
-const adminEnv = () => {
-  const env = { ...process.env };
-  delete env.TAP;
-  delete env.PROVISIOND_TSX;
-  delete env.NODE_V8_COVERAGE;
-  return env;
-};
+// As an admin runs it: a clean environment. Not under tap (TAP=1 makes the bin run the sources),
+// nor under tap's coverage hooks, which follow every child process they can see and would report
+// dist/ beside src/ (env -i starts the CLI with nothing inherited).
 const provisiond = (args: string[]) =>
-  run(process.execPath, [BIN, ...args], { env: adminEnv(), cwd: repo }).then(
+  run('/usr/bin/env', ['-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, `HOME=${process.env.HOME ?? '/root'}`, process.execPath, BIN, ...args], { cwd: repo }).then(
     (r) => ({ code: 0, out: r.stdout, err: r.stderr }),
     (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, out: e.stdout ?? '', err: e.stderr ?? '' }),
   );
