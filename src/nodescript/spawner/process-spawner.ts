@@ -10,6 +10,7 @@ import { accessSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { encodeFrame, FrameReader } from '../../util/frames.js';
 import type { Logger } from '../../log/logger.js';
 import { SPAWNER_PERL } from './spawner-perl.js';
 import type { JobHandle, JobHandlers, SpawnJob, Spawner } from './types.js';
@@ -28,14 +29,6 @@ export function findPerl(path = process.env.PATH ?? '/usr/bin:/bin'): string | n
   return null;
 }
 
-function frame(type: string, id: number, payload: Buffer): Buffer {
-  const head = Buffer.allocUnsafe(9);
-  head.write(type, 0, 'latin1');
-  head.writeUInt32BE(id, 1);
-  head.writeUInt32BE(payload.length, 5);
-  return Buffer.concat([head, payload]);
-}
-
 export class ProcessSpawner implements Spawner {
   /** The spawner's command line: the Perl program, or the native binary. */
   readonly #command: [string, ...string[]];
@@ -45,7 +38,7 @@ export class ProcessSpawner implements Spawner {
   #jobs = new Map<number, JobHandlers>();
   #nextId = 1;
   #queue: Buffer[] = [];
-  #pending: Buffer = Buffer.alloc(0);
+  readonly #frames = new FrameReader();
   #closed = false;
 
   constructor({ perl, native, logger }: { perl?: string; native?: string; logger: Logger }) {
@@ -67,10 +60,10 @@ export class ProcessSpawner implements Spawner {
     this.#jobs.set(id, h);
     if (this.#jobs.size === 1) this.#ref(true);
     const fields = [job.path, job.cwd, ...Object.entries(job.env).map(([k, v]) => `${k}=${v}`)];
-    this.#send(frame('R', id, Buffer.from(fields.join('\0'))));
+    this.#send(encodeFrame('R', id, Buffer.from(fields.join('\0'))));
     return {
       kill: (signal) => {
-        if (this.#jobs.has(id) && this.#child === child) this.#send(frame('K', id, Buffer.from(signal.slice(3))));
+        if (this.#jobs.has(id) && this.#child === child) this.#send(encodeFrame('K', id, Buffer.from(signal.slice(3))));
       },
     };
   }
@@ -92,7 +85,7 @@ export class ProcessSpawner implements Spawner {
     if (this.#child) return this.#child;
     const child = spawn(this.#command[0], this.#command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
     this.#child = child;
-    this.#pending = Buffer.alloc(0);
+    this.#frames.reset();
     child.stdin.on('error', () => {}); // EPIPE when it died: reported by 'exit'
     child.stdout.on('data', (b: Buffer) => this.#onData(b));
     child.stderr.on('data', (b: Buffer) => this.#log.warn({ spawner: this.#perl }, `nodescript spawner: ${b.toString().trim()}`));
@@ -120,20 +113,8 @@ export class ProcessSpawner implements Spawner {
   }
 
   #onData(b: Buffer): void {
-    let buf = this.#pending.length > 0 ? Buffer.concat([this.#pending, b]) : b;
-    let off = 0;
-    while (buf.length - off >= 9) {
-      const len = buf.readUInt32BE(off + 5);
-      if (buf.length - off < 9 + len) break;
-      const type = String.fromCharCode(buf[off]);
-      const id = buf.readUInt32BE(off + 1);
-      // Copy: the payload outlives this chunk (it is queued in a render stream).
-      const payload = Buffer.from(buf.subarray(off + 9, off + 9 + len));
-      off += 9 + len;
-      this.#dispatch(type, id, payload);
-    }
-    buf = buf.subarray(off);
-    this.#pending = buf.length > 0 ? Buffer.from(buf) : Buffer.alloc(0);
+    // Copy: a payload outlives this chunk (it is queued in a render stream).
+    this.#frames.push(b, (type, id, payload) => this.#dispatch(type, id, Buffer.from(payload)));
   }
 
   #dispatch(type: string, id: number, payload: Buffer): void {

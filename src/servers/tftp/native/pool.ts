@@ -8,6 +8,7 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { encodeFrame, FrameReader } from '../../../util/frames.js';
 import type { Logger } from '../../../log/logger.js';
 import type { TransferEnd, TransferOutcome } from '../transfer.js';
 
@@ -72,14 +73,6 @@ export function encodeJob(job: PumpJob): Buffer | null {
   return Buffer.concat([h, oack, Buffer.from(job.path)]);
 }
 
-function frame(type: string, id: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.write(type, 0, 'latin1');
-  h.writeUInt32BE(id, 1);
-  h.writeUInt32BE(payload.length, 5);
-  return Buffer.concat([h, payload]);
-}
-
 interface Pending extends PumpHandlers {
   started: boolean;
 }
@@ -88,7 +81,7 @@ interface Pending extends PumpHandlers {
 class Pump {
   readonly jobs = new Map<number, Pending>();
   private readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
-  private input: Buffer = Buffer.alloc(0);
+  private readonly frames = new FrameReader();
   alive = true;
   private exited: Promise<void>;
 
@@ -111,21 +104,13 @@ class Pump {
   }
 
   send(type: 'J' | 'A', id: number, payload: Buffer): void {
-    if (this.alive) this.child.stdin.write(frame(type, id, payload));
+    if (this.alive) this.child.stdin.write(encodeFrame(type, id, payload));
   }
 
   private onData(d: Buffer): void {
-    this.input = this.input.length ? Buffer.concat([this.input, d]) : d;
-    let off = 0;
-    while (this.input.length - off >= 9) {
-      const len = this.input.readUInt32BE(off + 5);
-      if (this.input.length - off - 9 < len) break;
-      const type = String.fromCharCode(this.input[off]!);
-      const id = this.input.readUInt32BE(off + 1);
-      const p = this.input.subarray(off + 9, off + 9 + len);
-      off += 9 + len;
+    this.frames.push(d, (type, id, p) => {
       const job = this.jobs.get(id);
-      if (!job) continue;
+      if (!job) return;
       if (type === 'S') {
         job.started = true;
         job.onStart();
@@ -142,8 +127,7 @@ class Pump {
           reason: p.length > 17 ? p.toString('utf8', 17) : null,
         });
       }
-    }
-    this.input = this.input.subarray(off);
+    });
   }
 
   private die(reason: string): void {
