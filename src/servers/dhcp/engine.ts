@@ -26,7 +26,7 @@ export interface Arrival {
 
 export class DhcpEngine {
   readonly table = new LeaseTable();
-  readonly stats: DhcpStats = { received: 0, malformed: 0, ignored: 0, offers: 0, acks: 0, naks: 0, exhausted: 0, errors: 0 };
+  readonly stats: DhcpStats = { received: 0, malformed: 0, ignored: 0, offers: 0, acks: 0, naks: 0, exhausted: 0, errors: 0, broadcastInstead: 0 };
   private readonly log: Logger;
   private readonly lastExhaustedLog = new Map<Pool, number>();
 

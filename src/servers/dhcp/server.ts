@@ -8,6 +8,7 @@ import { CLIENT_PORT, PXE_PORT, SERVER_PORT } from '../../protocol/dhcp/constant
 import { decodePacket, DhcpDecodeError, encodePacket, type DhcpPacket } from '../../protocol/dhcp/packet.js';
 import type { Logger } from '../../log/logger.js';
 import { DhcpEngine, type Arrival } from './engine.js';
+import { Neighbours } from './neighbours.js';
 import { bindToDevice, growReceiveBuffer, interfaceAddress } from './netif.js';
 import { Pool } from './pool.js';
 import { replyDestination } from './reply.js';
@@ -23,6 +24,8 @@ interface Listener {
 }
 
 const ADDRESS_TTL_MS = 1000;
+/** At most one warning per interval about replies the kernel refused (no route to a bogus ciaddr...). */
+const SEND_FAILED_LOG_MS = 10_000;
 /** Socket receive buffer: about 2 s of a 10,000-node boot storm (see growReceiveBuffer). */
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
 
@@ -35,6 +38,8 @@ export class DhcpServer {
   private inflight = 0;
   private drained: (() => void) | null = null;
   private closed = false;
+  private readonly neighbours = new Neighbours();
+  private sendFailures = { count: 0, loggedAt: -Infinity };
 
   constructor(private readonly opts: DhcpServerOptions) {
     if (opts.mode !== 'server' && opts.mode !== 'proxy') throw new TypeError(`dhcp mode must be server or proxy, not ${String(opts.mode)}`);
@@ -159,15 +164,29 @@ export class DhcpServer {
 
   private send(l: Listener, req: DhcpPacket, reply: DhcpPacket, rinfo: RemoteInfo): void {
     // proxyDHCP requests on 4011 are answered where they came from (PXE spec).
-    const to = l.pxePort ? { address: rinfo.address, port: rinfo.port } : replyDestination(req, reply, this.opts.clientPort ?? CLIENT_PORT, this.opts.port ?? SERVER_PORT);
-    const buf = encodePacket(reply);
-    l.socket.send(buf, to.port, to.address, (err) => {
-      if (err) {
-        this.stats.errors++;
-        this.log.warn({ err, to: `${to.address}:${to.port}` }, 'sending dhcp reply failed');
-      }
-    });
+    let to = l.pxePort ? { address: rinfo.address, port: rinfo.port } : replyDestination(req, reply, this.opts.clientPort ?? CLIENT_PORT, this.opts.port ?? SERVER_PORT);
+    // A ciaddr the kernel would have to ARP for first: broadcast, never queue behind ARP (neighbours.ts).
+    if (!l.pxePort && req.giaddr === '0.0.0.0' && to.address === req.ciaddr && !this.neighbours.deliverable(to.address, l.iface)) {
+      this.stats.broadcastInstead++;
+      to = { address: '255.255.255.255', port: to.port };
+    }
+    l.socket.send(encodePacket(reply), to.port, to.address, this.sent);
   }
+
+  /**
+   * Send callback, one for all replies. The kernel may refuse one (no route to a made-up ciaddr...):
+   * counted, and warned about once in a while (its message names the address), never per packet.
+   */
+  private readonly sent = (err: Error | null): void => {
+    if (!err) return;
+    this.stats.errors++;
+    const f = this.sendFailures;
+    f.count++;
+    const now = Date.now();
+    if (now - f.loggedAt < SEND_FAILED_LOG_MS) return;
+    this.log.warn({ err: err.message, failed: f.count }, 'sending dhcp reply failed');
+    f.loggedAt = now;
+  };
 
   /** Stops receiving, lets requests in flight finish, and makes every lease durable. */
   async close(): Promise<void> {

@@ -114,4 +114,6 @@ export interface DhcpStats {
   naks: number;
   exhausted: number;
   errors: number;
+  /** Replies broadcast instead of unicast to a ciaddr the kernel had no ARP entry for (neighbours.ts). */
+  broadcastInstead: number;
 }
