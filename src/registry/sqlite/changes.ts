@@ -15,22 +15,41 @@ export const CHANGES_KEPT = 100_000;
 
 /**
  * Applies the changes logged after `since` to the index. Returns the last change id seen, or null
- * when the caller must reload everything.
+ * when the caller must reload everything. Batches committed by this process's writer thread are
+ * enclosed in marks with its `token` (writer.ts): their changes are in the index already, skipped.
  */
-export function applyChanges(st: Statements, index: RegistryIndex, since: number): number | null {
+export function applyChanges(st: Statements, index: RegistryIndex, since: number, token: string | null = null): number | null {
   const last = st.lastChange.get() ?? null;
   if (last === null) return since;
   const first = st.firstChange.get() ?? null;
   if (first !== null && first > since + 1 && since >= 0) return null; // pruned past us
-  if (last - since > FULL_RELOAD_AT * 3) return null;
+  const own: Array<[number, number]> = [];
+  let ownCount = 0;
+  if (token !== null) {
+    const marks = st.writerMarks.all(since, token);
+    for (let i = 0; i + 1 < marks.length; i += 2) {
+      own.push([marks[i]!, marks[i + 1]!]);
+      ownCount += marks[i + 1]! - marks[i]! + 1;
+    }
+  }
+  if (last - since - ownCount > FULL_RELOAD_AT * 3) return null;
   const nodes = new Set<string>();
   const groups = new Set<string>();
   const leases = new Set<string>();
-  for (const c of st.changesSince.iterate(since)) {
-    if (c.kind === 'node') nodes.add(c.key);
-    else if (c.kind === 'group') groups.add(c.key);
-    else if (c.kind === 'lease') leases.add(c.key);
+  const collect = (rows: Iterable<{ kind: string; key: string }>) => {
+    for (const c of rows) {
+      if (c.kind === 'node') nodes.add(c.key);
+      else if (c.kind === 'group') groups.add(c.key);
+      else if (c.kind === 'lease') leases.add(c.key);
+    }
+  };
+  // Only the gaps between our own batches are read.
+  let from = since;
+  for (const [start, end] of own) {
+    if (start > from + 1) collect(st.changesBetween.iterate(from, start));
+    from = end;
   }
+  collect(st.changesSince.iterate(from));
   if (nodes.size + groups.size + leases.size > FULL_RELOAD_AT) return null;
   for (const nodeid of nodes) refreshNode(st, index, nodeid);
   for (const name of groups) refreshGroup(st, index, name);

@@ -74,7 +74,7 @@ export class SqliteRegistry extends SqliteAutoRegister implements RegistryStore 
 
   async listUnknown(): Promise<UnknownNode[]> {
     this.sync();
-    this.flushQueued();
+    await this.drain();
     return this.st.listUnknown.all();
   }
 
@@ -126,7 +126,7 @@ export class SqliteRegistry extends SqliteAutoRegister implements RegistryStore 
 
   async listEvents(nodeid: string, options: { since?: number; limit?: number } = {}): Promise<TimelineEvent[]> {
     this.sync();
-    this.flushQueued();
+    await this.drain();
     const mac = parseMac(nodeid) ?? nodeid;
     const since = options.since ?? 0;
     const limit = options.limit ?? -1;
@@ -137,12 +137,12 @@ export class SqliteRegistry extends SqliteAutoRegister implements RegistryStore 
   }
 
   async flush(): Promise<void> {
-    this.assertOpen();
-    this.flushQueued();
+    await this.drain();
   }
 
   async close(): Promise<void> {
     this.registerPending();
+    await this.closeWriter();
     this.closeCore();
   }
 }

@@ -131,6 +131,43 @@ export function eventsFromRow(r: EventRow): TimelineEvent[] {
   return [{ time: r.prev_time, nodeid: r.nodeid, source: own.source, stage: r.prev_stage, msg: r.prev_msg, ok: r.prev_ok !== 0, addr: r.prev_addr }, own];
 }
 
+/**
+ * The batched server writes (write-queue.ts), one statement per kind for a whole batch: the rows go in
+ * as one JSON array bound to one parameter and SQLite unpacks them with json_each, instead of one
+ * call with a dozen bound values per row. The same texts run on the daemon's connection and in the
+ * writer thread's (writer.ts). The one `?` is the JSON array; each row an array in the order shown.
+ */
+export const BATCH_SQL = {
+  /** [state, time, addr, nodeid] */
+  contacts: "UPDATE nodes SET state = j.value ->> 0, lastcontact = j.value ->> 1, lastaddr = j.value ->> 2 FROM json_each(?) AS j WHERE nodes.nodeid = j.value ->> 3",
+  /** [hwaddr, address, expires, state, hostname, clientId, uuid] */
+  leases:
+    'INSERT INTO leases (hwaddr, address, expires, state, hostname, client_id, uuid) ' +
+    'SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 FROM json_each(?) WHERE true ' +
+    'ON CONFLICT (hwaddr) DO UPDATE SET address = excluded.address, expires = excluded.expires, state = excluded.state, ' +
+    'hostname = excluded.hostname, client_id = excluded.client_id, uuid = excluded.uuid',
+  /** hwaddr strings */
+  deleteLeases: 'DELETE FROM leases WHERE hwaddr IN (SELECT value FROM json_each(?))',
+  /** [nodeid, addr, via, first, last, count] */
+  unknown:
+    'INSERT INTO unknown (nodeid, lastaddr, via, firstseen, lastseen, count) ' +
+    'SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?) WHERE true ' +
+    'ON CONFLICT (nodeid) DO UPDATE SET lastaddr = coalesce(excluded.lastaddr, lastaddr), via = excluded.via, ' +
+    'lastseen = max(lastseen, excluded.lastseen), count = count + excluded.count',
+  /** [time, nodeid, source, stage, msg, ok, addr, prev_time, prev_stage, prev_msg, prev_ok, prev_addr] */
+  events:
+    'INSERT INTO events (time, nodeid, source, stage, msg, ok, addr, prev_time, prev_stage, prev_msg, prev_ok, prev_addr) ' +
+    'SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11 FROM json_each(?)',
+  /** Events older than the parameter (ms since the epoch). */
+  pruneEvents: 'DELETE FROM events WHERE time < ?',
+  /** Keeps the last (parameter) entries of the change log. */
+  pruneChanges: 'DELETE FROM changes WHERE id <= (SELECT max(id) FROM changes) - ?',
+  /** A writer thread's mark in the change log, before and after its batch (see changes.ts): the parameter is its token. */
+  mark: "INSERT INTO changes (kind, key) VALUES ('writer', ?)",
+} as const;
+
+export type BatchStatement = keyof typeof BATCH_SQL;
+
 const NODE_COLS = 'name, nodeid, grp, vnfs, enabled, debug, ipaddr, desc, boot, state, lastcontact, lastaddr';
 const NODE_VALS = '@name, @nodeid, @grp, @vnfs, @enabled, @debug, @ipaddr, @desc, @boot, @state, @lastcontact, @lastaddr';
 
@@ -188,6 +225,7 @@ export function prepare(db: Database.Database) {
     ),
     pruneEvents: db.prepare('DELETE FROM events WHERE time < ?'),
     changesSince: db.prepare<[number], { id: number; kind: string; key: string }>('SELECT id, kind, key FROM changes WHERE id > ? ORDER BY id'),
+    changesBetween: db.prepare<[number, number], { id: number; kind: string; key: string }>('SELECT id, kind, key FROM changes WHERE id > ? AND id < ? ORDER BY id'),
     // Two statements: SQLite answers a lone min() or max() from the index, but scans for both at once.
     lastChange: db.prepare<[], number | null>('SELECT max(id) FROM changes').pluck(),
     firstChange: db.prepare<[], number | null>('SELECT min(id) FROM changes').pluck(),
@@ -197,6 +235,9 @@ export function prepare(db: Database.Database) {
     groupByName: db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE name = ?'),
     attrsOfGroup: db.prepare<[string], { key: string; value: string }>('SELECT key, value FROM group_attrs WHERE grp = ?'),
     leaseByHwaddr: db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE hwaddr = ?'),
+    /** The writer thread's marks after an id with a token, in order: they come in pairs around its batches. */
+    writerMarks: db.prepare<[number, string], number>("SELECT id FROM changes WHERE id > ? AND kind = 'writer' AND key = ? ORDER BY id").pluck(),
+    batch: Object.fromEntries(Object.entries(BATCH_SQL).map(([k, sql]) => [k, db.prepare(sql)])) as Record<BatchStatement, Database.Statement>,
   };
 }
 

@@ -4,6 +4,7 @@
  * reloaded when another process (the `provisiond node ...` CLI) commits, which SQLite reports through
  * `PRAGMA data_version`. Writes of the servers are batched by a WriteQueue (see write-queue.ts).
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +19,7 @@ import { applyChanges, CHANGES_KEPT } from './changes.js';
 import { migrate } from './migrations.js';
 import { groupFromRow, leaseFromRow, nodeFromRow, prepare, type Statements } from './statements.js';
 import { WriteQueue } from './write-queue.js';
+import { BatchWriter } from './writer.js';
 
 export interface SqliteRegistryOptions {
   /** Database file (its folder is created), or `:memory:`. */
@@ -25,13 +27,15 @@ export interface SqliteRegistryOptions {
   logger: Logger;
   /** How long to wait for a lock held by another process before giving up, in ms (default 5000). */
   busyTimeout?: number;
-  /**
-   * How long servers' writes may wait in memory before they are written, in ms (default 50): a
-   * batch is written on the event loop, so smaller batches mean shorter pauses in a boot storm.
-   */
+  /** How long servers' writes may wait in memory before they are written, in ms (default 50). */
   flushInterval?: number;
-  /** Queued writes that trigger an immediate flush (default 1000, about 10 ms of writing). */
+  /** Queued writes that trigger an immediate flush (default 1000). */
   maxQueued?: number;
+  /**
+   * Write the batches of a file database in a thread of their own (writer.ts), started with the
+   * first timed batch (default true; a short-lived command flushes on the event loop at close).
+   */
+  writerThread?: boolean;
   /** Timeline events older than this many days are pruned (default 90). */
   eventRetentionDays?: number;
   /**
@@ -51,6 +55,17 @@ export class SqliteCore {
   private closed = false;
   private lastPrune = 0;
   private flushFailing = false;
+  private closing = false;
+  /** The writer thread, once started; null on the event loop (`:memory:`, off, or after it failed). */
+  private writer: BatchWriter | null = null;
+  private writerOff: boolean;
+  /** The batch with the writer thread: resolves to null once committed, or to its error. */
+  private batch: Promise<Error | null> | null = null;
+  /** Batches handed to the writer thread, and the number of the last one committed. */
+  private started = 0;
+  private committed = 0;
+  /** Marks this store's batches in the change log (see changes.ts). */
+  readonly token = randomUUID();
   protected lastSync = -Infinity;
   /** Bumped whenever names may have been freed (deletes, renames, other processes' changes). */
   protected generation = 0;
@@ -72,7 +87,11 @@ export class SqliteCore {
     this.maxQueued = opts.maxQueued ?? 1000;
     this.retentionMs = (opts.eventRetentionDays ?? 90) * 86_400_000;
     this.syncInterval = opts.syncInterval ?? 1;
+    this.busyTimeout = opts.busyTimeout ?? 5000;
+    this.writerOff = opts.writerThread === false || path === ':memory:';
   }
+
+  private readonly busyTimeout: number;
 
   /** Opens (creating and migrating as needed) the database; errors say what is wrong with the file. */
   protected static connect(opts: SqliteRegistryOptions): { db: Database.Database; from: number; to: number } {
@@ -109,7 +128,7 @@ export class SqliteCore {
   /** Refreshes what other processes changed (see changes.ts), or everything when that is cheaper. */
   private catchUp(version: number): void {
     this.generation++;
-    const last = this.lastChange < 0 ? null : this.db.transaction(() => applyChanges(this.st, this.index, this.lastChange))();
+    const last = this.lastChange < 0 ? null : this.db.transaction(() => applyChanges(this.st, this.index, this.lastChange, this.token))();
     if (last === null) this.reload(version);
     else {
       this.lastChange = last;
@@ -149,19 +168,21 @@ export class SqliteCore {
 
   /**
    * Runs `fn` in one IMMEDIATE transaction (the write lock taken at once), after catching up with
-   * other processes. The queued server writes go into the same transaction; the queue is cleared
-   * once it committed (a rolled-back transaction leaves them queued).
+   * other processes. The queued server writes go into the same transaction unless a batch is with the
+   * writer thread (they must follow it); the queue is cleared once it committed (a rolled-back
+   * transaction leaves them queued).
    */
   protected write<T>(what: string, fn: () => T): T {
     this.assertOpen();
     let seen = this.lastChange;
+    const withQueue = !this.queue.inFlight;
     const tx = this.db.transaction(() => {
       const v = this.st.dataVersion.get() as number;
       if (v !== this.version) {
         this.catchUp(v);
         this.queue.applyTo(this.index);
       }
-      this.queue.writeTo(this.st);
+      if (withQueue) this.queue.writeTo(this.st);
       const result = fn();
       // Our own changes are in the index already: skip them when catching up later.
       seen = this.st.lastChange.get() ?? seen;
@@ -179,7 +200,7 @@ export class SqliteCore {
     }
     this.lastChange = seen;
     this.lastSync = performance.now();
-    this.queue.clear();
+    if (withQueue) this.queue.clear();
     return result;
   }
 
@@ -192,7 +213,7 @@ export class SqliteCore {
   }
 
   private arm(): void {
-    if (this.timer !== null || this.closed) return;
+    if (this.timer !== null || this.closed || this.closing) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.tryFlush();
@@ -201,21 +222,108 @@ export class SqliteCore {
   }
 
   /**
-   * Writes the batch; on failure (a lock held by an admin's long command, a full disk) keeps it queued,
-   * logs, and retries on the timer only, so that a packet handler never waits on a lock twice.
+   * Writes the batch (in the writer thread when there is one); on failure (a lock held by an admin's
+   * long command, a full disk) keeps it queued, logs, and retries on the timer only, so that a packet
+   * handler never waits on a lock twice.
    */
   private tryFlush(): void {
+    if (this.queue.size === 0 || this.queue.inFlight) return;
+    if (this.useWriter(true)) {
+      void this.sendBatch();
+      return;
+    }
     try {
       this.flushQueued();
       this.flushFailing = false;
     } catch (err) {
-      if (!this.flushFailing) this.log.warn({ err: (err as Error).message, queued: this.queue.size }, 'writing batched registry updates failed; will retry');
-      this.flushFailing = true;
+      this.failed(err as Error);
       this.arm();
     }
   }
 
-  /** Writes what is queued in one transaction. */
+  private failed(err: Error): void {
+    if (!this.flushFailing) this.log.warn({ err: err.message, queued: this.queue.size }, 'writing batched registry updates failed; will retry');
+    this.flushFailing = true;
+  }
+
+  /** The writer thread, started if `start` and not yet (file databases only); false: write here. */
+  private useWriter(start: boolean): boolean {
+    if (this.writer) return this.writer.alive;
+    if (this.writerOff || !start || this.closing || this.closed) return false;
+    try {
+      this.writer = new BatchWriter({
+        path: this.path,
+        busyTimeout: this.busyTimeout,
+        token: this.token,
+        onDead: (err) => {
+          this.log.warn({ err: err.message }, 'registry writer thread failed; writing batches on the event loop');
+          this.writer = null;
+          this.writerOff = true;
+        },
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'registry writer thread not started; writing batches on the event loop');
+      this.writerOff = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Hands what is queued to the writer thread; resolves to null once committed, or to the error. */
+  private sendBatch(): Promise<Error | null> {
+    const now = Date.now();
+    const prune = now - this.lastPrune > 3_600_000;
+    const steps = this.queue.take();
+    if (prune) steps.push(['pruneEvents', now - this.retentionMs]);
+    steps.push(['pruneChanges', CHANGES_KEPT]);
+    const no = ++this.started;
+    const batch = this.writer!.run(steps).then(
+      () => {
+        this.queue.sent();
+        this.committed = no;
+        this.flushFailing = false;
+        if (prune) this.lastPrune = now;
+        return null;
+      },
+      (err: Error) => {
+        this.queue.unsent();
+        const e = describeDbError(this.path, 'writing batched updates', err);
+        this.failed(e);
+        return e;
+      },
+    );
+    this.batch = batch.then((result) => {
+      this.batch = null;
+      if (this.queue.size > 0) {
+        if (this.queue.size >= this.maxQueued && !this.flushFailing) this.tryFlush();
+        else this.arm();
+      }
+      return result;
+    });
+    return this.batch;
+  }
+
+  /** Makes every write accepted so far durable: waits for the batch in flight, then writes the rest. */
+  protected async drain(): Promise<void> {
+    this.assertOpen();
+    // Writes accepted before this call are in the batch in flight or in the next one started.
+    const target = this.started + (this.queue.size > 0 ? 1 : 0);
+    while (this.committed < target) {
+      if (this.batch) {
+        const err = await this.batch;
+        if (err) throw err;
+        continue;
+      }
+      if (this.queue.size === 0) return;
+      if (!this.useWriter(false)) {
+        this.flushQueued();
+        return;
+      }
+      void this.sendBatch();
+    }
+  }
+
+  /** Writes what is queued in one transaction, on the event loop. */
   protected flushQueued(): void {
     if (this.queue.size === 0) return;
     const now = Date.now();
@@ -225,6 +333,24 @@ export class SqliteCore {
       this.st.pruneChanges.run(this.lastChange - CHANGES_KEPT);
     });
     if (prune) this.lastPrune = now;
+  }
+
+  /** Stops the writer thread once what was accepted is written (what it could not write stays queued). */
+  protected async closeWriter(): Promise<void> {
+    this.closing = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const writer = this.writer;
+    if (!writer) return;
+    try {
+      await this.drain();
+    } catch {
+      // Left queued: closeCore writes it on the event loop, or says why it cannot.
+    } finally {
+      this.writer = null;
+      this.writerOff = true;
+      await writer.close();
+    }
   }
 
   protected closeCore(): void {

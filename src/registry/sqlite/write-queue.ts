@@ -3,10 +3,14 @@
  * timeline events), held in memory and written in one transaction per batch. Coalesced by key:
  * 1,000 contacts of one node in a batch are one UPDATE. The index is updated at once, so readers in
  * this process see a write as soon as it is accepted; `flush` makes it durable.
+ *
+ * A batch may be handed to the writer thread (writer.ts): `take()` moves what is queued aside as the
+ * batch in flight, new writes queue behind it, and it is dropped once committed (`sent()`) or put
+ * back under the newer writes when its transaction failed (`unsent()`): retried, never lost.
  */
 import type { RegistryIndex } from '../memory-index.js';
 import type { Lease, TimelineEvent } from '../types.js';
-import { leaseParams, type Statements } from './statements.js';
+import type { BatchStatement, Statements } from './statements.js';
 
 interface Contact {
   state: string | null;
@@ -25,35 +29,54 @@ interface Sighting {
 /** A queued event, possibly carrying the one it absorbed (see `event`). */
 type QueuedEvent = TimelineEvent & { prev?: TimelineEvent };
 
-export class WriteQueue {
-  private contacts = new Map<string, Contact>();
-  private leases = new Map<string, Lease | null>();
-  private unknown = new Map<string, Sighting>();
-  private events: QueuedEvent[] = [];
+/** One batch of writes. */
+class Batch {
+  contacts = new Map<string, Contact>();
+  leases = new Map<string, Lease | null>();
+  unknown = new Map<string, Sighting>();
+  events: QueuedEvent[] = [];
   /** Position in `events` of each node's last queued event. */
-  private lastEvent = new Map<string, number>();
+  lastEvent = new Map<string, number>();
 
   get size(): number {
     return this.contacts.size + this.leases.size + this.unknown.size + this.events.length;
   }
+}
+
+/** The statements of a batch and their one parameter each (a JSON array of rows, see BATCH_SQL). */
+export type BatchSteps = Array<[BatchStatement, string | number]>;
+
+export class WriteQueue {
+  private q = new Batch();
+  /** The batch handed to the writer thread and not yet committed. */
+  private flying: Batch | null = null;
+
+  get size(): number {
+    return this.q.size;
+  }
+
+  /** True while a batch is with the writer thread. */
+  get inFlight(): boolean {
+    return this.flying !== null;
+  }
 
   contact(nodeid: string, c: Contact): void {
-    this.contacts.set(nodeid, c);
+    this.q.contacts.set(nodeid, c);
   }
 
   lease(hwaddr: string, lease: Lease | null): void {
-    this.leases.set(hwaddr, lease);
+    this.q.leases.set(hwaddr, lease);
   }
 
   sighting(nodeid: string, addr: string | null, via: string, time: number): void {
-    const s = this.unknown.get(nodeid);
+    const s = this.q.unknown.get(nodeid);
     if (s) {
       s.addr = addr ?? s.addr;
       s.via = via;
       s.last = Math.max(s.last, time);
       s.count++;
     } else {
-      this.unknown.set(nodeid, { addr, via, first: time, last: time, count: 1 });
+      this.q.unknown.set(nodeid, { addr, via, first: time, last: time, count: 1 });
     }
   }
 
@@ -63,56 +86,109 @@ export class WriteQueue {
    * row per exchange instead of one per packet.
    */
   event(e: TimelineEvent): void {
+    const q = this.q;
     if (e.source === 'dhcp' && e.stage === 'ack') {
-      const i = this.lastEvent.get(e.nodeid);
-      const before = i === undefined ? undefined : this.events[i];
+      const i = q.lastEvent.get(e.nodeid);
+      const before = i === undefined ? undefined : q.events[i];
       if (before && before.source === 'dhcp' && before.stage === 'offer' && before.prev === undefined && before.time <= e.time) {
-        this.events[i!] = { ...e, prev: before };
+        q.events[i!] = { ...e, prev: before };
         return;
       }
     }
-    this.lastEvent.set(e.nodeid, this.events.push(e) - 1);
+    q.lastEvent.set(e.nodeid, q.events.push(e) - 1);
   }
 
   /** A node registered in the meantime is no longer unknown. */
   forgetUnknown(nodeid: string): void {
-    this.unknown.delete(nodeid);
+    this.q.unknown.delete(nodeid);
+    this.flying?.unknown.delete(nodeid);
   }
 
   /**
-   * Writes everything queued with `st`; the caller wraps this in a transaction. The queue is emptied
-   * only by `clear()` after the transaction committed, so a failed batch is retried, not lost.
+   * The queued writes as statements (see BATCH_SQL). The queue is emptied only by `clear()` after
+   * the transaction committed, so a failed batch is retried, not lost.
    */
+  steps(): BatchSteps {
+    return stepsOf(this.q);
+  }
+
+  /** Runs the queued writes with `st`; the caller wraps this in a transaction and then clears. */
   writeTo(st: Statements): void {
-    for (const [nodeid, c] of this.contacts) st.contact.run(c.state, c.time, c.addr, nodeid);
-    for (const [hwaddr, lease] of this.leases) {
-      if (lease === null) st.deleteLease.run(hwaddr);
-      else st.upsertLease.run(...leaseParams(lease));
-    }
-    for (const [nodeid, s] of this.unknown) st.upsertUnknown.run(nodeid, s.addr, s.via, s.first, s.last, s.count);
-    for (const e of this.events) {
-      const p = e.prev;
-      st.insertEvent.run(e.time, e.nodeid, e.source, e.stage, e.msg, e.ok ? 1 : 0, e.addr ?? null, p ? p.time : null, p ? p.stage : null, p ? p.msg : null, p ? (p.ok ? 1 : 0) : null, p ? (p.addr ?? null) : null);
-    }
+    for (const [name, arg] of this.steps()) st.batch[name].run(arg);
   }
 
-  /** Lays what is queued over an index just reloaded from the database. */
+  /** Moves what is queued aside as the batch in flight and returns its statements. */
+  take(): BatchSteps {
+    if (this.flying) throw new Error('write queue: a batch is already in flight');
+    this.flying = this.q;
+    this.q = new Batch();
+    return stepsOf(this.flying);
+  }
+
+  /** The batch in flight is committed. */
+  sent(): void {
+    this.flying = null;
+  }
+
+  /** The batch in flight failed: its writes go back in the queue, under the newer ones. */
+  unsent(): void {
+    const old = this.flying;
+    if (!old) return;
+    this.flying = null;
+    const q = this.q;
+    for (const [k, c] of q.contacts) old.contacts.set(k, c);
+    for (const [k, l] of q.leases) old.leases.set(k, l);
+    for (const [k, s] of q.unknown) {
+      const o = old.unknown.get(k);
+      old.unknown.set(k, o ? { addr: s.addr ?? o.addr, via: s.via, first: Math.min(o.first, s.first), last: Math.max(o.last, s.last), count: o.count + s.count } : s);
+    }
+    const base = old.events.length;
+    for (const e of q.events) old.events.push(e);
+    for (const [k, i] of q.lastEvent) old.lastEvent.set(k, base + i);
+    this.q = old;
+  }
+
+  /** Lays what is queued (and in flight) over an index just reloaded from the database. */
   applyTo(index: RegistryIndex): void {
-    for (const [nodeid, c] of this.contacts) {
-      const node = index.byNodeid.get(nodeid);
-      if (node) index.putNode(node, { ...node, state: c.state, lastcontact: c.time, lastaddr: c.addr });
-    }
-    for (const [hwaddr, lease] of this.leases) {
-      if (lease === null) index.removeLease(hwaddr);
-      else index.putLease(lease);
-    }
+    if (this.flying) applyBatch(this.flying, index);
+    applyBatch(this.q, index);
   }
 
+  /** Empties the queue (not the batch in flight). */
   clear(): void {
-    this.contacts.clear();
-    this.leases.clear();
-    this.unknown.clear();
-    this.events = [];
-    this.lastEvent.clear();
+    this.q = new Batch();
+  }
+}
+
+function stepsOf(b: Batch): BatchSteps {
+  const steps: BatchSteps = [];
+  if (b.contacts.size) steps.push(['contacts', JSON.stringify(Array.from(b.contacts, ([nodeid, c]) => [c.state, c.time, c.addr, nodeid]))]);
+  const upserts: unknown[] = [];
+  const deletes: string[] = [];
+  for (const [hwaddr, l] of b.leases) {
+    if (l === null) deletes.push(hwaddr);
+    else upserts.push([l.hwaddr, l.address, l.expires, l.state, l.hostname ?? null, l.clientId ?? null, l.uuid ?? null]);
+  }
+  if (deletes.length) steps.push(['deleteLeases', JSON.stringify(deletes)]);
+  if (upserts.length) steps.push(['leases', JSON.stringify(upserts)]);
+  if (b.unknown.size) steps.push(['unknown', JSON.stringify(Array.from(b.unknown, ([nodeid, s]) => [nodeid, s.addr, s.via, s.first, s.last, s.count]))]);
+  if (b.events.length) {
+    const rows = b.events.map((e) => {
+      const p = e.prev;
+      return [e.time, e.nodeid, e.source, e.stage, e.msg, e.ok ? 1 : 0, e.addr ?? null, p ? p.time : null, p ? p.stage : null, p ? p.msg : null, p ? (p.ok ? 1 : 0) : null, p ? (p.addr ?? null) : null];
+    });
+    steps.push(['events', JSON.stringify(rows)]);
+  }
+  return steps;
+}
+
+function applyBatch(b: Batch, index: RegistryIndex): void {
+  for (const [nodeid, c] of b.contacts) {
+    const node = index.byNodeid.get(nodeid);
+    if (node) index.putNode(node, { ...node, state: c.state, lastcontact: c.time, lastaddr: c.addr });
+  }
+  for (const [hwaddr, lease] of b.leases) {
+    if (lease === null) index.removeLease(hwaddr);
+    else index.putLease(lease);
   }
 }

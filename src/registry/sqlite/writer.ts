@@ -1,0 +1,149 @@
+/**
+ * The writer thread: a worker_thread with its own better-sqlite3 connection that commits the
+ * batches of server writes (write-queue.ts), so that the event loop answering DHCP, TFTP and HTTP
+ * never waits on SQLite (a batch of 1,000 writes and the WAL checkpoints it triggers take
+ * milliseconds). WAL lets the daemon's connection keep reading meanwhile.
+ *
+ * Its transaction starts and ends with a mark in the change log carrying the token of the store that
+ * owns it, so that this process, catching up with the log, skips what it wrote itself (changes.ts).
+ *
+ * The thread runs a few lines of plain JavaScript given as text: it must start the same way whether
+ * the daemon runs from dist/ or from the TypeScript sources through tsx (whose loader a worker does
+ * not inherit when it was registered by the API), and needs nothing but better-sqlite3, located here.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import { BATCH_SQL } from './statements.js';
+import type { BatchSteps } from './write-queue.js';
+
+const THREAD = `
+const { parentPort, workerData: w } = require('node:worker_threads');
+const Database = require(w.sqlite);
+let db;
+let st;
+try {
+  db = new Database(w.path, { timeout: w.busyTimeout });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  st = {};
+  for (const k of Object.keys(w.sql)) st[k] = db.prepare(w.sql[k]);
+} catch (err) {
+  parentPort.postMessage({ fatal: String(err && err.message), code: err && err.code });
+  throw err;
+}
+const run = db.transaction((steps) => {
+  st.mark.run(w.token);
+  for (const [name, arg] of steps) st[name].run(arg);
+  st.mark.run(w.token);
+});
+parentPort.on('message', (m) => {
+  if (m.close) {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  try {
+    run.immediate(m.steps);
+    parentPort.postMessage({ seq: m.seq, ok: true });
+  } catch (err) {
+    parentPort.postMessage({ seq: m.seq, ok: false, message: String(err && err.message), code: err && err.code });
+  }
+});
+parentPort.postMessage({ ready: true });
+`;
+
+interface Reply {
+  seq?: number;
+  ok?: boolean;
+  message?: string;
+  code?: string;
+  fatal?: string;
+  ready?: boolean;
+}
+
+/** An error of the writer thread's SQLite, with its code (SQLITE_BUSY...) for describeDbError. */
+export class WriterError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+export interface BatchWriterOptions {
+  path: string;
+  busyTimeout: number;
+  /** Marks this store's batches in the change log. */
+  token: string;
+  /** Called once when the thread is gone for good (failed to open the database, crashed). */
+  onDead(err: Error): void;
+}
+
+/** One batch at a time, in order; `run` resolves when it committed, rejects when it rolled back. */
+export class BatchWriter {
+  private readonly worker: Worker;
+  private seq = 0;
+  private pending: { seq: number; resolve(): void; reject(err: Error): void } | null = null;
+  private dead: Error | null = null;
+  private closing = false;
+
+  constructor(private readonly opts: BatchWriterOptions) {
+    this.worker = new Worker(THREAD, {
+      eval: true,
+      workerData: { sqlite: createRequire(import.meta.url).resolve('better-sqlite3'), path: opts.path, busyTimeout: opts.busyTimeout, token: opts.token, sql: BATCH_SQL },
+    });
+    // Idle, the thread does not keep the process alive (a command that forgot to close must not hang
+    // on it); a batch or a close under way does.
+    this.worker.unref();
+    this.worker.on('message', (m: Reply) => this.onMessage(m));
+    this.worker.on('error', (err) => this.die(err));
+    this.worker.on('exit', (code) => this.die(new Error(`registry writer thread exited (code ${code})`)));
+  }
+
+  get alive(): boolean {
+    return this.dead === null && !this.closing;
+  }
+
+  run(steps: BatchSteps): Promise<void> {
+    if (this.dead) return Promise.reject(this.dead);
+    if (this.pending) return Promise.reject(new Error('registry writer: a batch is already running'));
+    const seq = ++this.seq;
+    return new Promise<void>((resolve, reject) => {
+      this.pending = { seq, resolve, reject };
+      this.worker.ref();
+      this.worker.postMessage({ seq, steps });
+    });
+  }
+
+  private onMessage(m: Reply): void {
+    if (m.fatal !== undefined) return this.die(new WriterError(m.fatal, m.code));
+    const p = this.pending;
+    if (m.seq === undefined || !p || p.seq !== m.seq) return;
+    this.pending = null;
+    this.worker.unref();
+    if (m.ok) p.resolve();
+    else p.reject(new WriterError(m.message ?? 'unknown error', m.code));
+  }
+
+  private die(err: Error): void {
+    if (this.dead) return;
+    this.dead = err;
+    const p = this.pending;
+    this.pending = null;
+    p?.reject(err);
+    if (!this.closing) this.opts.onDead(err);
+  }
+
+  /** Closes the thread's connection (after the batch running, if any) and waits for it to end. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.dead) return;
+    const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
+    this.worker.ref();
+    this.worker.postMessage({ close: true });
+    await exited;
+  }
+}
