@@ -161,16 +161,21 @@ interface Result {
   preloaded: number;
   /** Microseconds of server CPU per completed DORA over the fresh ladder. */
   cpuPerDora: number;
+  /** The part of it spent in the kernel (sending, receiving). */
+  sysPerDora: number;
 }
 
 let completed = 0;
 
-/** CPU seconds (user + system) the server process has used: independent of how busy the machine is. */
-function cpuSeconds(): number {
+/**
+ * CPU seconds the server process has used (all its threads), user + system and system alone:
+ * independent of how busy the machine is. `current` is `ip netns exec`, which execs the server.
+ */
+function cpuSeconds(): { total: number; sys: number } {
   const pid = current?.pid;
-  if (!pid) return NaN;
+  if (!pid) return { total: NaN, sys: NaN };
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { total: (Number(fields[11]) + Number(fields[12])) / 100, sys: Number(fields[12]) / 100 };
 }
 
 /**
@@ -199,7 +204,9 @@ try {
     completed = 0;
     const cpu0 = cpuSeconds();
     const best = ladder();
-    const cpuPerDora = ((cpuSeconds() - cpu0) / completed) * 1e6;
+    const cpu1 = cpuSeconds();
+    const cpuPerDora = ((cpu1.total - cpu0.total) / completed) * 1e6;
+    const sysPerDora = ((cpu1.sys - cpu0.sys) / completed) * 1e6;
     // A fresh server, about 10,000 leases made, then the same ladder again.
     await stop();
     stop = await server.start();
@@ -214,7 +221,7 @@ try {
     const loaded = ladder();
     await stop();
     current = null;
-    results.push({ name: server.name, best, loaded, preloaded, cpuPerDora });
+    results.push({ name: server.name, best, loaded, preloaded, cpuPerDora, sysPerDora });
   }
 } finally {
   await cleanup();
@@ -224,7 +231,7 @@ const ours = results[0]!;
 const fmt = (r: Run | null) => (r ? `${r.rate.toFixed(0).padStart(6)} DORA/s ${r.latencyMs.toFixed(2).padStart(6)} ms` : '   n/a');
 console.log('\nhighest DORA rate without drops (perfdhcp; latency = DISCOVER-OFFER + REQUEST-ACK)');
 console.log('server        fresh                        with ~10,000 leases');
-for (const r of results) console.log(`${r.name.padEnd(12)}  ${fmt(r.best)}   ${fmt(r.loaded)} (${r.preloaded} leases)   ${r.cpuPerDora.toFixed(0)} us CPU per DORA`);
+for (const r of results) console.log(`${r.name.padEnd(12)}  ${fmt(r.best)}   ${fmt(r.loaded)} (${r.preloaded} leases)   ${r.cpuPerDora.toFixed(0)} us CPU per DORA (${r.sysPerDora.toFixed(0)} in the kernel)`);
 for (const peer of results.slice(1)) {
   const ratio = (a: Run | null, b: Run | null) => (a && b && b.rate > 0 ? (a.rate / b.rate).toFixed(2) : 'n/a');
   console.log(`provisiond / ${peer.name}: ${ratio(ours.best, peer.best)}x best rate, ${ratio(ours.loaded, peer.loaded)}x with 10,000 leases, ${(peer.cpuPerDora / ours.cpuPerDora).toFixed(2)}x CPU efficiency`);

@@ -29,6 +29,14 @@ const SEND_FAILED_LOG_MS = 10_000;
 /** Socket receive buffer: about 2 s of a 10,000-node boot storm (see growReceiveBuffer). */
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
 
+/**
+ * Replies go to IPv4 literals only (a relay, a ciaddr, the broadcast address): answer dgram's lookup
+ * at once, rather than through dns.lookup and a tick of its own for every datagram sent.
+ */
+function literalLookup(address: string, _options: unknown, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  callback(null, address, 4);
+}
+
 export class DhcpServer {
   private readonly log: Logger;
   private readonly pools: Pool[];
@@ -78,7 +86,7 @@ export class DhcpServer {
   }
 
   private async bind(iface: string | null, pool: Pool | null, port: number, pxePort: boolean): Promise<void> {
-    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true, lookup: literalLookup });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(port, this.opts.listen ?? '0.0.0.0', () => {
