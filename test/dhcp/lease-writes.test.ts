@@ -26,6 +26,15 @@ async function dora(reg: SqliteRegistry, i: number): Promise<void> {
   await reg.addEvent({ time: Date.now(), nodeid: mac(i), source: 'dhcp', stage: 'ack', msg: `bound ${address}`, ok: true, addr: address });
 }
 
+/** Waits (bounded) until the registry's writer thread has started and takes batches. */
+async function writerReady(reg: SqliteRegistry): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    if ((reg as unknown as { writer: { ready: boolean } | null }).writer?.ready) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return false;
+}
+
 const count = (path: string, sql: string): number => {
   const db = new Database(path, { readonly: true });
   try {
@@ -46,12 +55,13 @@ t.test('a storm of lease writes: committed by the writer thread, durable on flus
     reloads++;
     reload(v);
   };
-  for (let i = 0; i < 6000; i++) {
+  await dora(reg, 0);
+  t.ok(await writerReady(reg), 'the first batch starts the writer thread');
+  for (let i = 1; i < 6000; i++) {
     await dora(reg, i);
     // Packets arrive over time: let the batches go meanwhile.
     if (i % 500 === 0) await new Promise((r) => setImmediate(r));
   }
-  t.ok(internals.writer, 'a writer thread writes the batches');
   t.equal((await reg.getLease(mac(5999)))?.address, '10.0.23.111', 'answered from memory at once');
   await reg.flush();
   t.equal(count(path, 'SELECT count(*) FROM leases'), 6000, 'every lease is in the database after flush()');
@@ -60,6 +70,7 @@ t.test('a storm of lease writes: committed by the writer thread, durable on flus
   t.equal(count(path, 'SELECT count(*) FROM unknown'), 6000);
   t.same((await reg.listEvents(mac(42))).map((e) => e.stage), ['offer', 'ack'], 'both events of the exchange read back');
   t.equal((await reg.listLeases()).length, 6000);
+  t.ok(count(path, "SELECT count(*) FROM changes WHERE kind = 'writer'") >= 10, 'the writer thread committed the batches (its marks are in the change log)');
   t.equal(reloads, 0, 'our own batches are skipped in the change log, never a full reload');
   // Another process's change is still seen.
   const cli = SqliteRegistry.open({ path, logger: silentLogger() });
@@ -71,7 +82,9 @@ t.test('a storm of lease writes: committed by the writer thread, durable on flus
 t.test('close() with a batch in flight and more queued: nothing lost', async (t) => {
   const path = join(dir, 'close.db');
   const reg = SqliteRegistry.open({ path, logger: silentLogger(), flushInterval: 5, maxQueued: 200 });
-  for (let i = 0; i < 1500; i++) await dora(reg, i);
+  await dora(reg, 0);
+  t.ok(await writerReady(reg));
+  for (let i = 1; i < 1500; i++) await dora(reg, i);
   await reg.close();
   t.equal(count(path, 'SELECT count(*) FROM leases'), 1500);
   t.equal(count(path, 'SELECT count(*) + count(prev_time) FROM events'), 3000);
@@ -82,7 +95,9 @@ t.test('a writer thread that dies: its batch is written on the event loop, nothi
   const log = memoryLogger();
   const reg = SqliteRegistry.open({ path, logger: log, flushInterval: 5, maxQueued: 100 });
   t.teardown(() => reg.close());
-  for (let i = 0; i < 300; i++) await dora(reg, i);
+  for (let i = 0; i < 100; i++) await dora(reg, i);
+  t.ok(await writerReady(reg));
+  for (let i = 100; i < 300; i++) await dora(reg, i);
   const writer = (reg as unknown as { writer: { worker: { terminate(): Promise<number> } } | null }).writer;
   t.ok(writer, 'the writer thread started');
   await writer!.worker.terminate();

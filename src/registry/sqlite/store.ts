@@ -246,9 +246,13 @@ export class SqliteCore {
     this.flushFailing = true;
   }
 
-  /** The writer thread, started if `start` and not yet (file databases only); false: write here. */
+  /**
+   * True when batches go to the writer thread, started here if `start` and not yet (file databases
+   * only). False while it starts (tens of ms, more on a busy machine): batches are written here
+   * meanwhile, so that starting the thread never delays them.
+   */
   private useWriter(start: boolean): boolean {
-    if (this.writer) return this.writer.alive;
+    if (this.writer) return this.writer.ready;
     if (this.writerOff || !start || this.closing || this.closed) return false;
     try {
       this.writer = new BatchWriter({
@@ -264,9 +268,8 @@ export class SqliteCore {
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'registry writer thread not started; writing batches on the event loop');
       this.writerOff = true;
-      return false;
     }
-    return true;
+    return false;
   }
 
   /** Hands what is queued to the writer thread; resolves to null once committed, or to the error. */

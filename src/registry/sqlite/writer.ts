@@ -88,6 +88,8 @@ export class BatchWriter {
   private pending: { seq: number; resolve(): void; reject(err: Error): void } | null = null;
   private dead: Error | null = null;
   private closing = false;
+  /** The thread has opened its connection (until then the store writes on the event loop). */
+  private started = false;
 
   constructor(private readonly opts: BatchWriterOptions) {
     this.worker = new Worker(THREAD, {
@@ -102,8 +104,9 @@ export class BatchWriter {
     this.worker.on('exit', (code) => this.die(new Error(`registry writer thread exited (code ${code})`)));
   }
 
-  get alive(): boolean {
-    return this.dead === null && !this.closing;
+  /** Ready for batches: started, not dead, not closing. */
+  get ready(): boolean {
+    return this.started && this.dead === null && !this.closing;
   }
 
   run(steps: BatchSteps): Promise<void> {
@@ -119,6 +122,10 @@ export class BatchWriter {
 
   private onMessage(m: Reply): void {
     if (m.fatal !== undefined) return this.die(new WriterError(m.fatal, m.code));
+    if (m.ready) {
+      this.started = true;
+      return;
+    }
     const p = this.pending;
     if (m.seq === undefined || !p || p.seq !== m.seq) return;
     this.pending = null;
