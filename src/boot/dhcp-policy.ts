@@ -93,6 +93,11 @@ export function decideDhcp(req: DhcpBootRequest, node: ResolvedNode | null, conf
     if (isIpxe(req)) return { answer: true, address: node.ipaddr, hostname: node.name, boot: bootFor(req, config), why: `${why}: the iPXE script says so` };
     return { answer: true, address: node.ipaddr, hostname: node.name, boot: null, why: `${why}: boot from disk` };
   }
+  // provisiond's own stage-1 (udhcpc -V provisiond) already runs a kernel: it wants an address, not a
+  // loader, and its timeline row should not read as if the node were PXE-booting again.
+  if (req.vendorClass?.startsWith('provisiond')) {
+    return { answer: true, address: node?.ipaddr ?? null, hostname: node?.name ?? null, boot: null, why: 'provisiond stage-1: address only' };
+  }
   const boot = bootFor(req, config);
   return {
     answer: true,

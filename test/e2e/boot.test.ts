@@ -125,6 +125,7 @@ if (e2eGate(t)) {
     // this path has no undionly.kpxe; the TFTP loader path is proved by the UEFI firmware-PXE node.
     has('DHCP ack handing iPXE its HTTP script URL', (e) => e.source === 'dhcp' && e.stage === 'ack' && /http:\/\/.*\.ipxe/.test(e.msg ?? ''));
     has('its iPXE script over HTTP', (e) => e.stage === 'ipxe-script' && e.ok);
+    has("the stage-1's own DHCP ack: its address, no second boot loader", (e) => e.source === 'dhcp' && e.stage === 'ack' && !/ boot /.test(e.msg ?? ''));
     has('the stage-1 kernel over HTTP', (e) => e.source === 'http' && /vmlinuz/.test(e.stage) && e.ok);
     has('the init nodescript sent', (e) => /^nodescript init/.test(e.stage) && e.ok);
     has('the group nodescript ran on the master', (e) => e.source === 'nodescript' && /30-e2e-marker/.test(e.stage) && e.ok);

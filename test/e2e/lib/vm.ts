@@ -29,6 +29,8 @@ export interface VmOptions {
   dir: string;
   /** MiB of guest memory (the VNFS is unpacked into a tmpfs). */
   memory?: number;
+  /** More QEMU arguments (a bench's experiments: `-cpu`, `-accel` options). */
+  extraArgs?: string[];
 }
 
 /** One VM. `start()` is power-on; times are measured from it. */
@@ -193,5 +195,6 @@ function qemuArgs(opts: VmOptions, tap: string, qmp: string): string[] {
     }
   }
   args.push('-device', nic.join(','));
+  if (opts.extraArgs) args.push(...opts.extraArgs);
   return args;
 }
