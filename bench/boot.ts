@@ -8,9 +8,9 @@
  * then four BIOS VMs at once to `ready`. Goals on these machines: BIOS <= 10 s, UEFI <= 18 s,
  * four at once <= 25 s. UEFI HTTP boot has no dnsmasq counterpart (dnsmasq serves no HTTP).
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../test/e2e/lib/cleanup.js';
 import { missingPrerequisite } from '../test/e2e/lib/prereqs.js';
 import { TestNetwork } from '../test/e2e/lib/netns.js';
 import { Vm, type Firmware } from '../test/e2e/lib/vm.js';
@@ -24,7 +24,7 @@ if (missing) {
 }
 
 const SCRIPT_SEEN = /provisiond: booting/;
-const dir = mkdtempSync(join(tmpdir(), 'pvd-bench-boot-'));
+const dir = tempDir('pvd-bench-boot-');
 const net = await TestNetwork.create({ dir });
 let vmCount = 0;
 const newVm = (firmware: Firmware) => {

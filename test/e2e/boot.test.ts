@@ -6,9 +6,9 @@
  * One cluster serves every case; the VMs boot in two waves to stay within the CI time budget.
  */
 import t, { type Test as Tap } from 'tap';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from './lib/cleanup.js';
 import { e2eGate } from './lib/prereqs.js';
 import { TestNetwork } from './lib/netns.js';
 import { Vm, type Firmware } from './lib/vm.js';
@@ -26,7 +26,7 @@ interface Case {
 }
 
 if (e2eGate(t)) {
-  const dir = mkdtempSync(join(tmpdir(), 'pvd-e2e-boot-'));
+  const dir = tempDir('pvd-e2e-boot-');
   const net = await TestNetwork.create({ dir });
   const cluster = new Cluster({ net, statedir: join(dir, 'state'), readyInterval: READY_INTERVAL, log: (m) => t.comment(m) });
   const vms: Vm[] = [];

@@ -5,10 +5,10 @@
  * machine (QEMU, OVMF, iPXE ROM, namespace) is at fault, not provisiond.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { tempDir } from './lib/cleanup.js';
 import { e2eGate } from './lib/prereqs.js';
 import { TestNetwork } from './lib/netns.js';
 import { Vm, type Firmware } from './lib/vm.js';
@@ -24,7 +24,7 @@ interface Seen {
 
 if (e2eGate(t)) {
   t.test('VM firmware sends DHCP DISCOVERs on the test bridge', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'pvd-e2e-fw-'));
+    const dir = tempDir('pvd-e2e-fw-');
     const net = await TestNetwork.create({ dir });
     const vms: Vm[] = [];
     t.teardown(async () => {

@@ -5,6 +5,9 @@
  * QEMU process or a network namespace behind.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 type Undo = () => void;
 const undos = new Map<number, Undo>();
@@ -65,4 +68,14 @@ export function runQuietly(cmd: string, args: string[]): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * A temp folder for a run (serial logs, the statedir, UEFI variable stores), removed at the end like
+ * the namespaces, also when the run is interrupted. PVD_E2E_KEEP=1 keeps it for a post-mortem.
+ */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (!process.env.PVD_E2E_KEEP) onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
