@@ -4,10 +4,11 @@
  * address present). Single 64 MiB transfers at blksize 512/1468/8192/65464 (curl and atftp),
  * windowsize 4/16/64 at 1468 (atftp, vs atftpd), and 16 concurrent 16 MiB transfers at 1468 (curl).
  * Needs root, curl, atftp, tftpd-hpa; atftpd is taken from its Debian package into .cache/ when
- * not installed (it conflicts with tftpd-hpa). Run: node --import tsx bench/tftp.ts
+ * not installed (it conflicts with tftpd-hpa). Run: node --import tsx bench/tftp.ts [single] [window] [conc] [--runs=X]
+ * Each row also prints every run and each server's CPU seconds per run (its processes and their children).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -40,6 +41,7 @@ function cleanup() {
   try {
     sh('ip', ['netns', 'del', NS]);
   } catch {}
+  dropGroups();
 }
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
@@ -50,15 +52,63 @@ const engines = new Map<string, number>();
 /** provisiond's blocks sent again and transfers that did not end ok: a slow row with none is load from elsewhere. */
 const trouble = { retransmits: 0, notOk: 0 };
 
-async function startProvisiond(root: string): Promise<number> {
+/**
+ * CPU accounting per server: each server process goes into a cpuacct cgroup of its own (v1 here) so that
+ * the processes it forks later (provisiond's pumps, tftpd-hpa's and atftpd's per-transfer children) are
+ * counted with it. Without cgroups the figures are NaN.
+ */
+const CG = '/sys/fs/cgroup/cpuacct';
+const groupsMade: string[] = [];
+function account(name: string, pid: number | undefined): string | undefined {
+  if (pid === undefined || !existsSync(`${CG}/cgroup.procs`)) return undefined;
+  const dir = `${CG}/${NS}-${name}`;
+  try {
+    mkdirSync(dir);
+    groupsMade.push(dir);
+    writeFileSync(`${dir}/cgroup.procs`, String(pid));
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
+/** CPU seconds used so far by the processes of a cgroup made by `account`. */
+function cpuOf(group: string | undefined): number {
+  if (!group) return NaN;
+  try {
+    return Number(readFileSync(`${group}/cpuacct.usage`, 'utf8')) / 1e9;
+  } catch {
+    return NaN;
+  }
+}
+function dropGroups(): void {
+  for (const dir of groupsMade) {
+    try {
+      // Processes still alive (being killed) go back to the root group so the directory can go.
+      for (const pid of readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) {
+        try {
+          writeFileSync(`${CG}/cgroup.procs`, pid);
+        } catch {}
+      }
+    } catch {}
+    // A process being killed may linger a moment (a zombie cannot be moved): retry for up to 2 s.
+    for (const until = Date.now() + 2000; Date.now() < until; ) {
+      try {
+        rmdirSync(dir);
+        break;
+      } catch {}
+    }
+  }
+}
+
+async function startProvisiond(root: string): Promise<[port: number, pid: number | undefined]> {
   const [cmd, args] = inNs(process.execPath, ['--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify({ root, listen: '127.0.0.1', port: 0 })]);
   const child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
-  return new Promise<number>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
       const m = /^listening (\d+)/.exec(line);
-      if (m) return resolve(Number(m[1]));
+      if (m) return resolve([Number(m[1]), child.pid]);
       if (!line.startsWith('{')) return;
       const r = JSON.parse(line) as { engine?: string; outcome: string; retransmits?: number };
       const e = r.engine ?? 'none';
@@ -70,10 +120,11 @@ async function startProvisiond(root: string): Promise<number> {
   });
 }
 
-function startDaemon(cmd: string, args: string[]): void {
+function startDaemon(cmd: string, args: string[]): number | undefined {
   const [c, a] = inNs(cmd, args);
   const child = spawn(c, a, { stdio: 'ignore' });
   children.push(child);
+  return child.pid;
 }
 
 /** Seconds a client command takes (throws when it fails). */
@@ -98,25 +149,54 @@ async function timedParallel(n: number, cmd: string, args: (i: number) => string
 }
 
 const MB = 1e6;
-const fmt = (mbps: number) => `${mbps.toFixed(0).padStart(6)} MB/s`;
 
 /**
- * Best time of `runs` for each side, the sides alternating (and who goes first alternating too), so that
- * a burst of load from elsewhere on this shared machine hits both rather than one.
+ * Arguments: row groups to run (`single`, `window`, `conc`; default all) and `--runs=X`, a factor on the
+ * number of runs per row (e.g. 2 for a steadier figure, 0.5 for a quick look).
  */
-async function duel(runs: number, ours: () => number | Promise<number>, peer: () => number | Promise<number>): Promise<[number, number]> {
-  let o = Infinity;
-  let p = Infinity;
+const argv = process.argv.slice(2);
+const runScale = Number(argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? 1);
+const named = argv.filter((a) => !a.startsWith('--'));
+const groups = new Set(named.length ? named : ['single', 'window', 'conc']);
+const fmt = (mbps: number) => `${mbps.toFixed(0).padStart(6)} MB/s`;
+
+/** One side of a duel: a timed run (seconds) and the server process whose CPU it costs. */
+interface Side {
+  run: () => number | Promise<number>;
+  /** cgroup of the server (see `account`). */
+  group: string | undefined;
+}
+
+/** Best time of each side, every time of each side, and each side's server CPU seconds per run. */
+interface DuelResult {
+  best: [number, number];
+  times: [number[], number[]];
+  cpu: [number, number];
+}
+
+/**
+ * `runs` runs of each side, the sides alternating (and who goes first alternating too), so that a burst
+ * of load from elsewhere on this shared machine hits both rather than one; the best of each counts.
+ */
+async function duel(runs: number, ours: Side, peer: Side): Promise<DuelResult> {
+  const times: [number[], number[]] = [[], []];
+  const cpu: [number, number] = [0, 0];
+  const one = async (k: 0 | 1) => {
+    const side = k === 0 ? ours : peer;
+    const c0 = cpuOf(side.group);
+    times[k].push(await side.run());
+    cpu[k] += cpuOf(side.group) - c0;
+  };
   for (let i = 0; i < runs; i++) {
     if (i % 2 === 0) {
-      o = Math.min(o, await ours());
-      p = Math.min(p, await peer());
+      await one(0);
+      await one(1);
     } else {
-      p = Math.min(p, await peer());
-      o = Math.min(o, await ours());
+      await one(1);
+      await one(0);
     }
   }
-  return [o, p];
+  return { best: [Math.min(...times[0]), Math.min(...times[1])], times, cpu: [cpu[0] / runs, cpu[1] / runs] };
 }
 
 async function main() {
@@ -136,50 +216,64 @@ async function main() {
   sh('ip', ['-n', NS, 'link', 'set', 'pvd0', 'up']);
   sh('ip', ['-n', NS, 'link', 'set', 'pvd1', 'up']);
 
-  const ours = await startProvisiond(root);
+  const [ours, oursPid] = await startProvisiond(root);
   const HPA = 16969;
   const ATFTPD = 16970;
-  startDaemon('/usr/sbin/in.tftpd', ['--listen', '--foreground', '--address', `127.0.0.1:${HPA}`, '--secure', root]);
+  const hpaPid = startDaemon('/usr/sbin/in.tftpd', ['--listen', '--foreground', '--address', `127.0.0.1:${HPA}`, '--secure', root]);
   const atftpd = atftpdPath();
-  if (atftpd) startDaemon(atftpd, ['--daemon', '--no-fork', '--user', 'root', '--group', 'root', '--port', String(ATFTPD), '--bind-address', '127.0.0.1', '--logfile', '/dev/null', root]);
+  const atftpdPid = atftpd
+    ? startDaemon(atftpd, ['--daemon', '--no-fork', '--user', 'root', '--group', 'root', '--port', String(ATFTPD), '--bind-address', '127.0.0.1', '--logfile', '/dev/null', root])
+    : undefined;
   await new Promise((r) => setTimeout(r, 1000));
   const out = join(tmp, 'out');
+  const oursCg = account('provisiond', oursPid);
+  const hpaCg = account('tftpd-hpa', hpaPid);
+  const atftpdCg = account('atftpd', atftpdPid);
 
-  console.log(`bench/tftp: 64 MiB file, loopback in namespace ${NS}; best of runs, the two sides alternating; ratio = provisiond / peer (>= 1.0 is the goal)`);
+  console.log(`bench/tftp: 64 MiB file, loopback in namespace ${NS}; rows: ${[...groups].join(', ')}; best of runs, the two sides alternating; ratio = provisiond / peer (>= 1.0 is the goal)`);
   console.log(`load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const rows: Array<[string, number, number, string]> = [];
-  const row = (label: string, oursMBs: number, peerMBs: number, peer: string) => {
-    rows.push([label, oursMBs, peerMBs, peer]);
-    console.log(`${label.padEnd(34)} provisiond ${fmt(oursMBs)}   ${peer.padEnd(9)} ${fmt(peerMBs)}   ratio ${(oursMBs / peerMBs).toFixed(2)}x`);
+  /** Prints a row: best MB/s of each side and the ratio, then every run's MB/s and the server CPU per run. */
+  const row = (label: string, bytes: number, d: DuelResult, peer: string) => {
+    const [o, p] = d.best.map((t) => (Number.isFinite(t) ? bytes / MB / t : NaN)) as [number, number];
+    rows.push([label, o, p, peer]);
+    const all = (ts: number[]) => ts.map((t) => (bytes / MB / t).toFixed(0)).join('/');
+    console.log(
+      `${label.padEnd(34)} provisiond ${fmt(o)}   ${peer.padEnd(9)} ${fmt(p)}   ratio ${(o / p).toFixed(2)}x` +
+        `   (runs ${all(d.times[0])} vs ${all(d.times[1])}; server CPU s/run ${d.cpu[0].toFixed(2)} vs ${d.cpu[1].toFixed(2)})`,
+    );
   };
-  const MiB64 = big / MB;
-  for (const b of [512, 1468, 8192, 65464]) {
-    const runs = b === 512 ? 2 : 3;
-    const curl = (port: number) => timed('curl', ['-s', '--tftp-blksize', String(b), '-o', out, `tftp://127.0.0.1:${port}/big`]);
-    let [o, p] = await duel(runs, () => curl(ours), () => curl(HPA));
-    row(`curl  blksize ${b}`, MiB64 / o, MiB64 / p, 'tftpd-hpa');
-    const at = (port: number) => timed('atftp', ['--option', `blksize ${b}`, '-g', '-r', 'big', '-l', out, '127.0.0.1', String(port)]);
-    [o, p] = await duel(runs, () => at(ours), () => at(HPA));
-    row(`atftp blksize ${b}`, MiB64 / o, MiB64 / p, 'tftpd-hpa');
-  }
-  if (atftpd) {
-    for (const w of [4, 16, 64]) {
-      const at = (port: number) => timed('timeout', ['60', 'atftp', '--option', 'blksize 1468', '--option', `windowsize ${w}`, '-g', '-r', 'big', '-l', out, '127.0.0.1', String(port)]);
-      const peer = () => {
-        try {
-          return at(ATFTPD);
-        } catch {
-          console.log(`  (atftpd stalled past 60 s at windowsize ${w})`);
-          return Infinity;
-        }
-      };
-      const [o, p] = await duel(3, () => at(ours), peer);
-      row(`atftp blksize 1468 windowsize ${w}`, MiB64 / o, Number.isFinite(p) ? MiB64 / p : NaN, 'atftpd');
+  const more = (n: number) => Math.max(1, Math.round(n * runScale));
+  if (groups.has('single')) {
+    for (const b of [512, 1468, 8192, 65464]) {
+      // The short transfers (0.1 to 0.5 s each at 8192 and 65464) get more runs: one burst of load elsewhere is then less likely to decide the row.
+      const runs = more(b === 512 ? 2 : b === 1468 ? 3 : 5);
+      const curl = (port: number) => () => timed('curl', ['-s', '--tftp-blksize', String(b), '-o', out, `tftp://127.0.0.1:${port}/big`]);
+      row(`curl  blksize ${b}`, big, await duel(runs, { run: curl(ours), group: oursCg }, { run: curl(HPA), group: hpaCg }), 'tftpd-hpa');
+      const at = (port: number) => () => timed('atftp', ['--option', `blksize ${b}`, '-g', '-r', 'big', '-l', out, '127.0.0.1', String(port)]);
+      row(`atftp blksize ${b}`, big, await duel(runs, { run: at(ours), group: oursCg }, { run: at(HPA), group: hpaCg }), 'tftpd-hpa');
     }
-  } else console.log('atftpd not available (apt-get download atftpd failed): windowsize rows skipped');
-  const conc = (port: number) => timedParallel(16, 'curl', (i) => ['-s', '--tftp-blksize', '1468', '-o', `${out}.${i}`, `tftp://127.0.0.1:${port}/mid`]);
-  const [co, cp] = await duel(2, () => conc(ours), () => conc(HPA));
-  row('16 concurrent x 16 MiB, blksize 1468', (16 * mid) / MB / co, (16 * mid) / MB / cp, 'tftpd-hpa');
+  }
+  if (groups.has('window')) {
+    if (atftpd) {
+      for (const w of [4, 16, 64]) {
+        const at = (port: number) => timed('timeout', ['60', 'atftp', '--option', 'blksize 1468', '--option', `windowsize ${w}`, '-g', '-r', 'big', '-l', out, '127.0.0.1', String(port)]);
+        const peer = () => {
+          try {
+            return at(ATFTPD);
+          } catch {
+            console.log(`  (atftpd stalled past 60 s at windowsize ${w})`);
+            return Infinity;
+          }
+        };
+        row(`atftp blksize 1468 windowsize ${w}`, big, await duel(more(3), { run: () => at(ours), group: oursCg }, { run: peer, group: atftpdCg }), 'atftpd');
+      }
+    } else console.log('atftpd not available (apt-get download atftpd failed): windowsize rows skipped');
+  }
+  if (groups.has('conc')) {
+    const conc = (port: number) => () => timedParallel(16, 'curl', (i) => ['-s', '--tftp-blksize', '1468', '-o', `${out}.${i}`, `tftp://127.0.0.1:${port}/mid`]);
+    row('16 concurrent x 16 MiB, blksize 1468', 16 * mid, await duel(more(3), { run: conc(ours), group: oursCg }, { run: conc(HPA), group: hpaCg }), 'tftpd-hpa');
+  }
   const worst = Math.min(...rows.filter((r) => Number.isFinite(r[2])).map((r) => r[1] / r[2]));
   console.log(`worst ratio ${worst.toFixed(2)}x; load average at end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log(`provisiond transfers by engine: ${[...engines].map(([e, n]) => `${e} ${n}`).join(', ')}; blocks resent ${trouble.retransmits}, not ok ${trouble.notOk}`);

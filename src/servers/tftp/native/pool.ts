@@ -7,6 +7,7 @@
  * native path off for this server.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { encodeFrame, FrameReader } from '../../../util/frames.js';
 import type { Logger } from '../../../log/logger.js';
@@ -89,6 +90,7 @@ class Pump {
     bin: string,
     private readonly logger: Logger,
     private readonly onDeath: (pump: Pump) => void,
+    private readonly onJobEnd: () => void,
   ) {
     this.child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('close', () => resolve()));
@@ -103,7 +105,7 @@ class Pump {
     for (const s of [this.child.stdout, this.child.stderr, this.child.stdin]) (s as unknown as { unref?: () => void }).unref?.();
   }
 
-  send(type: 'J' | 'A', id: number, payload: Buffer): void {
+  send(type: 'J' | 'A' | 'P', id: number, payload: Buffer): void {
     if (this.alive) this.child.stdin.write(encodeFrame(type, id, payload));
   }
 
@@ -116,9 +118,11 @@ class Pump {
         job.onStart();
       } else if (type === 'F') {
         this.jobs.delete(id);
+        this.onJobEnd();
         job.onRefused(p.toString());
       } else if (type === 'E') {
         this.jobs.delete(id);
+        this.onJobEnd();
         job.onEnd({
           outcome: OUTCOMES[p[0]!] ?? 'error',
           bytes: Number(p.readBigUInt64BE(1)),
@@ -156,13 +160,30 @@ export class PumpPool {
   private nextId = 1;
   private deaths: number[] = [];
   private disabled = false;
+  /** What the pumps were last told about busy-polling (pump.c, spin()). */
+  private spinning = false;
 
+  /**
+   * @param spinBelow the pumps may busy-poll for ACKs while at most this many transfers run in all of
+   *   them (default: half the CPUs, at least 1): a polling pump keeps a CPU busy, which is free only
+   *   while few transfers run; with more, each wakes on its ACK as usual.
+   */
   constructor(
     private readonly bin: string,
     count: number,
     private readonly logger: Logger,
+    private readonly spinBelow = Math.max(1, Math.floor(availableParallelism() / 2)),
   ) {
     this.pumps = Array.from({ length: Math.max(1, count) }, () => null);
+  }
+
+  /** Tells every pump whether it may busy-poll when that changes, and a new pump in any case. */
+  private updateSpin(fresh?: Pump): void {
+    const spin = this.active <= this.spinBelow;
+    const changed = spin !== this.spinning;
+    this.spinning = spin;
+    const msg = Buffer.from([spin ? 1 : 0]);
+    for (const p of changed ? this.pumps : [fresh]) p?.send('P', 0, msg);
   }
 
   /** False once pumps kept dying: every transfer then runs in Node. */
@@ -192,13 +213,21 @@ export class PumpPool {
     }
     if (empty >= 0 && (best < 0 || this.pumps[best]!.jobs.size > 0)) best = empty;
     let pump = this.pumps[best];
+    const fresh = !pump;
     if (!pump) {
-      pump = new Pump(this.bin, this.logger, (dead) => this.onDeath(dead));
+      pump = new Pump(
+        this.bin,
+        this.logger,
+        (dead) => this.onDeath(dead),
+        () => this.updateSpin(),
+      );
       this.pumps[best] = pump;
     }
     const id = this.nextId++;
     if (this.nextId > 0xffffffff) this.nextId = 1;
     pump.jobs.set(id, { ...handlers, started: false });
+    // The policy first (a new pump learns the current one), so the job never runs under a stale one.
+    this.updateSpin(fresh ? pump : undefined);
     pump.send('J', id, payload);
     const owner = pump;
     return { abort: (reason) => owner.send('A', id, Buffer.from(reason)) };
@@ -207,6 +236,7 @@ export class PumpPool {
   private onDeath(dead: Pump): void {
     const i = this.pumps.indexOf(dead);
     if (i >= 0) this.pumps[i] = null;
+    this.updateSpin();
     if (this.closing) return;
     const now = Date.now();
     this.deaths = [...this.deaths.filter((t) => now - t < 60_000), now];
