@@ -33,7 +33,8 @@ export interface SqliteRegistryOptions {
   maxQueued?: number;
   /**
    * Write the batches of a file database in a thread of their own (writer.ts), started with the
-   * first timed batch (default true; a short-lived command flushes on the event loop at close).
+   * first timed batch (default true unless PROVISIOND_REGISTRY_WRITER=off; a short-lived command
+   * flushes on the event loop at close).
    */
   writerThread?: boolean;
   /** Timeline events older than this many days are pruned (default 90). */
@@ -88,7 +89,8 @@ export class SqliteCore {
     this.retentionMs = (opts.eventRetentionDays ?? 90) * 86_400_000;
     this.syncInterval = opts.syncInterval ?? 1;
     this.busyTimeout = opts.busyTimeout ?? 5000;
-    this.writerOff = opts.writerThread === false || path === ':memory:';
+    // PROVISIOND_REGISTRY_WRITER=off: batches on the event loop (as before the writer thread).
+    this.writerOff = (opts.writerThread ?? process.env.PROVISIOND_REGISTRY_WRITER !== 'off') === false || path === ':memory:';
   }
 
   private readonly busyTimeout: number;
