@@ -7,6 +7,9 @@
  *   - to `ready` with provisiond (DHCP ack, kernel loaded, init script, ready from the timeline);
  * then four BIOS VMs at once to `ready`. Goals on these machines: BIOS <= 10 s, UEFI <= 18 s,
  * four at once <= 25 s. UEFI HTTP boot has no dnsmasq counterpart (dnsmasq serves no HTTP).
+ *
+ * BOOT_BENCH_RUNS (default 2): boots per path and server; the best is the figure (on a shared
+ * machine a slow run says more about the neighbours than about the boot), every run is printed.
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +27,8 @@ if (missing) {
 }
 
 const SCRIPT_SEEN = /provisiond: booting/;
+const RUNS = Math.max(1, Number(process.env.BOOT_BENCH_RUNS ?? 2));
+const spread = (xs: number[]) => (xs.length > 1 ? ` [${xs.map((x) => x.toFixed(1)).join(', ')}]` : '');
 const dir = tempDir('pvd-bench-boot-');
 const net = await TestNetwork.create({ dir });
 let vmCount = 0;
@@ -54,12 +59,16 @@ try {
   const peer: Record<string, number> = {};
   const dnsmasq = net.spawn('dnsmasq', ['-k', '-C', conf, `--log-facility=${join(dir, 'dnsmasq.log')}`], { stdio: 'ignore' });
   await sleep(1000);
-  for (const fw of ['bios', 'uefi-pxe'] as Firmware[]) {
-    const vm = newVm(fw);
-    await vm.start();
-    peer[fw] = await vm.waitForSerial(SCRIPT_SEEN, 180_000);
-    await vm.stop();
+  const peerRuns: Record<string, number[]> = {};
+  for (let r = 0; r < RUNS; r++) {
+    for (const fw of ['bios', 'uefi-pxe'] as Firmware[]) {
+      const vm = newVm(fw);
+      await vm.start();
+      (peerRuns[fw] ??= []).push(await vm.waitForSerial(SCRIPT_SEEN, 180_000));
+      await vm.stop();
+    }
   }
+  for (const [fw, xs] of Object.entries(peerRuns)) peer[fw] = Math.min(...xs);
   dnsmasq.kill('SIGKILL');
   await sleep(500);
 
@@ -68,35 +77,48 @@ try {
   await cluster.vmGroups(['cluster']);
   await cluster.start();
   const goals: Record<Firmware, number> = { bios: 10, uefi: 18, 'uefi-pxe': 18, 'uefi-http': 18 };
-  console.log('\none VM alone, seconds from power-on:');
-  console.log('path        script: provisiond  dnsmasq  ratio    to ready (goal)');
   const lines: string[] = [];
-  for (const fw of ['bios', 'uefi-pxe', 'uefi-http'] as Firmware[]) {
-    const vm = newVm(fw);
-    await vm.start();
-    const script = await vm.waitForSerial(SCRIPT_SEEN, 180_000);
-    const node = await cluster.waitForNode(vm.mac, (n) => n.state === 'ready', 300_000, 'ready');
-    const f = bootFigures(await cluster.timelineEvents(node.name), vm.poweredOnAt);
-    await vm.stop();
+  const ours: Record<string, { script: number[]; ready: number[] }> = {};
+  for (let r = 0; r < RUNS; r++) {
+    for (const fw of ['bios', 'uefi-pxe', 'uefi-http'] as Firmware[]) {
+      const vm = newVm(fw);
+      await vm.start();
+      const script = await vm.waitForSerial(SCRIPT_SEEN, 180_000);
+      const node = await cluster.waitForNode(vm.mac, (n) => n.state === 'ready', 300_000, 'ready');
+      const f = bootFigures(await cluster.timelineEvents(node.name), vm.poweredOnAt);
+      await vm.stop();
+      const o = (ours[fw] ??= { script: [], ready: [] });
+      o.script.push(script);
+      o.ready.push(f.ready ?? Infinity);
+      lines.push(formatFigures(`${node.name} (${fw})`, f));
+    }
+  }
+  console.log(`\none VM alone, seconds from power-on (best of ${RUNS}; every run in brackets):`);
+  console.log('path        script: provisiond  dnsmasq  ratio    to ready (goal)');
+  for (const [fw, o] of Object.entries(ours)) {
+    const script = Math.min(...o.script);
     const p = peer[fw];
     console.log(
-      `${fw.padEnd(10)}  ${script.toFixed(1).padStart(17)}  ${p === undefined ? '    -  ' : p.toFixed(1).padStart(7)}  ${p === undefined ? '  -  ' : (p / script).toFixed(2).padStart(5)}x  ${f.ready?.toFixed(1).padStart(8)} s (${goals[fw]} s)`,
+      `${fw.padEnd(10)}  ${script.toFixed(1).padStart(17)}  ${p === undefined ? '    -  ' : p.toFixed(1).padStart(7)}  ${p === undefined ? '  -  ' : (p / script).toFixed(2).padStart(5)}x  ${Math.min(...o.ready).toFixed(1).padStart(8)} s (${goals[fw as Firmware]} s)${spread(o.ready)}` +
+        `  script${spread(o.script)}${p === undefined ? '' : ` dnsmasq${spread(peerRuns[fw] ?? [])}`}`,
     );
-    lines.push(formatFigures(`${node.name} (${fw})`, f));
   }
-  console.log('\nfour BIOS VMs at once:');
-  const four = [0, 1, 2, 3].map(() => newVm('bios'));
-  await Promise.all(four.map((v) => v.start()));
-  const ready = await Promise.all(four.map((v) => cluster.waitForNode(v.mac, (n) => n.state === 'ready', 400_000, 'ready')));
-  let last = 0;
-  for (const [i, node] of ready.entries()) {
-    const f = bootFigures(await cluster.timelineEvents(node.name), four[i].poweredOnAt);
-    last = Math.max(last, f.ready ?? Infinity);
-    lines.push(formatFigures(`${node.name} (4x bios)`, f));
+  const waves: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const four = [0, 1, 2, 3].map(() => newVm('bios'));
+    await Promise.all(four.map((v) => v.start()));
+    const ready = await Promise.all(four.map((v) => cluster.waitForNode(v.mac, (n) => n.state === 'ready', 400_000, 'ready')));
+    let last = 0;
+    for (const [i, node] of ready.entries()) {
+      const f = bootFigures(await cluster.timelineEvents(node.name), four[i].poweredOnAt);
+      last = Math.max(last, f.ready ?? Infinity);
+      lines.push(formatFigures(`${node.name} (4x bios, wave ${r + 1})`, f));
+    }
+    waves.push(last);
+    for (const v of four) await v.stop();
   }
-  console.log(`all four ready ${last.toFixed(1)} s after power-on (goal 25 s)\n\nper boot:`);
+  console.log(`\nfour BIOS VMs at once: all four ready ${Math.min(...waves).toFixed(1)} s after power-on (goal 25 s)${spread(waves)}\n\nper boot:`);
   for (const l of lines) console.log(`  ${l}`);
-  for (const v of four) await v.stop();
   await cluster.stop();
 } finally {
   await net.destroy();
