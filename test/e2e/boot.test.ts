@@ -110,7 +110,7 @@ if (e2eGate(t)) {
     const figures = [];
     for (const c of wave1) figures.push(await report(t, c));
     const last = Math.max(...figures.map((f) => f?.ready ?? NaN));
-    if (Number.isFinite(last)) t.comment(`all four ready ${last.toFixed(1)} s after power-on (goal under TCG: 25 s)`);
+    if (Number.isFinite(last)) t.comment(`all four ready ${last.toFixed(1)} s after power-on (two BIOS and two UEFI VMs, with other test files running beside them; the 25 s goal for four at once is measured alone by bench/boot)`);
     results.forEach((r, i) => t.equal(r.status, 'fulfilled', `${wave1[i].vm.name} (${wave1[i].vm.firmware}) is ready`, r.status === 'rejected' ? { error: String(r.reason) } : {}));
   });
 
