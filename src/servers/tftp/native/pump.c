@@ -38,6 +38,7 @@ enum { OUT_OK, OUT_PROBE, OUT_OPTIONS_REFUSED, OUT_ABORTED, OUT_TIMEOUT, OUT_ERR
 #define BATCH 64
 #define CHUNK (256 * 1024)
 #define SPIN_US 100  /* default busy-poll before sleeping; PROVISIOND_TFTP_SPIN_US overrides, 0 turns it off */
+#define SPIN_MAX_BLKSIZE 16384 /* polling measured slower at 65464 (bench/tftp: 0.05 vs 0.03 s server CPU, 0.72x) */
 #define SPIN_BACKOFF 64 /* sleeps without polling after a poll that waited in vain */
 
 struct xfer {
@@ -328,7 +329,8 @@ static int open_sockets(struct xfer *x, struct sockaddr_in *local) {
  * Returns epoll_wait's count (0: nothing came, sleep).
  */
 static int spin(struct epoll_event *evs, int max) {
-  if (!spin_us || !spin_allowed || nxs != 1) return 0;
+  /* Large blocks: the client's turn (copying and writing 64 KiB) outlasts a poll, and waking is a small part of a block's time. */
+  if (!spin_us || !spin_allowed || nxs != 1 || xs[0]->blksize > SPIN_MAX_BLKSIZE) return 0;
   if (spin_skip > 0) { spin_skip--; return 0; }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
