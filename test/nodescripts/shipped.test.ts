@@ -59,6 +59,33 @@ t.test('every shipped script prints valid busybox sh', async (t) => {
   t.match(noVnfs, /exit 1/);
 });
 
+t.test('values from the registry reach the node as the exact text, never as shell code', async (t) => {
+  // A name or description with quotes, $(...), backticks and globs: the master quotes it (in the
+  // shell itself, without a process per value) and busybox sh on the node reads back the same bytes.
+  const hostile = ["it's $(touch /tmp/pwned) `id` \"q\" 'a''b'", "'", "a'", "'b", 'back\\slash ~ * ? ;&|', ''];
+  for (const name of hostile) {
+    const prelude = execFileSync(join(REPO, 'nodescripts/init/all/00-init'), [], { env: { ...ENV, NODENAME: name, GROUPNAME: name }, encoding: 'utf8' });
+    const setup = prelude.split('\n').filter((l) => /^(NODENAME|GROUPNAME)=/.test(l)).join('\n');
+    const back = spawnSync('busybox', ['sh', '-c', `${setup}\nprintf '%s\\n%s' "$NODENAME" "$GROUPNAME"`], { encoding: 'utf8' });
+    t.equal(back.stdout, `${name}\n${name}`, `00-init: ${JSON.stringify(name)} arrives intact`);
+    const host = execFileSync(join(REPO, 'nodescripts/init/all/49-hostname'), [], { env: { ...ENV, NODENAME: name }, encoding: 'utf8' });
+    const line = host.split('\n').find((l) => l.startsWith('PROVISIOND_NODENAME='))!;
+    t.equal(spawnSync('busybox', ['sh', '-c', `${line}\nprintf %s "$PROVISIOND_NODENAME"`], { encoding: 'utf8' }).stdout, name, `49-hostname: ${JSON.stringify(name)}`);
+  }
+});
+
+t.test("99-boot reads the capsule's kernel, initrd and kernelArgs (quotes, comments, null)", async (t) => {
+  const statedir = tempdir(t, 'pvd-ns-conf-');
+  mkdirSync(join(statedir, 'vnfs/demo'), { recursive: true });
+  writeFileSync(join(statedir, 'vnfs/demo/config'), ['name: demo', 'kernelArgsOld: wrong', 'kernel: "vmlinuz-6.1" # the VNFS kernel', 'initrd: null', "kernelArgs: 'console=ttyS0 quiet'   ", ''].join('\n'));
+  const out = execFileSync(join(REPO, 'nodescripts/init/all/99-boot'), [], { env: { ...ENV, STATEDIR: statedir }, encoding: 'utf8' });
+  const vars = out.split('\n').filter((l) => l.startsWith('PROVISIOND_VNFS_')).join('\n');
+  const got = spawnSync('busybox', ['sh', '-c', `${vars}\nprintf '%s|%s|%s' "$PROVISIOND_VNFS_KERNEL" "$PROVISIOND_VNFS_INITRD" "$PROVISIOND_VNFS_ARGS"`], { encoding: 'utf8' }).stdout;
+  t.equal(got, 'vmlinuz-6.1||console=ttyS0 quiet', 'kernel unquoted without its comment, null initrd empty, args kept');
+  const none = execFileSync(join(REPO, 'nodescripts/init/all/99-boot'), [], { env: { ...ENV, STATEDIR: statedir, VNFS: 'other' }, encoding: 'utf8' });
+  t.match(none, /PROVISIOND_VNFS_KERNEL=''\n/, 'a capsule without config: no kernel of its own');
+});
+
 interface Hits {
   urls: string[];
 }
