@@ -17,8 +17,9 @@ export const CHANGES_KEPT = 100_000;
  * Applies the changes logged after `since` to the index. Returns the last change id seen, or null
  * when the caller must reload everything. Batches committed by this process's writer thread are
  * enclosed in marks with its `token` (writer.ts): their changes are in the index already, skipped.
+ * `seen.refreshed` (when given) gets the number of entries refreshed from the database.
  */
-export function applyChanges(st: Statements, index: RegistryIndex, since: number, token: string | null = null): number | null {
+export function applyChanges(st: Statements, index: RegistryIndex, since: number, token: string | null = null, seen?: { refreshed: number }): number | null {
   const last = st.lastChange.get() ?? null;
   if (last === null) return since;
   const first = st.firstChange.get() ?? null;
@@ -50,7 +51,9 @@ export function applyChanges(st: Statements, index: RegistryIndex, since: number
     from = end;
   }
   collect(st.changesSince.iterate(from));
-  if (nodes.size + groups.size + leases.size > FULL_RELOAD_AT) return null;
+  const refreshed = nodes.size + groups.size + leases.size;
+  if (refreshed > FULL_RELOAD_AT) return null;
+  if (seen) seen.refreshed = refreshed;
   for (const nodeid of nodes) refreshNode(st, index, nodeid);
   for (const name of groups) refreshGroup(st, index, name);
   for (const hwaddr of leases) refreshLease(st, index, hwaddr);

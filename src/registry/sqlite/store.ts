@@ -84,6 +84,7 @@ export class SqliteCore {
     opts: SqliteRegistryOptions,
   ) {
     this.st = prepare(db);
+    this.applyTx = db.transaction((seen: { refreshed: number }) => applyChanges(this.st, this.index, this.lastChange, this.token, seen));
     this.flushInterval = opts.flushInterval ?? 50;
     this.maxQueued = opts.maxQueued ?? 1000;
     this.retentionMs = (opts.eventRetentionDays ?? 90) * 86_400_000;
@@ -123,20 +124,31 @@ export class SqliteCore {
     if (v === this.version) return;
     // Reads never wait for the write lock: what is queued is laid over the refreshed index instead
     // of being flushed first.
-    this.catchUp(v);
-    this.queue.applyTo(this.index);
+    if (this.catchUp(v)) this.queue.applyTo(this.index);
   }
 
-  /** Refreshes what other processes changed (see changes.ts), or everything when that is cheaper. */
-  private catchUp(version: number): void {
+  /**
+   * Refreshes what other processes changed (see changes.ts), or everything when that is cheaper.
+   * False when no entry of the index was touched: most version changes are our own writer thread's
+   * commits (every batch), whose writes the index has already, and re-laying the queue over an
+   * untouched index would be wasted work (hundreds of lease copies per batch in a boot storm).
+   */
+  private catchUp(version: number): boolean {
     this.generation++;
-    const last = this.lastChange < 0 ? null : this.db.transaction(() => applyChanges(this.st, this.index, this.lastChange, this.token))();
-    if (last === null) this.reload(version);
-    else {
-      this.lastChange = last;
-      this.version = version;
+    const seen = this.seenChanges;
+    seen.refreshed = -1;
+    const last = this.lastChange < 0 ? null : this.applyTx(seen);
+    if (last === null) {
+      this.reload(version);
+      return true;
     }
+    this.lastChange = last;
+    this.version = version;
+    return seen.refreshed !== 0;
   }
+
+  private readonly seenChanges = { refreshed: -1 };
+  private readonly applyTx: (seen: { refreshed: number }) => number | null;
 
   /** sync for the per-packet paths: at most once per `syncInterval` ms. */
   protected syncHot(): void {
@@ -180,10 +192,7 @@ export class SqliteCore {
     const withQueue = !this.queue.inFlight;
     const tx = this.db.transaction(() => {
       const v = this.st.dataVersion.get() as number;
-      if (v !== this.version) {
-        this.catchUp(v);
-        this.queue.applyTo(this.index);
-      }
+        if (v !== this.version && this.catchUp(v)) this.queue.applyTo(this.index);
       if (withQueue) this.queue.writeTo(this.st);
       const result = fn();
       // Our own changes are in the index already: skip them when catching up later.
