@@ -191,7 +191,6 @@ export function prepare(db: Database.Database) {
     ),
     deleteNodeAttr: db.prepare(`DELETE FROM node_attrs WHERE node_id = ${byName} AND key = ?`),
     deleteNode: db.prepare('DELETE FROM nodes WHERE name = ?'),
-    contact: db.prepare('UPDATE nodes SET state = ?, lastcontact = ?, lastaddr = ? WHERE nodeid = ?'),
     moveEvents: db.prepare('UPDATE events SET nodeid = ? WHERE nodeid = ?'),
     upsertGroup: db.prepare(
       'INSERT INTO groups (name, vnfs, enabled, debug, boot, desc) VALUES (@name, @vnfs, @enabled, @debug, @boot, @desc) ' +
@@ -200,36 +199,21 @@ export function prepare(db: Database.Database) {
     setGroupAttr: db.prepare('INSERT INTO group_attrs (grp, key, value) VALUES (?, ?, ?) ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value'),
     deleteGroupAttr: db.prepare('DELETE FROM group_attrs WHERE grp = ? AND key = ?'),
     deleteGroup: db.prepare('DELETE FROM groups WHERE name = ?'),
-    upsertLease: db.prepare(
-      'INSERT INTO leases (hwaddr, address, expires, state, hostname, client_id, uuid) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
-        'ON CONFLICT (hwaddr) DO UPDATE SET address = excluded.address, expires = excluded.expires, state = excluded.state, ' +
-        'hostname = excluded.hostname, client_id = excluded.client_id, uuid = excluded.uuid',
-    ),
     deleteLease: db.prepare('DELETE FROM leases WHERE hwaddr = ?'),
     moveLease: db.prepare('UPDATE leases SET hwaddr = ? WHERE hwaddr = ?'),
-    upsertUnknown: db.prepare(
-      'INSERT INTO unknown (nodeid, lastaddr, via, firstseen, lastseen, count) VALUES (?, ?, ?, ?, ?, ?) ' +
-        'ON CONFLICT (nodeid) DO UPDATE SET lastaddr = coalesce(excluded.lastaddr, lastaddr), via = excluded.via, ' +
-        'lastseen = max(lastseen, excluded.lastseen), count = count + excluded.count',
-    ),
     deleteUnknown: db.prepare('DELETE FROM unknown WHERE nodeid = ?'),
     listUnknown: db.prepare<[], UnknownNode>(
       'SELECT nodeid, lastaddr, via, firstseen, lastseen, count FROM unknown WHERE nodeid NOT IN (SELECT nodeid FROM nodes) ORDER BY lastseen DESC',
-    ),
-    insertEvent: db.prepare(
-      'INSERT INTO events (time, nodeid, source, stage, msg, ok, addr, prev_time, prev_stage, prev_msg, prev_ok, prev_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     eventsSince: db.prepare<[string, number, number], EventRow>(
       'SELECT * FROM (SELECT time, nodeid, source, stage, msg, ok, addr, prev_time, prev_stage, prev_msg, prev_ok, prev_addr, id FROM events ' +
         'WHERE nodeid = ? AND time >= ? ORDER BY time DESC, id DESC LIMIT ?) ORDER BY time, id',
     ),
-    pruneEvents: db.prepare('DELETE FROM events WHERE time < ?'),
     changesSince: db.prepare<[number], { id: number; kind: string; key: string }>('SELECT id, kind, key FROM changes WHERE id > ? ORDER BY id'),
     changesBetween: db.prepare<[number, number], { id: number; kind: string; key: string }>('SELECT id, kind, key FROM changes WHERE id > ? AND id < ? ORDER BY id'),
     // Two statements: SQLite answers a lone min() or max() from the index, but scans for both at once.
     lastChange: db.prepare<[], number | null>('SELECT max(id) FROM changes').pluck(),
     firstChange: db.prepare<[], number | null>('SELECT min(id) FROM changes').pluck(),
-    pruneChanges: db.prepare('DELETE FROM changes WHERE id <= ?'),
     nodeByNodeid: db.prepare<[string], NodeRow>('SELECT * FROM nodes WHERE nodeid = ?'),
     attrsOfNode: db.prepare<[number], { key: string; value: string }>('SELECT key, value FROM node_attrs WHERE node_id = ?'),
     groupByName: db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE name = ?'),

@@ -18,7 +18,7 @@ import { checkName, checkNodeid } from '../validate.js';
 import { applyChanges, CHANGES_KEPT } from './changes.js';
 import { migrate } from './migrations.js';
 import { groupFromRow, leaseFromRow, nodeFromRow, prepare, type Statements } from './statements.js';
-import { WriteQueue } from './write-queue.js';
+import { WriteQueue, type BatchSteps } from './write-queue.js';
 import { BatchWriter } from './writer.js';
 
 export interface SqliteRegistryOptions {
@@ -76,6 +76,10 @@ export class SqliteCore {
   readonly flushInterval: number;
   readonly maxQueued: number;
   readonly retentionMs: number;
+  private readonly busyTimeout: number;
+  /** Catching up with the change log, in one transaction (see catchUp). */
+  private readonly applyTx: (seen: { refreshed: number }) => number | null;
+  private readonly seenChanges = { refreshed: -1 };
 
   protected constructor(
     readonly db: Database.Database,
@@ -91,10 +95,8 @@ export class SqliteCore {
     this.syncInterval = opts.syncInterval ?? 1;
     this.busyTimeout = opts.busyTimeout ?? 5000;
     // PROVISIOND_REGISTRY_WRITER=off: batches on the event loop (as before the writer thread).
-    this.writerOff = (opts.writerThread ?? process.env.PROVISIOND_REGISTRY_WRITER !== 'off') === false || path === ':memory:';
+    this.writerOff = !(opts.writerThread ?? process.env.PROVISIOND_REGISTRY_WRITER !== 'off') || path === ':memory:';
   }
-
-  private readonly busyTimeout: number;
 
   /** Opens (creating and migrating as needed) the database; errors say what is wrong with the file. */
   protected static connect(opts: SqliteRegistryOptions): { db: Database.Database; from: number; to: number } {
@@ -147,9 +149,6 @@ export class SqliteCore {
     return seen.refreshed !== 0;
   }
 
-  private readonly seenChanges = { refreshed: -1 };
-  private readonly applyTx: (seen: { refreshed: number }) => number | null;
-
   /** sync for the per-packet paths: at most once per `syncInterval` ms. */
   protected syncHot(): void {
     if (performance.now() - this.lastSync >= this.syncInterval) this.sync();
@@ -192,7 +191,7 @@ export class SqliteCore {
     const withQueue = !this.queue.inFlight;
     const tx = this.db.transaction(() => {
       const v = this.st.dataVersion.get() as number;
-        if (v !== this.version && this.catchUp(v)) this.queue.applyTo(this.index);
+      if (v !== this.version && this.catchUp(v)) this.queue.applyTo(this.index);
       if (withQueue) this.queue.writeTo(this.st);
       const result = fn();
       // Our own changes are in the index already: skip them when catching up later.
@@ -286,17 +285,15 @@ export class SqliteCore {
   /** Hands what is queued to the writer thread; resolves to null once committed, or to the error. */
   private sendBatch(): Promise<Error | null> {
     const now = Date.now();
-    const prune = now - this.lastPrune > 3_600_000;
-    const steps = this.queue.take();
-    if (prune) steps.push(['pruneEvents', now - this.retentionMs]);
-    steps.push(['pruneChanges', CHANGES_KEPT]);
+    const upkeep = this.upkeep(now);
+    const steps = [...this.queue.take(), ...upkeep];
     const no = ++this.started;
     const batch = this.writer!.run(steps).then(
       () => {
         this.queue.sent();
         this.committed = no;
         this.flushFailing = false;
-        if (prune) this.lastPrune = now;
+        if (upkeep.length > 1) this.lastPrune = now;
         return null;
       },
       (err: Error) => {
@@ -341,12 +338,18 @@ export class SqliteCore {
   protected flushQueued(): void {
     if (this.queue.size === 0) return;
     const now = Date.now();
-    const prune = now - this.lastPrune > 3_600_000;
+    const upkeep = this.upkeep(now);
     this.write('writing batched updates', () => {
-      if (prune) this.st.pruneEvents.run(now - this.retentionMs);
-      this.st.pruneChanges.run(this.lastChange - CHANGES_KEPT);
+      for (const [name, arg] of upkeep) this.st.batch[name].run(arg);
     });
-    if (prune) this.lastPrune = now;
+    if (upkeep.length > 1) this.lastPrune = now;
+  }
+
+  /** What goes with every batch: the change log cut to CHANGES_KEPT, and hourly the expired events. */
+  private upkeep(now: number): BatchSteps {
+    const steps: BatchSteps = [['pruneChanges', CHANGES_KEPT]];
+    if (now - this.lastPrune > 3_600_000) steps.push(['pruneEvents', now - this.retentionMs]);
+    return steps;
   }
 
   /** Stops the writer thread once what was accepted is written (what it could not write stays queued). */

@@ -10,7 +10,7 @@
  */
 import type { RegistryIndex } from '../memory-index.js';
 import type { Lease, TimelineEvent } from '../types.js';
-import type { BatchStatement, Statements } from './statements.js';
+import { leaseParams, type BatchStatement, type Statements } from './statements.js';
 
 interface Contact {
   state: string | null;
@@ -105,16 +105,11 @@ export class WriteQueue {
   }
 
   /**
-   * The queued writes as statements (see BATCH_SQL). The queue is emptied only by `clear()` after
-   * the transaction committed, so a failed batch is retried, not lost.
+   * Runs the queued writes with `st` (see BATCH_SQL); the caller wraps this in a transaction. The queue
+   * is emptied only by `clear()` after the transaction committed, so a failed batch is retried, not lost.
    */
-  steps(): BatchSteps {
-    return stepsOf(this.q);
-  }
-
-  /** Runs the queued writes with `st`; the caller wraps this in a transaction and then clears. */
   writeTo(st: Statements): void {
-    for (const [name, arg] of this.steps()) st.batch[name].run(arg);
+    for (const [name, arg] of stepsOf(this.q)) st.batch[name].run(arg);
   }
 
   /** Moves what is queued aside as the batch in flight and returns its statements. */
@@ -167,7 +162,7 @@ function stepsOf(b: Batch): BatchSteps {
   const deletes: string[] = [];
   for (const [hwaddr, l] of b.leases) {
     if (l === null) deletes.push(hwaddr);
-    else upserts.push([l.hwaddr, l.address, l.expires, l.state, l.hostname ?? null, l.clientId ?? null, l.uuid ?? null]);
+    else upserts.push(leaseParams(l));
   }
   if (deletes.length) steps.push(['deleteLeases', JSON.stringify(deletes)]);
   if (upserts.length) steps.push(['leases', JSON.stringify(upserts)]);
