@@ -25,11 +25,29 @@ function distIsFresh() {
   return true;
 }
 
+/**
+ * Registers a loader for the TypeScript sources: tsx, or under tap (the tests) the loader tap's own
+ * test processes use, because tap merges this process's coverage with theirs and tsx's
+ * whitespace-minified output would collapse each file to one line in the report (test/ts-child.ts).
+ */
+async function loadTypeScript() {
+  if (process.env.TAP === '1') {
+    try {
+      process.setSourceMapsEnabled(true);
+      await import('@tapjs/typescript/import');
+      return;
+    } catch {
+      // tap is a dev dependency: without it, tsx
+    }
+  }
+  const { register } = await import('tsx/esm/api');
+  register();
+}
+
 const fromSources = process.env.PROVISIOND_TSX === '1' || process.env.TAP === '1' || !distIsFresh();
 let main;
 if (fromSources) {
-  const { register } = await import('tsx/esm/api');
-  register();
+  await loadTypeScript();
   ({ main } = await import('../src/cli/main.ts'));
 } else {
   ({ main } = await import('../dist/cli/main.js'));

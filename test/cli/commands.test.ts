@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { nounOf } from '../../src/cli/commands.js';
 import { cliEnv } from './node-harness.js';
+import { TS_NODE_ARGS } from '../ts-child.js';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../bin/provisiond.js', import.meta.url));
@@ -37,8 +38,7 @@ t.test('a command does not load the modules of other nouns (node list never load
   // The CLI in a fresh process, then the CommonJS modules it loaded (express, node-pty and
   // pino-pretty are CommonJS).
   const { stdout } = await run(process.execPath, [
-    '--import',
-    'tsx',
+    ...TS_NODE_ARGS,
     '-e',
     `const { main } = await import(${JSON.stringify(fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)))});
      const code = await main(['--config', ${JSON.stringify(env.config)}, 'node', 'list', '--json']);

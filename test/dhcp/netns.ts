@@ -6,6 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { TS_NODE_ARGS } from '../ts-child.js';
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -80,7 +81,7 @@ export class DaemonProc {
   }
 
   static async start(lab: Lab, ns: string, configPath: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<DaemonProc> {
-    const p = spawn('ip', ['netns', 'exec', ns, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, ...nodeArgs, '--import', 'tsx', 'test/dhcp/fixtures/dhcp-daemon.ts', configPath], {
+    const p = spawn('ip', ['netns', 'exec', ns, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, ...nodeArgs, ...TS_NODE_ARGS, 'test/dhcp/fixtures/dhcp-daemon.ts', configPath], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     lab.procs.push(p);
@@ -150,7 +151,7 @@ export function scriptedClient(ns: string, job: unknown, address = '10.77.0.250/
   // ...and a route for its broadcasts to 255.255.255.255.
   nsExec(ns, 'ip', ['route', 'replace', 'default', 'dev', dev]);
   try {
-    return JSON.parse(nsExec(ns, process.execPath, ['--import', 'tsx', 'test/dhcp/fixtures/dhcp-client.ts', JSON.stringify(job)])) as unknown[];
+    return JSON.parse(nsExec(ns, process.execPath, [...TS_NODE_ARGS, 'test/dhcp/fixtures/dhcp-client.ts', JSON.stringify(job)])) as unknown[];
   } finally {
     nsExec(ns, 'ip', ['route', 'del', 'default', 'dev', dev]);
     nsExec(ns, 'ip', ['addr', 'del', address, 'dev', dev]);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { silentLogger } from '../../src/log/logger.js';
 import { SqliteRegistry } from '../../src/registry/sqlite/registry.js';
+import { TS_NODE_ARGS } from '../ts-child.js';
 
 const run = promisify(execFile);
 
@@ -20,7 +21,7 @@ t.test('4 processes registering 50 machines each at once get 200 distinct names'
   SqliteRegistry.open({ path, logger: silentLogger() }).close();
   const startAt = Date.now() + 4000; // past the children's start-up, so that they really overlap
   const children = [0, 1, 2, 3].map((k) =>
-    run(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'autoregister.ts'), path, String(k * 50), '50', String(startAt)], { timeout: 60_000 }),
+    run(process.execPath, [...TS_NODE_ARGS, join(import.meta.dirname, 'fixtures', 'autoregister.ts'), path, String(k * 50), '50', String(startAt)], { timeout: 60_000 }),
   );
   const names = (await Promise.all(children)).flatMap((c) => JSON.parse(c.stdout) as string[]);
   t.equal(names.length, 200);

@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { TS_NODE_ARGS } from '../ts-child.js';
 
 const why =
   process.getuid?.() !== 0
@@ -80,7 +81,7 @@ const want = createHash('sha256').update(file).digest('hex');
 type Rec = { outcome: string; retransmits?: number; windowsize?: number; engine?: string };
 async function serve(nativeMinBytes?: null): Promise<{ port: number; records: Rec[] }> {
   const opts = { root, listen: '10.77.0.1', port: 0, timeout: 0.1, retries: 8, nativeMinBytes };
-  const child = spawn('ip', ['netns', 'exec', S, process.execPath, '--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify(opts)], {
+  const child = spawn('ip', ['netns', 'exec', S, process.execPath, ...TS_NODE_ARGS, join(repo, 'test/tftp/serve.ts'), JSON.stringify(opts)], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -115,7 +116,7 @@ async function curlGet(i: number): Promise<string> {
 }
 
 async function windowedGet(): Promise<string> {
-  const r = await run([process.execPath, '--import', 'tsx', join(repo, 'test/tftp/fetch.ts'), '10.77.0.1', String(port), 'image', '8192', '8']);
+  const r = await run([process.execPath, ...TS_NODE_ARGS, join(repo, 'test/tftp/fetch.ts'), '10.77.0.1', String(port), 'image', '8192', '8']);
   return r.code === 0 ? r.stdout.split(' ')[0]! : `fetch exit ${r.code}`;
 }
 
