@@ -2,13 +2,15 @@
  * bench/dhcp: perfdhcp (Debian kea-admin) in one namespace against, in turn, provisiond, ISC Kea
  * (kea-dhcp4, memfile leases persisted) and dnsmasq (no-ping, lease file) in another; same /16
  * pool, same steps, same run. For each: the highest DORA rate without drops (ladder of rates, 0.1 %
- * drop tolerance for the shared machine's noise) and its latency, fresh and again once about 10,000
- * leases exist. Prints all three and the ratios.
+ * drop tolerance for the shared machine's noise, refined by bisection) and its latency, fresh and
+ * again once about 10,000 leases exist; every step starts the server again on that state. Prints
+ * all three and the ratios.
  *
  * provisiond runs the real service (registry on SQLite, batched lease writes) with
  * autoRegister off: perfdhcp's random MACs are anonymous clients, as they are for Kea and dnsmasq.
  *
- * Env: DHCP_BENCH_STEP (seconds per rate step, default 5), DHCP_BENCH_RATES (comma list).
+ * Env: DHCP_BENCH_STEP (seconds per rate step, default 5), DHCP_BENCH_RATES (comma list),
+ * DHCP_BENCH_REFINE (bisection steps past the ladder, default 2), DHCP_BENCH_SERVERS (comma list).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,9 @@ const STEP = Number(process.env.DHCP_BENCH_STEP ?? 5);
 const RATES = (process.env.DHCP_BENCH_RATES ?? '250,350,500,700,1000,1400,2000,2800,4000,5600,8000,11000,16000').split(',').map(Number);
 const PRELOAD_SECONDS = 90;
 const DROP_TOLERANCE = 0.001;
+const REFINE = Number(process.env.DHCP_BENCH_REFINE ?? 2);
+/** Which servers to run (comma list of provisiond, kea, dnsmasq; default all three). */
+const ONLY = (process.env.DHCP_BENCH_SERVERS ?? 'provisiond,kea,dnsmasq').split(',');
 
 for (const bin of ['/usr/sbin/perfdhcp', '/usr/sbin/kea-dhcp4', '/usr/sbin/dnsmasq']) {
   if (!existsSync(bin)) {
@@ -69,6 +74,7 @@ function perfdhcp(ns: string, rate: number, seconds: number, clients = 10_000_00
 
 interface Server {
   name: string;
+  /** Starts the server on its state folder as it is (see fresh() and restore()). */
   start(): Promise<() => Promise<void>>;
   /** Distinct leases the server holds now. */
   leases(): Promise<number>;
@@ -90,18 +96,35 @@ lab.link(S, `vb${process.pid}`, '10.100.0.1/16', C, 'eth0', '10.100.0.2/16');
 const iface = `vb${process.pid}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function fresh(name: string): string {
+/** The state folder of a server (its lease database and config). */
+function stateDir(name: string): string {
   const d = join(dir, name);
-  rmSync(d, { recursive: true, force: true });
   execFileSync('mkdir', ['-p', d]);
   return d;
+}
+
+/** Empties a server's state folder: no leases. */
+function fresh(name: string): void {
+  rmSync(join(dir, name), { recursive: true, force: true });
+}
+
+/** Keeps a copy of a stopped server's state folder (the preloaded leases) ... */
+function snapshot(name: string): void {
+  rmSync(join(dir, `${name}.snap`), { recursive: true, force: true });
+  execFileSync('cp', ['-a', join(dir, name), join(dir, `${name}.snap`)]);
+}
+
+/** ... and puts it back before a step. */
+function restore(name: string): void {
+  fresh(name);
+  execFileSync('cp', ['-a', join(dir, `${name}.snap`), join(dir, name)]);
 }
 
 const servers: Server[] = [
   {
     name: 'provisiond',
     async start() {
-      const d = fresh('provisiond');
+      const d = stateDir('provisiond');
       const cfg = join(d, 'provisiond.yaml');
       writeFileSync(cfg, `statedir: ${d}\ndatabase: sqlite:provisiond.db\nmaster: 10.100.0.1\ndefaults:\n  autoRegister: false\ndhcp:\n  enabled: true\n  interface: ${iface}\n  range: [10.100.1.0, 10.100.255.254]\n  netmask: 255.255.0.0\n  leaseTime: 43200\n`);
       const daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
@@ -114,7 +137,7 @@ const servers: Server[] = [
   {
     name: 'kea',
     async start() {
-      const d = fresh('kea');
+      const d = stateDir('kea');
       writeFileSync(
         join(d, 'kea.json'),
         JSON.stringify({
@@ -141,7 +164,7 @@ const servers: Server[] = [
   {
     name: 'dnsmasq',
     async start() {
-      const d = fresh('dnsmasq');
+      const d = stateDir('dnsmasq');
       const p = spawn('ip', ['netns', 'exec', S, 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', `--interface=${iface}`, '--dhcp-range=10.100.1.0,10.100.255.254,255.255.0.0,12h', `--dhcp-leasefile=${join(d, 'leases')}`, '--no-ping', '--dhcp-lease-max=200000', `--pid-file=${join(d, 'pid')}`], { stdio: 'ignore' });
       current = p;
       await sleep(1000);
@@ -165,7 +188,8 @@ interface Result {
   sysPerDora: number;
 }
 
-let completed = 0;
+/** DORAs completed and server CPU seconds over the steps of the fresh ladder. */
+const tally = { dora: 0, cpu: 0, sys: 0 };
 
 /**
  * CPU seconds the server process has used (all its threads), user + system and system alone:
@@ -181,45 +205,73 @@ function cpuSeconds(): { total: number; sys: number } {
 /**
  * The rate ladder: the fastest step without drops (0.1 % tolerance), or null. A step that passes
  * at a lower rate than an earlier one (perfdhcp starved on a busy machine) does not lower it.
+ *
+ * Every step starts the server again on the same state (`prepare`: no leases, or the preloaded
+ * ~10,000) and warms it up: each step's clients are new machines, and a /16 pool holds ~65,000, so
+ * on one server the ladder's own leases would exhaust the pool near 4,000/s and count as drops.
+ * The ladder's steps are ~40 % apart, too coarse to compare two servers near the machine's limit:
+ * between the last step passed and the first failed, REFINE more rates are tried by bisection.
  */
-function ladder(): Run | null {
+async function ladder(server: Server, prepare: () => void, count: boolean): Promise<Run | null> {
   let best: Run | null = null;
-  for (const rate of RATES) {
+  let passed = 0;
+  let failed = 0;
+  const step = async (rate: number): Promise<boolean> => {
+    prepare();
+    const stop = await server.start();
+    perfdhcp(C, 200, 2); // warm-up (provisiond's JIT), the same for every server
+    const c0 = cpuSeconds();
     const r = perfdhcp(C, rate, STEP);
-    completed += Math.max(0, r.sent - r.drops);
+    const c1 = cpuSeconds();
+    await stop();
+    if (count) {
+      tally.dora += Math.max(0, r.sent - r.drops);
+      tally.cpu += c1.total - c0.total;
+      tally.sys += c1.sys - c0.sys;
+    }
     const ok = r.sent > 0 && r.drops <= r.sent * DROP_TOLERANCE;
     console.log(`   ${rate}/s asked: ${r.rate.toFixed(0)} DORA/s, ${r.drops} drops of ${r.sent}, ${r.latencyMs.toFixed(2)} ms`);
-    if (!ok) break;
-    if (!best || r.rate > best.rate) best = r;
+    if (ok && (!best || r.rate > best.rate)) best = r;
+    return ok;
+  };
+  for (const rate of RATES) {
+    if (!(await step(rate))) {
+      failed = rate;
+      break;
+    }
+    passed = rate;
+  }
+  for (let i = 0; i < REFINE && passed > 0 && failed > 0; i++) {
+    const mid = Math.round((passed + failed) / 2 / 50) * 50;
+    if (mid <= passed || mid >= failed) break;
+    if (await step(mid)) passed = mid;
+    else failed = mid;
   }
   return best;
 }
 
 const results: Result[] = [];
 try {
-  for (const server of servers) {
+  for (const server of servers.filter((s) => ONLY.includes(s.name))) {
     console.log(`-- ${server.name}`);
-    let stop = await server.start();
-    perfdhcp(C, 200, 3); // warm-up (provisiond's JIT), the same for every server
-    completed = 0;
-    const cpu0 = cpuSeconds();
-    const best = ladder();
-    const cpu1 = cpuSeconds();
-    const cpuPerDora = ((cpu1.total - cpu0.total) / completed) * 1e6;
-    const sysPerDora = ((cpu1.sys - cpu0.sys) / completed) * 1e6;
-    // A fresh server, about 10,000 leases made, then the same ladder again.
-    await stop();
-    stop = await server.start();
-    perfdhcp(C, 200, 3);
+    tally.dora = tally.cpu = tally.sys = 0;
+    const best = await ladder(server, () => fresh(server.name), true);
+    const cpuPerDora = (tally.cpu / tally.dora) * 1e6;
+    const sysPerDora = (tally.sys / tally.dora) * 1e6;
+    // A fresh server, about 10,000 leases made and kept, then the same ladder on them.
+    fresh(server.name);
+    const stop = await server.start();
+    perfdhcp(C, 200, 2);
     // Random picks among 10,700 clients, 32,000 exchanges: about 10,000 distinct (at most 90 s).
     perfdhcp(C, Math.max(250, Math.min(Math.round(best?.rate ?? 250), 4000)), PRELOAD_SECONDS, 10_700, 32_000);
     // The preload runs at the server's own best rate: let it finish what is queued (socket buffer,
-    // batched writes) so that the ladder starts on an idle server, as the fresh one did.
+    // batched writes) before counting and stopping.
     await sleep(3000);
     const preloaded = await server.leases();
-    console.log(`   ${preloaded} leases made; again:`);
-    const loaded = ladder();
     await stop();
+    snapshot(server.name);
+    console.log(`   ${preloaded} leases made; again:`);
+    const loaded = await ladder(server, () => restore(server.name), false);
     current = null;
     results.push({ name: server.name, best, loaded, preloaded, cpuPerDora, sysPerDora });
   }
@@ -227,12 +279,13 @@ try {
   await cleanup();
 }
 
-const ours = results[0]!;
+const ours = results.find((r) => r.name === 'provisiond');
 const fmt = (r: Run | null) => (r ? `${r.rate.toFixed(0).padStart(6)} DORA/s ${r.latencyMs.toFixed(2).padStart(6)} ms` : '   n/a');
 console.log('\nhighest DORA rate without drops (perfdhcp; latency = DISCOVER-OFFER + REQUEST-ACK)');
 console.log('server        fresh                        with ~10,000 leases');
 for (const r of results) console.log(`${r.name.padEnd(12)}  ${fmt(r.best)}   ${fmt(r.loaded)} (${r.preloaded} leases)   ${r.cpuPerDora.toFixed(0)} us CPU per DORA (${r.sysPerDora.toFixed(0)} in the kernel)`);
-for (const peer of results.slice(1)) {
+for (const peer of results.filter((r) => r !== ours)) {
+  if (!ours) break;
   const ratio = (a: Run | null, b: Run | null) => (a && b && b.rate > 0 ? (a.rate / b.rate).toFixed(2) : 'n/a');
   console.log(`provisiond / ${peer.name}: ${ratio(ours.best, peer.best)}x best rate, ${ratio(ours.loaded, peer.loaded)}x with 10,000 leases, ${(peer.cpuPerDora / ours.cpuPerDora).toFixed(2)}x CPU efficiency`);
 }
