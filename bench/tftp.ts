@@ -5,6 +5,7 @@
  * windowsize 4/16/64 at 1468 (atftp, vs atftpd), and 16 concurrent 16 MiB transfers at 1468 (curl).
  * Needs root, curl, atftp, tftpd-hpa; atftpd is taken from its Debian package into .cache/ when
  * not installed (it conflicts with tftpd-hpa). Run: node --import tsx bench/tftp.ts [single] [window] [conc] [--runs=X]
+ * TFTP_BENCH_BLKSIZES (comma list) limits the single-transfer rows to those block sizes.
  * Each row also prints every run and each server's CPU seconds per run (its processes and their children).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -186,6 +187,8 @@ async function duel(runs: number, ours: Side, peer: Side): Promise<DuelResult> {
     const c0 = cpuOf(side.group);
     times[k].push(await side.run());
     cpu[k] += cpuOf(side.group) - c0;
+    // The runs are synchronous: let the event loop read the fixture's transfer records meanwhile.
+    await new Promise((r) => setImmediate(r));
   };
   for (let i = 0; i < runs; i++) {
     if (i % 2 === 0) {
@@ -245,7 +248,7 @@ async function main() {
   };
   const more = (n: number) => Math.max(1, Math.round(n * runScale));
   if (groups.has('single')) {
-    for (const b of [512, 1468, 8192, 65464]) {
+    for (const b of (process.env.TFTP_BENCH_BLKSIZES ?? '512,1468,8192,65464').split(',').map(Number)) {
       // The short transfers (0.1 to 0.5 s each at 8192 and 65464) get more runs: one burst of load elsewhere is then less likely to decide the row.
       const runs = more(b === 512 ? 2 : b === 1468 ? 3 : 5);
       const curl = (port: number) => () => timed('curl', ['-s', '--tftp-blksize', String(b), '-o', out, `tftp://127.0.0.1:${port}/big`]);

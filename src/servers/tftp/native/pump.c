@@ -37,8 +37,7 @@ enum { OUT_OK, OUT_PROBE, OUT_OPTIONS_REFUSED, OUT_ABORTED, OUT_TIMEOUT, OUT_ERR
 #define MAX_BACKOFF 8
 #define BATCH 64
 #define CHUNK (256 * 1024)
-#define SPIN_US 100  /* default busy-poll before sleeping; PROVISIOND_TFTP_SPIN_US overrides, 0 turns it off */
-#define SPIN_MAX_BLKSIZE 16384 /* polling measured slower at 65464 (bench/tftp: 0.05 vs 0.03 s server CPU, 0.72x) */
+#define SPIN_US 1000 /* longest busy-poll before sleeping; PROVISIOND_TFTP_SPIN_US overrides, 0 turns it off */
 #define SPIN_BACKOFF 64 /* sleeps without polling after a poll that waited in vain */
 
 struct xfer {
@@ -321,16 +320,17 @@ static int open_sockets(struct xfer *x, struct sockaddr_in *local) {
 /*
  * Busy-poll for the client's next packet before sleeping in epoll_wait. A lockstep transfer spends
  * its time waiting for each ACK, and on a virtual machine whose CPUs halt when idle, being woken
- * from a halt costs more than the whole round trip (measured here: 4-9 MB/s at blksize 1468 when the
- * machine was otherwise idle, 26-32 MB/s polling). Only while Node says there are CPUs to spare
+ * from a halt costs more than the whole round trip, for the client too (its ACK must wake us).
+ * Measured here: 4-9 MB/s at blksize 1468 when the machine was otherwise idle, 26-32 MB/s polling;
+ * 105-150 MB/s at 65464 with curl, 315-528 polling up to 1 ms (curl's turn, taking in and writing
+ * 64 KiB, lasts 300-400 us: a 100 us poll was always in vain there). Only while Node says there are CPUs to spare
  * (spin_allowed: few transfers running in all pumps) and this pump runs a single transfer; a poll
  * that waits in vain (the client is slow or the machine busy) turns polling off for the next
  * SPIN_BACKOFF waits, so a busy machine pays at most spin_us per SPIN_BACKOFF packets.
  * Returns epoll_wait's count (0: nothing came, sleep).
  */
 static int spin(struct epoll_event *evs, int max) {
-  /* Large blocks: the client's turn (copying and writing 64 KiB) outlasts a poll, and waking is a small part of a block's time. */
-  if (!spin_us || !spin_allowed || nxs != 1 || xs[0]->blksize > SPIN_MAX_BLKSIZE) return 0;
+  if (!spin_us || !spin_allowed || nxs != 1) return 0;
   if (spin_skip > 0) { spin_skip--; return 0; }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
