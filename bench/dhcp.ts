@@ -12,8 +12,8 @@
  * Env: DHCP_BENCH_STEP (seconds per rate step, default 5), DHCP_BENCH_RATES (comma list),
  * DHCP_BENCH_REFINE (bisection steps past the ladder, default 2), DHCP_BENCH_SERVERS (comma list).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DaemonProc, Lab, nsExec } from '../test/dhcp/netns.js';
@@ -99,7 +99,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The state folder of a server (its lease database and config). */
 function stateDir(name: string): string {
   const d = join(dir, name);
-  execFileSync('mkdir', ['-p', d]);
+  mkdirSync(d, { recursive: true });
   return d;
 }
 
@@ -111,13 +111,13 @@ function fresh(name: string): void {
 /** Keeps a copy of a stopped server's state folder (the preloaded leases) ... */
 function snapshot(name: string): void {
   rmSync(join(dir, `${name}.snap`), { recursive: true, force: true });
-  execFileSync('cp', ['-a', join(dir, name), join(dir, `${name}.snap`)]);
+  cpSync(join(dir, name), join(dir, `${name}.snap`), { recursive: true });
 }
 
 /** ... and puts it back before a step. */
 function restore(name: string): void {
   fresh(name);
-  execFileSync('cp', ['-a', join(dir, `${name}.snap`), join(dir, name)]);
+  cpSync(join(dir, `${name}.snap`), join(dir, name), { recursive: true });
 }
 
 const servers: Server[] = [
@@ -284,8 +284,9 @@ const fmt = (r: Run | null) => (r ? `${r.rate.toFixed(0).padStart(6)} DORA/s ${r
 console.log('\nhighest DORA rate without drops (perfdhcp; latency = DISCOVER-OFFER + REQUEST-ACK)');
 console.log('server        fresh                        with ~10,000 leases');
 for (const r of results) console.log(`${r.name.padEnd(12)}  ${fmt(r.best)}   ${fmt(r.loaded)} (${r.preloaded} leases)   ${r.cpuPerDora.toFixed(0)} us CPU per DORA (${r.sysPerDora.toFixed(0)} in the kernel)`);
-for (const peer of results.filter((r) => r !== ours)) {
-  if (!ours) break;
-  const ratio = (a: Run | null, b: Run | null) => (a && b && b.rate > 0 ? (a.rate / b.rate).toFixed(2) : 'n/a');
-  console.log(`provisiond / ${peer.name}: ${ratio(ours.best, peer.best)}x best rate, ${ratio(ours.loaded, peer.loaded)}x with 10,000 leases, ${(peer.cpuPerDora / ours.cpuPerDora).toFixed(2)}x CPU efficiency`);
+const ratio = (a: Run | null, b: Run | null) => (a && b && b.rate > 0 ? (a.rate / b.rate).toFixed(2) : 'n/a');
+if (ours) {
+  for (const peer of results.filter((r) => r !== ours)) {
+    console.log(`provisiond / ${peer.name}: ${ratio(ours.best, peer.best)}x best rate, ${ratio(ours.loaded, peer.loaded)}x with 10,000 leases, ${(peer.cpuPerDora / ours.cpuPerDora).toFixed(2)}x CPU efficiency`);
+  }
 }

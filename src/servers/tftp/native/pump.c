@@ -322,10 +322,10 @@ static int open_sockets(struct xfer *x, struct sockaddr_in *local) {
  * its time waiting for each ACK, and on a virtual machine whose CPUs halt when idle, being woken
  * from a halt costs more than the whole round trip, for the client too (its ACK must wake us).
  * Measured here: 4-9 MB/s at blksize 1468 when the machine was otherwise idle, 26-32 MB/s polling;
- * 105-150 MB/s at 65464 with curl, 315-528 polling up to 1 ms (curl's turn, taking in and writing
- * 64 KiB, lasts 300-400 us: a 100 us poll was always in vain there). Only while Node says there are CPUs to spare
- * (spin_allowed: few transfers running in all pumps) and this pump runs a single transfer; a poll
- * that waits in vain (the client is slow or the machine busy) turns polling off for the next
+ * 105-150 MB/s at 65464 with curl, 315-595 polling up to 1 ms (curl's turn, taking in and writing
+ * 64 KiB, lasts 300-400 us: a 100 us poll was always in vain there). Only while Node says there are
+ * CPUs to spare (spin_allowed: few transfers running in all pumps) and this pump runs a single
+ * transfer; a poll that waits in vain (the client is slow or the machine busy) turns polling off for the next
  * SPIN_BACKOFF waits, so a busy machine pays at most spin_us per SPIN_BACKOFF packets.
  * Returns epoll_wait's count (0: nothing came, sleep).
  */
