@@ -80,6 +80,12 @@ export const configSchema = z
         leaseTime: z.number().int().positive().default(3600),
         /** Probe an address with ICMP before offering it. */
         pingCheck: z.boolean().default(false),
+        /**
+         * What an acknowledged lease survives: `fsync` (a power cut: the registry syncs every commit)
+         * or `process` (a crash or kill -9 of the daemon, not a power cut). Applies to every commit of
+         * the registry.
+         */
+        durability: z.enum(['fsync', 'process']).default('fsync'),
         /** Do not answer machines that are not registered (when autoRegister is off). */
         ignoreUnknown: z.boolean().default(false),
         /** What a disabled or `boot local` node is told: `local` (boot from disk) or `ignore`. */

@@ -14,6 +14,8 @@ export interface OpenRegistryOptions {
   busyTimeout?: number;
   /** ms servers' batched writes may wait before being written (default 50). */
   flushInterval?: number;
+  /** Test hook: awaited before every batch commit (see SqliteRegistryOptions.beforeCommit). */
+  beforeCommit?: () => Promise<void>;
 }
 
 /** The database file a `sqlite:` URL names, resolved against the statedir; null for other backends. */
@@ -28,7 +30,7 @@ export async function openRegistry(config: Config, logger: Logger, options: Open
   const path = sqlitePath(config);
   if (path !== null) {
     if (path === '') throw new RegistryUnavailableError(`${config.source}: database: sqlite: needs a file path, e.g. sqlite:var/provisiond.db`);
-    return SqliteRegistry.open({ path, logger: logger.child({ registry: 'sqlite' }), ...options });
+    return SqliteRegistry.open({ path, logger: logger.child({ registry: 'sqlite' }), durability: config.dhcp.durability, ...options });
   }
   throw new RegistryUnavailableError(
     `${config.source}: database: the PostgreSQL backend (${config.database.split(':')[0]}://) is not implemented in this version; use sqlite:PATH`,

@@ -178,8 +178,13 @@ export interface RegistryStore {
   getLease(hwaddr: string): Promise<Lease | null>;
   getLeaseByAddress(address: string): Promise<Lease | null>;
   listLeases(): Promise<Lease[]>;
-  /** Writes leases; implementations batch, and `flush()` makes every accepted write durable. */
+  /**
+   * Writes a lease. Readers see it at once; the promise resolves only once it is committed (a
+   * DHCPACK waits for it), and rejects when the commit failed. Implementations group the writes of
+   * many callers into one commit.
+   */
   putLease(lease: Lease): Promise<void>;
+  /** Removes a lease; resolves once committed, as putLease. */
   deleteLease(hwaddr: string): Promise<void>;
 
   // ---- timeline ----

@@ -218,7 +218,8 @@ export function registryContract(tap: Tap, backend: ContractBackend): void {
     t.equal(await reg.getLeaseByAddress('10.0.0.100'), null, 'the old address is free again');
     await reg.putLease({ hwaddr: mac(1), address: '10.0.0.101', expires, state: 'released' });
     t.equal(await reg.getNodeByAddress('10.0.0.101'), null, 'a released lease holds no node');
-    for (let i = 0; i < 1000; i++) await reg.putLease({ hwaddr: mac(100 + i), address: `10.1.${i >> 8}.${i & 255}`, expires, state: 'bound', uuid: null });
+    // A storm's worth at once: group commits, each promise resolving once its lease is committed.
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => reg.putLease({ hwaddr: mac(100 + i), address: `10.1.${i >> 8}.${i & 255}`, expires, state: 'bound', uuid: null })));
     await reg.deleteLease(mac(100));
     await reg.close();
     const r2 = await reopen();

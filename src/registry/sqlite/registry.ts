@@ -103,7 +103,7 @@ export class SqliteRegistry extends SqliteAutoRegister implements RegistryStore 
     // One copy, frozen in place: the caller's object is never kept.
     const stored = this.index.putLease({ ...lease, hwaddr }, true);
     this.queue.lease(hwaddr, stored);
-    this.queued();
+    return this.queuedDurable();
   }
 
   async deleteLease(hwaddr: string): Promise<void> {
@@ -111,7 +111,7 @@ export class SqliteRegistry extends SqliteAutoRegister implements RegistryStore 
     const mac = checkNodeid(hwaddr);
     this.index.removeLease(mac);
     this.queue.lease(mac, null);
-    this.queued();
+    return this.queuedDurable();
   }
 
   // ---- timeline ----

@@ -44,6 +44,38 @@ export interface SqliteRegistryOptions {
    * often, in ms (default 1): asking SQLite costs ~5 us, more than the lookup itself.
    */
   syncInterval?: number;
+  /**
+   * What a commit survives (config `dhcp.durability`): `fsync` (default) syncs the write-ahead log at
+   * every commit (SQLite `synchronous=FULL`), so a power cut loses nothing committed; `process`
+   * leaves it to the kernel (`synchronous=NORMAL`): a crash or `kill -9` of the daemon loses
+   * nothing committed, a power cut may lose the last commits.
+   */
+  durability?: Durability;
+  /**
+   * Test hook: awaited before every batch is committed, so that a test can hold the commit and show
+   * that nothing waiting for it (a DHCPACK) leaves before it.
+   */
+  beforeCommit?: () => Promise<void>;
+}
+
+export type Durability = 'fsync' | 'process';
+
+/** SQLite's `synchronous` level for a durability setting (WAL mode). */
+export function synchronousFor(durability: Durability): 'FULL' | 'NORMAL' {
+  return durability === 'process' ? 'NORMAL' : 'FULL';
+}
+
+/** Someone waiting for the commit of a durable write (a lease). */
+interface CommitWaiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+function settle(waiters: CommitWaiter[], err: Error | null): void {
+  for (const w of waiters) {
+    if (err) w.reject(err);
+    else w.resolve();
+  }
 }
 
 /** The connection, the index and the queue; the RegistryStore methods are in sqlite-registry.ts. */
@@ -60,11 +92,6 @@ export class SqliteCore {
   /** The writer thread, once started; null on the event loop (`:memory:`, off, or after it failed). */
   private writer: BatchWriter | null = null;
   private writerOff: boolean;
-  /** The batch with the writer thread: resolves to null once committed, or to its error. */
-  private batch: Promise<Error | null> | null = null;
-  /** Batches handed to the writer thread, and the number of the last one committed. */
-  private started = 0;
-  private committed = 0;
   /** Marks this store's batches in the change log (see changes.ts). */
   readonly token = randomUUID();
   protected lastSync = -Infinity;
@@ -80,6 +107,18 @@ export class SqliteCore {
   /** Catching up with the change log, in one transaction (see catchUp). */
   private readonly applyTx: (seen: { refreshed: number }) => number | null;
   private readonly seenChanges = { refreshed: -1 };
+  readonly durability: Durability;
+  private readonly beforeCommit: (() => Promise<void>) | undefined;
+  /** Waiting for the commit of what is queued now (durable writes: leases). */
+  private queueWaiters: CommitWaiter[] = [];
+  /** Waiting for the commit of everything queued now (drain). */
+  private fullWaiters: CommitWaiter[] = [];
+  /** Waiting for the batch being committed to end (drain with nothing queued). */
+  private idleWaiters: CommitWaiter[] = [];
+  /** A batch is being committed (from the hook to the commit): one at a time, in order. */
+  private flushing = false;
+  /** A group commit is scheduled for the end of this turn of the event loop. */
+  private commitScheduled = false;
 
   protected constructor(
     readonly db: Database.Database,
@@ -94,6 +133,8 @@ export class SqliteCore {
     this.retentionMs = (opts.eventRetentionDays ?? 90) * 86_400_000;
     this.syncInterval = opts.syncInterval ?? 1;
     this.busyTimeout = opts.busyTimeout ?? 5000;
+    this.durability = opts.durability ?? 'fsync';
+    this.beforeCommit = opts.beforeCommit;
     // PROVISIOND_REGISTRY_WRITER=off: batches on the event loop (as before the writer thread).
     this.writerOff = !(opts.writerThread ?? process.env.PROVISIOND_REGISTRY_WRITER !== 'off') || path === ':memory:';
   }
@@ -106,7 +147,7 @@ export class SqliteCore {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       db = new Database(path, { timeout: opts.busyTimeout ?? 5000 });
       db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
+      db.pragma(`synchronous = ${synchronousFor(opts.durability ?? 'fsync')}`);
       db.pragma('foreign_keys = ON');
       const { from, to } = migrate(db, path);
       return { db, from, to };
@@ -210,7 +251,14 @@ export class SqliteCore {
     }
     this.lastChange = seen;
     this.lastSync = performance.now();
-    if (withQueue) this.queue.clear();
+    if (withQueue) {
+      this.queue.clear();
+      // The durable writes that were queued are committed with this transaction.
+      const waiters = [...this.queueWaiters, ...this.fullWaiters];
+      this.queueWaiters = [];
+      this.fullWaiters = [];
+      settle(waiters, null);
+    }
     return result;
   }
 
@@ -218,37 +266,91 @@ export class SqliteCore {
 
   /** A server write was queued: write the batch now if it is big, else soon. Never throws. */
   protected queued(): void {
-    if (this.queue.size >= this.maxQueued && !this.flushFailing) this.tryFlush();
+    if (this.queue.size >= this.maxQueued && !this.flushFailing) void this.flushBatch(true);
     else this.arm();
   }
+
+  /**
+   * A durable write (a lease) was queued: resolves once it is committed, rejects when its batch
+   * failed (the write stays queued and is retried, but whoever waits, a DHCPACK, must not go out).
+   * Group commit: the leases queued in this turn of the event loop are committed together at its
+   * end, or, while a batch is being committed, in the next one, started as soon as that commit
+   * finished. Other writes (timeline, contacts) ride along only once they are due (flushInterval).
+   */
+  protected queuedDurable(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queueWaiters.push({ resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.commitScheduled) return;
+    this.commitScheduled = true;
+    setImmediate(this.scheduledCommit);
+  }
+
+  private readonly scheduledCommit = (): void => {
+    this.commitScheduled = false;
+    void this.flushBatch(false);
+  };
 
   private arm(): void {
     if (this.timer !== null || this.closed || this.closing) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.tryFlush();
+      void this.flushBatch(true);
     }, this.flushInterval);
     this.timer.unref();
   }
 
   /**
-   * Writes the batch (in the writer thread when there is one); on failure (a lock held by an admin's
-   * long command, a full disk) keeps it queued, logs, and retries on the timer only, so that a packet
-   * handler never waits on a lock twice.
+   * Commits a batch (in the writer thread when there is one): everything queued when `full`, when
+   * someone drains, or when the other writes are due; else the leases only. On failure (a lock held
+   * by an admin's long command, a full disk) keeps it queued, logs, fails the durable writes that
+   * waited for it, and retries on the timer (or with the next durable write), so that a packet
+   * handler never waits on a lock twice. Then starts the next batch at once if writes wait for it.
    */
-  private tryFlush(): void {
-    if (this.queue.size === 0 || this.queue.inFlight) return;
-    if (this.useWriter(true)) {
-      void this.sendBatch();
-      return;
-    }
+  private async flushBatch(full: boolean): Promise<void> {
+    if (this.flushing || this.closed || this.queue.size === 0 || this.queue.inFlight) return;
+    this.flushing = true;
     try {
-      this.flushQueued();
-      this.flushFailing = false;
-    } catch (err) {
-      this.failed(err as Error);
-      this.arm();
+      if (this.beforeCommit) await this.beforeCommit();
+      if (this.closed || this.queue.size === 0 || this.queue.inFlight) return;
+      if (this.useWriter(true)) {
+        const all = full || this.fullWaiters.length > 0 || this.queue.size >= this.maxQueued || this.queue.otherAge(performance.now()) >= this.flushInterval;
+        await this.sendBatch(!all);
+        return;
+      }
+      const waiters = [...this.queueWaiters, ...this.fullWaiters];
+      try {
+        this.flushQueued();
+        this.flushFailing = false;
+      } catch (err) {
+        this.failed(err as Error);
+        // flushQueued settles the waiters when it commits; it did not.
+        this.queueWaiters = this.queueWaiters.filter((w) => !waiters.includes(w));
+        this.fullWaiters = this.fullWaiters.filter((w) => !waiters.includes(w));
+        settle(waiters, err as Error);
+        this.arm();
+      }
+    } finally {
+      this.flushing = false;
+      // Drains that waited for this batch: done, or (it failed) waiting for the next full one.
+      const idle = this.idleWaiters;
+      this.idleWaiters = [];
+      if (this.queue.size === 0) settle(idle, null);
+      else this.fullWaiters.push(...idle);
+      this.next();
     }
+  }
+
+  /** After a batch: the next one at once when someone waits for it (group commit), else on the timer. */
+  private next(): void {
+    if (this.flushing || this.closed || this.queue.inFlight || this.queue.size === 0) return;
+    if (this.fullWaiters.length > 0 || (this.queue.size >= this.maxQueued && !this.flushFailing)) void this.flushBatch(true);
+    else if (this.queueWaiters.length > 0) void this.flushBatch(false);
+    else this.arm();
   }
 
   private failed(err: Error): void {
@@ -268,6 +370,7 @@ export class SqliteCore {
       this.writer = new BatchWriter({
         path: this.path,
         busyTimeout: this.busyTimeout,
+        synchronous: synchronousFor(this.durability),
         token: this.token,
         onDead: (err) => {
           this.log.warn({ err: err.message }, 'registry writer thread failed; writing batches on the event loop');
@@ -282,56 +385,52 @@ export class SqliteCore {
     return false;
   }
 
-  /** Hands what is queued to the writer thread; resolves to null once committed, or to the error. */
-  private sendBatch(): Promise<Error | null> {
+  /**
+   * Hands what is queued (the leases only, with `leasesOnly`) to the writer thread; settles who
+   * waits for it once it committed or failed.
+   */
+  private async sendBatch(leasesOnly: boolean): Promise<void> {
     const now = Date.now();
-    const upkeep = this.upkeep(now);
-    const steps = [...this.queue.take(), ...upkeep];
-    const no = ++this.started;
-    const batch = this.writer!.run(steps).then(
-      () => {
-        this.queue.sent();
-        this.committed = no;
-        this.flushFailing = false;
-        if (upkeep.length > 1) this.lastPrune = now;
-        return null;
-      },
-      (err: Error) => {
-        this.queue.unsent();
-        const e = describeDbError(this.path, 'writing batched updates', err);
-        this.failed(e);
-        return e;
-      },
-    );
-    this.batch = batch.then((result) => {
-      this.batch = null;
-      if (this.queue.size > 0) {
-        if (this.queue.size >= this.maxQueued && !this.flushFailing) this.tryFlush();
-        else this.arm();
-      }
-      return result;
-    });
-    return this.batch;
+    const upkeep = leasesOnly ? [] : this.upkeep(now);
+    const steps = [...this.queue.take(leasesOnly), ...upkeep];
+    const waiters = this.queueWaiters;
+    this.queueWaiters = [];
+    const drained = leasesOnly ? [] : this.fullWaiters;
+    if (!leasesOnly) this.fullWaiters = [];
+    try {
+      await this.writer!.run(steps);
+    } catch (err) {
+      this.queue.unsent();
+      const e = describeDbError(this.path, 'writing batched updates', err);
+      this.failed(e);
+      settle(waiters, e);
+      settle(drained, e);
+      return;
+    }
+    this.queue.sent();
+    this.flushFailing = false;
+    if (upkeep.length > 1) this.lastPrune = now;
+    settle(waiters, null);
+    settle(drained, null);
   }
 
-  /** Makes every write accepted so far durable: waits for the batch in flight, then writes the rest. */
+  /**
+   * Makes every write accepted so far durable: they are in the batch being committed or still
+   * queued; a full batch started after this call commits them all (batches commit in order).
+   */
   protected async drain(): Promise<void> {
     this.assertOpen();
-    // Writes accepted before this call are in the batch in flight or in the next one started.
-    const target = this.started + (this.queue.size > 0 ? 1 : 0);
-    while (this.committed < target) {
-      if (this.batch) {
-        const err = await this.batch;
-        if (err) throw err;
-        continue;
-      }
-      if (this.queue.size === 0) return;
-      if (!this.useWriter(false)) {
-        this.flushQueued();
+    if (this.queue.size === 0 && !this.flushing) return;
+    await new Promise<void>((resolve, reject) => {
+      this.fullWaiters.push({ resolve, reject });
+      if (this.queue.size === 0) {
+        // Only the batch being committed held them: its end settles this waiter (see next()).
+        this.fullWaiters.pop();
+        this.idleWaiters.push({ resolve, reject });
         return;
       }
-      void this.sendBatch();
-    }
+      this.schedule();
+    });
   }
 
   /** Writes what is queued in one transaction, on the event loop. */
@@ -379,6 +478,12 @@ export class SqliteCore {
     } finally {
       this.closed = true;
       this.db.close();
+      // Whatever could not be written: its waiters must not wait forever.
+      const waiters = [...this.queueWaiters, ...this.fullWaiters, ...this.idleWaiters];
+      this.queueWaiters = [];
+      this.fullWaiters = [];
+      this.idleWaiters = [];
+      settle(waiters, new RegistryUnavailableError(`registry database ${this.path} closed before the write was committed`));
     }
   }
 

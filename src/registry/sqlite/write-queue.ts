@@ -8,6 +8,7 @@
  * batch in flight, new writes queue behind it, and it is dropped once committed (`sent()`) or put
  * back under the newer writes when its transaction failed (`unsent()`): retried, never lost.
  */
+import { performance } from 'node:perf_hooks';
 import type { RegistryIndex } from '../memory-index.js';
 import type { Lease, TimelineEvent } from '../types.js';
 import { leaseParams, type BatchStatement, type Statements } from './statements.js';
@@ -37,6 +38,8 @@ class Batch {
   events: QueuedEvent[] = [];
   /** Position in `events` of each node's last queued event. */
   lastEvent = new Map<string, number>();
+  /** When the first write other than a lease entered this batch (performance.now()), or null. */
+  otherSince: number | null = null;
 
   get size(): number {
     return this.contacts.size + this.leases.size + this.unknown.size + this.events.length;
@@ -60,7 +63,17 @@ export class WriteQueue {
     return this.flying !== null;
   }
 
+  /** How long the oldest queued write other than a lease has waited, in ms (0: none queued). */
+  otherAge(now: number): number {
+    return this.q.otherSince === null ? 0 : now - this.q.otherSince;
+  }
+
+  private other(): void {
+    this.q.otherSince ??= performance.now();
+  }
+
   contact(nodeid: string, c: Contact): void {
+    this.other();
     this.q.contacts.set(nodeid, c);
   }
 
@@ -69,6 +82,7 @@ export class WriteQueue {
   }
 
   sighting(nodeid: string, addr: string | null, via: string, time: number): void {
+    this.other();
     const s = this.q.unknown.get(nodeid);
     if (s) {
       s.addr = addr ?? s.addr;
@@ -86,6 +100,7 @@ export class WriteQueue {
    * row per exchange instead of one per packet.
    */
   event(e: TimelineEvent): void {
+    this.other();
     const q = this.q;
     if (e.source === 'dhcp' && e.stage === 'ack') {
       const i = q.lastEvent.get(e.nodeid);
@@ -112,11 +127,22 @@ export class WriteQueue {
     for (const [name, arg] of stepsOf(this.q)) st.batch[name].run(arg);
   }
 
-  /** Moves what is queued aside as the batch in flight and returns its statements. */
-  take(): BatchSteps {
+  /**
+   * Moves what is queued aside as the batch in flight and returns its statements; `leasesOnly`
+   * takes the leases and leaves the rest queued (a group commit that DHCPACKs wait for stays small,
+   * and a DHCP offer's timeline event stays queued for its ack to join).
+   */
+  take(leasesOnly = false): BatchSteps {
     if (this.flying) throw new Error('write queue: a batch is already in flight');
-    this.flying = this.q;
-    this.q = new Batch();
+    if (leasesOnly) {
+      const b = new Batch();
+      b.leases = this.q.leases;
+      this.q.leases = new Map();
+      this.flying = b;
+    } else {
+      this.flying = this.q;
+      this.q = new Batch();
+    }
     return stepsOf(this.flying);
   }
 
@@ -140,6 +166,7 @@ export class WriteQueue {
     const base = old.events.length;
     for (const e of q.events) old.events.push(e);
     for (const [k, i] of q.lastEvent) old.lastEvent.set(k, base + i);
+    if (q.otherSince !== null) old.otherSince = old.otherSince === null ? q.otherSince : Math.min(old.otherSince, q.otherSince);
     this.q = old;
   }
 

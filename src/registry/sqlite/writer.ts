@@ -24,7 +24,7 @@ let st;
 try {
   db = new Database(w.path, { timeout: w.busyTimeout });
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  db.pragma('synchronous = ' + w.synchronous);
   db.pragma('foreign_keys = ON');
   st = {};
   for (const k of Object.keys(w.sql)) st[k] = db.prepare(w.sql[k]);
@@ -75,6 +75,8 @@ export class WriterError extends Error {
 export interface BatchWriterOptions {
   path: string;
   busyTimeout: number;
+  /** SQLite `synchronous` of the thread's connection: FULL syncs the log at every commit. */
+  synchronous: 'FULL' | 'NORMAL';
   /** Marks this store's batches in the change log. */
   token: string;
   /** Called once when the thread is gone for good (failed to open the database, crashed). */
@@ -94,7 +96,7 @@ export class BatchWriter {
   constructor(private readonly opts: BatchWriterOptions) {
     this.worker = new Worker(THREAD, {
       eval: true,
-      workerData: { sqlite: createRequire(import.meta.url).resolve('better-sqlite3'), path: opts.path, busyTimeout: opts.busyTimeout, token: opts.token, sql: BATCH_SQL },
+      workerData: { sqlite: createRequire(import.meta.url).resolve('better-sqlite3'), path: opts.path, busyTimeout: opts.busyTimeout, synchronous: opts.synchronous, token: opts.token, sql: BATCH_SQL },
     });
     // Idle, the thread does not keep the process alive (a command that forgot to close must not hang
     // on it); a batch or a close under way does.

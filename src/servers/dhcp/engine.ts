@@ -26,7 +26,7 @@ export interface Arrival {
 
 export class DhcpEngine {
   readonly table = new LeaseTable();
-  readonly stats: DhcpStats = { received: 0, malformed: 0, ignored: 0, offers: 0, acks: 0, naks: 0, exhausted: 0, errors: 0, broadcastInstead: 0 };
+  readonly stats: DhcpStats = { received: 0, malformed: 0, ignored: 0, offers: 0, acks: 0, naks: 0, exhausted: 0, errors: 0, broadcastInstead: 0, uncommitted: 0 };
   private readonly log: Logger;
   private readonly lastExhaustedLog = new Map<Pool, number>();
 
@@ -77,9 +77,26 @@ export class DhcpEngine {
     }
   }
 
-  private persist(lease: DhcpLease): void {
-    this.opts.leases.putLease(lease).catch((err) => this.log.error({ err, hwaddr: lease.hwaddr }, 'saving dhcp lease failed'));
+  /**
+   * Commits a lease change; true once it is durable. False when the store could not commit it: the
+   * reply that promised it (an ACK) must not go out. Counted, and logged once in a while.
+   */
+  private async commit(hwaddr: string, write: Promise<void>): Promise<boolean> {
+    try {
+      await write;
+      return true;
+    } catch (err) {
+      this.stats.uncommitted++;
+      const now = Date.now();
+      if (now - this.lastCommitFailLog >= EXHAUSTED_LOG_MS) {
+        this.lastCommitFailLog = now;
+        this.log.error({ err, hwaddr, uncommitted: this.stats.uncommitted }, 'dhcp lease not committed: no reply sent (the client will retry)');
+      }
+      return false;
+    }
   }
+
+  private lastCommitFailLog = -Infinity;
 
   /** Handles one server-mode request. */
   async handle(req: DhcpPacket, arrival: Arrival): Promise<DhcpPacket | null> {
@@ -138,7 +155,8 @@ export class DhcpEngine {
       }
       if (this.opts.pingCheck && (await pingAnswers(intToIp(addr)))) {
         this.log.warn({ address: intToIp(addr) }, 'address answers ping although free: quarantined');
-        this.quarantine(intToIp(addr));
+        // Not offered either way; committed in the background (no reply waits for it).
+        void this.quarantine(intToIp(addr));
         continue;
       }
       return addr;
@@ -146,10 +164,11 @@ export class DhcpEngine {
     return null;
   }
 
-  private quarantine(address: string): void {
+  /** Keeps `address` from everyone for a lease time; resolves to whether that was committed. */
+  private quarantine(address: string): Promise<boolean> {
     const lease: DhcpLease = { hwaddr: declinedKey(address), address, expires: Date.now() + this.opts.leaseTime * 1000, state: 'declined' };
     this.table.set(lease);
-    this.persist(lease);
+    return this.commit(lease.hwaddr, this.opts.leases.putLease(lease));
   }
 
   private async discover(req: DhcpPacket, hwaddr: string, arrival: Arrival, pool: Pool): Promise<DhcpPacket | null> {
@@ -208,32 +227,44 @@ export class DhcpEngine {
       return this.nak(req, hwaddr, arrival, `address ${wanted} is not available`);
     }
     const lease: DhcpLease = { hwaddr, address: wanted, expires: now + this.opts.leaseTime * 1000, state: 'bound', hostname: d.hostname ?? getStringOption(req, Opt.HOSTNAME), clientId: req.options.get(Opt.CLIENT_ID)?.toString('hex') ?? null, uuid: getClientUuid(req) };
+    // In the table at once, so that no one else is offered the address meanwhile; acknowledged only
+    // once committed: an ACK is a promise that survives a crash of this server.
     this.table.set(lease);
-    this.persist(lease);
-    this.stats.acks++;
+    const committed = this.opts.leases.putLease(lease);
+    // On the timeline beside its offer (one row per exchange); a commit that fails is recorded after it.
     this.event({ hwaddr, stage: 'ack', address: wanted, msg: `bound ${wanted} for ${this.opts.leaseTime} s${d.boot ? ` boot ${d.boot.file}` : ''}`, ok: true });
+    if (!(await this.commit(hwaddr, committed))) {
+      this.event({ hwaddr, stage: 'uncommitted', address: wanted, msg: `lease of ${wanted} not committed: no ack sent`, ok: false });
+      return null;
+    }
+    this.stats.acks++;
     return buildReply(req, { type: MessageType.ACK, serverId: arrival.serverId, yiaddr: wanted, pool, leaseTime: this.opts.leaseTime, hostname: d.hostname, boot: d.boot });
   }
 
-  private release(req: DhcpPacket, hwaddr: string): null {
+  private async release(req: DhcpPacket, hwaddr: string): Promise<null> {
     const own = this.table.byHwaddr(hwaddr);
     if (own && own.address === req.ciaddr && own.state !== 'declined') {
-      // Kept as this client's address (stable across reboots), but free for others when needed.
+      // Kept as this client's address (stable across reboots), but free for others when needed:
+      // once committed, so that a crash cannot hand the address out twice.
       const lease: DhcpLease = { ...own, state: 'released', expires: Date.now() };
-      this.table.set(lease);
-      this.persist(lease);
+      if (!(await this.commit(hwaddr, this.opts.leases.putLease(lease)))) return null;
+      // Unless the client asked again meanwhile (its newer binding stands).
+      if (this.table.byHwaddr(hwaddr) === own) this.table.set(lease);
       this.event({ hwaddr, stage: 'release', address: own.address, msg: `released ${own.address}`, ok: true });
     }
     return null;
   }
 
-  private decline(req: DhcpPacket, hwaddr: string): null {
+  private async decline(req: DhcpPacket, hwaddr: string): Promise<null> {
     const address = getIpOption(req, Opt.REQUESTED_ADDRESS);
     const own = this.table.byHwaddr(hwaddr);
     if (!address || !own || own.address !== address) return this.ignore(hwaddr, 'decline of an address not leased to it');
-    this.table.delete(hwaddr);
-    this.opts.leases.deleteLease(hwaddr).catch((err) => this.log.error({ err, hwaddr }, 'deleting dhcp lease failed'));
-    this.quarantine(address);
+    // The address is quarantined at once (taken from everyone: nothing is handed out early); the
+    // client's binding goes with the same commit.
+    const dropped = this.opts.leases.deleteLease(hwaddr);
+    if (this.table.byHwaddr(hwaddr) === own) this.table.delete(hwaddr);
+    const [ok] = await Promise.all([this.commit(hwaddr, dropped), this.quarantine(address)]);
+    if (!ok) return null;
     this.log.warn({ hwaddr, address }, 'client declined its address (in use elsewhere): quarantined');
     this.event({ hwaddr, stage: 'decline', address, msg: `declined ${address}: in use elsewhere`, ok: false });
     return null;

@@ -58,7 +58,7 @@ export type DhcpDecision =
 /** One step worth recording on a node's boot timeline. */
 export interface DhcpEvent {
   hwaddr: string;
-  stage: 'offer' | 'ack' | 'nak' | 'release' | 'decline' | 'inform' | 'exhausted' | 'proxy-offer' | 'proxy-ack';
+  stage: 'offer' | 'ack' | 'uncommitted' | 'nak' | 'release' | 'decline' | 'inform' | 'exhausted' | 'proxy-offer' | 'proxy-ack';
   address: string | null;
   msg: string;
   ok: boolean;
@@ -71,7 +71,11 @@ export interface DhcpHandler {
   event?(event: DhcpEvent): void;
 }
 
-/** Where leases are persisted (the registry). Writes may be batched; flush() makes them durable. */
+/**
+ * Where leases are persisted (the registry). putLease and deleteLease resolve once the change is
+ * committed (the server sends an ACK only then) and reject when it could not be; the store may
+ * group many writes into one commit. flush() makes every accepted write durable.
+ */
 export interface DhcpLeaseStore {
   listLeases(): Promise<DhcpLease[]>;
   putLease(lease: DhcpLease): Promise<void>;
@@ -116,4 +120,6 @@ export interface DhcpStats {
   errors: number;
   /** Replies broadcast instead of unicast to a ciaddr the kernel had no ARP entry for (neighbours.ts). */
   broadcastInstead: number;
+  /** ACKs (and RELEASEs, DECLINEs) not answered because their lease change could not be committed. */
+  uncommitted: number;
 }
