@@ -1,5 +1,5 @@
 /**
- * Every configuration key is documented where admins look: in the README's "## Configuration" table
+ * Every configuration key is documented where admins look: in the "## Keys" table of docs/configuration.md
  * (with its real default) and in the shipped etc/provisiond.yaml. And each kind of mistake in a file
  * is refused with the file, the key path and the reason.
  */
@@ -23,17 +23,17 @@ function leaves(o: Record<string, unknown>, prefix = ''): Map<string, unknown> {
 const { source: _s, statedir: _d, ...rest } = parseConfig('', '<defaults>', '/srv');
 const defaults = leaves({ ...rest, statedir: '.' });
 
-t.test('the README table lists every key with its default, and no key that does not exist', async (t) => {
-  const readme = readFileSync('README.md', 'utf8');
-  const section = readme.split(/^## Configuration$/m)[1]?.split(/^## /m)[0] ?? '';
-  t.ok(section, 'README has a "## Configuration" section');
+t.test('docs/configuration.md lists every key with its default, and no key that does not exist', async (t) => {
+  const doc = readFileSync('docs/configuration.md', 'utf8');
+  const section = doc.split(/^## Keys$/m)[1]?.split(/^## /m)[0] ?? '';
+  t.ok(section, 'docs/configuration.md has a "## Keys" section');
   const table = new Map<string, string>();
   for (const m of section.matchAll(/^\| `([^`]+)` \| `([^`]*)` \| (.+) \|$/gm)) table.set(m[1]!, m[2]!);
   for (const [key, value] of defaults) {
     t.ok(table.has(key), `${key} is in the table`);
     if (table.has(key)) t.same(parse(table.get(key)!), value, `${key}: the default shown is the real one`);
   }
-  for (const key of table.keys()) t.ok(defaults.has(key), `${key} (in the README) is a real key`);
+  for (const key of table.keys()) t.ok(defaults.has(key), `${key} (in docs/configuration.md) is a real key`);
 });
 
 t.test('the shipped etc/provisiond.yaml spells out every key', async (t) => {
