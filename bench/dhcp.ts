@@ -1,32 +1,36 @@
 /**
- * bench/dhcp: perfdhcp (Debian kea-admin) in one namespace against, in turn, provisiond, ISC Kea
+ * bench/dhcp: perfdhcp (Debian kea-admin) in one namespace against, in turn, provisiond (with
+ * dhcp.durability fsync, then process), ISC Kea
  * (kea-dhcp4, memfile leases persisted) and dnsmasq (no-ping, lease file) in another; same /16
  * pool, same steps, same run. For each: the highest DORA rate without drops (ladder of rates, 0.1 %
  * drop tolerance for the shared machine's noise, refined by bisection) and its latency, fresh and
  * again once about 10,000 leases exist; every step starts the server again on that state. Prints
- * all three and the ratios.
+ * them all and the ratios, and the p50/p99 latency of each at a fixed 1,000 DORA/s.
  *
  * provisiond runs the real service (registry on SQLite, batched lease writes) with
  * autoRegister off: perfdhcp's random MACs are anonymous clients, as they are for Kea and dnsmasq.
  *
  * Env: DHCP_BENCH_STEP (seconds per rate step, default 5), DHCP_BENCH_RATES (comma list),
- * DHCP_BENCH_REFINE (bisection steps past the ladder, default 2), DHCP_BENCH_SERVERS (comma list).
+ * DHCP_BENCH_REFINE (bisection steps past the ladder, default 2), DHCP_BENCH_SERVERS (comma list),
+ * DHCP_BENCH_PRELOAD_SECONDS (default 90), DHCP_BENCH_LATENCY_RATE (DORA/s of the p50/p99 step, 1000).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DaemonProc, Lab, nsExec } from '../test/dhcp/netns.js';
+import { DaemonProc, Lab, nsExec, scriptedClient } from '../test/dhcp/netns.js';
 
-let provisiond: DaemonProc | null = null;
 
 const STEP = Number(process.env.DHCP_BENCH_STEP ?? 5);
 const RATES = (process.env.DHCP_BENCH_RATES ?? '250,350,500,700,1000,1400,2000,2800,4000,5600,8000,11000,16000').split(',').map(Number);
-const PRELOAD_SECONDS = 90;
+const PRELOAD_SECONDS = Number(process.env.DHCP_BENCH_PRELOAD_SECONDS ?? 90);
 const DROP_TOLERANCE = 0.001;
 const REFINE = Number(process.env.DHCP_BENCH_REFINE ?? 2);
-/** Which servers to run (comma list of provisiond, kea, dnsmasq; default all three). */
-const ONLY = (process.env.DHCP_BENCH_SERVERS ?? 'provisiond,kea,dnsmasq').split(',');
+/** Which servers to run (comma list of provisiond (durability fsync), provisiond-process, kea, dnsmasq; default all). */
+const ONLY = (process.env.DHCP_BENCH_SERVERS ?? 'provisiond,provisiond-process,kea,dnsmasq').split(',');
+/** The fixed rate at which latency percentiles are taken (DORA/s, over LATENCY_SECONDS). */
+const LATENCY_RATE = Number(process.env.DHCP_BENCH_LATENCY_RATE ?? 1000);
+const LATENCY_SECONDS = 5;
 
 for (const bin of ['/usr/sbin/perfdhcp', '/usr/sbin/kea-dhcp4', '/usr/sbin/dnsmasq']) {
   if (!existsSync(bin)) {
@@ -120,20 +124,27 @@ function restore(name: string): void {
   cpSync(join(dir, `${name}.snap`), join(dir, name), { recursive: true });
 }
 
-const servers: Server[] = [
-  {
-    name: 'provisiond',
+/** provisiond with `dhcp.durability` fsync (the default) or process. */
+function provisiondServer(name: string, durability: 'fsync' | 'process'): Server {
+  let daemon: DaemonProc | null = null;
+  return {
+    name,
     async start() {
-      const d = stateDir('provisiond');
+      const d = stateDir(name);
       const cfg = join(d, 'provisiond.yaml');
-      writeFileSync(cfg, `statedir: ${d}\ndatabase: sqlite:provisiond.db\nmaster: 10.100.0.1\ndefaults:\n  autoRegister: false\ndhcp:\n  enabled: true\n  interface: ${iface}\n  range: [10.100.1.0, 10.100.255.254]\n  netmask: 255.255.0.0\n  leaseTime: 43200\n`);
-      const daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
+      writeFileSync(cfg, `statedir: ${d}\ndatabase: sqlite:provisiond.db\nmaster: 10.100.0.1\ndefaults:\n  autoRegister: false\ndhcp:\n  enabled: true\n  interface: ${iface}\n  range: [10.100.1.0, 10.100.255.254]\n  netmask: 255.255.0.0\n  leaseTime: 43200\n  durability: ${durability}\n`);
+      daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
       current = daemon.proc;
-      provisiond = daemon;
-      return () => daemon.stop();
+      const started = daemon;
+      return () => started.stop();
     },
-    leases: async () => (await provisiond!.stats()).leases!,
-  },
+    leases: async () => (await daemon!.stats()).leases!,
+  };
+}
+
+const servers: Server[] = [
+  provisiondServer('provisiond', 'fsync'),
+  provisiondServer('provisiond-process', 'process'),
   {
     name: 'kea',
     async start() {
@@ -186,6 +197,31 @@ interface Result {
   cpuPerDora: number;
   /** The part of it spent in the kernel (sending, receiving). */
   sysPerDora: number;
+  /** DISCOVER-OFFER + REQUEST-ACK at LATENCY_RATE on a fresh server, ms. */
+  latency: { n: number; p50: number | null; p99: number | null } | null;
+}
+
+/**
+ * Latency percentiles at a fixed rate (perfdhcp reports only the mean): the project's scripted
+ * client (test/dhcp/fixtures/dhcp-client.ts), the same for every server, LATENCY_SECONDS of new
+ * clients at LATENCY_RATE, each client's DISCOVER-OFFER plus REQUEST-ACK.
+ */
+async function latency(server: Server): Promise<Result['latency']> {
+  fresh(server.name);
+  const stop = await server.start();
+  try {
+    perfdhcp(C, 200, 2);
+    const n = LATENCY_RATE * LATENCY_SECONDS;
+    const tag = (++runs & 255).toString(16).padStart(2, '0');
+    const macs = Array.from({ length: n }, (_, i) => `0a:${tag}:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+    // As a relay, the way perfdhcp talks to every server (Kea's UDP sockets serve relayed clients only).
+    const out = scriptedClient(C, { listenPort: 67, storm: { macs, rate: LATENCY_RATE, to: '10.100.0.1', giaddr: '10.100.0.3', waitMs: 2000, retryMs: 1000 } }, '10.100.0.3/16') as Array<{ latency: Result['latency']; acked: unknown[] }>;
+    const r = out[0]!;
+    console.log(`   latency at ${LATENCY_RATE}/s: p50 ${r.latency?.p50} ms, p99 ${r.latency?.p99} ms (${r.latency?.n} of ${n} clients without retransmission, ${r.acked.length} bound)`);
+    return r.latency;
+  } finally {
+    await stop();
+  }
 }
 
 /** DORAs completed and server CPU seconds over the steps of the fresh ladder. */
@@ -258,6 +294,7 @@ try {
     const best = await ladder(server, () => fresh(server.name), true);
     const cpuPerDora = (tally.cpu / tally.dora) * 1e6;
     const sysPerDora = (tally.sys / tally.dora) * 1e6;
+    const lat = await latency(server);
     // A fresh server, about 10,000 leases made and kept, then the same ladder on them.
     fresh(server.name);
     const stop = await server.start();
@@ -273,20 +310,26 @@ try {
     console.log(`   ${preloaded} leases made; again:`);
     const loaded = await ladder(server, () => restore(server.name), false);
     current = null;
-    results.push({ name: server.name, best, loaded, preloaded, cpuPerDora, sysPerDora });
+    results.push({ name: server.name, best, loaded, preloaded, cpuPerDora, sysPerDora, latency: lat });
   }
 } finally {
   await cleanup();
 }
 
-const ours = results.find((r) => r.name === 'provisiond');
 const fmt = (r: Run | null) => (r ? `${r.rate.toFixed(0).padStart(6)} DORA/s ${r.latencyMs.toFixed(2).padStart(6)} ms` : '   n/a');
 console.log('\nhighest DORA rate without drops (perfdhcp; latency = DISCOVER-OFFER + REQUEST-ACK)');
-console.log('server        fresh                        with ~10,000 leases');
-for (const r of results) console.log(`${r.name.padEnd(12)}  ${fmt(r.best)}   ${fmt(r.loaded)} (${r.preloaded} leases)   ${r.cpuPerDora.toFixed(0)} us CPU per DORA (${r.sysPerDora.toFixed(0)} in the kernel)`);
+console.log('server              fresh                        with ~10,000 leases');
+for (const r of results) {
+  const lat = r.latency ? `p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms at ${LATENCY_RATE}/s` : '';
+  console.log(`${r.name.padEnd(18)}  ${fmt(r.best)}   ${fmt(r.loaded)} (${r.preloaded} leases)   ${r.cpuPerDora.toFixed(0)} us CPU per DORA (${r.sysPerDora.toFixed(0)} in the kernel)   ${lat}`);
+}
 const ratio = (a: Run | null, b: Run | null) => (a && b && b.rate > 0 ? (a.rate / b.rate).toFixed(2) : 'n/a');
-if (ours) {
-  for (const peer of results.filter((r) => r !== ours)) {
-    console.log(`provisiond / ${peer.name}: ${ratio(ours.best, peer.best)}x best rate, ${ratio(ours.loaded, peer.loaded)}x with 10,000 leases, ${(peer.cpuPerDora / ours.cpuPerDora).toFixed(2)}x CPU efficiency`);
+const latRatio = (a: Result, b: Result) => (a.latency?.p99 && b.latency?.p99 ? (a.latency.p99 / b.latency.p99).toFixed(2) : 'n/a');
+for (const ours of results.filter((r) => r.name.startsWith('provisiond'))) {
+  for (const peer of results.filter((r) => !r.name.startsWith('provisiond'))) {
+    console.log(
+      `${ours.name} / ${peer.name}: ${ratio(ours.best, peer.best)}x best rate, ${ratio(ours.loaded, peer.loaded)}x with 10,000 leases, ` +
+        `${(peer.cpuPerDora / ours.cpuPerDora).toFixed(2)}x CPU efficiency, p99 latency ${latRatio(ours, peer)}x theirs`,
+    );
   }
 }

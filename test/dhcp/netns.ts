@@ -5,6 +5,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TS_NODE_ARGS } from '../ts-child.js';
 
@@ -144,15 +146,21 @@ export function txPackets(ns: string, dev: string): number {
   return Number(nsExec(ns, 'cat', [`/sys/class/net/${dev}/statistics/tx_packets`]).trim());
 }
 
+let jobs = 0;
+
 /** Runs the scripted client fixture in `ns` with a JSON job; returns its parsed output. */
 export function scriptedClient(ns: string, job: unknown, address = '10.77.0.250/24', dev = 'eth0'): unknown[] {
+  const jobFile = join(tmpdir(), `pvd-dhcp-job-${process.pid}-${++jobs}.json`);
   // A socket client needs an address to send from (udhcpc and dhclient use raw sockets instead).
   nsExec(ns, 'ip', ['addr', 'add', address, 'dev', dev]);
   // ...and a route for its broadcasts to 255.255.255.255.
   nsExec(ns, 'ip', ['route', 'replace', 'default', 'dev', dev]);
   try {
-    return JSON.parse(nsExec(ns, process.execPath, [...TS_NODE_ARGS, 'test/dhcp/fixtures/dhcp-client.ts', JSON.stringify(job)])) as unknown[];
+    // Through a file: a job with thousands of MACs is past the kernel's limit for one argument.
+    writeFileSync(jobFile, JSON.stringify(job));
+    return JSON.parse(nsExec(ns, process.execPath, [...TS_NODE_ARGS, 'test/dhcp/fixtures/dhcp-client.ts', `@${jobFile}`])) as unknown[];
   } finally {
+    rmSync(jobFile, { force: true });
     nsExec(ns, 'ip', ['route', 'del', 'default', 'dev', dev]);
     nsExec(ns, 'ip', ['addr', 'del', address, 'dev', dev]);
   }

@@ -397,8 +397,9 @@ export class SqliteCore {
     this.queueWaiters = [];
     const drained = leasesOnly ? [] : this.fullWaiters;
     if (!leasesOnly) this.fullWaiters = [];
+    let marks: [number, number];
     try {
-      await this.writer!.run(steps);
+      marks = await this.writer!.run(steps);
     } catch (err) {
       this.queue.unsent();
       const e = describeDbError(this.path, 'writing batched updates', err);
@@ -410,8 +411,28 @@ export class SqliteCore {
     this.queue.sent();
     this.flushFailing = false;
     if (upkeep.length > 1) this.lastPrune = now;
+    this.seenOwn(marks);
     settle(waiters, null);
     settle(drained, null);
+  }
+
+  /**
+   * Our writer thread committed a batch logged between `from` and `to` in the change log. When the
+   * index had seen everything up to just before it, and nothing was logged after it, the commit is
+   * taken as seen without a catch-up transaction (a group commit per packet in a boot storm would
+   * otherwise pay one each): the data version is read first, then the log's end, so that a commit of
+   * another process in between shows as a newer log entry and takes the ordinary path.
+   */
+  private seenOwn([from, to]: [number, number]): void {
+    if (this.closed || this.lastChange < 0 || this.lastChange !== from - 1) return;
+    try {
+      const v = this.st.dataVersion.get() as number;
+      if (this.st.lastChange.get() !== to) return;
+      this.version = v;
+      this.lastChange = to;
+    } catch {
+      // The ordinary catch-up will run.
+    }
   }
 
   /**

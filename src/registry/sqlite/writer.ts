@@ -33,9 +33,10 @@ try {
   throw err;
 }
 const run = db.transaction((steps) => {
-  st.mark.run(w.token);
+  const from = st.mark.run(w.token).lastInsertRowid;
   for (const [name, arg] of steps) st[name].run(arg);
-  st.mark.run(w.token);
+  const to = st.mark.run(w.token).lastInsertRowid;
+  return [Number(from), Number(to)];
 });
 parentPort.on('message', (m) => {
   if (m.close) {
@@ -44,8 +45,8 @@ parentPort.on('message', (m) => {
     return;
   }
   try {
-    run.immediate(m.steps);
-    parentPort.postMessage({ seq: m.seq, ok: true });
+    const marks = run.immediate(m.steps);
+    parentPort.postMessage({ seq: m.seq, ok: true, marks });
   } catch (err) {
     parentPort.postMessage({ seq: m.seq, ok: false, message: String(err && err.message), code: err && err.code });
   }
@@ -56,6 +57,8 @@ parentPort.postMessage({ ready: true });
 interface Reply {
   seq?: number;
   ok?: boolean;
+  /** The ids of the batch's two marks in the change log. */
+  marks?: [number, number];
   message?: string;
   code?: string;
   fatal?: string;
@@ -87,7 +90,7 @@ export interface BatchWriterOptions {
 export class BatchWriter {
   private readonly worker: Worker;
   private seq = 0;
-  private pending: { seq: number; resolve(): void; reject(err: Error): void } | null = null;
+  private pending: { seq: number; resolve(marks: [number, number]): void; reject(err: Error): void } | null = null;
   private dead: Error | null = null;
   private closing = false;
   /** The thread has opened its connection (until then the store writes on the event loop). */
@@ -111,11 +114,12 @@ export class BatchWriter {
     return this.started && this.dead === null && !this.closing;
   }
 
-  run(steps: BatchSteps): Promise<void> {
+  /** Commits a batch; resolves to the ids of its marks in the change log (first, last). */
+  run(steps: BatchSteps): Promise<[number, number]> {
     if (this.dead) return Promise.reject(this.dead);
     if (this.pending) return Promise.reject(new Error('registry writer: a batch is already running'));
     const seq = ++this.seq;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<[number, number]>((resolve, reject) => {
       this.pending = { seq, resolve, reject };
       this.worker.ref();
       this.worker.postMessage({ seq, steps });
@@ -132,7 +136,7 @@ export class BatchWriter {
     if (m.seq === undefined || !p || p.seq !== m.seq) return;
     this.pending = null;
     this.worker.unref();
-    if (m.ok) p.resolve();
+    if (m.ok) p.resolve(m.marks ?? [NaN, NaN]);
     else p.reject(new WriterError(m.message ?? 'unknown error', m.code));
   }
 
