@@ -33,7 +33,7 @@ export interface SqliteRegistryOptions {
   maxQueued?: number;
   /**
    * Write the batches of a file database in a thread of their own (writer.ts), started with the
-   * first timed batch (default true unless PROVISIOND_REGISTRY_WRITER=off; a short-lived command
+   * first timed batch (default true; false keeps every batch on the event loop; a short-lived command
    * flushes on the event loop at close).
    */
   writerThread?: boolean;
@@ -135,8 +135,7 @@ export class SqliteCore {
     this.busyTimeout = opts.busyTimeout ?? 5000;
     this.durability = opts.durability ?? 'fsync';
     this.beforeCommit = opts.beforeCommit;
-    // PROVISIOND_REGISTRY_WRITER=off: batches on the event loop (as before the writer thread).
-    this.writerOff = !(opts.writerThread ?? process.env.PROVISIOND_REGISTRY_WRITER !== 'off') || path === ':memory:';
+    this.writerOff = opts.writerThread === false || path === ':memory:';
   }
 
   /** Opens (creating and migrating as needed) the database; errors say what is wrong with the file. */

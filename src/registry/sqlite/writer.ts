@@ -7,52 +7,14 @@
  * Its transaction starts and ends with a mark in the change log carrying the token of the store that
  * owns it, so that this process, catching up with the log, skips what it wrote itself (changes.ts).
  *
- * The thread runs a few lines of plain JavaScript given as text: it must start the same way whether
- * the daemon runs from dist/ or from the TypeScript sources through tsx (whose loader a worker does
- * not inherit when it was registered by the API), and needs nothing but better-sqlite3, located here.
+ * The thread's code is writer-thread.js, plain JavaScript beside this module (in src/ and, copied
+ * by the build, in dist/), so it starts the same way under any loader.
  */
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { BATCH_SQL } from './statements.js';
 import type { BatchSteps } from './write-queue.js';
 
-const THREAD = `
-const { parentPort, workerData: w } = require('node:worker_threads');
-const Database = require(w.sqlite);
-let db;
-let st;
-try {
-  db = new Database(w.path, { timeout: w.busyTimeout });
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = ' + w.synchronous);
-  db.pragma('foreign_keys = ON');
-  st = {};
-  for (const k of Object.keys(w.sql)) st[k] = db.prepare(w.sql[k]);
-} catch (err) {
-  parentPort.postMessage({ fatal: String(err && err.message), code: err && err.code });
-  throw err;
-}
-const run = db.transaction((steps) => {
-  const from = st.mark.run(w.token).lastInsertRowid;
-  for (const [name, arg] of steps) st[name].run(arg);
-  const to = st.mark.run(w.token).lastInsertRowid;
-  return [Number(from), Number(to)];
-});
-parentPort.on('message', (m) => {
-  if (m.close) {
-    db.close();
-    parentPort.close();
-    return;
-  }
-  try {
-    const marks = run.immediate(m.steps);
-    parentPort.postMessage({ seq: m.seq, ok: true, marks });
-  } catch (err) {
-    parentPort.postMessage({ seq: m.seq, ok: false, message: String(err && err.message), code: err && err.code });
-  }
-});
-parentPort.postMessage({ ready: true });
-`;
+const THREAD = new URL('./writer-thread.js', import.meta.url);
 
 interface Reply {
   seq?: number;
@@ -98,8 +60,7 @@ export class BatchWriter {
 
   constructor(private readonly opts: BatchWriterOptions) {
     this.worker = new Worker(THREAD, {
-      eval: true,
-      workerData: { sqlite: createRequire(import.meta.url).resolve('better-sqlite3'), path: opts.path, busyTimeout: opts.busyTimeout, synchronous: opts.synchronous, token: opts.token, sql: BATCH_SQL },
+      workerData: { path: opts.path, busyTimeout: opts.busyTimeout, synchronous: opts.synchronous, token: opts.token, sql: BATCH_SQL },
     });
     // Idle, the thread does not keep the process alive (a command that forgot to close must not hang
     // on it); a batch or a close under way does.
