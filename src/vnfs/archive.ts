@@ -23,10 +23,11 @@ import { bytewise, devMajor, devMinor } from './cpio-tree.js';
 /** Capsule members kept out of an export: the built image is rebuilt from rootfs on the other side. */
 const NOT_EXPORTED = new Set(['image.cpio.gz', 'image.cpio.gz.sha256', '.image.stamp']);
 
-/** Compression of a capsule file, from its first bytes. */
-export function sniffCompression(head: Buffer): 'gzip' | 'bzip2' | 'none' {
+/** Compression of a capsule file or an image layer, from its first bytes. */
+export function sniffCompression(head: Buffer): 'gzip' | 'bzip2' | 'zstd' | 'none' {
   if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  if (head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
   return 'none';
 }
 
@@ -36,9 +37,13 @@ async function readHead(file: string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** The uncompressed tar stream of a capsule file (bzip2 through the system's bzip2, streaming). */
+/**
+ * The uncompressed tar stream of a capsule file or image layer (bzip2 and zstd through the system's
+ * bzip2 and zstd, streaming).
+ */
 export async function openTarStream(file: string): Promise<{ stream: Readable; done: Promise<void> }> {
-  const kind = sniffCompression(await readHead(file));
+  const head = await readHead(file);
+  const kind = head.length >= 4 ? sniffCompression(head) : 'none';
   const src = createReadStream(file);
   if (kind === 'none') return { stream: src, done: Promise.resolve() };
   if (kind === 'gzip') {
@@ -46,7 +51,7 @@ export async function openTarStream(file: string): Promise<{ stream: Readable; d
     src.on('error', (e) => gunzip.destroy(e));
     return { stream: src.pipe(gunzip), done: Promise.resolve() };
   }
-  const child = spawn('bzip2', ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(kind, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   src.pipe(child.stdin);
@@ -54,11 +59,11 @@ export async function openTarStream(file: string): Promise<{ stream: Readable; d
   const out = new PassThrough();
   child.stdout.pipe(out);
   const done = new Promise<void>((resolve, reject) => {
-    child.on('error', (e) => reject(new ProvisiondError(`bzip2 not available to read ${file}: ${e.message} (install Debian package bzip2)`)));
+    child.on('error', (e) => reject(new ProvisiondError(`${kind} not available to read ${file}: ${e.message} (install Debian package ${kind})`)));
     child.on('close', (code) => {
       if (code === 0) resolve();
       else {
-        const e = new ProvisiondError(`bzip2: ${stderr.trim().split('\n').pop() || `exit ${code}`}`);
+        const e = new ProvisiondError(`${kind}: ${stderr.trim().split('\n').pop() || `exit ${code}`}`);
         out.destroy(e);
         reject(e);
       }
@@ -229,7 +234,7 @@ export async function extractCapsule(stream: Readable, dest: string, opts: Impor
   });
 }
 
-async function runMknod(args: string[], mode: number): Promise<void> {
+export async function runMknod(args: string[], mode: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const c = spawn('mknod', ['-m', mode.toString(8), ...args], { stdio: 'ignore' });
     c.on('error', reject);

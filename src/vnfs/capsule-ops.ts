@@ -22,7 +22,7 @@ const run = promisify(execFile);
 
 /** The VNFS name a capsule file stands for: its file name without `.vnfs`, `.tar.gz`, `.tgz`, `.tar.bz2`, `.tar`. */
 export function nameFromFile(file: string): string {
-  return basename(file).replace(/(\.vnfs|\.tar\.gz|\.tgz|\.tar\.bz2|\.tbz2?|\.tar)+$/i, '');
+  return basename(file).replace(/(\.vnfs|\.tar\.gz|\.tgz|\.tar\.bz2|\.tbz2?|\.tar\.zst|\.oci|\.tar)+$/i, '');
 }
 
 /**
@@ -99,6 +99,24 @@ export interface ImportResult {
 }
 
 /**
+ * Puts a complete capsule folder `tmp` (made under vnfsRoot) in place as VNFS `name`, replacing one
+ * of that name (the caller checked `--force`), and links its nodescripts. Returns the links made.
+ */
+export async function installCapsule(statedir: string, name: string, tmp: string): Promise<string[]> {
+  const dest = capsuleDir(statedir, name);
+  if (existsSync(dest)) {
+    await unlinkCapsuleNodescripts(statedir, name);
+    const old = `${tmp}.old`;
+    await rename(dest, old);
+    await rename(tmp, dest);
+    await rm(old, { recursive: true, force: true });
+  } else {
+    await rename(tmp, dest);
+  }
+  return await linkCapsuleNodescripts(statedir, name);
+}
+
+/**
  * Imports capsule file `file` as VNFS `name` (default: from the file name). Everything is extracted
  * into a hidden temp folder first; only a complete, valid capsule is renamed into place.
  */
@@ -118,16 +136,7 @@ export async function importCapsule(statedir: string, file: string, opts: { name
       throw new ProvisiondError('not a VNFS capsule: it has no config, rootfs/ or image');
     }
     const perceus = await convertPerceusConfig(tmp);
-    if (existsSync(dest)) {
-      await unlinkCapsuleNodescripts(statedir, name);
-      const old = `${tmp}.old`;
-      await rename(dest, old);
-      await rename(tmp, dest);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, dest);
-    }
-    const links = await linkCapsuleNodescripts(statedir, name);
+    const links = await installCapsule(statedir, name, tmp);
     return { name, entries: r.entries, bytes: r.bytes, perceus, links };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
