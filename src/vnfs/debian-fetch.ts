@@ -1,6 +1,6 @@
 /**
  * The stage-1 ingredients taken from Debian packages without installing them: a kernel with its
- * modules (`linux-image-cloud-amd64`, or the generic `linux-image-amd64`) and a static busybox
+ * modules (the generic `linux-image-amd64`, or `linux-image-cloud-amd64`) and a static busybox
  * (`busybox-static`, which conflicts with the `busybox` package, hence `dpkg -x`). Each .deb is
  * fetched once with `apt-get download` into the cache and extracted beside it; later calls work
  * offline from the cache.
@@ -106,9 +106,21 @@ export async function ensureModulesDep(modules: string): Promise<void> {
   await sh('depmod', ['-b', parts.slice(0, -2).join('/') || '/', version]);
 }
 
-/** Debian's stage-1 kernel (cloud flavour preferred), fetched into the cache when missing. */
-export async function fetchKernel(log?: (msg: string) => void): Promise<KernelParts> {
-  return kernelFromTree(await debianPackageTree(['linux-image-cloud-amd64', 'linux-image-amd64'], log));
+/**
+ * Which Debian kernel the stage-1 boots: `generic` (linux-image-amd64, the drivers of physical NICs:
+ * igb, ixgbe, i40e, ice, e1000e, bnxt_en, tg3, qede, mlx4/mlx5...) or `cloud`
+ * (linux-image-cloud-amd64: virtio and the clouds' NICs only, smaller, for VMs).
+ */
+export type KernelFlavour = 'generic' | 'cloud';
+
+/** The Debian meta package of a kernel flavour. */
+export function kernelPackage(flavour: KernelFlavour): string {
+  return flavour === 'cloud' ? 'linux-image-cloud-amd64' : 'linux-image-amd64';
+}
+
+/** Debian's stage-1 kernel of `flavour` (default generic), fetched into the cache when missing. */
+export async function fetchKernel(log?: (msg: string) => void, flavour: KernelFlavour = 'generic'): Promise<KernelParts> {
+  return kernelFromTree(await debianPackageTree([kernelPackage(flavour)], log));
 }
 
 /** Path of the static busybox from `busybox-static`, fetched into the cache when missing. */
@@ -120,15 +132,15 @@ export async function fetchBusybox(log?: (msg: string) => void): Promise<string>
 }
 
 /** Fills the cache with everything `initramfs build` needs (CI calls this before the tests). */
-export async function fetchStage1Parts(log?: (msg: string) => void): Promise<{ kernel: KernelParts; busybox: string }> {
-  const kernel = await fetchKernel(log);
+export async function fetchStage1Parts(log?: (msg: string) => void, flavour: KernelFlavour = 'generic'): Promise<{ kernel: KernelParts; busybox: string }> {
+  const kernel = await fetchKernel(log, flavour);
   const busybox = await fetchBusybox(log);
   return { kernel, busybox };
 }
 
-// `node --import tsx src/vnfs/debian-fetch.ts` fills the cache (used by .ci/setup).
+// `node --import tsx src/vnfs/debian-fetch.ts [generic|cloud]` fills the cache.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  fetchStage1Parts((m) => process.stderr.write(`${m}\n`)).then(
+  fetchStage1Parts((m) => process.stderr.write(`${m}\n`), process.argv[2] === 'cloud' ? 'cloud' : 'generic').then(
     (r) => process.stdout.write(`kernel ${r.kernel.vmlinuz}\nmodules ${r.kernel.modules}\nbusybox ${r.busybox}\n`),
     (err: Error) => {
       process.stderr.write(`provisiond: ${err.message}\n`);

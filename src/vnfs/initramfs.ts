@@ -35,6 +35,24 @@ export const NIC_MODULE_PATTERNS: RegExp[] = [
   /^net\/packet\/af_packet\.ko/,
 ];
 
+/**
+ * IPoIB (`--ipoib`): the IPoIB upper layer and the HCA drivers of the InfiniBand adapters HPC sites
+ * run (Mellanox/NVIDIA ConnectX 3 to 7), with their dependencies (ib_core, ib_cm...).
+ */
+export const IPOIB_MODULE_PATTERNS: RegExp[] = [/^drivers\/infiniband\/ulp\/ipoib\//, /^drivers\/infiniband\/hw\/(mlx4|mlx5)\//];
+
+/** Modules /init loads by name (not by modalias) when the stage-1 has IPoIB: nothing announces it. */
+const IPOIB_LOAD = ['ib_ipoib'];
+
+/** The NIC drivers among the modules chosen (for the report): Ethernet drivers and virtual NICs, by module name. */
+export function nicDriverNames(modules: string[]): string[] {
+  const names = modules
+    .map((m) => m.replace(/^kernel\//, ''))
+    .filter((m) => /^drivers\/net\/ethernet\//.test(m) || /^drivers\/net\/(virtio_net|vmxnet3\/vmxnet3|xen-netfront|hyperv\/hv_netvsc)\.ko/.test(m) || /^drivers\/infiniband\/(hw\/|ulp\/ipoib)/.test(m))
+    .map((m) => m.split('/').pop()!.replace(/\.ko(\.xz|\.zst|\.gz)?$/, ''));
+  return [...new Set(names)].sort();
+}
+
 export interface InitramfsOptions {
   out: string;
   busybox: string;
@@ -42,6 +60,8 @@ export interface InitramfsOptions {
   modules: string | null;
   /** Folder whose files become the initramfs's own (default: the repository's initramfs/). */
   sources?: string;
+  /** Also IPoIB: the InfiniBand HCA drivers and ib_ipoib, loaded at boot; /init brings up ib* as eth*. */
+  ipoib?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -67,9 +87,12 @@ export function selectNicModules(modulesDir: string, patterns = NIC_MODULE_PATTE
 }
 
 /** Copies the chosen modules into a staging lib/modules/VER and regenerates its index with depmod. */
-async function stageModules(modulesDir: string, staging: string): Promise<{ version: string; count: number }> {
+async function stageModules(modulesDir: string, staging: string, ipoib: boolean): Promise<{ version: string; count: number; drivers: string[] }> {
   const version = modulesDir.replace(/\/+$/, '').split('/').pop()!;
-  const mods = selectNicModules(modulesDir);
+  const mods = selectNicModules(modulesDir, ipoib ? [...NIC_MODULE_PATTERNS, ...IPOIB_MODULE_PATTERNS] : NIC_MODULE_PATTERNS);
+  if (ipoib && !mods.some((m) => m.endsWith('/ib_ipoib.ko') || /\/ib_ipoib\.ko\./.test(m))) {
+    throw new ProvisiondError(`--ipoib: kernel ${version} has no ib_ipoib module (use the generic kernel, --flavour generic)`);
+  }
   const dest = join(staging, 'lib/modules', version);
   for (const m of mods) {
     await mkdir(dirname(join(dest, m)), { recursive: true });
@@ -85,7 +108,11 @@ async function stageModules(modulesDir: string, staging: string): Promise<{ vers
   }
   // The binary indexes are for kmod's modprobe; busybox reads the text files.
   for (const f of await readdir(dest)) if (f.endsWith('.bin')) await rm(join(dest, f));
-  return { version, count: mods.length };
+  if (ipoib) {
+    await mkdir(join(staging, 'etc/provisiond'), { recursive: true });
+    await writeFile(join(staging, 'etc/provisiond/modules'), `${IPOIB_LOAD.join('\n')}\n`);
+  }
+  return { version, count: mods.length, drivers: nicDriverNames(mods) };
 }
 
 /** Applets of the busybox binary (`bin/sh`, `sbin/udhcpc`, ...), from `busybox --list-full`. */
@@ -97,19 +124,22 @@ async function busyboxApplets(busybox: string): Promise<string[]> {
 /**
  * Builds the initramfs at `out` (atomically). Returns its size and what went in.
  */
-export async function buildInitramfs(opts: InitramfsOptions): Promise<{ bytes: number; entries: number; modules: number; sha256: string }> {
+export async function buildInitramfs(opts: InitramfsOptions): Promise<{ bytes: number; entries: number; modules: number; drivers: string[]; sha256: string }> {
   const log = opts.log ?? (() => {});
   const sources = opts.sources ?? INITRAMFS_SOURCES;
   if (!existsSync(join(sources, 'init'))) throw new ProvisiondError(`building initramfs: no init script in ${sources}`);
   const staging = mkdtempSync(join(tmpdir(), 'provisiond-initramfs-'));
   try {
     let modCount = 0;
+    let drivers: string[] = [];
+    if (opts.ipoib && !opts.modules) throw new ProvisiondError('--ipoib needs the kernel\'s modules (not --no-modules)');
+    cpSync(sources, staging, { recursive: true, verbatimSymlinks: true });
     if (opts.modules) {
-      const r = await stageModules(opts.modules, staging);
+      const r = await stageModules(opts.modules, staging, opts.ipoib ?? false);
       modCount = r.count;
+      drivers = r.drivers;
       log(`${r.count} network driver modules of kernel ${r.version} (with dependencies)`);
     }
-    cpSync(sources, staging, { recursive: true, verbatimSymlinks: true });
     const applets = await busyboxApplets(opts.busybox);
     await mkdir(dirname(opts.out), { recursive: true });
     // The archive is small (busybox and the NIC drivers): it is assembled in memory and gzipped as
@@ -137,7 +167,7 @@ export async function buildInitramfs(opts: InitramfsOptions): Promise<{ bytes: n
     const tmp = `${opts.out}.tmp-${process.pid}`;
     await writeFile(tmp, gz, { mode: 0o644 });
     await rename(tmp, opts.out);
-    return { bytes: gz.length, entries: cpio.entries, modules: modCount, sha256: createHash('sha256').update(gz).digest('hex') };
+    return { bytes: gz.length, entries: cpio.entries, modules: modCount, drivers, sha256: createHash('sha256').update(gz).digest('hex') };
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }

@@ -7,9 +7,11 @@ export function register(program: Command): void {
   cmd
     .command('build')
     .description('build <tftp root>/initramfs.img and copy the kernel to <tftp root>/vmlinuz (Debian kernel and busybox-static fetched into the cache when missing)')
-    .option('--kernel <vmlinuz>', 'kernel image to boot (default: Debian linux-image-cloud-amd64 from the cache)')
+    .option('--flavour <flavour>', 'Debian kernel: generic (linux-image-amd64: the drivers of physical NICs) or cloud (linux-image-cloud-amd64: virtio and cloud NICs, smaller, for VMs)', 'generic')
+    .option('--kernel <vmlinuz>', 'kernel image to boot instead of Debian\'s (with --modules for its drivers)')
     .option('--modules <dir>', 'its lib/modules/<version> folder (default: the one of that kernel)')
     .option('--no-modules', 'no kernel modules (network drivers built into the kernel)')
+    .option('--ipoib', 'also IPoIB: InfiniBand HCA drivers (mlx4, mlx5) and ib_ipoib; the node brings up ib* interfaces as it does eth*')
     .option('--busybox <file>', 'static busybox binary (default: Debian busybox-static from the cache)')
     .option('--out <file>', 'initramfs to write (default: <statedir>/<tftp.root>/initramfs.img; the kernel goes beside it as vmlinuz)')
     .action(buildAction);
