@@ -170,7 +170,7 @@ export class Booter {
   async ipxeScript(nodeid: string | null, addr: string): Promise<IpxeAnswer> {
     const { registry } = this.deps;
     const base = this.deps.httpBase();
-    const found = nodeid ? (await this.identify({ via: 'http', ipxe: true, nodeid, addr })).node : await registry.getNodeByAddress(addr);
+    const { node: found, why } = nodeid ? await this.identify({ via: 'http', ipxe: true, nodeid, addr }) : { node: await registry.getNodeByAddress(addr), why: '' };
     if (!found && !nodeid) return { script: ipxeChainScript(base), nodeid: null, node: null, decision: 'chain by mac', ok: true };
     let node: ResolvedNode | null = null;
     if (found) {
@@ -179,9 +179,8 @@ export class Booter {
     }
     const config = this.deps.config();
     const stage1 = await stage1For(config.statedir, node?.vnfs ?? '');
-    const id = node?.nodeid ?? nodeid!;
-    const script = ipxeScriptFor(node, { base, stage1, nodeid: id, autoRegister: config.defaults.autoRegister });
+    const script = ipxeScriptFor(node, { base, stage1, why });
     const decision = !node ? 'refused: not registered' : !node.enabled ? 'refused: disabled' : node.boot === 'local' ? 'boot local' : `boot ${stage1.kernel}`;
-    return { script, nodeid: id, node, decision, ok: Boolean(node?.enabled) };
+    return { script, nodeid: node?.nodeid ?? nodeid, node, decision, ok: Boolean(node?.enabled) };
   }
 }

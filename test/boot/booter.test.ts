@@ -72,6 +72,9 @@ t.test('names exhausted: refused with the reason, on the timeline and as a sight
   t.match(why, new RegExp(`^${other} cannot be auto-registered: .*no free name left in pattern x#`));
   t.match(events.at(-1), { nodeid: other, source: 'http', stage: 'registered', ok: false, msg: why });
   t.match(await registry.listUnknown(), [{ nodeid: other, via: 'http' }]);
+  const ipxe = await booter.ipxeScript('52:54:00:AB:00:03', '10.0.0.52');
+  t.match(ipxe, { node: null, ok: false, decision: 'refused: not registered' });
+  t.match(ipxe.script, /^#!ipxe\necho provisiond: 52:54:00:AB:00:03 cannot be auto-registered: .*no free name left in pattern x#[\s\S]*\nexit\n/, "the reason on the machine's console, then the next boot device");
 });
 
 t.test('the DHCP decision: registered at its DISCOVER, the node named in the answer', async (t) => {
