@@ -81,11 +81,9 @@ export function ipxeChainScript(base: string): string {
   return ['#!ipxe', `chain ${base}/boot/\${mac}.ipxe || exit`, ''].join('\n');
 }
 
-/** The script for a node, or for an address no node is known by (`node` null). */
-export function ipxeScriptFor(node: ResolvedNode | null, input: IpxeScriptInput & { nodeid: string; autoRegister: boolean }): string {
-  if (!node) {
-    return ipxeRefuseScript(`${input.nodeid} is not a registered node${input.autoRegister ? '' : ' and auto-registration is off'} (provisiond node add)`);
-  }
+/** The script for a node, or for a machine that is none (`node` null: `why` is said on its console). */
+export function ipxeScriptFor(node: ResolvedNode | null, input: IpxeScriptInput & { why: string }): string {
+  if (!node) return ipxeRefuseScript(input.why);
   if (!node.enabled) return ipxeRefuseScript(`node ${node.name} (${node.nodeid}) is disabled (provisiond node set enabled 1 ${node.name})`);
   if (node.boot === 'local') return ipxeLocalScript(node);
   return ipxeBootScript(node, input);

@@ -1,16 +1,15 @@
 /**
- * The dhcp service: adapts the registry (nodes, auto-registration, leases, timeline) and the boot
- * policy into the DHCP server's callbacks. A node added with `node add` is answered by the next
- * packet: nothing is generated, nothing restarted.
+ * The dhcp service: wires the boot policy (src/boot/booter.ts: who the machine is, whether and what
+ * it is answered) and the registry's lease store into the DHCP server. A node added with `node add`
+ * is answered by the next packet: nothing is generated, nothing restarted.
  */
-import { decideDhcp } from '../boot/dhcp-policy.js';
+import type { Booter } from '../boot/booter.js';
 import type { Config } from '../config/schema.js';
-import { NamePatternExhaustedError, type RegistryStore, type ResolvedNode } from '../registry/types.js';
 import type { PoolOptions } from '../servers/dhcp/pool.js';
 import { DhcpServer } from '../servers/dhcp/server.js';
-import type { DhcpClientInfo, DhcpDecision, DhcpHandler } from '../servers/dhcp/types.js';
+import type { DhcpDecision, DhcpHandler } from '../servers/dhcp/types.js';
 import type { Logger } from '../log/logger.js';
-import type { DaemonContext, Service, ServiceFactory } from './service.js';
+import { booterOf, type DaemonContext, type Service, type ServiceFactory } from './service.js';
 
 /** The pools of a config: dhcp.range on dhcp.interface first, then dhcp.subnets. */
 export function dhcpPools(config: Config): PoolOptions[] {
@@ -22,41 +21,16 @@ export function dhcpPools(config: Config): PoolOptions[] {
   return [main, ...d.subnets.map((s) => ({ network: s.network, range: s.range, router: s.router, dns: s.dns, domain: d.domain, interface: s.interface }))];
 }
 
-/** The decision callback: look the machine up (registering it if configured), then the policy. */
-export function dhcpHandler(config: Config, registry: RegistryStore, log: Logger, timeline: DaemonContext['timeline']): DhcpHandler {
-  const defaults = config.defaults;
-  async function lookup(client: DhcpClientInfo): Promise<ResolvedNode | null> {
-    let node = await registry.getNodeByNodeid(client.hwaddr);
-    if (!node && defaults.autoRegister && client.messageType === 'discover') {
-      try {
-        const r = await registry.autoRegister(client.hwaddr, defaults);
-        node = r.node;
-        if (r.created) log.info({ nodeid: client.hwaddr, node: node.name }, 'registered new node on its first dhcp discover');
-      } catch (err) {
-        if (!(err instanceof NamePatternExhaustedError)) throw err;
-        log.warn({ nodeid: client.hwaddr }, err.message);
-      }
-    }
-    if (!node) {
-      // One sighting per boot attempt (its DISCOVER), not one per packet of the exchange.
-      if (client.messageType === 'discover') await registry.recordUnknown(client.hwaddr, client.relay, 'dhcp');
-      return null;
-    }
-    return registry.resolve(node, defaults);
-  }
+/** The server's callbacks: decisions are the Booter's, steps go on the node's timeline. */
+export function dhcpHandler(booter: Booter, log: Logger, timeline: DaemonContext['timeline']): DhcpHandler {
   return {
     async decide(client): Promise<DhcpDecision> {
-      const node = await lookup(client);
-      const d = decideDhcp(client, node, config);
+      const d = await booter.dhcp(client);
       if (!d.answer) log.debug({ nodeid: client.hwaddr, reason: d.reason }, 'dhcp: not answering');
       return d;
     },
-    async addressReserved(address, hwaddr) {
-      const node = await registry.getNodeByAddress(address);
-      return node !== null && node.ipaddr === address && node.nodeid !== hwaddr;
-    },
+    addressReserved: (address, hwaddr) => booter.addressReserved(address, hwaddr),
     event(e) {
-      if (e.hwaddr.startsWith('FF:FF:')) return;
       timeline({ nodeid: e.hwaddr, source: 'dhcp', stage: e.stage, msg: e.msg, ok: e.ok, addr: e.address });
     },
   };
@@ -79,7 +53,7 @@ export const startDhcp: ServiceFactory = async (ctx): Promise<DhcpService | null
     pools: dhcpPools(config),
     leaseTime: config.dhcp.leaseTime,
     pingCheck: config.dhcp.pingCheck,
-    handler: dhcpHandler(config, registry, log, ctx.timeline),
+    handler: dhcpHandler(booterOf(ctx), log, ctx.timeline),
     leases: registry,
     logger: log,
   });

@@ -1,20 +1,17 @@
 /**
- * The HTTP service: adapts the registry, the boot policy, the nodescript engine and the VNFS
- * images into the callbacks of the node-facing HttpServer (src/servers/http), and maps config
- * reloads onto it.
+ * The HTTP service: wires the boot policy (the Booter: iPXE scripts, boot files), the nodescript
+ * requests and the VNFS images into the callbacks of the node-facing HttpServer (src/servers/http),
+ * and maps config reloads onto it.
  */
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { statePath } from '../config/load.js';
-import { ipxeChainScript, ipxeScriptFor } from '../boot/ipxe-script.js';
-import { bootFilePath, stage1For } from '../boot/stage1.js';
 import { HttpError } from '../servers/http/errors.js';
 import { HttpServer } from '../servers/http/http-server.js';
 import type { HttpServerOptions } from '../servers/http/types.js';
 import { ensureImage, IMAGE_FILE } from '../vnfs/index.js';
 import { errorMessage } from '../util/errors.js';
 import type { NodeRequests } from './node-requests.js';
-import type { DaemonContext, Service, ServiceFactory } from './service.js';
+import { booterOf, type DaemonContext, type Service, type ServiceFactory } from './service.js';
 import { formatBytes, formatDuration } from './timeline.js';
 
 /** The HttpServer options a config asks for. */
@@ -47,26 +44,22 @@ export interface HttpService extends Service {
 export async function startHttpService(ctx: DaemonContext, requests: NodeRequests, current: () => Config): Promise<HttpService | null> {
   if (!ctx.config.http.enabled) return null;
   const log = ctx.log.child({ server: 'http' });
-  const base = () => `http://${nodeAddress()}`;
+  const booter = booterOf(ctx);
   const server: HttpServer = new HttpServer({
     options: httpOptions(ctx.config),
     logger: log,
     handlers: {
       nodescript: (req) => requests.nodescript({ ...req, via: 'http' }),
       ipxeScript: async ({ nodeid, addr }) => {
-        const config = current();
-        const found = await requests.ipxeNode(nodeid, addr);
-        if (!found.nodeid) return ipxeChainScript(base());
-        const stage1 = await stage1For(config.statedir, found.node?.vnfs ?? '');
-        const script = ipxeScriptFor(found.node, { base: base(), stage1, nodeid: found.nodeid, autoRegister: config.defaults.autoRegister });
-        const decision = !found.node ? 'refused: not registered' : !found.node.enabled ? 'refused: disabled' : found.node.boot === 'local' ? 'boot local' : `boot ${stage1.kernel}`;
-        log.info({ nodeid: found.nodeid, node: found.node?.name, addr, decision }, 'ipxe script');
-        ctx.timeline({ nodeid: found.nodeid, source: 'http', stage: 'ipxe-script', msg: `${decision} (from ${addr})`, ok: Boolean(found.node?.enabled), addr });
-        return script;
+        const a = await booter.ipxeScript(nodeid, addr);
+        if (a.nodeid) {
+          log.info({ nodeid: a.nodeid, node: a.node?.name, addr, decision: a.decision }, 'ipxe script');
+          ctx.timeline({ nodeid: a.nodeid, source: 'http', stage: 'ipxe-script', msg: `${a.decision} (from ${addr})`, ok: a.ok, addr });
+        }
+        return a.script;
       },
       bootFile: async ({ segments }) => {
-        const config = current();
-        const file = await bootFilePath(config.statedir, statePath(config, config.tftp.root), segments);
+        const file = await booter.bootFile(segments);
         if (!file) throw new HttpError(404, `not found: boot file ${segments.join('/')}`);
         return file;
       },

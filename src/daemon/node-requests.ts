@@ -1,19 +1,23 @@
 /**
- * What the node-facing services (HTTP, the Perceus TCP protocol) do for a node, in one place: find
- * the node (nodeid, else its address), auto-register it, check the request's source, record the
- * contact, run its nodescripts through the engine, and write each step into its boot timeline.
+ * What the node-facing services (HTTP, the Perceus TCP protocol) do for a nodescript request, in one
+ * place: identify the node (the Booter; by nodeid, else its address), check the request's source,
+ * record the contact, run its nodescripts through the engine, and write each step into its boot
+ * timeline.
  */
 import { Readable, Transform } from 'node:stream';
+import type { Booter } from '../boot/booter.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { MasterContext, NodeContext, NodescriptEngine, ScriptResult } from '../nodescript/types.js';
-import { NamePatternExhaustedError, type NodeRecord, type RegistryStore, type ResolvedNode } from '../registry/types.js';
+import type { NodeRecord, RegistryStore } from '../registry/types.js';
 import { HttpError } from '../servers/http/errors.js';
 import { errorMessage } from '../util/errors.js';
 import { formatBytes, formatDuration, type TimelineRecorder } from './timeline.js';
 
 export interface NodeRequestsDeps {
   registry: RegistryStore;
+  /** Who the node is (auto-registration is the boot policy's). */
+  booter: Booter;
   engine: NodescriptEngine;
   timeline: TimelineRecorder;
   log: Logger;
@@ -45,40 +49,15 @@ export function refusalScript(reason: string): Readable {
 export class NodeRequests {
   constructor(private readonly deps: NodeRequestsDeps) {}
 
-  #defaults() {
-    const d = this.deps.config().defaults;
-    return { group: d.group, vnfs: d.vnfs, enabled: d.enabled, debug: d.debug };
-  }
-
-  /** Finds the node by nodeid or, without one, by the address it holds (fixed or leased). */
-  async #find(nodeid: string | null, addr: string): Promise<{ nodeid: string; node: NodeRecord | null }> {
-    if (nodeid) return { nodeid, node: await this.deps.registry.getNodeByNodeid(nodeid) };
+  /**
+   * The node of a request: by nodeid (registered per the boot policy when it asks for `init`), else
+   * by the address it holds (fixed or leased).
+   */
+  async #identify(nodeid: string | null, addr: string, state: string, via: Via): Promise<{ nodeid: string; node: NodeRecord | null; why: string }> {
+    if (nodeid) return { nodeid, ...(await this.deps.booter.identify({ via, nodeid, addr, state })) };
     const node = await this.deps.registry.getNodeByAddress(addr);
     if (!node) throw new HttpError(400, `no nodeid given and ${addr} is not the address of a known node (add ?nodeid=MAC)`);
-    return { nodeid: node.nodeid, node };
-  }
-
-  /** Registers an unknown node per config `defaults`; null when auto-registration is off or names are exhausted. */
-  async #autoRegister(nodeid: string, addr: string, via: Via): Promise<{ node: NodeRecord | null; why: string }> {
-    const d = this.deps.config().defaults;
-    if (!d.autoRegister) {
-      await this.deps.registry.recordUnknown(nodeid, addr, via);
-      return { node: null, why: `${nodeid} is not a registered node and auto-registration is off (provisiond node add NAME ${nodeid})` };
-    }
-    try {
-      const { node, created } = await this.deps.registry.autoRegister(nodeid, d);
-      if (created) {
-        this.deps.log.info({ node: node.name, nodeid, addr }, 'node auto-registered');
-        this.deps.timeline({ nodeid, source: via, stage: 'registered', msg: `auto-registered as ${node.name} from ${addr}`, ok: true, addr });
-      }
-      return { node, why: '' };
-    } catch (err) {
-      if (!(err instanceof NamePatternExhaustedError)) throw err;
-      await this.deps.registry.recordUnknown(nodeid, addr, via);
-      const why = `${nodeid} cannot be auto-registered: ${errorMessage(err)}`;
-      this.deps.timeline({ nodeid, source: via, stage: 'registered', msg: why, ok: false, addr });
-      return { node: null, why };
-    }
+    return { nodeid: node.nodeid, node, why: '' };
   }
 
   /** With security.verifySource, the request must come from the address the node holds. */
@@ -93,26 +72,14 @@ export class NodeRequests {
   /** The node's concatenated script for `state`, streamed; an unknown node gets a script saying why. */
   async nodescript({ state, nodeid: asked, addr, signal, via }: { state: string; nodeid: string | null; addr: string; signal: AbortSignal; via: Via }): Promise<Readable> {
     const { registry, timeline, log } = this.deps;
-    const found = await this.#find(asked, addr);
-    const nodeid = found.nodeid;
-    let node = found.node;
+    const { nodeid, node, why } = await this.#identify(asked, addr, state, via);
     if (!node) {
-      if (state !== 'init') {
-        await registry.recordUnknown(nodeid, addr, via);
-        const why = `${nodeid} is not a registered node (asked for state ${state})`;
-        timeline({ nodeid, source: via, stage: `nodescript ${state}`, msg: why, ok: false, addr });
-        return refusalScript(why);
-      }
-      const reg = await this.#autoRegister(nodeid, addr, via);
-      if (!reg.node) {
-        timeline({ nodeid, source: via, stage: `nodescript ${state}`, msg: reg.why, ok: false, addr });
-        return refusalScript(reg.why);
-      }
-      node = reg.node;
+      timeline({ nodeid, source: via, stage: `nodescript ${state}`, msg: why, ok: false, addr });
+      return refusalScript(why);
     }
     await this.#verifySource(node, addr);
     await registry.recordContact(nodeid, state, addr);
-    const resolved = await registry.resolve(node, this.#defaults());
+    const resolved = await this.deps.booter.resolve(node);
     const config = this.deps.config();
     const ctx: NodeContext = {
       state,
@@ -168,15 +135,5 @@ export class NodeRequests {
     });
     counter.on('close', () => report(false, 'client went away'));
     return body.pipe(counter);
-  }
-
-  /** The node for an iPXE script: by MAC (auto-registering per defaults) or by address; null when unknown. */
-  async ipxeNode(nodeid: string | null, addr: string): Promise<{ nodeid: string | null; node: ResolvedNode | null; why: string }> {
-    let node = nodeid ? await this.deps.registry.getNodeByNodeid(nodeid) : await this.deps.registry.getNodeByAddress(addr);
-    let why = '';
-    if (!node && nodeid) ({ node, why } = await this.#autoRegister(nodeid, addr, 'http'));
-    if (!node) return { nodeid, node: null, why };
-    await this.deps.registry.recordContact(node.nodeid, null, addr);
-    return { nodeid: node.nodeid, node: await this.deps.registry.resolve(node, this.#defaults()), why };
   }
 }

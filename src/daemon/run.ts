@@ -1,8 +1,10 @@
 /**
- * The composition root: config -> logger -> registry -> nodescript engine -> services (services.ts),
- * then live reload (config file watch and SIGHUP) and an orderly stop on SIGTERM/SIGINT.
+ * The composition root: config -> logger -> registry -> nodescript engine -> boot policy (Booter)
+ * -> services (services.ts), then live reload (config file watch and SIGHUP) and an orderly stop on
+ * SIGTERM/SIGINT.
  */
 import { isAbsolute } from 'node:path';
+import { Booter } from '../boot/booter.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -14,7 +16,7 @@ import { errorMessage } from '../util/errors.js';
 import { forgetImageChecks } from '../vnfs/index.js';
 import type { HttpService } from './http-service.js';
 import { NodeRequests } from './node-requests.js';
-import type { DaemonContext, Service } from './service.js';
+import { httpNodeAddress, type DaemonContext, type Service } from './service.js';
 import { serviceFactories } from './services.js';
 import { createTimelineRecorder, type TimelineRecorder } from './timeline.js';
 import { startWatchers } from './watch.js';
@@ -86,13 +88,21 @@ export class Daemon {
   }
 
   #context(): DaemonContext {
+    const booter = new Booter({
+      registry: this.registry,
+      config: () => this.#config,
+      timeline: this.timeline,
+      log: this.log,
+      httpBase: () => `http://${httpNodeAddress(this.services, this.#config)}`,
+    });
     const nodes = new NodeRequests({
       registry: this.registry,
+      booter,
       engine: this.#engineProxy(),
       timeline: this.timeline,
       log: this.log,
       config: () => this.#config,
-      httpAddress: () => this.http?.nodeAddress ?? `${this.#config.master}:${this.#config.http.port}`,
+      httpAddress: () => httpNodeAddress(this.services, this.#config),
     });
     return {
       config: this.#config,
@@ -102,6 +112,7 @@ export class Daemon {
       services: this.services,
       current: () => this.#config,
       nodescripts: this.#engine,
+      booter,
       nodes,
     };
   }

@@ -1,8 +1,9 @@
 /**
  * How the composition root starts the servers. Each server (http, dhcp, tftp, perceus) has a factory
- * under src/daemon/ that adapts the registry, the boot policy and the nodescript engine into the
- * callbacks its server takes, and returns a Service. The factories are listed in services.ts.
+ * under src/daemon/ that wires the boot policy (the Booter), the registry and the nodescript engine
+ * into the callbacks its server takes, and returns a Service. The factories are listed in services.ts.
  */
+import { Booter } from '../boot/booter.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { NodescriptEngine } from '../nodescript/types.js';
@@ -22,7 +23,12 @@ export interface DaemonContext {
   current?(): Config;
   /** The daemon's nodescript engine (one per daemon, shared by every service). */
   nodescripts?: NodescriptEngine;
-  /** Node lookup, auto-registration and nodescript serving shared by the HTTP and Perceus services. */
+  /**
+   * The boot policy: who a machine is (auto-registration), its boot file, TFTP files, iPXE script.
+   * The daemon shares one; a service started alone (tests) gets one made from the context (booterOf).
+   */
+  booter?: Booter;
+  /** Nodescript serving shared by the HTTP and Perceus services. */
   nodes?: NodeRequests;
 }
 
@@ -39,3 +45,16 @@ export interface Service {
 
 /** Starts one service, or returns null when the config disables it. */
 export type ServiceFactory = (ctx: DaemonContext) => Promise<Service | null>;
+
+/** `host:port` nodes reach the HTTP service at: the running service's, else config.master and http.port. */
+export function httpNodeAddress(services: ReadonlyMap<string, Service>, config: Config): string {
+  const http = services.get('http') as (Service & { nodeAddress?: string }) | undefined;
+  return http?.nodeAddress ?? `${config.master}:${config.http.port}`;
+}
+
+/** The context's Booter, or one made from its parts (a service started on its own). */
+export function booterOf(ctx: DaemonContext): Booter {
+  if (ctx.booter) return ctx.booter;
+  const config = ctx.current ?? (() => ctx.config);
+  return new Booter({ registry: ctx.registry, config, timeline: ctx.timeline, log: ctx.log, httpBase: () => `http://${httpNodeAddress(ctx.services, config())}` });
+}

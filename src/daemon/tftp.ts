@@ -1,56 +1,26 @@
 /**
- * The tftp service: adapts the registry and the boot policy into the TFTP server's callbacks.
- * Files under the TFTP root are served as they are; for other names `generate` renders, at request
- * time, `pxelinux.cfg/01-<mac>` and `pxelinux.cfg/default` from the registry, the fixed-name iPXE
- * script (`tftp.ipxeScript`, chaining to HTTP), and points at packaged loaders (iPXE, pxelinux) and
- * a VNFS's own stage-1 files. Every transfer is logged by the server and put on the node's timeline.
+ * The tftp service: wires the boot policy into the TFTP server. Files under the TFTP root are served
+ * as they are; what other names mean (pxelinux.cfg files, the fixed-name iPXE script, packaged
+ * loaders, a VNFS's own stage-1) is the Booter's `tftpFile`. Every transfer is logged by the server
+ * and put on the node's timeline.
  */
+import type { Booter } from '../boot/booter.js';
 import { findSystemLoaders } from '../boot/loaders.js';
-import { ipxeChainScript } from '../boot/ipxe-script.js';
-import { pxelinuxConfigMac, pxelinuxDefaultConfig, pxelinuxNodeConfig } from '../boot/pxelinux.js';
-import { bootFilePath, stage1For } from '../boot/stage1.js';
 import { statePath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import type { RegistryStore } from '../registry/types.js';
-import { TftpServer, type GenerateHandler, type TransferRecord } from '../servers/tftp/server.js';
-import type { DaemonContext, Service, ServiceFactory } from './service.js';
+import { TftpServer, type TransferRecord } from '../servers/tftp/server.js';
+import { booterOf, type DaemonContext, type Service, type ServiceFactory } from './service.js';
 import { formatBytes, formatDuration } from './timeline.js';
 
-/** `http://MASTER:PORT`: the HTTP service's address for nodes when it runs, else config.master and http.port. */
-function httpBase(ctx: Pick<DaemonContext, 'services'>, config: Config): string {
-  const http = ctx.services.get('http') as (Service & { nodeAddress?: string }) | undefined;
-  return `http://${http?.nodeAddress ?? `${config.master}:${config.http.port}`}`;
-}
-
-/** The generate callback: what a name not found under the TFTP root means. */
-export function tftpGenerator(current: () => Config, registry: RegistryStore, base: () => string): GenerateHandler {
-  return async (path) => {
-    const config = current();
-    if (path === config.tftp.ipxeScript) return Buffer.from(ipxeChainScript(base()));
-    if (path === 'pxelinux.cfg/default') return Buffer.from(pxelinuxDefaultConfig());
-    const mac = pxelinuxConfigMac(path);
-    if (mac) {
-      const record = await registry.getNodeByNodeid(mac);
-      if (!record) return null; // pxelinux goes on to its next name, and ends at `default`
-      const node = await registry.resolve(record, config.defaults);
-      const stage1 = await stage1For(config.statedir, node.vnfs);
-      return Buffer.from(pxelinuxNodeConfig(node, { base: base(), stage1 }));
-    }
-    if (path.startsWith('pxelinux.cfg/')) return null;
-    const file = await bootFilePath(config.statedir, statePath(config, config.tftp.root), path.split('/'));
-    return file ? { path: file } : null;
-  };
-}
-
 /** Puts a transfer on the node's timeline, when the client address (or a pxelinux.cfg name) says which node. */
-export function tftpTimeline(registry: RegistryStore, timeline: DaemonContext['timeline'], log: Logger): (r: TransferRecord) => void {
+export function tftpTimeline(booter: Booter, timeline: DaemonContext['timeline'], log: Logger): (r: TransferRecord) => void {
   return (r) => {
     // Size probes (UEFI) and option fallbacks are followed by the real transfer; pxelinux probes many names.
     if (r.outcome === 'probe' || r.outcome === 'options-refused') return;
     if (r.outcome === 'not-found' && r.file.startsWith('pxelinux.cfg/')) return;
     void (async () => {
-      const nodeid = pxelinuxConfigMac(r.file) ?? (await registry.getNodeByAddress(r.client.address))?.nodeid;
+      const nodeid = await booter.nodeidOfTransfer(r.file, r.client.address);
       if (!nodeid) return;
       const ok = r.outcome === 'ok';
       const msg = ok
@@ -61,7 +31,7 @@ export function tftpTimeline(registry: RegistryStore, timeline: DaemonContext['t
   };
 }
 
-function serverFor(config: Config, ctx: DaemonContext, log: Logger, current: () => Config): TftpServer {
+function serverFor(config: Config, booter: Booter, ctx: DaemonContext, log: Logger): TftpServer {
   const t = config.tftp;
   return new TftpServer({
     listen: t.listen,
@@ -72,8 +42,8 @@ function serverFor(config: Config, ctx: DaemonContext, log: Logger, current: () 
     retries: t.retries,
     // `PROVISIOND_TFTP_ENGINE=js` keeps every transfer in Node (diagnosis, benchmarks); by default big files go native.
     nativeMinBytes: process.env.PROVISIOND_TFTP_ENGINE === 'js' ? null : undefined,
-    generate: tftpGenerator(current, ctx.registry, () => httpBase(ctx, current())),
-    onTransfer: tftpTimeline(ctx.registry, ctx.timeline, log),
+    generate: (path) => booter.tftpFile(path),
+    onTransfer: tftpTimeline(booter, ctx.timeline, log),
     logger: log,
   });
 }
@@ -93,8 +63,8 @@ export const startTftp: ServiceFactory = async (ctx): Promise<TftpService | null
   if (!ctx.config.tftp.enabled) return null;
   const log = ctx.log.child({ server: 'tftp' });
   let config = ctx.config;
-  const current = () => config;
-  let server = serverFor(config, ctx, log, current);
+  const booter = booterOf(ctx);
+  let server = serverFor(config, booter, ctx, log);
   let bound = await server.listen();
   const loaders = await findSystemLoaders();
   if (!loaders.has('undionly.kpxe') && !loaders.has('ipxe.efi') && !loaders.has('snponly.efi')) {
@@ -119,7 +89,7 @@ export const startTftp: ServiceFactory = async (ctx): Promise<TftpService | null
       }
       if (!rebind) return;
       await server.close();
-      server = serverFor(next, ctx, log, current);
+      server = serverFor(next, booter, ctx, log);
       bound = await server.listen();
       log.info({ address: service.address }, 'tftp: rebound after a config change');
     },

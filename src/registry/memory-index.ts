@@ -3,7 +3,7 @@
  * hardware address or client address on every packet and request. Records are frozen, so a caller
  * can never change the index by mutating what it got back.
  */
-import type { GroupRecord, Lease, NodeRecord } from './types.js';
+import type { DeclinedAddress, GroupRecord, Lease, NodeRecord } from './types.js';
 
 export class RegistryIndex {
   readonly nodes = new Map<string, NodeRecord>();
@@ -12,9 +12,11 @@ export class RegistryIndex {
   readonly groups = new Map<string, GroupRecord>();
   readonly leases = new Map<string, Lease>();
   readonly leasesByAddress = new Map<string, Lease>();
+  /** Declined addresses, by address. */
+  readonly declined = new Map<string, DeclinedAddress>();
 
   clear(): void {
-    for (const m of [this.nodes, this.byNodeid, this.byIpaddr, this.groups, this.leases, this.leasesByAddress]) m.clear();
+    for (const m of [this.nodes, this.byNodeid, this.byIpaddr, this.groups, this.leases, this.leasesByAddress, this.declined]) m.clear();
   }
 
   /**
@@ -49,7 +51,24 @@ export class RegistryIndex {
     const frozen = Object.freeze(owned ? lease : { ...lease });
     this.leases.set(frozen.hwaddr, frozen);
     this.leasesByAddress.set(frozen.address, frozen);
+    // A lease of the address is newer than its decline: the address is in use again.
+    this.declined.delete(frozen.address);
     return frozen;
+  }
+
+  /**
+   * Quarantines an address. Whoever held it no longer does (its lease stays, by hardware address, as
+   * the address it would like back), so that no node is found by it meanwhile.
+   */
+  putDeclined(declined: DeclinedAddress, owned = false): DeclinedAddress {
+    const frozen = Object.freeze(owned ? declined : { ...declined });
+    this.leasesByAddress.delete(frozen.address);
+    this.declined.set(frozen.address, frozen);
+    return frozen;
+  }
+
+  removeDeclined(address: string): void {
+    this.declined.delete(address);
   }
 
   removeLease(hwaddr: string): void {

@@ -79,12 +79,22 @@ export interface Lease {
   address: string;
   /** Milliseconds since the epoch when it expires; a lease past expiry is still preferred for the same hwaddr. */
   expires: number;
-  /** `offered`, `bound`, `released`, or `declined` (quarantined: hwaddr is empty-ish, address unusable until expiry). */
-  state: 'offered' | 'bound' | 'released' | 'declined';
+  /** `offered`, `bound` or `released` (a declined address is a DeclinedAddress, not a lease). */
+  state: 'offered' | 'bound' | 'released';
   hostname?: string | null;
   clientId?: string | null;
   /** Option 97 client UUID, when sent. */
   uuid?: string | null;
+}
+
+/**
+ * An address kept from every client until `expires`: a client declined it (DHCPDECLINE: in use
+ * elsewhere), or it answered a ping although free. Keyed by address; it belongs to no machine.
+ */
+export interface DeclinedAddress {
+  address: string;
+  /** Milliseconds since the epoch; past it the address may be offered again. */
+  expires: number;
 }
 
 /** A hardware address seen on the network but not registered (autoRegister off, or exhausted). */
@@ -186,6 +196,13 @@ export interface RegistryStore {
   putLease(lease: Lease): Promise<void>;
   /** Removes a lease; resolves once committed, as putLease. */
   deleteLease(hwaddr: string): Promise<void>;
+  /** Declined (quarantined) addresses, expired ones included. */
+  listDeclined(): Promise<DeclinedAddress[]>;
+  /**
+   * Quarantines an address until `expires`; resolves once committed, as putLease. A lease written
+   * later for the same address lifts it.
+   */
+  putDeclined(declined: DeclinedAddress): Promise<void>;
 
   // ---- timeline ----
   addEvent(event: TimelineEvent): Promise<void>;

@@ -11,15 +11,29 @@ import { decapsulate, getIpOption, getMessageType, getStringOption } from '../..
 import type { DhcpPacket } from '../../src/protocol/dhcp/packet.js';
 import type { ResolvedNode } from '../../src/registry/types.js';
 import { DhcpEngine, type Arrival } from '../../src/servers/dhcp/engine.js';
-import { Pool, type DhcpLease } from '../../src/servers/dhcp/pool.js';
+import { ipToInt, LeaseTable, Pool, type DhcpDeclined, type DhcpLease } from '../../src/servers/dhcp/pool.js';
 import type { DhcpHandler, DhcpLeaseStore, DhcpServerOptions } from '../../src/servers/dhcp/types.js';
 import { clientPacket, type ClientSpec } from './packets.js';
 
 const config = parseConfig('master: 10.0.0.1\ndhcp:\n  efiBootFile: snponly.efi\n');
 
-function memoryStore(): DhcpLeaseStore & { saved: Map<string, DhcpLease> } {
+/** The lease store as the registry keeps it, in memory (the registry has its own tests). */
+function memoryStore(): DhcpLeaseStore & { saved: Map<string, DhcpLease>; declined: Map<string, DhcpDeclined> } {
   const saved = new Map<string, DhcpLease>();
-  return { saved, listLeases: async () => [...saved.values()], putLease: async (l) => void saved.set(l.hwaddr, l), deleteLease: async (h) => void saved.delete(h), flush: async () => {} };
+  const declined = new Map<string, DhcpDeclined>();
+  return {
+    saved,
+    declined,
+    listLeases: async () => [...saved.values()],
+    putLease: async (l) => {
+      saved.set(l.hwaddr, l);
+      declined.delete(l.address);
+    },
+    deleteLease: async (h) => void saved.delete(h),
+    listDeclined: async () => [...declined.values()],
+    putDeclined: async (d) => void declined.set(d.address, d),
+    flush: async () => {},
+  };
 }
 
 function setup(range: [string, string] = ['10.0.0.100', '10.0.0.199'], handler?: Partial<DhcpHandler>, network = '10.0.0.0/24') {
@@ -94,10 +108,30 @@ t.test('a declined address is quarantined, and the client gets another', async (
   const { dora, send, store } = setup();
   const a = await dora('00:00:00:00:00:08');
   await send({ mac: '00:00:00:00:00:08', type: MessageType.DECLINE, requested: a! });
-  t.equal(store.saved.get('FF:FF:0A:00:00:64')?.state, 'declined');
+  t.ok(store.declined.get(a!)!.expires > Date.now(), 'quarantined in the store, keyed by the address');
+  t.same([...store.saved.keys()], [], "the client's lease is dropped, and no lease of a made-up hardware address is written");
   const b = await dora('00:00:00:00:00:08');
   t.not(b, a);
   t.ok(b);
+});
+
+t.test('a declined address is not offered until its decline expires, across a restart too', async (t) => {
+  const pool = new Pool({ network: '10.0.0.0/24', range: ['10.0.0.100', '10.0.0.101'], router: null, dns: [], domain: null, interface: null });
+  const now = Date.now();
+  const old: DhcpLease = { hwaddr: '00:00:00:00:00:01', address: '10.0.0.100', expires: now - 1000, state: 'bound' };
+  const table = new LeaseTable();
+  // As the server loads the store: leases, then the declines (newer than any lease of their address).
+  table.load([old], [{ address: '10.0.0.100', expires: now + 60_000 }]);
+  t.equal(table.size, 1, 'the address is declined, no longer the old client\'s');
+  t.equal(table.byHwaddr(old.hwaddr), undefined);
+  t.notOk(table.isFreeFor(ipToInt('10.0.0.100'), old.hwaddr, now), 'not even for its last holder');
+  t.equal(table.candidate(pool, '00:00:00:00:00:02', now, () => false), ipToInt('10.0.0.101'), 'a new client gets the other address');
+  table.set({ hwaddr: '00:00:00:00:00:02', address: '10.0.0.101', expires: now + 600_000, state: 'bound' });
+  t.equal(table.candidate(pool, '00:00:00:00:00:03', now, () => false), null, 'and then the pool is exhausted');
+  t.equal(table.candidate(pool, '00:00:00:00:00:03', now + 61_000, () => false), ipToInt('10.0.0.100'), 'once the decline expired, the address is offered again');
+  table.set({ hwaddr: '00:00:00:00:00:03', address: '10.0.0.100', expires: now + 600_000, state: 'bound' });
+  t.equal(table.declinedUntilOf('10.0.0.100'), undefined, 'a lease of the address lifts the decline');
+  t.equal(table.size, 2);
 });
 
 t.test('exhaustion of a /29 pool: no offer, counted, known clients still answered', async (t) => {

@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, m
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { activateModule, deactivateModule, listModules } from '../../src/cli/module/modules.js';
+import { activateModule, deactivateModule, listModules } from '../../src/nodescript/modules.js';
 import { createNodescriptEngine } from '../../src/nodescript/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 

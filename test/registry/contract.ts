@@ -228,6 +228,27 @@ export function registryContract(tap: Tap, backend: ContractBackend): void {
     t.match(await r2.getLease(mac(1)), { address: '10.0.0.101', state: 'released', expires });
   });
 
+  tap.test('contract: declined addresses by address, holding no node, lifted by a later lease, durable on close', async (t) => {
+    const { reg, reopen } = await fresh(t);
+    await reg.addNode({ name: 'n0001', nodeid: mac(1) });
+    const expires = Date.now() + 3600_000;
+    await reg.putLease({ hwaddr: mac(1), address: '10.0.0.100', expires, state: 'bound' });
+    await reg.putDeclined({ address: '10.0.0.100', expires });
+    t.same(await reg.listDeclined(), [{ address: '10.0.0.100', expires }]);
+    t.equal(await reg.getNodeByAddress('10.0.0.100'), null, 'no node is found by a declined address');
+    t.equal((await reg.getLease(mac(1)))?.address, '10.0.0.100', "the client's lease stays, as the address it would like back");
+    t.equal((await reg.listLeases()).length, 1, 'a decline is not a lease');
+    await reg.putDeclined({ address: '10.0.0.101', expires });
+    await reg.putDeclined({ address: '10.0.0.102', expires: expires + 1 });
+    await reg.putLease({ hwaddr: mac(2), address: '10.0.0.101', expires, state: 'bound' });
+    t.same((await reg.listDeclined()).map((d) => d.address).sort(), ['10.0.0.100', '10.0.0.102'], 'a lease of the address lifts its decline');
+    await t.rejects(reg.putDeclined({ address: 'nope', expires }), { name: 'RegistryValueError' });
+    await reg.close();
+    const r2 = await reopen();
+    t.same((await r2.listDeclined()).sort((a, b) => a.address.localeCompare(b.address)), [{ address: '10.0.0.100', expires }, { address: '10.0.0.102', expires: expires + 1 }], 'kept across a restart');
+    t.equal(await r2.getNodeByAddress('10.0.0.100'), null);
+  });
+
   tap.test('contract: the timeline keeps events in order, filtered by time and count', async (t) => {
     const { reg, reopen } = await fresh(t);
     const t0 = Date.now() - 60_000;

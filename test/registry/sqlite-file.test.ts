@@ -12,7 +12,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { memoryLogger, silentLogger } from '../../src/log/logger.js';
 import { RegistryUnavailableError } from '../../src/registry/errors.js';
 import { openRegistry } from '../../src/registry/open.js';
-import { SCHEMA_VERSION } from '../../src/registry/sqlite/migrations.js';
+import { migrate, SCHEMA_VERSION } from '../../src/registry/sqlite/migrations.js';
 import { SqliteRegistry } from '../../src/registry/sqlite/registry.js';
 import { defaults } from './contract.js';
 
@@ -70,6 +70,25 @@ t.test('a database written by schema version 1 is upgraded in place, data kept',
   t.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   t.equal((check.prepare('SELECT count(*) AS n FROM leases').get() as { n: number }).n, 1);
   check.close();
+});
+
+t.test('schema 6: declined addresses stored under a made-up FF:FF MAC move to their own table', async (t) => {
+  const path = join(tempdir(t), 'v5.db');
+  const db = new Database(path);
+  migrate(db, path, 5);
+  const now = Date.now();
+  const lease = db.prepare('INSERT INTO leases (hwaddr, address, expires, state) VALUES (?, ?, ?, ?)');
+  lease.run('FF:FF:0A:00:00:64', '10.0.0.100', now + 60_000, 'declined');
+  // Declined long ago, then leased once the decline expired: the lease is newer, the decline is dropped.
+  lease.run('FF:FF:0A:00:00:65', '10.0.0.101', now - 600_000, 'declined');
+  lease.run('52:54:00:00:00:01', '10.0.0.101', now + 3_600_000, 'bound');
+  lease.run('52:54:00:00:00:02', '10.0.0.102', now + 3_600_000, 'bound');
+  db.close();
+  const reg = SqliteRegistry.open({ path, logger: silentLogger() });
+  t.teardown(() => reg.close());
+  t.same(await reg.listDeclined(), [{ address: '10.0.0.100', expires: now + 60_000 }], 'the live decline is kept, by address');
+  t.same((await reg.listLeases()).map((l) => l.hwaddr).sort(), ['52:54:00:00:00:01', '52:54:00:00:00:02'], 'no lease of a made-up MAC is left');
+  t.equal((await reg.getLeaseByAddress('10.0.0.101'))?.hwaddr, '52:54:00:00:00:01');
 });
 
 t.test('a database from a newer provisiond is refused, not touched', async (t) => {
@@ -155,7 +174,7 @@ t.test('lookups never wait for the write lock: another process may hold it', asy
   t.match(await daemon.getNode('n0001'), { vnfs: 'rocky9', state: 'ready' });
 });
 
-t.test("a long-running process follows another's renames, swaps, deletes, group and lease changes", async (t) => {
+t.test("a long-running process follows another's renames, swaps, deletes, group, lease and decline changes", async (t) => {
   const path = join(tempdir(t), 'follow.db');
   const daemon = SqliteRegistry.open({ path, logger: silentLogger(), flushInterval: 60_000 });
   t.teardown(() => daemon.close());
@@ -174,6 +193,7 @@ t.test("a long-running process follows another's renames, swaps, deletes, group 
   await cli.deleteNode('n0003');
   await cli.updateGroup('cluster', { vnfs: 'rocky9', attrs: { 'power.driver': 'ipmi' } });
   await cli.putLease({ hwaddr: m(2), address: '10.0.0.200', expires: Date.now() + 60_000, state: 'bound' });
+  await cli.putDeclined({ address: '10.0.0.201', expires: Date.now() + 60_000 });
   await cli.flush();
   t.match(await daemon.getNodeByNodeid(m(1)), { name: 'n0002', state: 'ready' }, 'renamed, the queued contact kept');
   t.equal((await daemon.getNode('n0001'))?.nodeid, m(2), 'names swapped');
@@ -183,6 +203,7 @@ t.test("a long-running process follows another's renames, swaps, deletes, group 
   t.match(await daemon.getNodeByNodeid('52:54:00:00:00:44'), { name: 'n0004', attrs: { rack: '9' } });
   t.match(await daemon.getGroup('cluster'), { vnfs: 'rocky9', attrs: { 'power.driver': 'ipmi' } });
   t.equal((await daemon.getNodeByAddress('10.0.0.200'))?.name, 'n0001', 'a lease written elsewhere is seen');
+  t.same((await daemon.listDeclined()).map((d) => d.address), ['10.0.0.201'], 'and a declined address');
   t.same((await daemon.listNodes()).map((n) => n.name).sort(), ['n0001', 'n0002', 'n0004']);
   // A big import elsewhere is more than the change log is worth: a full reload, same result.
   await cli.importNodes(Array.from({ length: 3000 }, (_, i) => ({ name: `x${i}`, nodeid: `52:54:00:01:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}` })));

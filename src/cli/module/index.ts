@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { cliContext } from '../context.js';
 import { printJson, printTable } from '../node/output.js';
-import { activateModule, deactivateModule, listModules } from './modules.js';
+import { activateModule, deactivateModule, listModules } from '../../nodescript/modules.js';
 
 export function register(program: Command): void {
   const mod = program.command('module').description('nodescript modules (nodescripts/modules/<module>/<state>/*): list, activate, deactivate');

@@ -1,6 +1,6 @@
 /**
  * Keeping a long-running process's index current when another process writes. Triggers (schema
- * version 4) log every changed node, group and lease in `changes`; a process remembers the last id it
+ * versions 4 and 6) log every changed node, group, lease and declined address in `changes`; a process remembers the last id it
  * has seen and refreshes just those entries, instead of reloading 10,000 nodes because an admin
  * changed one. Too many changes, or a log pruned past what we saw, fall back to a full reload.
  */
@@ -37,11 +37,13 @@ export function applyChanges(st: Statements, index: RegistryIndex, since: number
   const nodes = new Set<string>();
   const groups = new Set<string>();
   const leases = new Set<string>();
+  const declined = new Set<string>();
   const collect = (rows: Iterable<{ kind: string; key: string }>) => {
     for (const c of rows) {
       if (c.kind === 'node') nodes.add(c.key);
       else if (c.kind === 'group') groups.add(c.key);
       else if (c.kind === 'lease') leases.add(c.key);
+      else if (c.kind === 'declined') declined.add(c.key);
     }
   };
   // Only the gaps between our own batches are read.
@@ -51,12 +53,13 @@ export function applyChanges(st: Statements, index: RegistryIndex, since: number
     from = end;
   }
   collect(st.changesSince.iterate(from));
-  const refreshed = nodes.size + groups.size + leases.size;
+  const refreshed = nodes.size + groups.size + leases.size + declined.size;
   if (refreshed > FULL_RELOAD_AT) return null;
   if (seen) seen.refreshed = refreshed;
   for (const nodeid of nodes) refreshNode(st, index, nodeid);
   for (const name of groups) refreshGroup(st, index, name);
   for (const hwaddr of leases) refreshLease(st, index, hwaddr);
+  for (const address of declined) refreshDeclined(st, index, address);
   return last;
 }
 
@@ -83,4 +86,10 @@ function refreshLease(st: Statements, index: RegistryIndex, hwaddr: string): voi
   const row = st.leaseByHwaddr.get(hwaddr);
   if (row) index.putLease(leaseFromRow(row));
   else index.removeLease(hwaddr);
+}
+
+function refreshDeclined(st: Statements, index: RegistryIndex, address: string): void {
+  const row = st.declinedByAddress.get(address);
+  if (row) index.putDeclined({ address: row.address, expires: row.expires }, true);
+  else index.removeDeclined(address);
 }

@@ -117,6 +117,22 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE events ADD COLUMN prev_addr TEXT;
     `,
   },
+  {
+    version: 6,
+    what: 'declined addresses in their own table, keyed by address (they were leases of a made-up FF:FF:... hardware address)',
+    sql: `
+      CREATE TABLE declined (address TEXT PRIMARY KEY, expires INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO declined (address, expires)
+        SELECT address, max(expires) FROM leases WHERE state = 'declined' GROUP BY address;
+      -- A decline that a later lease of the same address superseded is not kept (the lease is newer).
+      DELETE FROM declined WHERE EXISTS (
+        SELECT 1 FROM leases l WHERE l.address = declined.address AND l.state <> 'declined' AND l.expires > declined.expires);
+      DELETE FROM leases WHERE state = 'declined';
+      CREATE TRIGGER declined_ins AFTER INSERT ON declined BEGIN INSERT INTO changes (kind, key) VALUES ('declined', NEW.address); END;
+      CREATE TRIGGER declined_upd AFTER UPDATE ON declined BEGIN INSERT INTO changes (kind, key) VALUES ('declined', NEW.address); END;
+      CREATE TRIGGER declined_del AFTER DELETE ON declined BEGIN INSERT INTO changes (kind, key) VALUES ('declined', OLD.address); END;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

@@ -1,13 +1,13 @@
 /**
  * The RegistryStore of the SQLite backend: nodes (nodes.ts), auto-registration (auto-register.ts),
- * and here groups, unknown machines, leases and the timeline. Reads come from the in-memory index;
+ * and here groups, unknown machines, leases, declined addresses and the timeline. Reads come from the in-memory index;
  * server writes are batched (see write-queue.ts).
  */
 import { isIPv4 } from 'node:net';
 import { NodeNotFoundError } from '../../util/errors.js';
 import { parseMac } from '../../util/mac.js';
 import { RegistryValueError } from '../errors.js';
-import type { GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
+import type { DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
 import { checkGroupUpdate, checkName, checkNodeid, mergeAttrs } from '../validate.js';
 import { eventsFromRow, groupParams } from './statements.js';
 import { SqliteCore, type SqliteRegistryOptions } from './store.js';
@@ -100,9 +100,24 @@ export class SqliteRegistry extends SqliteAutoRegister implements RegistryStore 
     this.syncHot();
     const hwaddr = checkNodeid(lease.hwaddr);
     if (!isIPv4(lease.address)) throw new RegistryValueError(`lease of ${hwaddr}: ${JSON.stringify(lease.address)} is not an IPv4 address`);
+    // A lease of a declined address lifts the decline (index.putLease), in the database too.
+    if (this.index.declined.has(lease.address)) this.queue.declined(lease.address, null);
     // One copy, frozen in place: the caller's object is never kept.
     const stored = this.index.putLease({ ...lease, hwaddr }, true);
     this.queue.lease(hwaddr, stored);
+    return this.queuedDurable();
+  }
+
+  async listDeclined(): Promise<DeclinedAddress[]> {
+    this.sync();
+    return [...this.index.declined.values()];
+  }
+
+  async putDeclined(declined: DeclinedAddress): Promise<void> {
+    this.syncHot();
+    const { address, expires } = declined;
+    if (!isIPv4(address)) throw new RegistryValueError(`declined address ${JSON.stringify(address)} is not an IPv4 address`);
+    this.queue.declined(address, this.index.putDeclined({ address, expires }, true));
     return this.queuedDurable();
   }
 

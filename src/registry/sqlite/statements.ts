@@ -3,7 +3,7 @@
  * Prepared once per connection: the hot write paths (contacts, leases, events) reuse them.
  */
 import type Database from 'better-sqlite3';
-import type { GroupRecord, Lease, NodeRecord, TimelineEvent, UnknownNode } from '../types.js';
+import type { DeclinedAddress, GroupRecord, Lease, NodeRecord, TimelineEvent, UnknownNode } from '../types.js';
 
 export interface NodeRow {
   id: number;
@@ -148,6 +148,12 @@ export const BATCH_SQL = {
     'hostname = excluded.hostname, client_id = excluded.client_id, uuid = excluded.uuid',
   /** hwaddr strings */
   deleteLeases: 'DELETE FROM leases WHERE hwaddr IN (SELECT value FROM json_each(?))',
+  /** [address, expires] */
+  declined:
+    'INSERT INTO declined (address, expires) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE true ' +
+    'ON CONFLICT (address) DO UPDATE SET expires = excluded.expires',
+  /** address strings */
+  deleteDeclined: 'DELETE FROM declined WHERE address IN (SELECT value FROM json_each(?))',
   /** [nodeid, addr, via, first, last, count] */
   unknown:
     'INSERT INTO unknown (nodeid, lastaddr, via, firstseen, lastseen, count) ' +
@@ -181,6 +187,7 @@ export function prepare(db: Database.Database) {
     allGroups: db.prepare<[], GroupRow>('SELECT * FROM groups'),
     allGroupAttrs: db.prepare<[], { grp: string; key: string; value: string }>('SELECT grp, key, value FROM group_attrs'),
     allLeases: db.prepare<[], LeaseRow>('SELECT * FROM leases'),
+    allDeclined: db.prepare<[], DeclinedAddress>('SELECT address, expires FROM declined'),
     insertNode: db.prepare(`INSERT INTO nodes (${NODE_COLS}) VALUES (${NODE_VALS})`),
     updateNode: db.prepare(
       'UPDATE nodes SET name = @name, nodeid = @nodeid, grp = @grp, vnfs = @vnfs, enabled = @enabled, debug = @debug, ipaddr = @ipaddr, ' +
@@ -219,6 +226,7 @@ export function prepare(db: Database.Database) {
     groupByName: db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE name = ?'),
     attrsOfGroup: db.prepare<[string], { key: string; value: string }>('SELECT key, value FROM group_attrs WHERE grp = ?'),
     leaseByHwaddr: db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE hwaddr = ?'),
+    declinedByAddress: db.prepare<[string], DeclinedAddress>('SELECT address, expires FROM declined WHERE address = ?'),
     /** The writer thread's marks after an id with a token, in order: they come in pairs around its batches. */
     writerMarks: db.prepare<[number, string], number>("SELECT id FROM changes WHERE id > ? AND kind = 'writer' AND key = ? ORDER BY id").pluck(),
     batch: Object.fromEntries(Object.entries(BATCH_SQL).map(([k, sql]) => [k, db.prepare(sql)])) as Record<BatchStatement, Database.Statement>,

@@ -213,6 +213,7 @@ export class SqliteCore {
       }
       for (const r of this.st.allGroups.all()) this.index.putGroup(groupFromRow(r, groupAttrs.get(r.name) ?? {}));
       for (const r of this.st.allLeases.all()) this.index.putLease(leaseFromRow(r));
+      for (const r of this.st.allDeclined.all()) this.index.putDeclined(r, true);
       this.lastChange = this.st.lastChange.get() ?? 0;
     });
     load();

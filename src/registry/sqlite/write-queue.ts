@@ -1,6 +1,6 @@
 /**
- * The writes the servers make on every packet and request (contacts, leases, unknown machines,
- * timeline events), held in memory and written in one transaction per batch. Coalesced by key:
+ * The writes the servers make on every packet and request (contacts, leases, declined addresses,
+ * unknown machines, timeline events), held in memory and written in one transaction per batch. Coalesced by key:
  * 1,000 contacts of one node in a batch are one UPDATE. The index is updated at once, so readers in
  * this process see a write as soon as it is accepted; `flush` makes it durable.
  *
@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { RegistryIndex } from '../memory-index.js';
-import type { Lease, TimelineEvent } from '../types.js';
+import type { DeclinedAddress, Lease, TimelineEvent } from '../types.js';
 import { leaseParams, type BatchStatement, type Statements } from './statements.js';
 
 interface Contact {
@@ -34,6 +34,8 @@ type QueuedEvent = TimelineEvent & { prev?: TimelineEvent };
 class Batch {
   contacts = new Map<string, Contact>();
   leases = new Map<string, Lease | null>();
+  /** Declined addresses by address (null: lifted); durable, as leases. */
+  declined = new Map<string, DeclinedAddress | null>();
   unknown = new Map<string, Sighting>();
   events: QueuedEvent[] = [];
   /** Position in `events` of each node's last queued event. */
@@ -42,7 +44,7 @@ class Batch {
   otherSince: number | null = null;
 
   get size(): number {
-    return this.contacts.size + this.leases.size + this.unknown.size + this.events.length;
+    return this.contacts.size + this.leases.size + this.declined.size + this.unknown.size + this.events.length;
   }
 }
 
@@ -79,6 +81,10 @@ export class WriteQueue {
 
   lease(hwaddr: string, lease: Lease | null): void {
     this.q.leases.set(hwaddr, lease);
+  }
+
+  declined(address: string, declined: DeclinedAddress | null): void {
+    this.q.declined.set(address, declined);
   }
 
   sighting(nodeid: string, addr: string | null, via: string, time: number): void {
@@ -137,7 +143,9 @@ export class WriteQueue {
     if (leasesOnly) {
       const b = new Batch();
       b.leases = this.q.leases;
+      b.declined = this.q.declined;
       this.q.leases = new Map();
+      this.q.declined = new Map();
       this.flying = b;
     } else {
       this.flying = this.q;
@@ -159,6 +167,7 @@ export class WriteQueue {
     const q = this.q;
     for (const [k, c] of q.contacts) old.contacts.set(k, c);
     for (const [k, l] of q.leases) old.leases.set(k, l);
+    for (const [k, d] of q.declined) old.declined.set(k, d);
     for (const [k, s] of q.unknown) {
       const o = old.unknown.get(k);
       old.unknown.set(k, o ? { addr: s.addr ?? o.addr, via: s.via, first: Math.min(o.first, s.first), last: Math.max(o.last, s.last), count: o.count + s.count } : s);
@@ -193,6 +202,14 @@ function stepsOf(b: Batch): BatchSteps {
   }
   if (deletes.length) steps.push(['deleteLeases', JSON.stringify(deletes)]);
   if (upserts.length) steps.push(['leases', JSON.stringify(upserts)]);
+  const declined: Array<[string, number]> = [];
+  const lifted: string[] = [];
+  for (const [address, d] of b.declined) {
+    if (d === null) lifted.push(address);
+    else declined.push([d.address, d.expires]);
+  }
+  if (lifted.length) steps.push(['deleteDeclined', JSON.stringify(lifted)]);
+  if (declined.length) steps.push(['declined', JSON.stringify(declined)]);
   if (b.unknown.size) steps.push(['unknown', JSON.stringify(Array.from(b.unknown, ([nodeid, s]) => [nodeid, s.addr, s.via, s.first, s.last, s.count]))]);
   if (b.events.length) {
     const rows = b.events.map((e) => {
@@ -212,5 +229,9 @@ function applyBatch(b: Batch, index: RegistryIndex): void {
   for (const [hwaddr, lease] of b.leases) {
     if (lease === null) index.removeLease(hwaddr);
     else index.putLease(lease);
+  }
+  for (const [address, d] of b.declined) {
+    if (d === null) index.removeDeclined(address);
+    else index.putDeclined(d);
   }
 }

@@ -7,7 +7,7 @@ import { getClientArch, getClientUuid, getHwaddr, getIpOption, getMessageType, g
 import type { DhcpPacket } from '../../protocol/dhcp/packet.js';
 import type { Logger } from '../../log/logger.js';
 import { buildReply } from './reply.js';
-import { declinedKey, intToIp, ipToInt, LeaseTable, type DhcpLease, type Pool } from './pool.js';
+import { intToIp, ipToInt, LeaseTable, type DhcpLease, type Pool } from './pool.js';
 import { pingAnswers } from './ping.js';
 import type { DhcpClientInfo, DhcpDecision, DhcpEvent, DhcpServerOptions, DhcpStats } from './types.js';
 
@@ -150,7 +150,7 @@ export class DhcpEngine {
       if (addr === null) return null;
       if (await this.reserved(addr, hwaddr)) {
         // Held by a node's fixed address: mark it so the scan does not stop on it again.
-        this.table.set({ hwaddr: declinedKey(intToIp(addr)), address: intToIp(addr), expires: now + this.opts.leaseTime * 1000, state: 'declined' });
+        this.table.decline(intToIp(addr), now + this.opts.leaseTime * 1000);
         continue;
       }
       if (this.opts.pingCheck && (await pingAnswers(intToIp(addr)))) {
@@ -166,9 +166,9 @@ export class DhcpEngine {
 
   /** Keeps `address` from everyone for a lease time; resolves to whether that was committed. */
   private quarantine(address: string): Promise<boolean> {
-    const lease: DhcpLease = { hwaddr: declinedKey(address), address, expires: Date.now() + this.opts.leaseTime * 1000, state: 'declined' };
-    this.table.set(lease);
-    return this.commit(lease.hwaddr, this.opts.leases.putLease(lease));
+    const expires = Date.now() + this.opts.leaseTime * 1000;
+    this.table.decline(address, expires);
+    return this.commit(address, this.opts.leases.putDeclined({ address, expires }));
   }
 
   private async discover(req: DhcpPacket, hwaddr: string, arrival: Arrival, pool: Pool): Promise<DhcpPacket | null> {
@@ -243,7 +243,7 @@ export class DhcpEngine {
 
   private async release(req: DhcpPacket, hwaddr: string): Promise<null> {
     const own = this.table.byHwaddr(hwaddr);
-    if (own && own.address === req.ciaddr && own.state !== 'declined') {
+    if (own && own.address === req.ciaddr) {
       // Kept as this client's address (stable across reboots), but free for others when needed:
       // once committed, so that a crash cannot hand the address out twice.
       const lease: DhcpLease = { ...own, state: 'released', expires: Date.now() };

@@ -14,10 +14,16 @@ export interface DhcpLease {
   hwaddr: string;
   address: string;
   expires: number;
-  state: 'offered' | 'bound' | 'released' | 'declined';
+  state: 'offered' | 'bound' | 'released';
   hostname?: string | null;
   clientId?: string | null;
   uuid?: string | null;
+}
+
+/** An address kept from everyone until `expires` (declined by a client, or answering a ping); the registry's DeclinedAddress. */
+export interface DhcpDeclined {
+  address: string;
+  expires: number;
 }
 
 export interface PoolOptions {
@@ -33,14 +39,6 @@ export interface PoolOptions {
 
 export const ipToInt = ipToUint32;
 export const intToIp = (n: number): string => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-
-/**
- * Hardware address under which a declined (quarantined) address is kept: FF:FF + the address's
- * octets. Group-bit addresses are never a NIC's, so it cannot collide with a client, and the
- * registry stores it like any other lease.
- */
-export const declinedKey = (address: string): string =>
-  ['FF', 'FF', ...address.split('.').map((o) => Number(o).toString(16).padStart(2, '0').toUpperCase())].join(':');
 
 export class Pool {
   readonly network: number;
@@ -88,13 +86,18 @@ export class Pool {
 export class LeaseTable {
   private readonly byHw = new Map<string, DhcpLease>();
   private readonly byAddr = new Map<number, DhcpLease>();
+  /** Declined addresses: when each may be offered again. An address is leased or declined, never both. */
+  private readonly declinedUntil = new Map<number, number>();
 
-  load(leases: Iterable<DhcpLease>): void {
+  load(leases: Iterable<DhcpLease>, declined: Iterable<DhcpDeclined> = []): void {
     for (const l of leases) this.set(l);
+    // After the leases: a decline in the store is newer than any lease of its address (a lease lifts it).
+    for (const d of declined) this.decline(d.address, d.expires);
   }
 
+  /** Leases and declined addresses held. */
   get size(): number {
-    return this.byHw.size;
+    return this.byHw.size + this.declinedUntil.size;
   }
 
   byHwaddr(hwaddr: string): DhcpLease | undefined {
@@ -110,10 +113,27 @@ export class LeaseTable {
     if (old && this.byAddr.get(ipToInt(old.address)) === old) this.byAddr.delete(ipToInt(old.address));
     const addr = ipToInt(lease.address);
     const holder = this.byAddr.get(addr);
-    // The address moves to this client: the previous holder loses its binding.
+    // The address moves to this client: the previous holder loses its binding, a decline is lifted.
     if (holder && holder.hwaddr !== lease.hwaddr) this.byHw.delete(holder.hwaddr);
+    this.declinedUntil.delete(addr);
     this.byHw.set(lease.hwaddr, lease);
     this.byAddr.set(addr, lease);
+  }
+
+  /** Keeps `address` from everyone until `expires`; its holder, if any, loses its binding. */
+  decline(address: string, expires: number): void {
+    const addr = ipToInt(address);
+    const holder = this.byAddr.get(addr);
+    if (holder) {
+      if (this.byHw.get(holder.hwaddr) === holder) this.byHw.delete(holder.hwaddr);
+      this.byAddr.delete(addr);
+    }
+    this.declinedUntil.set(addr, expires);
+  }
+
+  /** Until when `address` is declined, or undefined when it is not. */
+  declinedUntilOf(address: string): number | undefined {
+    return this.declinedUntil.get(ipToInt(address));
   }
 
   delete(hwaddr: string): DhcpLease | undefined {
@@ -126,10 +146,10 @@ export class LeaseTable {
 
   /** Whether `addr` may be given to `hwaddr` now. */
   isFreeFor(addr: number, hwaddr: string, now: number): boolean {
+    const declined = this.declinedUntil.get(addr);
+    if (declined !== undefined) return declined <= now;
     const l = this.byAddr.get(addr);
-    if (!l || l.hwaddr === hwaddr) return true;
-    if (l.state === 'declined') return l.expires <= now;
-    return false;
+    return !l || l.hwaddr === hwaddr;
   }
 
   /**
@@ -143,17 +163,26 @@ export class LeaseTable {
       const addr = pool.cursor;
       pool.cursor = addr >= pool.end ? pool.start : addr + 1;
       const l = this.byAddr.get(addr);
-      if ((!l || (l.state === 'declined' && l.expires <= now)) && !skip(addr)) return addr;
+      const declined = this.declinedUntil.get(addr);
+      if (!l && (declined === undefined || declined <= now) && !skip(addr)) return addr;
       if (l && l.hwaddr === hwaddr) return addr;
     }
-    let best: DhcpLease | null = null;
+    // Reclaim the longest-expired lease of someone else, or the longest-expired decline.
+    let best: number | null = null;
+    let bestExpires = Infinity;
     for (const l of this.byAddr.values()) {
-      if (l.expires > now || l.state === 'offered' && l.expires > now) continue;
+      if (l.expires > now || l.expires >= bestExpires) continue;
       const a = ipToInt(l.address);
       if (!pool.inRange(a) || skip(a)) continue;
-      if (!best || l.expires < best.expires) best = l;
+      best = a;
+      bestExpires = l.expires;
     }
-    return best ? ipToInt(best.address) : null;
+    for (const [a, expires] of this.declinedUntil) {
+      if (expires > now || expires >= bestExpires || !pool.inRange(a) || skip(a)) continue;
+      best = a;
+      bestExpires = expires;
+    }
+    return best;
   }
 
   all(): IterableIterator<DhcpLease> {

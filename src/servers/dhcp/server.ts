@@ -69,7 +69,7 @@ export class DhcpServer {
 
   /** Loads the persisted leases, then binds the sockets. */
   async listen(): Promise<void> {
-    this.engine.table.load(await this.opts.leases.listLeases());
+    this.engine.table.load(await this.opts.leases.listLeases(), await this.opts.leases.listDeclined());
     const ifaces = new Map<string | null, Pool | null>();
     ifaces.set(this.opts.interface, this.opts.mode === 'server' ? this.pools[0]! : null);
     if (this.opts.mode === 'server') for (const p of this.pools.slice(1)) if (p.options.interface && !ifaces.has(p.options.interface)) ifaces.set(p.options.interface, p);

@@ -4,7 +4,7 @@
  * decisions (the daemon adapts the registry and the boot policy into it).
  */
 import type { Logger } from '../../log/logger.js';
-import type { DhcpLease, PoolOptions } from './pool.js';
+import type { DhcpDeclined, DhcpLease, PoolOptions } from './pool.js';
 
 /** What the server knows of a client when it asks for a decision. */
 export interface DhcpClientInfo {
@@ -72,14 +72,17 @@ export interface DhcpHandler {
 }
 
 /**
- * Where leases are persisted (the registry). putLease and deleteLease resolve once the change is
- * committed (the server sends an ACK only then) and reject when it could not be; the store may
- * group many writes into one commit. flush() makes every accepted write durable.
+ * Where leases and declined addresses are persisted (the registry). putLease, deleteLease and
+ * putDeclined resolve once the change is committed (the server sends an ACK only then) and reject
+ * when it could not be; the store may group many writes into one commit. A lease put for a declined
+ * address lifts the decline. flush() makes every accepted write durable.
  */
 export interface DhcpLeaseStore {
   listLeases(): Promise<DhcpLease[]>;
   putLease(lease: DhcpLease): Promise<void>;
   deleteLease(hwaddr: string): Promise<void>;
+  listDeclined(): Promise<DhcpDeclined[]>;
+  putDeclined(declined: DhcpDeclined): Promise<void>;
   flush(): Promise<void>;
 }
 

@@ -7,8 +7,8 @@
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, rm, symlink } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { UsageError } from '../../util/errors.js';
-import { assertPlainName, isPlainName, isState } from '../../util/names.js';
+import { UsageError } from '../util/errors.js';
+import { assertPlainName, isPlainName, isState } from '../util/names.js';
 
 export interface ModuleInfo {
   name: string;
