@@ -67,6 +67,9 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         const ok = !/^(failed|error)\b/i.test(stage) && !/^failed\b/i.test(msg ?? '');
         ctx.timeline({ nodeid, source: 'node', stage, msg, ok, addr });
         if (!ok) log.warn({ nodeid, stage, msg, addr }, 'node reports a failure');
+        // 10-vnfs reports `image VNFS SHA256` once the image it will boot is checked: what a reboot would change.
+        const booted = stage === 'image' ? /^([\w.+-]+) ([0-9a-f]{64})$/.exec(msg ?? '') : null;
+        if (booted) await ctx.registry.recordBootImage(nodeid, booted[1]!, booted[2]!);
       },
       beforeGetfile: async ({ tree, relative }) => {
         const parts = relative.split('/');

@@ -14,6 +14,10 @@ export interface VerdictInput {
   timeout: number;
   /** The VNFS the node reports running, when the registry records it; null when unknown. */
   runningVnfs?: string | null;
+  /** The sha256 of the image the node booted (registry `bootImage`); null when not reported. */
+  bootImage?: string | null;
+  /** The sha256 of its VNFS's image now; null when unknown (no image built). */
+  currentImage?: string | null;
   /** From the node's power driver, when one is set. */
   power?: PowerState | null;
 }
@@ -27,7 +31,7 @@ export interface Verdict {
 }
 
 /** The verdict for one node. */
-export function nodeVerdict({ node, now, timeout, runningVnfs = null, power = null }: VerdictInput): Verdict {
+export function nodeVerdict({ node, now, timeout, runningVnfs = null, bootImage = null, currentImage = null, power = null }: VerdictInput): Verdict {
   const reload = (reason: string): Verdict => ({ verdict: 'RELOAD', reason, power });
   if (power === 'off') return reload('powered off');
   if (!node.enabled) return reload('disabled');
@@ -37,6 +41,9 @@ export function nodeVerdict({ node, now, timeout, runningVnfs = null, power = nu
   const age = (now - node.lastcontact) / 1000;
   if (age > timeout) return reload(`no contact for ${formatAge(age)} (node.timeout ${timeout}s)`);
   if (runningVnfs && runningVnfs !== node.vnfs) return reload(`running vnfs ${runningVnfs}, assigned ${node.vnfs}`);
+  if (bootImage && currentImage && bootImage !== currentImage) {
+    return reload(`image changed since boot (booted ${bootImage.slice(0, 12)}.., current ${currentImage.slice(0, 12)}..)`);
+  }
   return { verdict: 'READY', reason: null, power };
 }
 

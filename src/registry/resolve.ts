@@ -48,6 +48,8 @@ export function resolveNode(node: NodeRecord, group: GroupRecord | null, default
     state: node.state,
     lastcontact: node.lastcontact,
     lastaddr: node.lastaddr,
+    bootVnfs: node.bootVnfs,
+    bootImage: node.bootImage,
     attrs,
     sources,
   };

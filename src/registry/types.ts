@@ -31,6 +31,10 @@ export interface NodeRecord {
   lastcontact: number | null;
   /** Address the node was last seen from. */
   lastaddr: string | null;
+  /** The VNFS of its last boot, as the node reported it (10-vnfs); null when not reported. */
+  bootVnfs: string | null;
+  /** The sha256 of the image it booted then: compared with the VNFS's current image ("would a reboot change it?"). */
+  bootImage: string | null;
   /** Free-form attributes (`node set rack 12 n0001`); nodescripts see them as ATTR_<KEY>. Keys may be dotted (power.driver). */
   attrs: Record<string, string>;
 }
@@ -59,12 +63,14 @@ export interface ResolvedNode {
   state: string | null;
   lastcontact: number | null;
   lastaddr: string | null;
+  bootVnfs: string | null;
+  bootImage: string | null;
   attrs: Record<string, string>;
   sources: Record<string, Source>;
 }
 
 /** The fields a caller may set on a node or group (attributes through `attrs`). */
-export type NodeUpdate = Partial<Omit<NodeRecord, 'name' | 'nodeid' | 'attrs' | 'state' | 'lastcontact' | 'lastaddr'>> & {
+export type NodeUpdate = Partial<Omit<NodeRecord, 'name' | 'nodeid' | 'attrs' | 'state' | 'lastcontact' | 'lastaddr' | 'bootVnfs' | 'bootImage'>> & {
   attrs?: Record<string, string | null>;
 };
 export type GroupUpdate = Partial<Omit<GroupRecord, 'name' | 'attrs'>> & { attrs?: Record<string, string | null> };
@@ -170,6 +176,8 @@ export interface RegistryStore {
   autoRegister(nodeid: string, options: AutoRegisterOptions): Promise<{ node: NodeRecord; created: boolean }>;
   /** Records a contact: the state asked for, the address, the time. Cheap; may be batched. */
   recordContact(nodeid: string, state: string | null, addr: string | null, time?: number): Promise<void>;
+  /** Records what the node booted: its VNFS and the sha256 of that image (reported by the node). Cheap; may be batched. */
+  recordBootImage(nodeid: string, vnfs: string, sha256: string): Promise<void>;
   /** Applies group and default inheritance. */
   resolve(node: NodeRecord, defaults: Pick<AutoRegisterOptions, 'group' | 'vnfs' | 'enabled' | 'debug'>): Promise<ResolvedNode>;
 

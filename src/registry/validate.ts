@@ -89,6 +89,8 @@ export function normalizeNewNode(n: NewNode): NodeRecord {
     state: n.state ?? null,
     lastcontact: n.lastcontact ?? null,
     lastaddr: n.lastaddr ?? null,
+    bootVnfs: n.bootVnfs ?? null,
+    bootImage: n.bootImage ?? null,
     attrs,
   };
 }

@@ -50,6 +50,27 @@ export function vnfsExists(statedir: string, name: string): boolean {
   return ['config', 'rootfs', IMAGE_FILE].some((f) => existsSync(join(dir, f))) && statSync(dir).isDirectory();
 }
 
+/**
+ * The sha256 of VNFS `name`'s current image (from its `.sha256` sidecar, written with the image);
+ * null when it has no image yet or the name is not a VNFS.
+ */
+export async function currentImageSha(statedir: string, name: string): Promise<string | null> {
+  if (!isPlainName(name)) return null;
+  try {
+    const sum = (await readFile(join(vnfsRoot(statedir), name, SIDECAR_FILE), 'utf8')).trim().split(/\s+/)[0] ?? '';
+    return /^[0-9a-f]{64}$/.test(sum) ? sum : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The sha256s of the current images of several VNFS (each read once). */
+export async function currentImages(statedir: string, names: Iterable<string>): Promise<Map<string, string | null>> {
+  const uniq = [...new Set(names)];
+  const sums = await Promise.all(uniq.map((n) => currentImageSha(statedir, n)));
+  return new Map(uniq.map((n, i) => [n, sums[i]!]));
+}
+
 /** Names of all VNFS capsules, sorted. */
 export async function listVnfsNames(statedir: string): Promise<string[]> {
   let names: string[];

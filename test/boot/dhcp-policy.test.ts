@@ -6,7 +6,7 @@ import type { ResolvedNode } from '../../src/registry/types.js';
 const config = parseConfig('master: 10.0.0.1\n');
 const node = (over: Partial<ResolvedNode> = {}): ResolvedNode => ({
   name: 'n0001', nodeid: '52:54:00:00:00:01', group: 'cluster', vnfs: 'demo', enabled: true, debug: 0, ipaddr: '10.0.0.21', desc: null, boot: 'pxe',
-  state: null, lastcontact: null, lastaddr: null, attrs: {}, sources: {}, ...over,
+  state: null, lastcontact: null, lastaddr: null, bootVnfs: null, bootImage: null, attrs: {}, sources: {}, ...over,
 });
 const req = { hwaddr: '52:54:00:00:00:01', arch: null, userClasses: [] as string[], vendorClass: 'provisiond', proxy: false };
 

@@ -166,7 +166,7 @@ t.test('relayed requests: the pool containing giaddr', async (t) => {
 
 const node = (over: Partial<ResolvedNode> = {}): ResolvedNode => ({
   name: 'n0001', nodeid: '52:54:00:00:00:01', group: 'cluster', vnfs: 'demo', enabled: true, debug: 0, ipaddr: null, desc: null, boot: 'pxe',
-  state: null, lastcontact: null, lastaddr: null, attrs: {}, sources: {}, ...over,
+  state: null, lastcontact: null, lastaddr: null, bootVnfs: null, bootImage: null, attrs: {}, sources: {}, ...over,
 });
 
 t.test('boot policy: architecture and iPXE decide the file', async (t) => {

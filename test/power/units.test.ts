@@ -31,6 +31,18 @@ t.test('verdict: READY only when ready, recent and on the assigned vnfs', async 
   }
 });
 
+t.test('verdict: an image rebuilt since the node booted is a RELOAD, with both hashes', async (t) => {
+  const now = 1_000_000_000;
+  const node = { name: 'n1', vnfs: 'demo', enabled: true, state: 'ready', lastcontact: now - 30_000 };
+  const a = 'a'.repeat(64);
+  const b = 'b'.repeat(64);
+  t.equal(formatVerdict(nodeVerdict({ node, now, timeout: 600, bootImage: a, currentImage: a })), 'READY', 'the same image');
+  t.equal(formatVerdict(nodeVerdict({ node, now, timeout: 600, bootImage: a, currentImage: b })), `RELOAD (image changed since boot (booted ${'a'.repeat(12)}.., current ${'b'.repeat(12)}..))`);
+  t.equal(formatVerdict(nodeVerdict({ node, now, timeout: 600, bootImage: null, currentImage: b })), 'READY', 'not reported: not judged');
+  t.equal(formatVerdict(nodeVerdict({ node, now, timeout: 600, bootImage: a, currentImage: null })), 'READY', 'no image on the master: not judged');
+  t.equal(formatVerdict(nodeVerdict({ node: { ...node, state: 'init' }, now, timeout: 600, bootImage: a, currentImage: b })), 'RELOAD (in state init, not ready)', 'a node not ready says that first');
+});
+
 t.test('verdict: the running vnfs is the last image fetched, as the timeline shows', async (t) => {
   const ev = (source: string, stage: string, ok = true) => ({ source, stage, ok });
   t.equal(runningVnfsFromTimeline([ev('http', 'http vnfs/old/old.img'), ev('dhcp', 'ack'), ev('http', 'http files/vnfs/demo/demo.img.gz')]), 'demo');

@@ -173,6 +173,21 @@ export function registryContract(tap: Tap, backend: ContractBackend): void {
     t.match(await r2.getNode('n0001'), { state: 'ready', lastaddr: '10.0.0.102', lastcontact: 7000 });
   });
 
+  tap.test('contract: what a node booted (VNFS and image sha256) is kept with it, beside its contacts', async (t) => {
+    const { reg, reopen } = await fresh(t);
+    await reg.addNode({ name: 'n0001', nodeid: mac(1), vnfs: 'demo' });
+    t.match(await reg.getNode('n0001'), { bootVnfs: null, bootImage: null }, 'nothing reported yet');
+    const sha = 'ab'.repeat(32);
+    await reg.recordBootImage(mac(1).toLowerCase(), 'demo', sha);
+    await reg.recordContact(mac(1), 'ready', '10.0.0.5', 9000);
+    t.match(await reg.getNode('n0001'), { bootVnfs: 'demo', bootImage: sha, state: 'ready' }, 'visible at once, and a later contact keeps it');
+    await reg.recordBootImage(mac(99), 'demo', sha);
+    await reg.flush();
+    const r2 = await reopen();
+    t.match(await r2.getNode('n0001'), { bootVnfs: 'demo', bootImage: sha, state: 'ready', lastcontact: 9000 }, 'durable after flush');
+    t.match(await r2.resolve((await r2.getNode('n0001'))!, { group: 'default', vnfs: '', enabled: true, debug: 0 }), { bootImage: sha }, 'and resolved nodes carry it');
+  });
+
   tap.test('contract: nodes inherit from their group, then the defaults, and say where from', async (t) => {
     const { reg } = await fresh(t);
     await reg.updateGroup('compute', { vnfs: 'rocky9', debug: 1, attrs: { 'power.driver': 'ipmi', 'power.user': 'admin' } });

@@ -1,6 +1,7 @@
 /** `provisiond node list [PATTERN...]`: the nodes as a table, `--json`, or `--unknown` machines. */
 import type { Command } from 'commander';
 import { age, printJson, printTable, yesNo } from './output.js';
+import { currentImages } from '../../vnfs/index.js';
 import { selectNodes, withRegistry } from './shared.js';
 import { nodeView, resolveAll, shownAddress } from './view.js';
 
@@ -29,7 +30,9 @@ export function register(node: Command): void {
           return printTable(ctx.out, ['NODEID', 'ADDRESS', 'SEEN BY', 'FIRST SEEN', 'LAST SEEN', 'COUNT'], rows);
         }
         const nodes = await selectNodes(reg, patterns, { byNodeid: opts.nodeid, allIfNone: true });
-        const views = (await resolveAll(reg, config, nodes)).map((r) => nodeView(r, config, now));
+        const resolved = await resolveAll(reg, config, nodes);
+        const images = opts.json ? await currentImages(config.statedir, resolved.map((r) => r.vnfs).filter(Boolean)) : undefined;
+        const views = resolved.map((r) => nodeView(r, config, now, images));
         if (opts.json) return printJson(ctx.out, views);
         const rows = views.map((v) => [v.name, v.nodeid, v.group, v.vnfs || '-', yesNo(v.enabled), v.state ?? '-', shownAddress(v), v.contact]);
         printTable(ctx.out, ['NAME', 'NODEID', 'GROUP', 'VNFS', 'ENABLED', 'STATE', 'ADDRESS', 'LAST CONTACT'], rows);

@@ -24,6 +24,11 @@ export interface NodeView {
   /** `12s ago`, `never`, `timed out (3h ago)`. */
   contact: string;
   timedOut: boolean;
+  /** The VNFS and the sha256 of the image of its last boot, as the node reported them (null: not reported). */
+  bootVnfs: string | null;
+  bootImage: string | null;
+  /** The sha256 of its VNFS's image now (null: not built, or not looked up): a reboot changes the node when it differs. */
+  currentImage: string | null;
   attrs: Record<string, string>;
 }
 
@@ -31,7 +36,8 @@ export async function resolveAll(reg: RegistryStore, config: Config, nodes: Node
   return Promise.all(nodes.map((n) => reg.resolve(n, config.defaults)));
 }
 
-export function nodeView(r: ResolvedNode, config: Config, now = Date.now()): NodeView {
+/** `images`: the current image sha256 of each VNFS (currentImages()), when the caller looked them up. */
+export function nodeView(r: ResolvedNode, config: Config, now = Date.now(), images?: ReadonlyMap<string, string | null>): NodeView {
   return {
     name: r.name,
     nodeid: r.nodeid,
@@ -47,6 +53,9 @@ export function nodeView(r: ResolvedNode, config: Config, now = Date.now()): Nod
     lastcontact: r.lastcontact,
     contact: contactAge(r.lastcontact, config.node.timeout, now),
     timedOut: timedOut(r.lastcontact, config.node.timeout, now),
+    bootVnfs: r.bootVnfs,
+    bootImage: r.bootImage,
+    currentImage: images?.get(r.vnfs) ?? null,
     attrs: maskedAttrs(r.attrs),
   };
 }

@@ -9,6 +9,7 @@ import { hasPowerDriver } from '../../power/settings.js';
 import type { PowerState } from '../../power/types.js';
 import { formatVerdict, nodeVerdict, runningVnfsFromTimeline } from '../../power/verdict.js';
 import { errorMessage } from '../../util/errors.js';
+import { currentImageSha } from '../../vnfs/index.js';
 import { driverFor } from './common.js';
 
 interface Ctx {
@@ -61,6 +62,17 @@ async function limited<T>(ctx: Ctx, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+const images = new WeakMap<object, Map<string, Promise<string | null>>>();
+
+/** The sha256 of a VNFS's current image, read once per status command. */
+function currentImageOf(vnfs: string, ctx: Ctx): Promise<string | null> {
+  let byVnfs = images.get(ctx);
+  if (!byVnfs) images.set(ctx, (byVnfs = new Map()));
+  let p = byVnfs.get(vnfs);
+  if (!p) byVnfs.set(vnfs, (p = currentImageSha(ctx.config.statedir, vnfs)));
+  return p;
+}
+
 export const verdictColumn: Column = {
   header: 'VERDICT',
   key: 'verdict',
@@ -69,7 +81,10 @@ export const verdictColumn: Column = {
       powerOf(node, ctx),
       ctx.registry.listEvents(node.nodeid, { since: ctx.now - 7 * 86400_000 }).catch(() => []),
     ]);
-    const v = nodeVerdict({ node, now: ctx.now, timeout: ctx.config.node.timeout, runningVnfs: runningVnfsFromTimeline(events), power: power.state === 'unknown' ? null : power.state });
+    const runningVnfs = node.bootVnfs ?? runningVnfsFromTimeline(events);
+    // The image comparison holds only for the VNFS it booted: another VNFS is a RELOAD of its own.
+    const currentImage = node.bootImage && runningVnfs === node.vnfs ? await currentImageOf(node.vnfs, ctx) : null;
+    const v = nodeVerdict({ node, now: ctx.now, timeout: ctx.config.node.timeout, runningVnfs, bootImage: node.bootImage, currentImage, power: power.state === 'unknown' ? null : power.state });
     return formatVerdict({ ...v, power: null });
   },
 };

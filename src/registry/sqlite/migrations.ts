@@ -133,6 +133,14 @@ export const migrations: readonly Migration[] = [
       CREATE TRIGGER declined_del AFTER DELETE ON declined BEGIN INSERT INTO changes (kind, key) VALUES ('declined', OLD.address); END;
     `,
   },
+  {
+    version: 7,
+    what: 'what each node booted: the VNFS and the sha256 of its image, as the node reported them',
+    sql: `
+      ALTER TABLE nodes ADD COLUMN bootvnfs TEXT;
+      ALTER TABLE nodes ADD COLUMN bootimage TEXT;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

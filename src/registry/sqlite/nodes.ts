@@ -176,7 +176,17 @@ export abstract class SqliteNodes extends SqliteCore {
     const old = mac === null ? undefined : this.index.byNodeid.get(mac);
     if (!old) return;
     const next = this.index.putNode(old, { ...old, state: state ?? old.state, lastcontact: time, lastaddr: addr ?? old.lastaddr });
-    this.queue.contact(next.nodeid, { state: next.state, time, addr: next.lastaddr });
+    this.queue.contact(next.nodeid, { state: next.state, time, addr: next.lastaddr, bootVnfs: next.bootVnfs, bootImage: next.bootImage });
+    this.queued();
+  }
+
+  async recordBootImage(nodeid: string, vnfs: string, sha256: string): Promise<void> {
+    this.syncHot();
+    const mac = this.canonical(nodeid);
+    const old = mac === null ? undefined : this.index.byNodeid.get(mac);
+    if (!old) return;
+    const next = this.index.putNode(old, { ...old, bootVnfs: vnfs, bootImage: sha256 });
+    this.queue.contact(next.nodeid, { state: next.state, time: next.lastcontact ?? Date.now(), addr: next.lastaddr, bootVnfs: vnfs, bootImage: sha256 });
     this.queued();
   }
 

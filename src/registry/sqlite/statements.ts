@@ -19,6 +19,8 @@ export interface NodeRow {
   state: string | null;
   lastcontact: number | null;
   lastaddr: string | null;
+  bootvnfs: string | null;
+  bootimage: string | null;
 }
 
 export interface GroupRow {
@@ -73,6 +75,8 @@ export function nodeFromRow(r: NodeRow, attrs: Record<string, string>): NodeReco
     state: r.state,
     lastcontact: r.lastcontact,
     lastaddr: r.lastaddr,
+    bootVnfs: r.bootvnfs ?? null,
+    bootImage: r.bootimage ?? null,
     attrs,
   };
 }
@@ -92,6 +96,8 @@ export function nodeParams(n: NodeRecord): Record<string, unknown> {
     state: n.state,
     lastcontact: n.lastcontact,
     lastaddr: n.lastaddr,
+    bootvnfs: n.bootVnfs,
+    bootimage: n.bootImage,
   };
 }
 
@@ -139,7 +145,9 @@ export function eventsFromRow(r: EventRow): TimelineEvent[] {
  */
 export const BATCH_SQL = {
   /** [state, time, addr, nodeid] */
-  contacts: "UPDATE nodes SET state = j.value ->> 0, lastcontact = j.value ->> 1, lastaddr = j.value ->> 2 FROM json_each(?) AS j WHERE nodes.nodeid = j.value ->> 3",
+  contacts:
+    'UPDATE nodes SET state = j.value ->> 0, lastcontact = j.value ->> 1, lastaddr = j.value ->> 2, bootvnfs = j.value ->> 4, bootimage = j.value ->> 5 ' +
+    'FROM json_each(?) AS j WHERE nodes.nodeid = j.value ->> 3',
   /** [hwaddr, address, expires, state, hostname, clientId, uuid] */
   leases:
     'INSERT INTO leases (hwaddr, address, expires, state, hostname, client_id, uuid) ' +
@@ -174,8 +182,8 @@ export const BATCH_SQL = {
 
 export type BatchStatement = keyof typeof BATCH_SQL;
 
-const NODE_COLS = 'name, nodeid, grp, vnfs, enabled, debug, ipaddr, desc, boot, state, lastcontact, lastaddr';
-const NODE_VALS = '@name, @nodeid, @grp, @vnfs, @enabled, @debug, @ipaddr, @desc, @boot, @state, @lastcontact, @lastaddr';
+const NODE_COLS = 'name, nodeid, grp, vnfs, enabled, debug, ipaddr, desc, boot, state, lastcontact, lastaddr, bootvnfs, bootimage';
+const NODE_VALS = '@name, @nodeid, @grp, @vnfs, @enabled, @debug, @ipaddr, @desc, @boot, @state, @lastcontact, @lastaddr, @bootvnfs, @bootimage';
 
 /** Every statement the store runs, prepared against one connection. */
 export function prepare(db: Database.Database) {

@@ -13,10 +13,13 @@ import type { RegistryIndex } from '../memory-index.js';
 import type { DeclinedAddress, Lease, TimelineEvent } from '../types.js';
 import { leaseParams, type BatchStatement, type Statements } from './statements.js';
 
+/** A node's contact values as they are after it (the latest wins): state, time, address, last boot. */
 interface Contact {
   state: string | null;
   time: number;
   addr: string | null;
+  bootVnfs: string | null;
+  bootImage: string | null;
 }
 
 interface Sighting {
@@ -193,7 +196,7 @@ export class WriteQueue {
 
 function stepsOf(b: Batch): BatchSteps {
   const steps: BatchSteps = [];
-  if (b.contacts.size) steps.push(['contacts', JSON.stringify(Array.from(b.contacts, ([nodeid, c]) => [c.state, c.time, c.addr, nodeid]))]);
+  if (b.contacts.size) steps.push(['contacts', JSON.stringify(Array.from(b.contacts, ([nodeid, c]) => [c.state, c.time, c.addr, nodeid, c.bootVnfs, c.bootImage]))]);
   const upserts: unknown[] = [];
   const deletes: string[] = [];
   for (const [hwaddr, l] of b.leases) {
@@ -224,7 +227,7 @@ function stepsOf(b: Batch): BatchSteps {
 function applyBatch(b: Batch, index: RegistryIndex): void {
   for (const [nodeid, c] of b.contacts) {
     const node = index.byNodeid.get(nodeid);
-    if (node) index.putNode(node, { ...node, state: c.state, lastcontact: c.time, lastaddr: c.addr });
+    if (node) index.putNode(node, { ...node, state: c.state, lastcontact: c.time, lastaddr: c.addr, bootVnfs: c.bootVnfs, bootImage: c.bootImage });
   }
   for (const [hwaddr, lease] of b.leases) {
     if (lease === null) index.removeLease(hwaddr);
