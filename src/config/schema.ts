@@ -63,6 +63,10 @@ export const configSchema = z
         retries: z.number().int().min(1).default(6),
         /** Name of the generated iPXE script served over TFTP. */
         ipxeScript: z.string().default('boot.ipxe'),
+        /** `auto`: octet transfers of files of 64 KiB and more run in the native pump; `js`: every transfer in Node. */
+        engine: z.enum(['auto', 'js']).default('auto'),
+        /** Longest busy-poll of a native pump for the next ACK, in microseconds (0: never poll). */
+        pumpSpinUs: z.number().int().min(0).max(10_000).default(1000),
       })
       .strict()
       .prefault({}),

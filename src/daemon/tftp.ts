@@ -70,8 +70,9 @@ function serverFor(config: Config, ctx: DaemonContext, log: Logger, current: () 
     maxBlksize: t.maxBlksize,
     timeout: t.timeout,
     retries: t.retries,
-    // `PROVISIOND_TFTP_ENGINE=js` keeps every transfer in Node (diagnosis, benchmarks); by default big files go native.
-    nativeMinBytes: process.env.PROVISIOND_TFTP_ENGINE === 'js' ? null : undefined,
+    // `tftp.engine: js` keeps every transfer in Node (diagnosis, benchmarks); by default big files go native.
+    nativeMinBytes: t.engine === 'js' ? null : undefined,
+    pumpSpinUs: t.pumpSpinUs,
     generate: tftpGenerator(current, ctx.registry, () => httpBase(ctx, current())),
     onTransfer: tftpTimeline(ctx.registry, ctx.timeline, log),
     logger: log,
@@ -81,7 +82,7 @@ function serverFor(config: Config, ctx: DaemonContext, log: Logger, current: () 
 /** What rebinding needs: a change of anything else is picked up by the next request. */
 function bindKey(c: Config): string {
   const t = c.tftp;
-  return JSON.stringify([t.listen, t.port, t.root, t.maxBlksize, t.timeout, t.retries, c.statedir]);
+  return JSON.stringify([t.listen, t.port, t.root, t.maxBlksize, t.timeout, t.retries, t.engine, t.pumpSpinUs, c.statedir]);
 }
 
 /** The started service; `server` exposes its counters. */
