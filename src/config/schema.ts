@@ -45,7 +45,7 @@ export const configSchema = z
         maxScriptRequestsPerAddress: z.number().int().positive().default(4),
         /** Seconds a request may take before it is cut (transfers are exempt while bytes flow). */
         requestTimeout: seconds.default(120),
-        /** Large getfile bodies through sendfile(2) (a python3 helper); false: buffered reads in Node. */
+        /** Large getfile bodies through sendfile(2) (the native addon, on a thread); false: buffered reads in Node. */
         sendfile: z.boolean().default(true),
       })
       .strict()
