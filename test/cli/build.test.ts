@@ -30,7 +30,8 @@ t.test('the built dist/ runs the CLI, and an edited source wins over it', async 
   const env = cliEnv(t);
   const built = await run(process.execPath, [join(repo, 'scripts', 'build.mjs')], { cwd: repo, maxBuffer: 16 << 20 });
   t.match(built.stdout, /dist\/ ready/, 'npm run build reports dist/ ready');
-  t.ok(existsSync(join(repo, 'dist', 'nodescript', 'spawner', 'spawner.c')), 'the C helpers are copied beside their modules');
+  const native = (await import(join(repo, 'dist', 'native', 'index.js'))) as typeof import('../../src/native/index.js');
+  t.ok(existsSync(native.spawnerPath()) && typeof native.nativeAddon().udpSocket === 'function', 'the build finds the native build (build/Release, made by npm ci)');
 
   const fromDist = await provisiond(['--config', env.config, 'node', 'list', '--json']);
   t.equal(fromDist.code, 0, 'node list runs from the build');
