@@ -18,7 +18,9 @@
  * Job: client ip(u32) port(u16) bind ip(u32) blksize(u16) windowsize(u16) timeout ms(u32) retries(u16)
  *      flags(u8: 1 tsize asked) size(u64) dev(u64) ino(u64) oack length(u16) oack path
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>

@@ -9,7 +9,9 @@
  *  in:  R id "path\0cwd\0K=V\0..."   K id "TERM"|"KILL"
  *  out: O id bytes   E id bytes   X id "code signo"   F id message
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
