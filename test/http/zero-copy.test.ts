@@ -2,6 +2,7 @@ import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, get, request } from 'node:http';
+import { connect } from 'node:net';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
@@ -10,10 +11,17 @@ import { Readable } from 'node:stream';
 import { silentLogger } from '../../src/log/logger.js';
 import { HttpError } from '../../src/servers/http/errors.js';
 import { HttpServer } from '../../src/servers/http/http-server.js';
+import type { TransferReport } from '../../src/servers/http/file-sender.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-async function server(t: { teardown(fn: () => unknown): void }, dir: string, zeroCopy: boolean, closeGraceMs?: number): Promise<HttpServer> {
+async function server(
+  t: { teardown(fn: () => unknown): void },
+  dir: string,
+  zeroCopy: boolean,
+  closeGraceMs?: number,
+  { requestTimeoutMs = 30_000, transfer }: { requestTimeoutMs?: number; transfer?: (r: TransferReport) => void } = {},
+): Promise<HttpServer> {
   const s = new HttpServer({
     logger: silentLogger(),
     options: {
@@ -23,7 +31,7 @@ async function server(t: { teardown(fn: () => unknown): void }, dir: string, zer
       fallbackTree: { name: 'files', dir },
       filePrefixes: ['files'],
       maxScriptRequestsPerAddress: 4,
-      requestTimeoutMs: 30_000,
+      requestTimeoutMs,
       zeroCopy,
       closeGraceMs,
     },
@@ -34,6 +42,7 @@ async function server(t: { teardown(fn: () => unknown): void }, dir: string, zer
         throw new HttpError(404, 'not found');
       },
       nodeEvent: async () => {},
+      transfer,
     },
   });
   await s.listen();
@@ -107,6 +116,24 @@ t.test('after a zero-copy transfer the keep-alive connection serves the next req
   const third = await fetchOn(agent, `${base}/small.txt`);
   t.equal(third.sha, sha256(Buffer.from('small\n')), 'then a small file through Node on it');
   t.equal(third.localPort, first.localPort, 'still the same connection');
+});
+
+t.test('a client that stops reading is cut after the idle timeout, while the thread waits for the socket', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvd-http-zc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'big.img'), randomBytes(64 * 1024 * 1024));
+  const reports: TransferReport[] = [];
+  const s = await server(t, dir, true, undefined, { requestTimeoutMs: 1000, transfer: (r) => reports.push(r) });
+  const c = connect(s.port, '127.0.0.1');
+  t.teardown(() => c.destroy());
+  c.pause(); // never reads: the socket's buffers fill and sendfile(2) meets EAGAIN
+  c.write('GET /files/big.img HTTP/1.1\r\nHost: x\r\n\r\n');
+  const began = Date.now();
+  while (reports.length === 0 && Date.now() - began < 10_000) await new Promise((r) => setTimeout(r, 50));
+  t.equal(reports.length, 1, `the transfer ended after ${Date.now() - began} ms`);
+  t.equal(reports[0]?.complete, false, 'cut, not complete');
+  t.ok(reports[0]!.bytes < 64 * 1024 * 1024, `${reports[0]?.bytes} bytes sent before the cut`);
+  t.ok(Date.now() - began >= 1000, 'not before the idle timeout');
 });
 
 t.test('close() cuts a transfer still running after the grace period, sendfile included', async (t) => {
