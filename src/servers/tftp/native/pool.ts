@@ -1,10 +1,10 @@
 /**
- * The native pumps (src/native/pump.c, built at `npm ci`), long-lived child processes each running many transfers in one epoll
- * loop: Node hands a job (file, client, negotiated options, the OACK) to the least busy pump and
- * hears back `started`, `refused` (serve it in Node instead) and the end (outcome, bytes, resent
- * blocks, duration), so the transfer record is the same as for a transfer run in Node. A pump that
- * dies ends its transfers as errors and is replaced on the next job; one that keeps dying turns the
- * native path off for this server.
+ * The native pumps (src/native/pump.c, built at `npm ci`), long-lived child processes each running
+ * many transfers in one epoll loop: Node hands a job (file, client, negotiated options, the OACK) to
+ * the least busy pump and hears back `started`, `refused` (serve it in Node instead) and the end
+ * (outcome, bytes, resent blocks, duration), so the transfer record is the same as for a transfer
+ * run in Node. A pump that dies ends its transfers as errors and is replaced on the next job; one
+ * that keeps dying turns the native path off for this server.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { availableParallelism } from 'node:os';
