@@ -1,13 +1,11 @@
 /**
  * bench/nodescripts: a boot storm through the nodescript engine. 1,000 nodes ask for their `init`
  * script at once, 10 small executable scripts each. Printed from the same run:
- *  - engine: scripts/s through createNodescriptEngine with its default spawner (the native one when
- *    cc is there, else perl), then with the perl spawner,
+ *  - engine: scripts/s through createNodescriptEngine (its spawner process, src/native/spawner.c),
  *    and the event loop's worst delay meanwhile (DHCP and TFTP share that loop);
  *  - raw: the same scripts spawned with child_process from this one thread, 4 in flight;
  *  - xargs: the machine's ceiling, the same scripts run by `xargs -P 4`;
- *  - the ratio engine / xargs (goal >= 0.8; xargs measured before and after, averaged), and the
- *    engine with the inline spawner (child_process on the event loop) for contrast.
+ *  - the ratio engine / xargs (goal >= 0.8; xargs measured before and after, averaged).
  * Usage: node --import tsx bench/nodescripts.ts [NODES]
  */
 import { spawn } from 'node:child_process';
@@ -32,8 +30,8 @@ for (let i = 0; i < SCRIPTS; i++) {
 }
 const env = { PATH: '/bin:/usr/bin:/sbin:/usr/sbin', NODENAME: 'n0000', STATE: 'init' };
 
-async function engineRun(nodes: number, spawner: 'process' | 'native' | 'perl' | 'inline'): Promise<{ rate: number; lagMs: number; bytes: number }> {
-  const engine = createNodescriptEngine({ statedir: dir, logger: silentLogger(), spawner });
+async function engineRun(nodes: number): Promise<{ rate: number; lagMs: number; bytes: number }> {
+  const engine = createNodescriptEngine({ statedir: dir, logger: silentLogger() });
   const master = { statedir: dir, vnfsMethod: 'http', vnfsMaster: '10.0.0.1:8080', vnfsPrefix: 'files' };
   // Warm-up (as a running daemon is): the spawner process is up, the code paths compiled.
   for await (const _ of engine.render({ state: 'init', nodename: 'warmup', nodeid: '52:54:00:00:00:00', group: 'compute', vnfs: '', enabled: true, debug: 0, ipaddr: '' }, master));
@@ -107,22 +105,17 @@ try {
   const total = NODES * SCRIPTS;
   const idle = await idleLag();
   console.log(`nodescripts: ${NODES} nodes x ${SCRIPTS} scripts = ${total} script runs; ${cpus().length} cores; engine concurrency ${4 * cpus().length}; idle event-loop max delay here ${idle.toFixed(1)} ms`);
-  await engineRun(20, 'process'); // warm-up: page cache
+  await engineRun(20); // warm-up: page cache
   // The machine is shared: xargs is measured right before and right after the engine, and averaged.
   const xargs = await xargsRun(total);
   console.log(`  xargs -P 4 (ceiling)          ${xargs.toFixed(0).padStart(6)} scripts/s`);
-  const eng = await engineRun(NODES, 'process');
-  console.log(`  engine (default spawner)      ${eng.rate.toFixed(0).padStart(6)} scripts/s  event loop max delay ${eng.lagMs.toFixed(1)} ms`);
+  const eng = await engineRun(NODES);
+  console.log(`  engine                        ${eng.rate.toFixed(0).padStart(6)} scripts/s  event loop max delay ${eng.lagMs.toFixed(1)} ms`);
   const xargs2 = await xargsRun(total);
   console.log(`  xargs -P 4 again              ${xargs2.toFixed(0).padStart(6)} scripts/s`);
   const ceiling = (xargs + xargs2) / 2;
   const raw = await rawRun(Math.min(total, 3000));
   console.log(`  child_process, one thread     ${raw.toFixed(0).padStart(6)} scripts/s  (${(raw / ceiling).toFixed(2)}x xargs)`);
-  const perl = await engineRun(NODES, 'perl');
-  console.log(`  engine (perl spawner)         ${perl.rate.toFixed(0).padStart(6)} scripts/s  (${(perl.rate / ceiling).toFixed(2)}x xargs)  event loop max delay ${perl.lagMs.toFixed(1)} ms`);
-  const small = Math.max(20, Math.round(NODES / 5));
-  const inl = await engineRun(small, 'inline');
-  console.log(`  engine (inline, ${small} nodes)    ${inl.rate.toFixed(0).padStart(6)} scripts/s  (${(inl.rate / ceiling).toFixed(2)}x xargs)  event loop max delay ${inl.lagMs.toFixed(1)} ms`);
   const ratio = eng.rate / ceiling;
   console.log(`engine ${eng.rate.toFixed(0)}/s vs raw child_process ${raw.toFixed(0)}/s (${(eng.rate / raw).toFixed(2)}x) vs xargs -P 4 ${ceiling.toFixed(0)}/s`);
   console.log(`ratio engine / xargs: ${ratio.toFixed(2)} (goal >= 0.8) ${ratio >= 0.8 ? 'MET' : 'NOT MET'}`);

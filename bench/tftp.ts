@@ -4,7 +4,8 @@
  * address present). Single 64 MiB transfers at blksize 512/1468/8192/65464 (curl and atftp),
  * windowsize 4/16/64 at 1468 (atftp, vs atftpd), and 16 concurrent 16 MiB transfers at 1468 (curl).
  * Needs root, curl, atftp, tftpd-hpa; atftpd is taken from its Debian package into .cache/ when
- * not installed (it conflicts with tftpd-hpa). Run: node --import tsx bench/tftp.ts [single] [window] [conc] [--runs=X]
+ * not installed (it conflicts with tftpd-hpa). Run: node --import tsx bench/tftp.ts [single] [window] [conc] [--runs=X] [--engine=js]
+ * (`--engine=js`: provisiond as with config `tftp.engine: js`, every transfer in Node, to compare with the native pump).
  * TFTP_BENCH_BLKSIZES (comma list) limits the single-transfer rows to those block sizes.
  * Each row also prints every run and each server's CPU seconds per run (its processes and their children).
  */
@@ -102,7 +103,7 @@ function dropGroups(): void {
 }
 
 async function startProvisiond(root: string): Promise<[port: number, pid: number | undefined]> {
-  const [cmd, args] = inNs(process.execPath, ['--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify({ root, listen: '127.0.0.1', port: 0 })]);
+  const [cmd, args] = inNs(process.execPath, ['--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify({ root, listen: '127.0.0.1', port: 0, ...(engineJs ? { nativeMinBytes: null } : {}) })]);
   const child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   return new Promise((resolve, reject) => {
@@ -157,6 +158,7 @@ const MB = 1e6;
  */
 const argv = process.argv.slice(2);
 const runScale = Number(argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? 1);
+const engineJs = argv.includes('--engine=js');
 const named = argv.filter((a) => !a.startsWith('--'));
 const groups = new Set(named.length ? named : ['single', 'window', 'conc']);
 const fmt = (mbps: number) => `${mbps.toFixed(0).padStart(6)} MB/s`;

@@ -32,7 +32,8 @@ if (r.status !== 0) fail(`tsc exited with ${r.status ?? r.signal}: dist/ is not 
 
 let copied = 0;
 for (const entry of readdirSync(src, { recursive: true, withFileTypes: true })) {
-  if (!entry.isFile() || entry.name.endsWith('.ts')) continue;
+  // C sources are built by node-gyp into build/Release (npm ci), not shipped in dist/.
+  if (!entry.isFile() || /\.(ts|c|h)$/.test(entry.name)) continue;
   const from = join(entry.parentPath ?? entry.path, entry.name);
   const to = join(dist, relative(src, from));
   mkdirSync(dirname(to), { recursive: true });

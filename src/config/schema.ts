@@ -45,7 +45,7 @@ export const configSchema = z
         maxScriptRequestsPerAddress: z.number().int().positive().default(4),
         /** Seconds a request may take before it is cut (transfers are exempt while bytes flow). */
         requestTimeout: seconds.default(120),
-        /** Large getfile bodies through sendfile(2) (a python3 helper); false: buffered reads in Node. */
+        /** Large getfile bodies through sendfile(2) (the native addon, on a thread); false: buffered reads in Node. */
         sendfile: z.boolean().default(true),
       })
       .strict()
@@ -63,6 +63,10 @@ export const configSchema = z
         retries: z.number().int().min(1).default(6),
         /** Name of the generated iPXE script served over TFTP. */
         ipxeScript: z.string().default('boot.ipxe'),
+        /** `auto`: octet transfers of files of 64 KiB and more run in the native pump; `js`: every transfer in Node. */
+        engine: z.enum(['auto', 'js']).default('auto'),
+        /** Longest busy-poll of a native pump for the next ACK, in microseconds (0: never poll). */
+        pumpSpinUs: z.number().int().min(0).max(10_000).default(1000),
       })
       .strict()
       .prefault({}),

@@ -40,8 +40,9 @@ function serverFor(config: Config, booter: Booter, ctx: DaemonContext, log: Logg
     maxBlksize: t.maxBlksize,
     timeout: t.timeout,
     retries: t.retries,
-    // `PROVISIOND_TFTP_ENGINE=js` keeps every transfer in Node (diagnosis, benchmarks); by default big files go native.
-    nativeMinBytes: process.env.PROVISIOND_TFTP_ENGINE === 'js' ? null : undefined,
+    // `tftp.engine: js` keeps every transfer in Node (diagnosis, benchmarks); by default big files go native.
+    nativeMinBytes: t.engine === 'js' ? null : undefined,
+    pumpSpinUs: t.pumpSpinUs,
     generate: (path) => booter.tftpFile(path),
     onTransfer: tftpTimeline(booter, ctx.timeline, log),
     logger: log,
@@ -51,7 +52,7 @@ function serverFor(config: Config, booter: Booter, ctx: DaemonContext, log: Logg
 /** What rebinding needs: a change of anything else is picked up by the next request. */
 function bindKey(c: Config): string {
   const t = c.tftp;
-  return JSON.stringify([t.listen, t.port, t.root, t.maxBlksize, t.timeout, t.retries, c.statedir]);
+  return JSON.stringify([t.listen, t.port, t.root, t.maxBlksize, t.timeout, t.retries, t.engine, t.pumpSpinUs, c.statedir]);
 }
 
 /** The started service; `server` exposes its counters. */

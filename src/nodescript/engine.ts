@@ -9,11 +9,8 @@ import { discover, FolderReads, nodeFolders } from './discover.js';
 import { scriptEnv, defaultConcurrency } from './env.js';
 import { ProcessLimiter } from './limiter.js';
 import { type RunContext, runScript } from './run-script.js';
-import { InlineSpawner } from './spawner/inline-spawner.js';
-import { findPerl, ProcessSpawner } from './spawner/process-spawner.js';
-import { nativeSpawner } from './spawner/native.js';
-import type { Spawner } from './spawner/types.js';
-import type { Logger } from '../log/logger.js';
+import { spawnerPath } from '../native/index.js';
+import { ProcessSpawner } from './spawner/process-spawner.js';
 import type { EngineOptions, MasterContext, NodeContext, NodescriptEngine, PlanEntry, RenderOptions, ScriptResult } from './types.js';
 
 export const SCRIPT_START = '#!/bin/sh\n# NODESCRIPT START\n';
@@ -27,23 +24,6 @@ export function shellQuote(s: string): string {
 /** The line a failed script becomes in the node's script. */
 export function failureLine(name: string, reason: string): string {
   return `echo ${shellQuote(`provisiond: nodescript ${name} failed on the master (${reason})`)} >&2\n`;
-}
-
-/** `PROVISIOND_SPAWNER=native|perl|inline` forces a spawner (diagnosis, benchmarks). */
-function envSpawner(): EngineOptions['spawner'] {
-  const v = process.env.PROVISIOND_SPAWNER;
-  return v === 'native' || v === 'perl' || v === 'inline' ? v : undefined;
-}
-
-/** native (vfork, built with cc) > perl (fork) > inline (child_process on this thread). */
-function chooseSpawner(want: EngineOptions['spawner'], log: Logger): Spawner {
-  if (want === 'inline') return new InlineSpawner();
-  const native = want === 'perl' ? null : nativeSpawner(log);
-  if (native) return new ProcessSpawner({ native, logger: log });
-  const perl = findPerl();
-  if (perl) return new ProcessSpawner({ perl, logger: log });
-  log.warn({}, 'neither a C compiler nor perl found: nodescripts are spawned from the main thread (slower under a boot storm)');
-  return new InlineSpawner();
 }
 
 function positiveInt(name: string, v: number | undefined, dflt: number): number {
@@ -61,7 +41,7 @@ export function createNodescriptEngine(opts: EngineOptions): NodescriptEngine {
   const maxOutput = positiveInt('maxOutput', opts.maxOutput, 64 * 1024 * 1024);
   const limiter = new ProcessLimiter(Math.floor(positiveInt('concurrency', opts.concurrency, defaultConcurrency())));
   const log = logger.child({ component: 'nodescript' });
-  const spawner = chooseSpawner(opts.spawner ?? envSpawner(), log);
+  const spawner = new ProcessSpawner({ bin: spawnerPath(), logger: log });
   const running = { n: 0 };
   const ctx: RunContext = { spawner, statedir, timeoutMs, maxOutput, log, running };
   const inFlight = new Set<AbortController>();

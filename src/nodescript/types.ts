@@ -86,13 +86,6 @@ export interface EngineOptions {
   /** Bytes of output one script may print before it is cut and treated as failed. Default 64 MiB. */
   maxOutput?: number;
   logger: Logger;
-  /**
-   * How processes are started, through a small long-lived spawner process so that fork/exec never
-   * blocks the event loop: `native` (C, vfork; built with cc on first use), `perl` (fork), or `process`
-   * (the best of those available, the default); `inline` spawns with child_process from this thread.
-   * `PROVISIOND_SPAWNER=native|perl|inline` in the environment forces one.
-   */
-  spawner?: 'process' | 'native' | 'perl' | 'inline';
 }
 
 export interface RenderOptions {

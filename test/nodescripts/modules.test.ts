@@ -19,7 +19,7 @@ t.test('modules: activate links scripts the engine runs, deactivate removes them
   t.same(await activateModule(statedir, 'masterauth', 'init/group/compute'), ['nodescripts/init/group/compute/50-masterauth']);
   t.same(await activateModule(statedir, 'masterauth', 'init/group/compute'), ['nodescripts/init/group/compute/50-masterauth'], 'activating twice is harmless');
   t.same((await listModules(statedir)).find((m) => m.name === 'masterauth')!.active, ['init/group/compute']);
-  const engine = createNodescriptEngine({ statedir, logger: silentLogger(), spawner: 'inline' });
+  const engine = createNodescriptEngine({ statedir, logger: silentLogger() });
   t.teardown(() => engine.close());
   const plan = await engine.plan('init', node);
   t.ok(plan.some((p) => p.name === '50-masterauth' && p.action === 'master' && p.dir === 'group/compute'), 'the engine runs the module script for the group');

@@ -133,7 +133,7 @@ t.test('the rendered init script provisions a node in a chroot, and its ready ag
   t.teardown(() => server.close());
   const port = (server.address() as { port: number }).port;
 
-  const engine = createNodescriptEngine({ statedir, logger: silentLogger(), spawner: 'inline' });
+  const engine = createNodescriptEngine({ statedir, logger: silentLogger() });
   t.teardown(() => engine.close());
   const render = async (vnfs: string): Promise<string> => {
     const chunks: Buffer[] = [];

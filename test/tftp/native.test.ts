@@ -1,6 +1,7 @@
 /**
  * The native pump's life around the transfers (interop.test.ts proves its transfers with real
- * clients): without a C compiler everything is served by Node; a pump killed mid-transfer ends that
+ * clients): with the pump off (config tftp.engine: js) everything is served by Node; the pump gets
+ * its busy-poll setting as an argument; a pump killed mid-transfer ends that
  * transfer as an error and the next request gets a fresh pump; closing the server tells the clients
  * of native transfers and records them as aborted.
  */
@@ -61,19 +62,30 @@ function pumpPids(): number[] {
   });
 }
 
-t.test('without a C compiler the pump is not built and node serves everything', async (t) => {
-  const saved = { XDG_CACHE_HOME: process.env.XDG_CACHE_HOME, CC: process.env.CC };
-  process.env.XDG_CACHE_HOME = join(tmp, 'empty-cache');
-  process.env.CC = join(tmp, 'no-such-cc');
+t.test('with the pump off (tftp.engine: js) node serves everything', async (t) => {
   const records: TransferRecord[] = [];
-  const server = new TftpServer({ root, listen: '127.0.0.1', port: 0, logger: memoryLogger(), onTransfer: (r) => records.push(r) });
-  const { port } = await server.listen().finally(() => Object.assign(process.env, saved));
-  for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+  const server = new TftpServer({ root, listen: '127.0.0.1', port: 0, nativeMinBytes: null, logger: memoryLogger(), onTransfer: (r) => records.push(r) });
+  const { port } = await server.listen();
   t.teardown(() => server.close());
   t.equal(server.native, false, 'no pump');
   t.equal(await curl(port, 'big'), sha(big), 'the big file arrives whole');
   t.equal(records[0]?.engine, 'js', 'sent by node');
   t.equal(records[0]?.bytes, big.length);
+  t.same(pumpPids(), [], 'no pump process was started');
+});
+
+t.test('the pump gets tftp.pumpSpinUs as its argument, and a bad value is refused', async (t) => {
+  t.throws(() => new TftpServer({ root, pumpSpinUs: -1, logger: memoryLogger() }), TypeError);
+  t.throws(() => new TftpServer({ root, pumpSpinUs: 20_000, logger: memoryLogger() }), TypeError);
+  const records: TransferRecord[] = [];
+  const server = new TftpServer({ root, listen: '127.0.0.1', port: 0, nativePumps: 1, pumpSpinUs: 0, logger: memoryLogger(), onTransfer: (r) => records.push(r) });
+  const { port } = await server.listen();
+  t.teardown(() => server.close());
+  t.equal(await curl(port, 'big'), sha(big), 'the big file arrives whole with polling off');
+  t.equal(records[0]?.engine, 'native', 'sent by the pump');
+  const pids = pumpPids();
+  t.equal(pids.length, 1, 'one pump');
+  t.same(readFileSync(`/proc/${pids[0]}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(1), ['0'], 'started with its spin setting');
 });
 
 t.test('a pump killed mid-transfer: that transfer fails, the next one gets a new pump', async (t) => {

@@ -1,9 +1,8 @@
 /** `provisiond script list <state> <node>`: the scripts a node would get, in order, and what happens to each. */
 import type { Command } from 'commander';
-import { createNodescriptEngine, engineOptionsFromConfig } from '../../nodescript/index.js';
+import { discover, engineOptionsFromConfig } from '../../nodescript/index.js';
 import type { PlanEntry } from '../../nodescript/types.js';
 import { printJson, printTable } from '../node/output.js';
-import { cliLogger } from '../node/shared.js';
 import { type NodeOptions, nodeOptions, scriptTarget } from './node-context.js';
 
 const ACTION: Record<PlanEntry['action'], string> = {
@@ -35,14 +34,10 @@ export function register(script: Command): void {
     .option('--json', 'print JSON')
     .action(async (state: string, name: string, opts: NodeOptions & { json?: boolean }, cmd: Command) => {
       const { node, config, ctx } = await scriptTarget(cmd, state, name, opts);
-      const engine = createNodescriptEngine({ ...engineOptionsFromConfig(config), logger: cliLogger(ctx.err), spawner: 'inline' });
-      try {
-        const plan = await engine.plan(state, node);
-        if (opts.json) return printJson(ctx.out, plan);
-        if (plan.length === 0 && ctx.out.isTTY) ctx.err.write(`provisiond: no nodescripts for ${node.nodename} in state ${state}\n`);
-        printTable(ctx.out, ['NAME', 'FOLDER', 'ACTION', 'DETAIL'], plan.map((e) => [e.name, e.dir, ACTION[e.action], detail(e)]));
-      } finally {
-        await engine.close();
-      }
+      // Discovery only: nothing runs, so no engine (and no spawner process) is started.
+      const plan = await discover(engineOptionsFromConfig(config).statedir, state, node);
+      if (opts.json) return printJson(ctx.out, plan);
+      if (plan.length === 0 && ctx.out.isTTY) ctx.err.write(`provisiond: no nodescripts for ${node.nodename} in state ${state}\n`);
+      printTable(ctx.out, ['NAME', 'FOLDER', 'ACTION', 'DETAIL'], plan.map((e) => [e.name, e.dir, ACTION[e.action], detail(e)]));
     });
 }

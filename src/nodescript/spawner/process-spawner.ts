@@ -1,38 +1,29 @@
 /**
- * Spawning through a small long-lived spawner process (see spawner-perl.ts). The daemon only writes
- * a request frame and reads output frames, so a boot storm's thousands of fork/exec never block the
- * event loop that also answers DHCP and TFTP. The spawner is started with the engine, restarted if it
- * dies (jobs in flight then fail with a clear error), and unref'd while idle so it never keeps a
- * process alive by itself.
+ * Spawning through a small long-lived spawner process (src/native/spawner.c, built at `npm ci`): it
+ * forks with vfork() and execs, so a boot storm's thousands of fork/exec never block the event loop
+ * that also answers DHCP and TFTP (forking the daemon itself blocks it until the child has exec'd).
+ * The daemon only writes a request frame and reads output frames. The spawner is started with the
+ * engine, restarted if it dies (jobs in flight then fail with a clear error), and unref'd while idle
+ * so it never keeps a process alive by itself.
+ *
+ * Protocol (both ways): frames of `type(1 byte) id(u32 BE) length(u32 BE) payload` (util/frames.ts).
+ *  to the spawner:   R id "path\0cwd\0K=V\0K=V..."  run;   K id "TERM"|"KILL"  signal the job's process group
+ *  from the spawner: O id bytes (stdout)   E id bytes (stderr)   X id "code signo" (exited, pipes closed)
+ *                    F id message (could not start)
+ * When its stdin closes it sends SIGTERM to every job's group (SIGKILL 3 s later) and exits.
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { encodeFrame, FrameReader } from '../../util/frames.js';
 import type { Logger } from '../../log/logger.js';
-import { SPAWNER_PERL } from './spawner-perl.js';
 import type { JobHandle, JobHandlers, SpawnJob, Spawner } from './types.js';
 
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(osConstants.signals).map(([name, n]) => [n, name]));
 
-/** The perl interpreter on PATH, or null. */
-export function findPerl(path = process.env.PATH ?? '/usr/bin:/bin'): string | null {
-  for (const dir of path.split(':').filter(Boolean)) {
-    const p = join(dir, 'perl');
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return null;
-}
-
 export class ProcessSpawner implements Spawner {
-  /** The spawner's command line: the Perl program, or the native binary. */
-  readonly #command: [string, ...string[]];
-  readonly #perl: string;
+  /** The spawner executable. */
+  readonly #bin: string;
   readonly #log: Logger;
   #child: ChildProcessByStdio<Writable, Readable, Readable> | undefined;
   #jobs = new Map<number, JobHandlers>();
@@ -41,10 +32,9 @@ export class ProcessSpawner implements Spawner {
   readonly #frames = new FrameReader();
   #closed = false;
 
-  constructor({ perl, native, logger }: { perl?: string; native?: string; logger: Logger }) {
-    if (!native && !perl) throw new TypeError('nodescript spawner: perl or native binary required');
-    this.#command = native ? [native] : [perl!, '-e', SPAWNER_PERL];
-    this.#perl = this.#command[0];
+  constructor({ bin, logger }: { bin: string; logger: Logger }) {
+    if (!bin) throw new TypeError('nodescript spawner: the spawner executable is required');
+    this.#bin = bin;
     this.#log = logger;
     // Started now, not at the first request: forking the daemon itself is the one blocking spawn,
     // better paid at startup than in the middle of a boot storm.
@@ -83,18 +73,18 @@ export class ProcessSpawner implements Spawner {
 
   #ensure(): ChildProcessByStdio<Writable, Readable, Readable> {
     if (this.#child) return this.#child;
-    const child = spawn(this.#command[0], this.#command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+    const child = spawn(this.#bin, [], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
     this.#child = child;
     this.#frames.reset();
     child.stdin.on('error', () => {}); // EPIPE when it died: reported by 'exit'
     child.stdout.on('data', (b: Buffer) => this.#onData(b));
-    child.stderr.on('data', (b: Buffer) => this.#log.warn({ spawner: this.#perl }, `nodescript spawner: ${b.toString().trim()}`));
+    child.stderr.on('data', (b: Buffer) => this.#log.warn({ spawner: this.#bin }, `nodescript spawner: ${b.toString().trim()}`));
     const gone = (why: string) => {
       if (this.#child !== child) return;
       this.#child = undefined;
       const jobs = [...this.#jobs.values()];
       this.#jobs.clear();
-      if (!this.#closed) this.#log.error({ spawner: this.#perl }, `nodescript spawner ${why}`);
+      if (!this.#closed) this.#log.error({ spawner: this.#bin }, `nodescript spawner ${why}`);
       for (const h of jobs) h.exit({ code: null, signal: null, error: `nodescript spawner ${why}` });
     };
     child.on('error', (err) => gone(`failed: ${err.message}`));

@@ -1,7 +1,7 @@
 /**
- * How the engine starts a script process. Two implementations: `process-spawner` (a small long-lived
- * spawner process forks and execs, so the event loop never blocks in fork) and `inline-spawner`
- * (child_process from this thread; the fallback, and the baseline of the benchmark).
+ * How the engine starts a script process. One implementation, `process-spawner`: a small long-lived
+ * spawner process forks and execs, so the event loop never blocks in fork. Tests and the engine see
+ * only this interface.
  */
 
 export interface SpawnJob {

@@ -3,13 +3,13 @@
  * feeding the state machine of engine.ts. A malformed packet is dropped, logged at debug level and
  * counted; only a socket error ends the server.
  */
-import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
 import { CLIENT_PORT, PXE_PORT, SERVER_PORT } from '../../protocol/dhcp/constants.js';
 import { decodePacket, DhcpDecodeError, encodePacket, type DhcpPacket } from '../../protocol/dhcp/packet.js';
 import type { Logger } from '../../log/logger.js';
 import { DhcpEngine, type Arrival } from './engine.js';
 import { Neighbours } from './neighbours.js';
-import { bindToDevice, growReceiveBuffer, interfaceAddress } from './netif.js';
+import { interfaceAddress, openDhcpSocket } from './netif.js';
 import { Pool } from './pool.js';
 import { replyDestination } from './reply.js';
 import type { DhcpServerOptions, DhcpStats } from './types.js';
@@ -26,7 +26,7 @@ interface Listener {
 const ADDRESS_TTL_MS = 1000;
 /** At most one warning per interval about replies the kernel refused (no route to a bogus ciaddr...). */
 const SEND_FAILED_LOG_MS = 10_000;
-/** Socket receive buffer: about 2 s of a 10,000-node boot storm (see growReceiveBuffer). */
+/** Socket receive buffer: about 2 s of a 10,000-node boot storm (see netif.ts, receiveBuffer). */
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
 
 /**
@@ -86,22 +86,14 @@ export class DhcpServer {
   }
 
   private async bind(iface: string | null, pool: Pool | null, port: number, pxePort: boolean): Promise<void> {
-    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true, lookup: literalLookup });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(port, this.opts.listen ?? '0.0.0.0', () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    }).catch((err: Error) => {
-      socket.close();
-      throw new Error(`dhcp: cannot listen on ${this.opts.listen ?? '0.0.0.0'}:${port}${iface ? ` (${iface})` : ''}: ${err.message}`, { cause: err });
+    const address = this.opts.listen ?? '0.0.0.0';
+    const { socket, rcvbuf } = await openDhcpSocket({ address, port, iface, receiveBuffer: RECEIVE_BUFFER, dgram: { lookup: literalLookup } }).catch((err: Error) => {
+      // An interface that cannot be used says so itself (netif.ts); a port that cannot be bound is said here.
+      if (err.message.startsWith('dhcp interface')) throw err;
+      throw new Error(`dhcp: cannot listen on ${address}:${port}${iface ? ` (${iface})` : ''}: ${err.message}`, { cause: err });
     });
     const l: Listener = { socket, iface, pool, pxePort, address: { value: null, at: 0 } };
     this.listeners.push(l);
-    socket.setBroadcast(true);
-    if (iface) bindToDevice(socket, iface);
-    const rcvbuf = growReceiveBuffer(socket, RECEIVE_BUFFER);
     this.log.debug({ iface, port, rcvbuf }, 'dhcp socket receive buffer');
     socket.on('message', (msg, rinfo) => this.receive(l, msg, rinfo));
     socket.on('error', (err) => {

@@ -12,7 +12,7 @@ import { ChecksumCache } from './checksum-cache.js';
 import { HttpError } from './errors.js';
 import { sendFile } from './file-sender.js';
 import { resolveExported, safeSegments } from './safe-path.js';
-import type { SendfileHelper } from './sendfile.js';
+import type { SendfileSender } from './sendfile.js';
 import type { HttpHandlers, HttpServerOptions } from './types.js';
 
 /** Mutable state the routes read, so a config reload applies without rebuilding the app. */
@@ -22,8 +22,8 @@ export interface AppState {
   closing: boolean;
   /** Nodescript requests in flight per client address. */
   scriptsInFlight: Map<string, number>;
-  /** The zero-copy path, or null (no python3, or turned off). */
-  sendfile: SendfileHelper | null;
+  /** The zero-copy path, or null (turned off). */
+  sendfile: SendfileSender | null;
 }
 
 const STATE = /^\w+$/;

@@ -1,6 +1,6 @@
 /**
- * Moves a byte range of an open file to an HTTP response as fast as Node allows without a
- * sendfile(2) binding: large reads (default 4 MiB, against fs.createReadStream's 64 KiB that
+ * Moves a byte range of an open file to an HTTP response as fast as Node allows without
+ * sendfile(2) (for `http.sendfile: false`, and beyond sendfile.ts's limits): large reads (default 4 MiB, against fs.createReadStream's 64 KiB that
  * measured 0.28x nginx here), one read always in flight ahead of the socket, and the socket's
  * backpressure respected so memory stays bounded at about two chunks per transfer.
  */

@@ -1,8 +1,9 @@
 /**
  * Sends one regular file the way download clients and resuming nodes expect: `ETag`,
  * `Last-Modified`, conditional requests (304), one byte range (206/416, `If-Range`),
- * `Content-Length`, `X-Checksum-Sha256` of the whole file, HEAD. The body goes through
- * body-pump.ts (large reads, read-ahead, backpressure).
+ * `Content-Length`, `X-Checksum-Sha256` of the whole file, HEAD. A small body goes in one write,
+ * a large one through sendfile.ts (zero-copy, ranges included), else body-pump.ts (large reads,
+ * read-ahead, backpressure).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
@@ -10,7 +11,7 @@ import type { ChecksumCache } from './checksum-cache.js';
 import { pumpFile, type PumpOptions } from './body-pump.js';
 import { HttpError } from './errors.js';
 import { parseRange } from './range.js';
-import type { SendfileHelper } from './sendfile.js';
+import type { SendfileSender } from './sendfile.js';
 
 /** What a finished (or cut) transfer reports, for logs and the boot timeline. */
 export interface TransferReport {
@@ -26,7 +27,7 @@ export interface SendFileOptions extends PumpOptions {
   checksums?: ChecksumCache;
   contentType?: string;
   /** Zero-copy path for large bodies, when available. */
-  sendfile?: SendfileHelper | null;
+  sendfile?: SendfileSender | null;
 }
 
 /** Bodies up to this size are read in one synchronous read and sent in one write. */
@@ -102,7 +103,7 @@ export async function sendFile(req: IncomingMessage, res: ServerResponse, file: 
       res.end(buf);
       return report(status, length, true);
     }
-    const sent = options.sendfile?.takes(length) ? await options.sendfile.send(res, fd, start, length) : await pumpFile(fd, res, start, length, options);
+    const sent = options.sendfile?.takes(res, length) ? await options.sendfile.send(res, fd, start, length) : await pumpFile(fd, res, start, length, options);
     return report(status, sent, sent === length);
   } finally {
     try {

@@ -9,12 +9,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../log/logger.js';
 import { type AppState, createApp } from './app.js';
 import { ChecksumCache } from './checksum-cache.js';
-import { findPython, SendfileHelper } from './sendfile.js';
+import { SendfileSender } from './sendfile.js';
 import type { HttpHandlers, HttpServerOptions } from './types.js';
 
-function makeSendfile(options: HttpServerOptions): SendfileHelper | null {
-  const python = options.zeroCopy === false ? null : findPython();
-  return python ? new SendfileHelper({ python, idleSeconds: options.requestTimeoutMs / 1000 }) : null;
+/** The zero-copy path, unless turned off. Throws when the native addon was not built. */
+function makeSendfile(options: HttpServerOptions): SendfileSender | null {
+  return options.zeroCopy === false ? null : new SendfileSender({ idleMs: options.requestTimeoutMs });
 }
 
 export class HttpServer {
@@ -28,17 +28,15 @@ export class HttpServer {
     if (options.maxScriptRequestsPerAddress < 1) throw new TypeError('http: maxScriptRequestsPerAddress must be at least 1');
     this.#handlers = handlers;
     this.#log = logger;
-    const sendfile = makeSendfile(options);
-    this.#state = { options, checksums: new ChecksumCache(), closing: false, scriptsInFlight: new Map(), sendfile };
-    if (options.zeroCopy !== false && !sendfile) logger.warn({}, 'http: python3 not found: large files are sent without sendfile (slower; apt-get install python3)');
+    this.#state = { options, checksums: new ChecksumCache(), closing: false, scriptsInFlight: new Map(), sendfile: makeSendfile(options) };
   }
 
-  /** Checksums of served files (the daemon drops entries when a VNFS tree changes). */
   /** Whether large bodies go out through sendfile(2). */
   get zeroCopy(): boolean {
     return this.#state.sendfile !== null;
   }
 
+  /** Checksums of served files (the daemon drops entries when a VNFS tree changes). */
   get checksums(): ChecksumCache {
     return this.#state.checksums;
   }
@@ -104,19 +102,18 @@ export class HttpServer {
     this.#state.closing = true;
     const server = this.#server;
     if (!server) return;
-    await this.#drain(server, this.#state.options.closeGraceMs ?? 30_000, true);
+    await this.#drain(server, this.#state.options.closeGraceMs ?? 30_000);
   }
 
-  async #drain(server: Server, graceMs: number, final = false): Promise<void> {
+  async #drain(server: Server, graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     // Connections that finish a response while draining become idle: close them as they do.
     const sweep = setInterval(() => server.closeIdleConnections(), 100);
     const timer = setTimeout(() => {
       this.#log.warn({ graceMs }, 'http: transfers still running after the grace period are cut');
+      // A sendfile transfer ends with its connection (sendfile.ts cancels it when the socket closes).
       server.closeAllConnections();
-      // Only when stopping: after a rebind the helpers may be serving the new socket's clients too.
-      if (final) this.#state.sendfile?.killAll();
     }, graceMs);
     try {
       await closed;

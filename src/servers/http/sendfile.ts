@@ -1,128 +1,91 @@
 /**
- * Zero-copy transfers: Node has no sendfile(2), so a large body is handed to a small helper process
- * that calls it (Python's os.sendfile, from Debian's python3) on the response's own socket and the
- * already open file, both passed as inherited descriptors. The kernel moves page-cache pages to the
- * socket; nothing crosses into JavaScript. Node writes the headers first and the helper only starts
- * once they have left, so the bytes on the wire stay in order. Without python3, or beyond
- * `maxConcurrent` helpers, the caller falls back to body-pump.ts.
+ * Zero-copy transfers: a large body goes out with sendfile(2) on the response's own socket, from a
+ * thread of the native addon (src/native/sendfile.c): the kernel moves page-cache pages to the
+ * socket, nothing crosses into JavaScript, and the event loop stays free. Node writes the headers
+ * first and the thread starts once they have left, so the bytes on the wire stay in order; Node
+ * writes nothing to the socket while the thread sends; then the response ends as any other and a
+ * keep-alive connection goes on to its next request. Beyond `maxConcurrent` transfers, and for a
+ * socket sendfile cannot write to (TLS: the bytes must be encrypted in Node), the caller uses
+ * body-pump.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { delimiter, join } from 'node:path';
-
-// fd 3: the client socket (non-blocking, shared with Node: wait for writability); fd 4: the file.
-const HELPER = `
-import os, select, sys
-out, f = 3, 4
-off, end, idle = int(sys.argv[1]), int(sys.argv[1]) + int(sys.argv[2]), float(sys.argv[3])
-sent, code = 0, 0
-try:
-    while off < end:
-        try:
-            n = os.sendfile(out, f, off, min(end - off, 1 << 30))
-        except BlockingIOError:
-            if not select.select([], [out], [], idle)[1]:
-                code = 3
-                break
-            continue
-        if n == 0:
-            code = 4
-            break
-        off += n
-        sent += n
-except OSError:
-    code = 2
-sys.stdout.write(str(sent))
-sys.exit(code)
-`;
+import { nativeAddon, type NativeAddon } from '../../native/index.js';
 
 /**
- * The system's python3 (Debian's /usr/bin/python3 first: a version manager's shim on PATH, such as
- * pyenv's, costs a shell and hundreds of ms per start), else the first on PATH; null when none.
+ * The file descriptor of a plain TCP socket, or null. Node has no public API for it, and this is
+ * the one place that reads it: `_handle` is the socket's libuv TCP handle (TCPWrap), whose `fd`
+ * property is the descriptor on Unix. sendfile(2) needs the descriptor itself; the addon dup()s it,
+ * so Node closing the socket meanwhile never leaves the thread writing to a reused number.
  */
-export function findPython(path = process.env.PATH ?? ''): string | null {
-  for (const dir of ['/usr/bin', ...path.split(delimiter)]) {
-    if (!dir) continue;
-    const p = join(dir, 'python3');
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return null;
+function socketFd(socket: Socket): number | null {
+  if ((socket as Socket & { encrypted?: boolean }).encrypted) return null;
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
 }
 
 export interface SendfileOptions {
-  python: string;
-  /** Helpers running at once; more transfers use the JavaScript path. Default 64. */
+  /** Transfers running at once; more use the JavaScript path. Default 64. */
   maxConcurrent?: number;
-  /** Bodies smaller than this use the JavaScript path (a process start costs more). Default 8 MiB. */
+  /** Bodies smaller than this use the JavaScript path. Default 256 KiB (smaller ones are sent in one write anyway). */
   minBytes?: number;
-  /** Seconds the socket may stay unwritable before the helper gives up. */
-  idleSeconds: number;
+  /** Milliseconds the socket may stay unwritable before the transfer is given up (the server's idle timeout). */
+  idleMs: number;
 }
 
-export class SendfileHelper {
+export class SendfileSender {
   #running = 0;
-  readonly #children = new Set<ChildProcess>();
-  readonly #python: string;
+  readonly #addon: NativeAddon;
   readonly #max: number;
   readonly #min: number;
-  readonly #idle: number;
+  readonly #idleMs: number;
 
-  constructor({ python, maxConcurrent = 64, minBytes = 8 << 20, idleSeconds }: SendfileOptions) {
-    this.#python = python;
+  /** Throws NativeBuildMissingError when the addon was not built. */
+  constructor({ maxConcurrent = 64, minBytes = 256 * 1024, idleMs }: SendfileOptions) {
+    if (!(idleMs > 0)) throw new TypeError(`http sendfile: idleMs must be positive, got ${idleMs}`);
+    this.#addon = nativeAddon();
     this.#max = maxConcurrent;
     this.#min = minBytes;
-    this.#idle = idleSeconds;
+    this.#idleMs = idleMs;
   }
 
+  /** Transfers running now. */
   get running(): number {
     return this.#running;
   }
 
-  /** Ends every transfer in flight (the helpers hold a copy of their sockets: closing ours is not enough). */
-  killAll(): void {
-    for (const c of this.#children) c.kill('SIGKILL');
+  /** Whether a body of `length` bytes for `res` should go through sendfile now. */
+  takes(res: ServerResponse, length: number): boolean {
+    return length >= this.#min && this.#running < this.#max && !!res.socket && socketFd(res.socket as Socket) !== null;
   }
 
-  /** Whether a body of `length` bytes should go through a helper now. */
-  takes(length: number): boolean {
-    return length >= this.#min && this.#running < this.#max;
-  }
-
-  /** Sends `length` bytes of `fd` from `start` after the headers; resolves with the bytes sent. */
+  /** Sends `length` bytes of `fd` from `start` after the headers, then ends the response; resolves with the bytes sent. */
   async send(res: ServerResponse, fd: number, start: number, length: number): Promise<number> {
     const socket = res.socket as Socket | null;
     if (!socket || socket.destroyed) return 0;
     this.#running++;
-    // Node's idle timer sees no traffic while the helper writes: suspend it for the transfer.
+    // Node's idle timer sees no traffic while the thread writes: suspend it for the transfer (the
+    // thread applies the same limit to a socket that stays unwritable).
     const timeout = (socket as Socket & { timeout?: number }).timeout ?? 0;
     socket.setTimeout(0);
     try {
-      // child_process closes a Socket given as stdio when the helper exits: this connection ends with
-      // the transfer, so say so (a node fetches one image per connection anyway).
-      res.setHeader('Connection', 'close');
-      res.shouldKeepAlive = false;
       res.flushHeaders();
-      while (socket.writableLength > 0 && !socket.destroyed) await new Promise((r) => socket.once('drain', r));
-      if (socket.destroyed) return 0;
-      // -I -S: no environment, no user site, no site module: the helper starts in a few ms.
-      const child = spawn(this.#python, ['-I', '-S', '-c', HELPER, String(start), String(length), String(this.#idle)], {
-        stdio: ['ignore', 'pipe', 'ignore', socket, fd],
+      while (socket.writableLength > 0 && !socket.destroyed) await drainedOrClosed(socket);
+      const sock = socket.destroyed ? null : socketFd(socket);
+      if (sock === null) {
+        res.destroy();
+        return 0;
+      }
+      const { err, sent } = await new Promise<{ err: string | null; sent: number }>((resolve) => {
+        // The server closing the connection (client gone, close() past its grace) ends the transfer.
+        const cancel = () => this.#addon.sendfileCancel(handle);
+        const handle = this.#addon.sendfileStart(sock, fd, start, length, this.#idleMs, (e, n) => {
+          socket.off('close', cancel);
+          resolve({ err: e, sent: n });
+        });
+        socket.once('close', cancel);
       });
-      this.#children.add(child);
-      child.once('close', () => this.#children.delete(child));
-      let out = '';
-      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      const code = await new Promise<number | null>((resolve) => {
-        child.once('error', () => resolve(-1));
-        child.once('close', (c) => resolve(c));
-      });
-      const sent = Number(out) || 0;
-      if (code === 0 && sent === length) res.end();
+      if (err === null && sent === length && !socket.destroyed) res.end();
       else res.destroy();
       return sent;
     } finally {
@@ -130,4 +93,16 @@ export class SendfileHelper {
       if (!socket.destroyed && timeout > 0) socket.setTimeout(timeout);
     }
   }
+}
+
+function drainedOrClosed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }

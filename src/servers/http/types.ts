@@ -52,6 +52,6 @@ export interface HttpServerOptions {
   closeGraceMs?: number;
   /** Read size of file transfers. */
   chunkSize?: number;
-  /** Large bodies through sendfile(2) via a python3 helper (default true; false: the JavaScript path). */
+  /** Large bodies through sendfile(2) on a thread of the native addon (default true; false: the JavaScript path). */
   zeroCopy?: boolean;
 }

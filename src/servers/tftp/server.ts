@@ -15,7 +15,7 @@ import { toNetascii } from '../../protocol/tftp/netascii.js';
 import { BufferSource, FileSource, StreamSource, type BlockSource } from './source.js';
 import { openUnderRoot } from './root.js';
 import { Transfer, type TransferEnd } from './transfer.js';
-import { nativePump } from './native/build.js';
+import { tftpPumpPath } from '../../native/index.js';
 import { PumpPool } from './native/pool.js';
 
 export interface TftpClient {
@@ -59,9 +59,14 @@ export interface TftpServerOptions {
   maxNetasciiBytes?: number;
   /**
    * Regular files of at least this many bytes, sent in octet mode, are moved by the native pump
-   * (pump.c, built with the system's cc on first use); null: every transfer runs in Node.
+   * (src/native/pump.c, built at `npm ci`); null: every transfer runs in Node (config `tftp.engine: js`).
    */
   nativeMinBytes?: number | null;
+  /**
+   * Longest busy-poll of a pump for the next ACK, in µs (0: never; at most 10000; default 1000),
+   * while few transfers run (pool.ts). Config `tftp.pumpSpinUs`.
+   */
+  pumpSpinUs?: number;
   /**
    * Most native pump processes: a new transfer gets an idle pump or a new one up to this limit, then
    * shares the least busy (each runs many transfers in one loop). Started on demand, kept for reuse.
@@ -114,21 +119,25 @@ export class TftpServer {
     maxNetasciiBytes = 16 * 1024 * 1024,
     nativeMinBytes = 64 * 1024,
     nativePumps = 16,
+    pumpSpinUs = 1000,
     ...rest
   }: TftpServerOptions) {
     if (!(timeout > 0)) throw new TypeError(`tftp: timeout must be positive, got ${timeout}`);
     if (!Number.isInteger(retries) || retries < 1) throw new TypeError(`tftp: retries must be a positive integer, got ${retries}`);
     if (!Number.isInteger(nativePumps) || nativePumps < 1) throw new TypeError(`tftp: nativePumps must be a positive integer, got ${nativePumps}`);
-    this.o = { listen, port, maxBlksize, maxWindowsize, maxWindowBytes, timeout, retries, maxTransfers, maxNetasciiBytes, nativeMinBytes, nativePumps, ...rest };
+    if (!Number.isInteger(pumpSpinUs) || pumpSpinUs < 0 || pumpSpinUs > 10_000) throw new TypeError(`tftp: pumpSpinUs must be an integer from 0 to 10000, got ${pumpSpinUs}`);
+    this.o = { listen, port, maxBlksize, maxWindowsize, maxWindowBytes, timeout, retries, maxTransfers, maxNetasciiBytes, nativeMinBytes, nativePumps, pumpSpinUs, ...rest };
   }
 
-  /** True when big files go to the native pump (it was built and has not kept failing). */
+  /** True when big files go to the native pump (it is on and has not kept failing). */
   get native(): boolean {
     return this.pool?.usable ?? false;
   }
 
   /** Binds the request socket; resolves with the address actually bound (port 0 picks one). */
   async listen(): Promise<{ address: string; port: number }> {
+    // Before binding: a missing build is an installation error, said at once.
+    const pump = this.o.nativeMinBytes !== null ? tftpPumpPath() : null;
     const socket = createSocket({ type: 'udp4', reuseAddr: false });
     socket.on('message', (msg, rinfo) => void this.onRequest(msg, rinfo));
     socket.on('error', (err) => this.o.logger.error({ err: err.message }, 'tftp request socket error'));
@@ -144,10 +153,7 @@ export class TftpServer {
       socket.setRecvBufferSize(4 * 1024 * 1024);
     } catch {}
     this.socket = socket;
-    if (this.o.nativeMinBytes !== null) {
-      const bin = await nativePump(this.o.logger);
-      if (bin) this.pool = new PumpPool(bin, this.o.nativePumps, this.o.logger);
-    }
+    if (pump) this.pool = new PumpPool(pump, this.o.nativePumps, this.o.logger, { spinUs: this.o.pumpSpinUs });
     return this.address()!;
   }
 

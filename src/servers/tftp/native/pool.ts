@@ -1,10 +1,10 @@
 /**
- * The native pumps (pump.c), long-lived child processes each running many transfers in one epoll
- * loop: Node hands a job (file, client, negotiated options, the OACK) to the least busy pump and
- * hears back `started`, `refused` (serve it in Node instead) and the end (outcome, bytes, resent
- * blocks, duration), so the transfer record is the same as for a transfer run in Node. A pump that
- * dies ends its transfers as errors and is replaced on the next job; one that keeps dying turns the
- * native path off for this server.
+ * The native pumps (src/native/pump.c, built at `npm ci`), long-lived child processes each running
+ * many transfers in one epoll loop: Node hands a job (file, client, negotiated options, the OACK) to
+ * the least busy pump and hears back `started`, `refused` (serve it in Node instead) and the end
+ * (outcome, bytes, resent blocks, duration), so the transfer record is the same as for a transfer
+ * run in Node. A pump that dies ends its transfers as errors and is replaced on the next job; one
+ * that keeps dying turns the native path off for this server.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -88,11 +88,12 @@ class Pump {
 
   constructor(
     bin: string,
+    spinUs: number,
     private readonly logger: Logger,
     private readonly onDeath: (pump: Pump) => void,
     private readonly onJobEnd: () => void,
   ) {
-    this.child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(bin, [String(spinUs)], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('close', () => resolve()));
     this.child.stdout.on('data', (d: Buffer) => this.onData(d));
     this.child.stderr.on('data', (d: Buffer) => this.logger.warn({ err: d.toString().trim() }, 'tftp native pump'));
@@ -163,17 +164,23 @@ export class PumpPool {
   /** What the pumps were last told about busy-polling (pump.c, spin()). */
   private spinning = false;
 
+  private readonly spinBelow: number;
+  private readonly spinUs: number;
+
   /**
    * @param spinBelow the pumps may busy-poll for ACKs while at most this many transfers run in all of
    *   them (default: half the CPUs, at least 1): a polling pump keeps a CPU busy, which is free only
    *   while few transfers run; with more, each wakes on its ACK as usual.
+   * @param spinUs how long one busy-poll lasts at most, in µs (the pump's argument; 0: never poll).
    */
   constructor(
     private readonly bin: string,
     count: number,
     private readonly logger: Logger,
-    private readonly spinBelow = Math.max(1, Math.floor(availableParallelism() / 2)),
+    { spinBelow = Math.max(1, Math.floor(availableParallelism() / 2)), spinUs = 1000 }: { spinBelow?: number; spinUs?: number } = {},
   ) {
+    this.spinBelow = spinBelow;
+    this.spinUs = spinUs;
     this.pumps = Array.from({ length: Math.max(1, count) }, () => null);
   }
 
@@ -217,6 +224,7 @@ export class PumpPool {
     if (!pump) {
       pump = new Pump(
         this.bin,
+        this.spinUs,
         this.logger,
         (dead) => this.onDeath(dead),
         () => this.updateSpin(),

@@ -1,13 +1,17 @@
 /*
- * provisiond-spawner (native): the same protocol as spawner-perl.ts, in C with vfork(), so that
- * starting a nodescript costs the spawner almost nothing. Built on demand by native-spawner.ts
- * with the system's C compiler; without one the Perl spawner is used.
+ * provisiond-spawner: the nodescript engine's spawner process (src/nodescript/spawner/process-spawner.ts),
+ * in C with vfork(), so that starting a nodescript costs the spawner almost nothing and a boot
+ * storm's thousands of fork/exec never block the daemon's event loop. A dumb executor: Node decides
+ * timeouts and limits. When its stdin closes it sends SIGTERM to every job's process group (SIGKILL
+ * 3 s later) and exits. Built by node-gyp at `npm ci` (binding.gyp); src/native/index.ts finds it.
  *
  * Frames both ways: type(1) id(u32 BE) length(u32 BE) payload.
  *  in:  R id "path\0cwd\0K=V\0..."   K id "TERM"|"KILL"
  *  out: O id bytes   E id bytes   X id "code signo"   F id message
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -6,7 +6,9 @@
  * transfer.ts: OACK handshake, lockstep or RFC 7440 windows restarted after a gap, duplicate ACKs send
  * nothing (no Sorcerer's Apprentice), foreign ports get error 5, 16-bit block numbers roll over,
  * retransmission with doubling backoff bounded by `retries`, then the transfer is dropped and freed.
- * One epoll loop carries every transfer; built on demand by build.ts with the system's C compiler.
+ * One epoll loop carries every transfer. Built by node-gyp at `npm ci` (binding.gyp, target
+ * provisiond-tftp-pump); src/native/index.ts finds it. Usage: provisiond-tftp-pump [SPIN_US]
+ * (config tftp.pumpSpinUs: longest busy-poll for an ACK in microseconds, 0 turns it off).
  *
  * Frames both ways on stdin/stdout: type(1) id(u32 BE) length(u32 BE) payload.
  *  in:  J id job     A id reason (abort: error packet to the client, outcome aborted)
@@ -16,7 +18,9 @@
  * Job: client ip(u32) port(u16) bind ip(u32) blksize(u16) windowsize(u16) timeout ms(u32) retries(u16)
  *      flags(u8: 1 tsize asked) size(u64) dev(u64) ino(u64) oack length(u16) oack path
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -37,7 +41,7 @@ enum { OUT_OK, OUT_PROBE, OUT_OPTIONS_REFUSED, OUT_ABORTED, OUT_TIMEOUT, OUT_ERR
 #define MAX_BACKOFF 8
 #define BATCH 64
 #define CHUNK (256 * 1024)
-#define SPIN_US 1000 /* longest busy-poll before sleeping; PROVISIOND_TFTP_SPIN_US overrides, 0 turns it off */
+#define SPIN_US 1000 /* longest busy-poll before sleeping; argv[1] overrides, 0 turns it off */
 #define SPIN_BACKOFF 64 /* sleeps without polling after a poll that waited in vain */
 
 struct xfer {
@@ -438,10 +442,9 @@ static int on_stdin(void) {
   return 1;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
-  const char *su = getenv("PROVISIOND_TFTP_SPIN_US");
-  spin_us = su ? atoi(su) : SPIN_US;
+  spin_us = argc > 1 ? atoi(argv[1]) : SPIN_US;
   if (spin_us < 0) spin_us = 0;
   if (spin_us > 10000) spin_us = 10000;
   struct rlimit rl;
