@@ -8,8 +8,9 @@ import t from 'tap';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { tempDir } from './lib/cleanup.js';
-import { e2eGate } from './lib/prereqs.js';
+import { tempDir } from '../lib/cleanup.js';
+import { gate } from '../lib/gate.js';
+import { e2eWhyNot } from './lib/prereqs.js';
 import { TestNetwork } from './lib/netns.js';
 import { Vm, type Firmware } from './lib/vm.js';
 
@@ -22,7 +23,7 @@ interface Seen {
   userClass: string | null;
 }
 
-if (e2eGate(t)) {
+if (gate(t, e2eWhyNot())) {
   t.test('VM firmware sends DHCP DISCOVERs on the test bridge', async (t) => {
     const dir = tempDir('pvd-e2e-fw-');
     const net = await TestNetwork.create({ dir });
