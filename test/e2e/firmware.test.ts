@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { tempDir } from '../lib/cleanup.js';
 import { gate } from '../lib/gate.js';
+import { sleep } from '../lib/sleep.js';
 import { e2eWhyNot } from './lib/prereqs.js';
 import { TestNetwork } from './lib/netns.js';
 import { Vm, type Firmware } from './lib/vm.js';
@@ -57,7 +58,7 @@ if (gate(t, e2eWhyNot())) {
     }
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && !cases.every((c) => seen.some((s) => s.mac === c.mac && s.type === 1))) {
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
     for (const c of cases) {
       const vm = vms.find((v) => v.mac === c.mac)!;

@@ -52,6 +52,12 @@ export async function startDaemon(t: Teardown, extraConfig = '', opts: { watch?:
   return { daemon, statedir, configPath, base: `http://127.0.0.1:${port}`, port, log, write: (rel, text, mode) => writeIn(statedir, rel, text, mode) };
 }
 
+/** Reads a whole response body as text. */
+export async function text(url: string, init?: RequestInit): Promise<{ status: number; body: string; headers: Headers }> {
+  const res = await fetch(url, init);
+  return { status: res.status, body: await res.text(), headers: res.headers };
+}
+
 export interface ServeOptions {
   configPath: string;
   /** Run inside this namespace of the lab (default: this process's namespace). */
@@ -145,7 +151,7 @@ export class ServeProcess {
 
   /** Sends a signal (SIGHUP reloads, SIGTERM stops). */
   kill(signal: NodeJS.Signals): void {
-    killQuietly(this.child.pid, signal);
+    if (this.running) killQuietly(this.child.pid, signal);
   }
 
   /** SIGTERM (the database is closed cleanly), SIGKILL after `graceMs`; resolves once it exited. */

@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon } from '../http/harness.js';
-import { makeStatedir } from './helpers.js';
+import { startDaemon } from '../lib/daemon.js';
+import { makeStatedir } from '../lib/statedir.js';
 
 const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p));
 if (!BUSYBOX) {

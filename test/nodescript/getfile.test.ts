@@ -12,7 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createNodescriptEngine } from '../../src/nodescript/index.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { collect, makeStatedir, master, node } from './helpers.js';
+import { makeStatedir } from '../lib/statedir.js';
+import { collect, master, node } from './helpers.js';
 
 const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p));
 if (!BUSYBOX) {
