@@ -13,11 +13,12 @@
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../test/e2e/lib/cleanup.js';
+import { tempDir } from '../test/lib/cleanup.js';
 import { missingPrerequisite } from '../test/e2e/lib/prereqs.js';
 import { TestNetwork } from '../test/e2e/lib/netns.js';
 import { Vm, type Firmware } from '../test/e2e/lib/vm.js';
-import { Cluster, sleep } from '../test/e2e/lib/cluster.js';
+import { Cluster } from '../test/e2e/lib/cluster.js';
+import { sleep } from '../test/lib/sleep.js';
 import { bootFigures, formatFigures } from '../test/e2e/lib/figures.js';
 
 const missing = missingPrerequisite() ?? (existsSync('/usr/sbin/dnsmasq') ? null : '/usr/sbin/dnsmasq missing (apt-get install dnsmasq)');

@@ -14,11 +14,16 @@
  * DHCP_BENCH_REFINE (bisection steps past the ladder, default 2), DHCP_BENCH_SERVERS (comma list),
  * DHCP_BENCH_PRELOAD_SECONDS (default 90), DHCP_BENCH_LATENCY_RATE (DORA/s of the p50/p99 step, 1000).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DaemonProc, Lab, nsExec, scriptedClient } from '../test/dhcp/netns.js';
+import { scriptedClient } from '../test/dhcp/peers.js';
+import { onCleanup } from '../test/lib/cleanup.js';
+import { DhcpDaemon } from '../test/lib/daemon.js';
+import { isRoot } from '../test/lib/gate.js';
+import { Lab, nsExec } from '../test/lib/netns.js';
+import { sleep } from '../test/lib/sleep.js';
 
 
 const STEP = Number(process.env.DHCP_BENCH_STEP ?? 5);
@@ -38,7 +43,7 @@ for (const bin of ['/usr/sbin/perfdhcp', '/usr/sbin/kea-dhcp4', '/usr/sbin/dnsma
     process.exit(0);
   }
 }
-if (process.getuid?.() !== 0) {
+if (!isRoot) {
   console.log('bench/dhcp: needs root for network namespaces; skipped');
   process.exit(0);
 }
@@ -84,21 +89,21 @@ interface Server {
   leases(): Promise<number>;
 }
 
-const lab = new Lab(`pvd-dhcpb-${process.pid}`);
+const lab = new Lab('pvd-dhcpb', { ipv6: false });
 const dir = mkdtempSync(join(tmpdir(), 'pvd-dhcpb-'));
 let current: ChildProcess | null = null;
+// Also on Ctrl-C (cleanup.ts), with the lab's namespaces and the servers in them.
+const unregister = onCleanup(() => rmSync(dir, { recursive: true, force: true }));
 const cleanup = async () => {
   current?.kill('SIGKILL');
-  await lab.cleanup();
+  lab.destroy();
   rmSync(dir, { recursive: true, force: true });
+  unregister();
 };
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
-const S = lab.ns('s');
-const C = lab.ns('c');
-lab.link(S, `vb${process.pid}`, '10.100.0.1/16', C, 'eth0', '10.100.0.2/16');
+const [S, C] = lab.nss('s', 'c');
 const iface = `vb${process.pid}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+lab.link({ ns: S, dev: iface, addr: '10.100.0.1/16' }, { ns: C, dev: 'eth0', addr: '10.100.0.2/16' });
 
 /** The state folder of a server (its lease database and config). */
 function stateDir(name: string): string {
@@ -126,14 +131,14 @@ function restore(name: string): void {
 
 /** provisiond with `dhcp.durability` fsync (the default) or process. */
 function provisiondServer(name: string, durability: 'fsync' | 'process'): Server {
-  let daemon: DaemonProc | null = null;
+  let daemon: DhcpDaemon | null = null;
   return {
     name,
     async start() {
       const d = stateDir(name);
       const cfg = join(d, 'provisiond.yaml');
       writeFileSync(cfg, `statedir: ${d}\ndatabase: sqlite:provisiond.db\nmaster: 10.100.0.1\ndefaults:\n  autoRegister: false\ndhcp:\n  enabled: true\n  interface: ${iface}\n  range: [10.100.1.0, 10.100.255.254]\n  netmask: 255.255.0.0\n  leaseTime: 43200\n  durability: ${durability}\n`);
-      daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
+      daemon = await DhcpDaemon.start(lab, S, cfg, { DHCP_LOG: 'error' });
       current = daemon.proc;
       const started = daemon;
       return () => started.stop();
@@ -161,7 +166,7 @@ const servers: Server[] = [
           },
         }),
       );
-      const p = spawn('ip', ['netns', 'exec', S, 'env', `KEA_PIDFILE_DIR=${d}`, `KEA_LOCKFILE_DIR=${d}`, 'kea-dhcp4', '-c', join(d, 'kea.json')], { stdio: 'ignore' });
+      const p = lab.spawn(S, 'kea-dhcp4', ['-c', join(d, 'kea.json')], { stdio: 'ignore', env: { ...process.env, KEA_PIDFILE_DIR: d, KEA_LOCKFILE_DIR: d } });
       current = p;
       await sleep(1500);
       return async () => {
@@ -176,7 +181,7 @@ const servers: Server[] = [
     name: 'dnsmasq',
     async start() {
       const d = stateDir('dnsmasq');
-      const p = spawn('ip', ['netns', 'exec', S, 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', `--interface=${iface}`, '--dhcp-range=10.100.1.0,10.100.255.254,255.255.0.0,12h', `--dhcp-leasefile=${join(d, 'leases')}`, '--no-ping', '--dhcp-lease-max=200000', `--pid-file=${join(d, 'pid')}`], { stdio: 'ignore' });
+      const p = lab.spawn(S, 'dnsmasq', ['--no-daemon', '--conf-file=/dev/null', '--port=0', `--interface=${iface}`, '--dhcp-range=10.100.1.0,10.100.255.254,255.255.0.0,12h', `--dhcp-leasefile=${join(d, 'leases')}`, '--no-ping', '--dhcp-lease-max=200000', `--pid-file=${join(d, 'pid')}`], { stdio: 'ignore' });
       current = p;
       await sleep(1000);
       return async () => {
@@ -229,7 +234,7 @@ const tally = { dora: 0, cpu: 0, sys: 0 };
 
 /**
  * CPU seconds the server process has used (all its threads), user + system and system alone:
- * independent of how busy the machine is. `current` is `ip netns exec`, which execs the server.
+ * independent of how busy the machine is. `current` is `ip netns exec` (and setpriv), which exec the server.
  */
 function cpuSeconds(): { total: number; sys: number } {
   const pid = current?.pid;

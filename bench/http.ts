@@ -19,6 +19,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { ServeProcess } from '../test/lib/daemon.js';
+import { sleep } from '../test/lib/sleep.js';
 
 const NODES = Number(process.env.HTTP_BENCH_NODES ?? 1000);
 const SCRIPTS = Number(process.env.HTTP_BENCH_SCRIPTS ?? 10);
@@ -69,9 +71,8 @@ async function startProvisiond(port: number, sendfile = true): Promise<void> {
     config,
     `statedir: ${dir}\nmaster: 127.0.0.1\nlog: { level: warn, format: json }\nhttp:\n  listen: 127.0.0.1\n  port: ${port}\n  maxScriptRequestsPerAddress: ${NODES * 2}\n  sendfile: ${sendfile}\ntftp: { enabled: false }\ndhcp: { enabled: false }\n`,
   );
-  const child = spawn(process.execPath, ['bin/provisiond.js', 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(child);
-  await waitHttp(port, '/healthz');
+  const daemon = await ServeProcess.start({ configPath: config, readyUrl: `http://127.0.0.1:${port}/healthz`, timeoutMs: 20_000 });
+  children.push(daemon.child);
 }
 
 async function startNginx(port: number): Promise<void> {
@@ -91,7 +92,7 @@ async function waitHttp(port: number, path: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const ok = await fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.ok, () => false);
     if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`nothing answers on 127.0.0.1:${port}${path}`);
 }

@@ -9,16 +9,20 @@
  * TFTP_BENCH_BLKSIZES (comma list) limits the single-transfer rows to those block sizes.
  * Each row also prints every run and each server's CPU seconds per run (its processes and their children).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { isRoot } from '../test/lib/gate.js';
+import { Lab } from '../test/lib/netns.js';
+import { sleep } from '../test/lib/sleep.js';
 
 const repo = resolve(import.meta.dirname, '..');
-const NS = `pvd-tftp-bench-${process.pid}`;
-const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+const lab = new Lab('pvd-tftp-bench');
+/** The bench's namespace, made once root is checked. */
+let NS = '';
 const inNs = (cmd: string, args: string[]) => ['ip', ['netns', 'exec', NS, cmd, ...args]] as const;
 
 function atftpdPath(): string | null {
@@ -37,12 +41,8 @@ function atftpdPath(): string | null {
   }
 }
 
-const children: ChildProcess[] = [];
 function cleanup() {
-  for (const c of children) c.kill('SIGTERM');
-  try {
-    sh('ip', ['netns', 'del', NS]);
-  } catch {}
+  lab.destroy();
   dropGroups();
 }
 process.on('exit', cleanup);
@@ -103,9 +103,7 @@ function dropGroups(): void {
 }
 
 async function startProvisiond(root: string): Promise<[port: number, pid: number | undefined]> {
-  const [cmd, args] = inNs(process.execPath, ['--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify({ root, listen: '127.0.0.1', port: 0, ...(engineJs ? { nativeMinBytes: null } : {}) })]);
-  const child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
+  const child = lab.spawn(NS, process.execPath, ['--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify({ root, listen: '127.0.0.1', port: 0, ...(engineJs ? { nativeMinBytes: null } : {}) })], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
@@ -123,10 +121,7 @@ async function startProvisiond(root: string): Promise<[port: number, pid: number
 }
 
 function startDaemon(cmd: string, args: string[]): number | undefined {
-  const [c, a] = inNs(cmd, args);
-  const child = spawn(c, a, { stdio: 'ignore' });
-  children.push(child);
-  return child.pid;
+  return lab.spawn(NS, cmd, args, { stdio: 'ignore' }).pid;
 }
 
 /** Seconds a client command takes (throws when it fails). */
@@ -142,8 +137,7 @@ async function timedParallel(n: number, cmd: string, args: (i: number) => string
   await Promise.all(
     Array.from({ length: n }, (_, i) =>
       new Promise<void>((res, rej) => {
-        const [c, a] = inNs(cmd, args(i));
-        spawn(c, a, { stdio: 'ignore' }).on('exit', (code) => (code === 0 ? res() : rej(new Error(`${cmd} exit ${code}`))));
+        lab.spawn(NS, cmd, args(i), { stdio: 'ignore' }).on('exit', (code) => (code === 0 ? res() : rej(new Error(`${cmd} exit ${code}`))));
       }),
     ),
   );
@@ -205,7 +199,8 @@ async function duel(runs: number, ours: Side, peer: Side): Promise<DuelResult> {
 }
 
 async function main() {
-  if (process.getuid?.() !== 0) throw new Error('bench/tftp needs root (network namespaces)');
+  if (!isRoot) throw new Error('bench/tftp needs root (network namespaces)');
+  NS = lab.ns();
   const tmp = mkdtempSync(join(tmpdir(), 'pvd-tftp-bench-'));
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
   const root = join(tmp, 'root');
@@ -214,12 +209,7 @@ async function main() {
   const mid = 16 * 1024 * 1024;
   writeFileSync(join(root, 'big'), randomBytes(big));
   writeFileSync(join(root, 'mid'), randomBytes(mid));
-  sh('ip', ['netns', 'add', NS]);
-  sh('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
-  sh('ip', ['-n', NS, 'link', 'add', 'pvd0', 'type', 'veth', 'peer', 'name', 'pvd1']);
-  sh('ip', ['-n', NS, 'addr', 'add', '192.0.2.1/24', 'dev', 'pvd0']);
-  sh('ip', ['-n', NS, 'link', 'set', 'pvd0', 'up']);
-  sh('ip', ['-n', NS, 'link', 'set', 'pvd1', 'up']);
+  lab.link({ ns: NS, dev: 'pvd0', addr: '192.0.2.1/24' }, { ns: NS, dev: 'pvd1' });
 
   const [ours, oursPid] = await startProvisiond(root);
   const HPA = 16969;
@@ -229,7 +219,7 @@ async function main() {
   const atftpdPid = atftpd
     ? startDaemon(atftpd, ['--daemon', '--no-fork', '--user', 'root', '--group', 'root', '--port', String(ATFTPD), '--bind-address', '127.0.0.1', '--logfile', '/dev/null', root])
     : undefined;
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   const out = join(tmp, 'out');
   const oursCg = account('provisiond', oursPid);
   const hpaCg = account('tftpd-hpa', hpaPid);

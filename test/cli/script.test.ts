@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import { execFile, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { makeStatedir } from '../nodescript/helpers.js';
+import { makeStatedir } from '../lib/statedir.js';
 
 const BIN = resolve('bin/provisiond.js');
 

@@ -8,7 +8,8 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { sleep, startDaemon, text } from '../http/harness.js';
+import { startDaemon, text } from '../lib/daemon.js';
+import { sleep } from '../lib/sleep.js';
 
 const run = promisify(execFile);
 const MAC = '52:54:00:aa:05:01';

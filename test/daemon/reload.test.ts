@@ -1,7 +1,8 @@
 import t from 'tap';
 import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
-import { startDaemon, sleep, testConfig, text } from '../http/harness.js';
+import { startDaemon, testConfig, text } from '../lib/daemon.js';
+import { sleep } from '../lib/sleep.js';
 
 const MAC = '52:54:00:40:00:01';
 

@@ -1,49 +1,25 @@
 import t from 'tap';
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { makeStatedir, testConfig, writeIn } from '../http/harness.js';
-import { rmSync } from 'node:fs';
+import { ServeProcess, testConfig } from '../lib/daemon.js';
+import { sleep } from '../lib/sleep.js';
+import { makeStatedir, writeIn, type Teardown } from '../lib/statedir.js';
 
 const run = promisify(execFile);
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** `provisiond serve` as a real process; resolves once it logged its HTTP address. */
-async function serve(t: { teardown(fn: () => unknown): void }, configPath: string) {
-  const child = spawn(process.execPath, ['bin/provisiond.js', 'serve', '--config', configPath, '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const lines: Array<Record<string, unknown>> = [];
-  let buf = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) !== -1) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const j = JSON.parse(line) as Record<string, unknown>;
-          lines.push(j);
-          const m = /^listening: http 127\.0\.0\.1:(\d+)$/.exec(String(j.msg));
-          if (m) resolve(Number(m[1]));
-        } catch {
-          lines.push({ msg: line });
-        }
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`provisiond exited ${code}: ${lines.map((l) => l.msg).join(' | ')}`)));
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, port, lines, exited };
+/** `provisiond serve` as a real process, killed at teardown if the test did not stop it. */
+async function serve(t: Teardown, configPath: string): Promise<ServeProcess> {
+  const d = await ServeProcess.start({ configPath });
+  t.teardown(() => d.kill('SIGKILL'));
+  return d;
 }
 
 t.test('SIGTERM during a large transfer: new connections refused, the transfer finishes, clean exit', async (t) => {
-  const statedir = makeStatedir();
-  t.teardown(() => rmSync(statedir, { recursive: true, force: true }));
+  const statedir = makeStatedir(t, {}, { prefix: 'pvd-http-', layout: true });
   const data = randomBytes(48 * 1024 * 1024);
   writeIn(statedir, 'files/big.img', data);
   const configPath = join(statedir, 'provisiond.yaml');
@@ -52,10 +28,10 @@ t.test('SIGTERM during a large transfer: new connections refused, the transfer f
   const out = join(statedir, 'got.img');
   // A slow client: 16 MiB/s, about 3 s for the file.
   const download = run('curl', ['-sS', '--limit-rate', '16M', '-o', out, '-w', '%{http_code}', `http://127.0.0.1:${d.port}/files/big.img`]);
-  await new Promise((r) => setTimeout(r, 800));
+  await sleep(800);
   const began = Date.now();
-  d.child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 300));
+  d.kill('SIGTERM');
+  await sleep(300);
   const refused = await fetch(`http://127.0.0.1:${d.port}/healthz`).then(
     () => false,
     () => true,
@@ -74,19 +50,18 @@ t.test('SIGTERM during a large transfer: new connections refused, the transfer f
 });
 
 t.test('SIGHUP reloads the config; an invalid one is refused with the reason', async (t) => {
-  const statedir = makeStatedir();
-  t.teardown(() => rmSync(statedir, { recursive: true, force: true }));
+  const statedir = makeStatedir(t, {}, { prefix: 'pvd-http-', layout: true });
   const configPath = join(statedir, 'conf', 'provisiond.yaml');
   writeIn(statedir, 'conf/provisiond.yaml', testConfig(statedir));
   const d = await serve(t, configPath);
-  d.child.kill('SIGHUP');
-  await new Promise((r) => setTimeout(r, 1000));
+  d.kill('SIGHUP');
+  await sleep(1000);
   t.ok(d.lines.some((l) => l.msg === 'configuration reloaded' && l.why === 'SIGHUP'), 'reloaded on SIGHUP');
   writeFileSync(configPath, 'http:\n  port: -1\n');
-  d.child.kill('SIGHUP');
-  await new Promise((r) => setTimeout(r, 1000));
+  d.kill('SIGHUP');
+  await sleep(1000);
   t.ok(d.lines.some((l) => /config refused, the running one stays in force: .*http\.port/.test(String(l.msg))), 'refused with the reason');
   t.equal((await fetch(`http://127.0.0.1:${d.port}/healthz`)).status, 200, 'still serving');
-  d.child.kill('SIGTERM');
+  d.kill('SIGTERM');
   t.equal(await d.exited, 0);
 });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { startDaemon, text } from '../http/harness.js';
+import { startDaemon, text } from '../lib/daemon.js';
 
 const run = promisify(execFile);
 const MAC = '52:54:00:aa:04:17';

@@ -5,8 +5,7 @@
  * stay silent, and a 100,000-packet fuzz after which a real client still gets its lease.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -14,26 +13,24 @@ import { MessageType } from '../../src/protocol/dhcp/constants.js';
 import { encodePacket } from '../../src/protocol/dhcp/packet.js';
 import { openRegistry } from '../../src/registry/open.js';
 import { clientPacket } from './packets.js';
-import { DaemonProc, dhclient, Lab, needRoot, nsExec, scriptedClient, txPackets, udhcpc } from './netns.js';
+import { DhcpDaemon } from '../lib/daemon.js';
+import { needRoot } from '../lib/gate.js';
+import { nsExec, testLab } from '../lib/netns.js';
+import { makeStatedir } from '../lib/statedir.js';
+import { dhclient, scriptedClient, txPackets, udhcpc } from './peers.js';
 
 if (!needRoot(t)) process.exit(0);
 
 const id = process.pid;
-const lab = new Lab(`pvd-dhcp-${id}`);
-const dir = mkdtempSync(join(tmpdir(), 'pvd-dhcp-'));
-t.teardown(async () => {
-  await lab.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-});
+const lab = testLab(t, 'pvd-dhcp', { ipv6: false });
+const dir = makeStatedir(t, {}, { prefix: 'pvd-dhcp-' });
 
-const S = lab.ns('s');
-const C = lab.ns('c');
-const X = lab.ns('x');
+const [S, C, X] = lab.nss('s', 'c', 'x');
 const vs = `vs${id}`;
 const vx = `vx${id}`;
-lab.link(S, vs, '10.77.0.1/24', C, 'eth0', null);
+lab.link({ ns: S, dev: vs, addr: '10.77.0.1/24' }, { ns: C, dev: 'eth0' });
 // The master's other network: nothing on it may ever get a DHCP answer.
-lab.link(S, vx, '10.79.0.1/24', X, 'eth0', null);
+lab.link({ ns: S, dev: vx, addr: '10.79.0.1/24' }, { ns: X, dev: 'eth0' });
 
 function writeConfig(name: string, dhcp: string, extra = ''): string {
   const path = join(dir, `${name}.yaml`);
@@ -49,7 +46,7 @@ const setMac = (mac: string) => {
 };
 
 t.test('real clients get address, next-server, boot file and their name', async (t) => {
-  let daemon = await DaemonProc.start(lab, S, mainConfig);
+  let daemon = await DhcpDaemon.start(lab, S, mainConfig);
   t.teardown(() => daemon.stop());
 
   setMac('52:54:00:aa:00:01');
@@ -86,7 +83,7 @@ t.test('real clients get address, next-server, boot file and their name', async 
 
   // A daemon restart: leases and names come back from the registry.
   await daemon.stop();
-  daemon = await DaemonProc.start(lab, S, mainConfig);
+  daemon = await DhcpDaemon.start(lab, S, mainConfig);
   setMac('52:54:00:aa:00:01');
   t.equal(udhcpc(C, 'eth0', dir)?.ip, '10.77.0.100', 'same address after a daemon restart');
   setMac('52:54:00:aa:00:02');
@@ -107,7 +104,7 @@ t.test('real clients get address, next-server, boot file and their name', async 
 });
 
 t.test('a REQUEST for another server is not answered; one for us is', async (t) => {
-  const daemon = await DaemonProc.start(lab, S, mainConfig);
+  const daemon = await DhcpDaemon.start(lab, S, mainConfig);
   t.teardown(() => daemon.stop());
   const other = encodePacket(clientPacket({ mac: '52:54:00:bb:00:01', type: MessageType.REQUEST, requested: '10.77.0.240', serverId: '10.77.0.254' }));
   const ours = encodePacket(clientPacket({ mac: '52:54:00:bb:00:02', type: MessageType.DISCOVER }));
@@ -119,7 +116,7 @@ t.test('a REQUEST for another server is not answered; one for us is', async (t) 
 
 t.test('exhaustion of a /29: no offers and a counted warning, known nodes still answered', async (t) => {
   const cfg = writeConfig('small', '  range: [10.77.0.2, 10.77.0.6]\n  netmask: 255.255.255.248\n', 'defaults:\n  autoRegister: false\n');
-  const daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
+  const daemon = await DhcpDaemon.start(lab, S, cfg, { DHCP_LOG: 'error' });
   t.teardown(() => daemon.stop());
   setMac('52:54:00:cc:00:01');
   const known = udhcpc(C, 'eth0', dir)?.ip;
@@ -133,7 +130,7 @@ t.test('exhaustion of a /29: no offers and a counted warning, known nodes still 
 });
 
 t.test('the interface binding: a client on the other interface gets nothing', async (t) => {
-  const daemon = await DaemonProc.start(lab, S, mainConfig);
+  const daemon = await DhcpDaemon.start(lab, S, mainConfig);
   t.teardown(() => daemon.stop());
   const before = (await daemon.stats()).received;
   t.equal(udhcpc(X, 'eth0', dir, [], 2), null, 'no lease on the public side');
@@ -142,7 +139,7 @@ t.test('the interface binding: a client on the other interface gets nothing', as
 
 t.test('a second pool on its own interface: each network is served from its own pool', async (t) => {
   const cfg = writeConfig('multi', `  range: [10.77.0.100, 10.77.0.150]\n  subnets:\n    - { network: 10.79.0.0/24, range: [10.79.0.100, 10.79.0.110], router: 10.79.0.1, interface: ${vx} }\n`);
-  const daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
+  const daemon = await DhcpDaemon.start(lab, S, cfg, { DHCP_LOG: 'error' });
   t.teardown(() => daemon.stop());
   const other = udhcpc(X, 'eth0', dir);
   t.equal(other?.ip, '10.79.0.100', 'the client on the second interface gets an address of its network');
@@ -154,7 +151,7 @@ t.test('a second pool on its own interface: each network is served from its own 
 
 t.test('pingCheck: an address some machine already answers on is not offered', async (t) => {
   const cfg = writeConfig('ping', '  range: [10.77.0.100, 10.77.0.150]\n  pingCheck: true\n');
-  const daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
+  const daemon = await DhcpDaemon.start(lab, S, cfg, { DHCP_LOG: 'error' });
   t.teardown(() => daemon.stop());
   // A machine configured by hand with the first address of the range, on another interface's netns.
   nsExec(X, 'ip', ['addr', 'add', '10.77.0.100/24', 'dev', 'eth0']);
@@ -171,7 +168,7 @@ t.test('pingCheck: an address some machine already answers on is not offered', a
 
 t.test('fuzz: 100,000 hostile packets, then a real client still gets its lease', async (t) => {
   const cfg = writeConfig('fuzz', '  range: [10.77.0.100, 10.77.0.150]\n', 'defaults:\n  autoRegister: false\n');
-  const daemon = await DaemonProc.start(lab, S, cfg, { DHCP_LOG: 'error' });
+  const daemon = await DhcpDaemon.start(lab, S, cfg, { DHCP_LOG: 'error' });
   t.teardown(() => daemon.stop());
   setMac('52:54:00:dd:00:01');
   const before = udhcpc(C, 'eth0', dir)?.ip;

@@ -8,25 +8,23 @@
 import t, { type Test } from 'tap';
 import Database from 'better-sqlite3';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonProc, Lab, needRoot, scriptedClient } from './netns.js';
+import { DhcpDaemon } from '../lib/daemon.js';
+import { needRoot } from '../lib/gate.js';
+import { testLab } from '../lib/netns.js';
+import { makeStatedir } from '../lib/statedir.js';
+import { scriptedClient } from './peers.js';
 
 if (!needRoot(t)) process.exit(0);
 
 const id = process.pid;
-const lab = new Lab(`pvd-crash-${id}`);
-const dir = mkdtempSync(join(tmpdir(), 'pvd-dhcp-crash-'));
-t.teardown(async () => {
-  await lab.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-});
+const lab = testLab(t, 'pvd-crash', { ipv6: false });
+const dir = makeStatedir(t, {}, { prefix: 'pvd-dhcp-crash-' });
 
-const S = lab.ns('s');
-const C = lab.ns('c');
+const [S, C] = lab.nss('s', 'c');
 const vs = `vc${id}`;
-lab.link(S, vs, '10.81.0.1/16', C, 'eth0', null);
+lab.link({ ns: S, dev: vs, addr: '10.81.0.1/16' }, { ns: C, dev: 'eth0' });
 const CLIENT_ADDR = '10.81.255.250/16';
 
 interface StormResult {
@@ -62,7 +60,7 @@ function stored(db: string): { leases: Map<string, { address: string; state: str
   }
 }
 
-async function killed(daemon: DaemonProc): Promise<string | null> {
+async function killed(daemon: DhcpDaemon): Promise<string | null> {
   if (daemon.proc.exitCode === null && daemon.proc.signalCode === null) await once(daemon.proc, 'exit');
   return daemon.proc.signalCode;
 }
@@ -74,7 +72,7 @@ async function killed(daemon: DaemonProc): Promise<string | null> {
 async function fullPoolCrash(t: Test, run: number, durability: 'fsync' | 'process'): Promise<void> {
   const { config, db } = writeConfig(`pool-${durability}-${run}`, `  range: [10.81.0.10, 10.81.0.109]\n  durability: ${durability}\n`, `defaults:\n  nodeName: r${run}n###\n`);
   const clients = macs(run, 100);
-  const first = await DaemonProc.start(lab, S, config);
+  const first = await DhcpDaemon.start(lab, S, config);
   const r = storm({ macs: clients, rate: 0, waitMs: 8000, killPid: first.proc.pid, killAfterAcks: 100 });
   t.equal(r.acked.length, 100, `all 100 clients were ACKed before the kill (in ${r.ms} ms)`);
   t.equal(await killed(first), 'SIGKILL', 'the daemon died by SIGKILL right after the last ACK');
@@ -86,7 +84,7 @@ async function fullPoolCrash(t: Test, run: number, durability: 'fsync' | 'proces
   t.same(renamed, [], 'every node keeps the name its ACK carried');
   t.equal(new Set(names.values()).size, names.size, 'no name twice');
 
-  const daemon = await DaemonProc.start(lab, S, config);
+  const daemon = await DhcpDaemon.start(lab, S, config);
   try {
     const back = reboot(r.acked.map(([mac, addr]) => [mac, addr]));
     const wrong = back.filter(([mac, answer, addr]) => answer !== 'ack' || addr !== r.acked.find((a) => a[0] === mac)![1]);
@@ -109,7 +107,7 @@ t.test('dhcp.durability: process survives kill -9 the same way', async (t) => {
 
 t.test('kill -9 in the middle of a 2,000 DORA/s storm: every lease a client saw ACKed survives', async (t) => {
   const { config, db } = writeConfig('storm', '  range: [10.81.1.0, 10.81.200.255]\n', 'defaults:\n  autoRegister: false\n');
-  const first = await DaemonProc.start(lab, S, config);
+  const first = await DhcpDaemon.start(lab, S, config);
   // 6,000 new clients over 3 s; the daemon is killed 1.5 s in.
   const r = storm({ macs: macs(0x40, 6000), rate: 2000, waitMs: 1000, killPid: first.proc.pid, killAfterMs: 1500 });
   t.equal(await killed(first), 'SIGKILL', `killed ${r.killedAt} ms into the storm`);
@@ -118,7 +116,7 @@ t.test('kill -9 in the middle of a 2,000 DORA/s storm: every lease a client saw 
   const lost = r.acked.filter(([mac, addr]) => leases.get(mac)?.address !== addr);
   t.same(lost, [], 'every ACKed lease is in the database');
 
-  const daemon = await DaemonProc.start(lab, S, config);
+  const daemon = await DhcpDaemon.start(lab, S, config);
   try {
     const back = reboot(r.acked.map(([mac, addr]) => [mac, addr]));
     const own = new Map(r.acked.map(([mac, addr]) => [mac, addr]));

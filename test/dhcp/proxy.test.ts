@@ -8,23 +8,23 @@
  * both servers are real.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MessageType } from '../../src/protocol/dhcp/constants.js';
 import { encodePacket } from '../../src/protocol/dhcp/packet.js';
 import { clientPacket } from './packets.js';
-import { DaemonProc, Lab, needRoot, nsExec, scriptedClient, udhcpc } from './netns.js';
+import { DhcpDaemon } from '../lib/daemon.js';
+import { needRoot } from '../lib/gate.js';
+import { testLab } from '../lib/netns.js';
+import { sleep } from '../lib/sleep.js';
+import { makeStatedir } from '../lib/statedir.js';
+import { scriptedClient, udhcpc } from './peers.js';
 
 if (!needRoot(t)) process.exit(0);
 
 const id = process.pid;
-const lab = new Lab(`pvd-dhcpp-${id}`);
-const dir = mkdtempSync(join(tmpdir(), 'pvd-dhcpp-'));
-t.teardown(async () => {
-  await lab.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-});
+const lab = testLab(t, 'pvd-dhcpp', { ipv6: false });
+const dir = makeStatedir(t, {}, { prefix: 'pvd-dhcpp-' });
 
 interface Reply {
   from: string;
@@ -37,22 +37,17 @@ interface Reply {
 }
 
 t.test('a PXE client ends with an address from dnsmasq and its boot file from provisiond', async (t) => {
-  const S = lab.ns('s');
-  const D = lab.ns('d');
-  const C = lab.ns('c');
-  nsExec(S, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
-  nsExec(S, 'ip', ['addr', 'add', '10.77.0.1/24', 'dev', 'br0']);
-  nsExec(S, 'ip', ['link', 'set', 'br0', 'up']);
-  lab.link(S, `vd${id}`, null, D, 'eth0', '10.77.0.2/24');
-  lab.link(S, `vc${id}`, null, C, 'eth0', null);
-  for (const port of [`vd${id}`, `vc${id}`]) nsExec(S, 'ip', ['link', 'set', port, 'master', 'br0']);
+  const [S, D, C] = lab.nss('s', 'd', 'c');
+  lab.bridge(S, 'br0', '10.77.0.1/24');
+  lab.link({ ns: S, dev: `vd${id}`, master: 'br0' }, { ns: D, dev: 'eth0', addr: '10.77.0.2/24' });
+  lab.link({ ns: S, dev: `vc${id}`, master: 'br0' }, { ns: C, dev: 'eth0' });
   const vs = 'br0';
   const dnsmasq = lab.spawn(D, 'dnsmasq', ['--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=eth0', '--dhcp-range=10.77.0.50,10.77.0.60,255.255.255.0,1h', `--dhcp-leasefile=${dir}/dnsmasq.leases`, '--no-ping', `--pid-file=${dir}/dnsmasq.pid`], { stdio: 'ignore' });
   t.teardown(() => dnsmasq.kill('SIGKILL'));
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   const cfg = join(dir, 'proxy.yaml');
   writeFileSync(cfg, `statedir: ${dir}\ndatabase: sqlite:proxy.db\nmaster: 10.77.0.1\ndhcp:\n  enabled: true\n  mode: proxy\n  interface: ${vs}\n`);
-  const daemon = await DaemonProc.start(lab, S, cfg);
+  const daemon = await DhcpDaemon.start(lab, S, cfg);
   t.teardown(() => daemon.stop());
 
   const mac = '52:54:00:ee:00:01';

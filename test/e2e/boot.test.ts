@@ -8,8 +8,9 @@
 import t, { type Test as Tap } from 'tap';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from './lib/cleanup.js';
-import { e2eGate } from './lib/prereqs.js';
+import { tempDir } from '../lib/cleanup.js';
+import { gate } from '../lib/gate.js';
+import { e2eWhyNot } from './lib/prereqs.js';
 import { TestNetwork } from './lib/netns.js';
 import { Vm, type Firmware } from './lib/vm.js';
 import { Cluster, type ListedNode } from './lib/cluster.js';
@@ -25,7 +26,7 @@ interface Case {
   name: string | null;
 }
 
-if (e2eGate(t)) {
+if (gate(t, e2eWhyNot())) {
   const dir = tempDir('pvd-e2e-boot-');
   const net = await TestNetwork.create({ dir });
   const cluster = new Cluster({ net, statedir: join(dir, 'state'), readyInterval: READY_INTERVAL, log: (m) => t.comment(m) });

@@ -14,9 +14,12 @@ import { parseArgs } from 'node:util';
 import { missingPrerequisite, E2E_PACKAGES } from './lib/prereqs.js';
 import { TestNetwork } from './lib/netns.js';
 import { Vm, type Firmware } from './lib/vm.js';
-import { Cluster, REPO, sleep, type ListedNode } from './lib/cluster.js';
+import { Cluster, type ListedNode } from './lib/cluster.js';
+import { REPO } from '../lib/paths.js';
+import { isRoot } from '../lib/gate.js';
+import { sleep } from '../lib/sleep.js';
 import { bootFigures, formatFigures } from './lib/figures.js';
-import { runCleanup } from './lib/cleanup.js';
+import { runCleanup } from '../lib/cleanup.js';
 
 const FIRMWARES: Firmware[] = ['bios', 'uefi', 'uefi-pxe', 'uefi-http'];
 const out = process.stdout;
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
   }
   const opts = options();
   if (process.platform !== 'linux') die('the demo runs on Linux only (network namespaces, taps, QEMU)');
-  if (process.getuid?.() !== 0) {
+  if (!isRoot) {
     die('needs root: it creates a network namespace, a bridge and taps, and runs QEMU VMs and a DHCP server in it. Run: sudo npm run demo');
   }
   ensurePackages();
@@ -112,7 +115,7 @@ async function main(): Promise<void> {
   mkdirSync(vmdir, { recursive: true });
 
   let stopping = false;
-  const net = await TestNetwork.create({ dir: vmdir, name: `pvd-e2e-${process.pid}` });
+  const net = await TestNetwork.create({ dir: vmdir });
   const cluster = new Cluster({ net, statedir, readyInterval: 30, log: (m) => out.write(`demo: ${m}\n`) });
   const vms: Vm[] = [];
   const teardown = async (why: string) => {

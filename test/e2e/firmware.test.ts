@@ -8,8 +8,10 @@ import t from 'tap';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { tempDir } from './lib/cleanup.js';
-import { e2eGate } from './lib/prereqs.js';
+import { tempDir } from '../lib/cleanup.js';
+import { gate } from '../lib/gate.js';
+import { sleep } from '../lib/sleep.js';
+import { e2eWhyNot } from './lib/prereqs.js';
 import { TestNetwork } from './lib/netns.js';
 import { Vm, type Firmware } from './lib/vm.js';
 
@@ -22,7 +24,7 @@ interface Seen {
   userClass: string | null;
 }
 
-if (e2eGate(t)) {
+if (gate(t, e2eWhyNot())) {
   t.test('VM firmware sends DHCP DISCOVERs on the test bridge', async (t) => {
     const dir = tempDir('pvd-e2e-fw-');
     const net = await TestNetwork.create({ dir });
@@ -56,7 +58,7 @@ if (e2eGate(t)) {
     }
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && !cases.every((c) => seen.some((s) => s.mac === c.mac && s.type === 1))) {
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
     for (const c of cases) {
       const vm = vms.find((v) => v.mac === c.mac)!;

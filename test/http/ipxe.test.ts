@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { startDaemon, text } from './harness.js';
+import { startDaemon, text } from '../lib/daemon.js';
 
 const MAC = '52:54:00:99:00:01';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -2,7 +2,7 @@ import t from 'tap';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { startDaemon, text } from './harness.js';
+import { startDaemon, text } from '../lib/daemon.js';
 
 const MAC = '52:54:00:12:34:01';
 

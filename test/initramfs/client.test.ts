@@ -8,16 +8,18 @@
  * stages reported, retries with backoff, and the reason + reboot after the last failure.
  */
 import t from 'tap';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync, existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync, cpSync, existsSync } from 'node:fs';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchBusybox } from '../../src/vnfs/debian-fetch.js';
 import { makeBusyboxRootfs } from '../../src/vnfs/build.js';
+import { REPO } from '../lib/paths.js';
+import { rootMissing, skipUnlessCi } from '../lib/gate.js';
+import { testLab } from '../lib/netns.js';
+import { makeStatedir } from '../lib/statedir.js';
 
-const REPO = new URL('../../', import.meta.url).pathname;
-const skip = process.getuid?.() === 0 || process.env.CI === 'true' ? false : 'needs root (network namespaces, chroot): run as root';
+const skip = skipUnlessCi(rootMissing('network namespaces, chroot'));
 const MAC = '52:54:00:77:00:01';
 
 const STUB = `
@@ -39,10 +41,6 @@ createServer((req, res) => {
 }).listen(8080, '10.77.0.1', () => console.log('listening'));
 `;
 
-function sh(cmd: string): void {
-  execFileSync('sh', ['-c', cmd], { stdio: 'ignore' });
-}
-
 function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ status: number | null; out: string }> {
   const child = spawn(args[0]!, args.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -56,41 +54,25 @@ function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise
 }
 
 t.test('the stage-1 client in a namespace with a fake network', { skip, timeout: 300_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'pvd-i7-'));
-  const m = `pvd-i7m-${process.pid}`;
-  const n = `pvd-i7n-${process.pid}`;
-  const children: ChildProcess[] = [];
-  t.teardown(() => {
-    for (const c of children) c.kill('SIGKILL');
-    for (const ns of [m, n]) {
-      try {
-        sh(`ip netns del ${ns}`);
-      } catch {
-        // already gone
-      }
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
-  sh(`ip netns add ${m} && ip netns add ${n}`);
-  sh(`ip link add pvd7m${process.pid % 10000} netns ${m} type veth peer name eth0 netns ${n}`);
-  sh(`ip -n ${m} link set pvd7m${process.pid % 10000} name m0 && ip -n ${m} addr add 10.77.0.1/24 dev m0 && ip -n ${m} link set m0 up && ip -n ${m} link set lo up`);
-  sh(`ip -n ${n} link set eth0 address ${MAC} && ip -n ${n} link set lo up`);
+  const dir = makeStatedir(t, {}, { prefix: 'pvd-i7-' });
+  const lab = testLab(t, 'pvd-i7');
+  const [m, n] = lab.nss('m', 'n');
+  // The node's interfaces stay down: the client brings up those it tries.
+  lab.link({ ns: m, dev: 'm0', addr: '10.77.0.1/24' }, { ns: n, dev: 'eth0', mac: MAC, up: false });
   // a second interface without link (its peer stays down on the master side): the client must skip it
-  sh(`ip -n ${n} link add nolink0 type veth peer name pvd7x${process.pid % 10000} netns ${m}`);
+  lab.link({ ns: n, dev: 'nolink0', up: false }, { ns: m, dev: 'x0', up: false });
   // and one with link but no DHCP server behind it, sorted before eth0: the client must go on to eth0
-  sh(`ip -n ${n} link add aaa0 type veth peer name pvd7y${process.pid % 10000} netns ${m} && ip -n ${m} link set pvd7y${process.pid % 10000} up`);
+  lab.link({ ns: n, dev: 'aaa0', up: false }, { ns: m, dev: 'y0' });
 
   writeFileSync(join(dir, 'udhcpd.conf'), [
     'start 10.77.0.100', 'end 10.77.0.110', 'interface m0', `lease_file ${join(dir, 'leases')}`, `pidfile ${join(dir, 'udhcpd.pid')}`,
     'option subnet 255.255.255.0', 'option router 10.77.0.1', 'option dns 10.77.0.53', 'option domain cluster.test', 'option lease 600', '',
   ].join('\n'));
-  const udhcpd = spawn('ip', ['netns', 'exec', m, 'busybox', 'udhcpd', '-f', join(dir, 'udhcpd.conf')], { stdio: 'ignore' });
-  children.push(udhcpd);
+  lab.spawn(m, 'busybox', ['udhcpd', '-f', join(dir, 'udhcpd.conf')], { stdio: 'ignore' });
   writeFileSync(join(dir, 'stub.mjs'), STUB);
   writeFileSync(join(dir, 'mode'), 'ok');
   writeFileSync(join(dir, 'requests'), '');
-  const stub = spawn('ip', ['netns', 'exec', m, process.execPath, join(dir, 'stub.mjs'), join(dir, 'requests'), join(dir, 'mode')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(stub);
+  const stub = lab.spawn(m, process.execPath, [join(dir, 'stub.mjs'), join(dir, 'requests'), join(dir, 'mode')], { stdio: ['ignore', 'pipe', 'inherit'] });
   await once(stub.stdout!, 'data');
 
   // The node: the initramfs's busybox and client files.

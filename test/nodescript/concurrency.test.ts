@@ -3,7 +3,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNodescriptEngine } from '../../src/nodescript/index.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { collect, makeStatedir, master, node } from './helpers.js';
+import { makeStatedir } from '../lib/statedir.js';
+import { collect, master, node } from './helpers.js';
 
 // Each run registers itself in $STATEDIR/running, counts who else is there, and leaves.
 const COUNTER = `#!/bin/sh

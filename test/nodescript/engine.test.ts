@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { arch } from 'node:os';
 import { createNodescriptEngine, type NodescriptEngine, type ScriptResult } from '../../src/nodescript/index.js';
 import { memoryLogger, silentLogger } from '../../src/log/logger.js';
-import { collect, makeStatedir, master, node } from './helpers.js';
+import { makeStatedir } from '../lib/statedir.js';
+import { collect, master, node } from './helpers.js';
 
 const sh = (script: Buffer | string, env: Record<string, string> = {}) => spawnSync('sh', ['-s'], { input: script, env: { PATH: '/bin:/usr/bin', ...env } });
 

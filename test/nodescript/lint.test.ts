@@ -2,7 +2,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { lintTree } from '../../src/nodescript/lint.js';
 import { lintScriptText } from '../../src/nodescript/lint-text.js';
-import { makeStatedir } from './helpers.js';
+import { makeStatedir } from '../lib/statedir.js';
 
 const lint = (text: string) => lintScriptText(text, true).map((f) => `${f.line} ${f.severity} ${f.message}`);
 

@@ -18,10 +18,11 @@ import { silentLogger } from '../../src/log/logger.js';
 import { fetchBusybox } from '../../src/vnfs/debian-fetch.js';
 import { makeBusyboxRootfs, replaceRootfs, SHIPPED_VNFS } from '../../src/vnfs/build.js';
 import { buildImage } from '../../src/vnfs/index.js';
+import { rootMissing, skipUnlessCi } from '../lib/gate.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 // Not root: skipped with one line, except under CI where a skip would hide a broken node side.
-const needsRoot = process.getuid?.() === 0 || process.env.CI === 'true' ? false : 'needs root (chroot, mount and UTS namespaces): run as root';
+const needsRoot = skipUnlessCi(rootMissing('chroot, mount and UTS namespaces'));
 
 function tempdir(tt: { teardown(fn: () => void): void }, prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));

@@ -10,14 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IpmiDriver } from '../../src/power/ipmi/driver.js';
 import { powerSettings } from '../../src/power/settings.js';
-import { spawnSync } from 'node:child_process';
 import { freeTcpPort, haveIpmiSim, IPMI_PASSWORD, IPMI_USER, startIpmiSim, type IpmiSim } from './lib/ipmi-sim.js';
 import { powerContract } from './contract.js';
+import { gate, skipUnlessCi } from '../lib/gate.js';
+import { haveQemu } from './lib/qemu-vm.js';
 
-if (!haveIpmiSim()) {
-  if (process.env.CI === 'true') t.fail('ipmi_sim or ipmitool missing (Debian packages openipmi, ipmitool)');
-  else t.plan(0, 'ipmi_sim or ipmitool not installed (apt-get install openipmi ipmitool)');
-} else {
+if (gate(t, haveIpmiSim() ? null : 'ipmi_sim or ipmitool not installed (Debian packages openipmi, ipmitool)')) {
   const dir = mkdtempSync(join(tmpdir(), 'pvd-power-ipmi-'));
   // The node's serial line: SOL reaches it through ipmi_sim.
   let serial: Socket | null = null;
@@ -111,8 +109,8 @@ if (!haveIpmiSim()) {
     await session.close();
   });
 
-  const haveQemu = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64']).status === 0;
-  t.test('ipmi: ipmi_sim driving a real QEMU VM (ipmi-bmc-extern): power on boots it, SOL shows its firmware, power off ends it', { skip: !haveQemu && process.env.CI !== 'true' ? 'qemu-system-x86_64 not installed' : false }, async (t) => {
+  const noQemu = haveQemu() ? null : 'qemu-system-x86_64 not installed';
+  t.test('ipmi: ipmi_sim driving a real QEMU VM (ipmi-bmc-extern): power on boots it, SOL shows its firmware, power off ends it', { skip: skipUnlessCi(noQemu) }, async (t) => {
     const vmDir = join(dir, 'vm');
     const [bmcPort, vmSolPort] = [await freeTcpPort(), await freeTcpPort()];
     const startcmd = ['qemu-system-x86_64', '-accel', 'tcg', '-nographic', '-nodefaults', '-m', '64', '-boot', 'menu=on,splash-time=30000',

@@ -14,12 +14,9 @@ import { memoryLogger } from '../../src/log/logger.js';
 import { openRegistry } from '../../src/registry/open.js';
 import type { TimelineEvent } from '../../src/registry/types.js';
 import { startTftp } from '../../src/daemon/tftp.js';
+import { gate, missingCommands } from '../lib/gate.js';
 
-if (!existsSync('/usr/bin/tftp')) {
-  if (process.env.CI === 'true') throw new Error('tftp daemon test: tftp-hpa missing');
-  t.plan(0, 'tftp daemon test: needs tftp-hpa');
-  process.exit(0);
-}
+if (!gate(t, missingCommands(['tftp']).length ? 'tftp daemon test: needs tftp-hpa' : null)) process.exit(0);
 
 const statedir = mkdtempSync(join(tmpdir(), 'pvd-tftp-daemon-'));
 t.teardown(() => rmSync(statedir, { recursive: true, force: true }));

@@ -15,13 +15,10 @@ import { Readable } from 'node:stream';
 import { memoryLogger } from '../../src/log/logger.js';
 import { TftpServer, type TransferRecord } from '../../src/servers/tftp/server.js';
 import { RawClient } from './client.js';
+import { gate, missingCommands } from '../lib/gate.js';
 
-const missing = ['curl', 'tftp', 'atftp'].filter((c) => !['/usr/bin/', '/bin/'].some((d) => existsSync(d + c)));
-if (missing.length) {
-  if (process.env.CI === 'true') throw new Error(`tftp interop: clients missing: ${missing.join(', ')}`);
-  t.plan(0, `tftp interop: clients missing (${missing.join(', ')}; apt-get install curl tftp-hpa atftp)`);
-  process.exit(0);
-}
+const missing = missingCommands(['curl', 'tftp', 'atftp']);
+if (!gate(t, missing.length ? `tftp interop: clients missing (${missing.join(', ')}; apt-get install curl tftp-hpa atftp)` : null)) process.exit(0);
 
 function run(cmd: string, args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

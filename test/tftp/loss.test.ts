@@ -10,57 +10,33 @@
  * off (the Node path) then gets 6 lockstep and 6 windowed transfers through the same link.
  */
 import t from 'tap';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { REPO as repo } from '../lib/paths.js';
+import { gate, missingCommands, rootMissing } from '../lib/gate.js';
+import { testLab } from '../lib/netns.js';
+import { sleep } from '../lib/sleep.js';
+import { makeStatedir } from '../lib/statedir.js';
 import { TS_NODE_ARGS } from '../ts-child.js';
 
-const why =
-  process.getuid?.() !== 0
-    ? 'needs root (network namespaces)'
-    : !existsSync('/usr/bin/curl') || !existsSync('/usr/sbin/ethtool')
-      ? 'needs curl and ethtool'
-      : null;
-if (why) {
-  if (process.env.CI === 'true') throw new Error(`tftp loss test: ${why}`);
-  t.plan(0, `tftp loss test: ${why}`);
-  process.exit(0);
-}
+const tools = missingCommands(['curl', 'ethtool']);
+if (!gate(t, rootMissing() ?? (tools.length ? `needs ${tools.join(' and ')}` : null))) process.exit(0);
 
-const repo = resolve(import.meta.dirname, '../..');
 const id = process.pid;
-const [S, M, C] = ['s', 'm', 'c'].map((x) => `pvd-tftp-${x}${id}`) as [string, string, string];
-const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-const children: ChildProcess[] = [];
-const tmp = mkdtempSync(join(tmpdir(), 'pvd-tftp-loss-'));
-t.teardown(() => {
-  for (const c of children) c.kill('SIGTERM');
-  for (const ns of [S, M, C]) {
-    try {
-      ip('netns', 'del', ns);
-    } catch {}
-  }
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-for (const ns of [S, M, C]) {
-  ip('netns', 'add', ns);
-  ip('-n', ns, 'link', 'set', 'lo', 'up');
-}
-ip('link', 'add', `pvds${id}`, 'netns', S, 'mtu', '9000', 'type', 'veth', 'peer', 'name', `pvdms${id}`, 'netns', M, 'mtu', '9000');
-ip('link', 'add', `pvdc${id}`, 'netns', C, 'mtu', '9000', 'type', 'veth', 'peer', 'name', `pvdmc${id}`, 'netns', M, 'mtu', '9000');
-ip('-n', S, 'addr', 'add', '10.77.0.1/24', 'dev', `pvds${id}`);
-ip('-n', C, 'addr', 'add', '10.77.0.2/24', 'dev', `pvdc${id}`);
+const lab = testLab(t, 'pvd-tftp');
+const [S, M, C] = lab.nss('s', 'm', 'c');
+const tmp = makeStatedir(t, {}, { prefix: 'pvd-tftp-loss-' });
+const jumbo = { mtu: 9000 };
+lab.link({ ns: S, dev: `pvds${id}`, addr: '10.77.0.1/24' }, { ns: M, dev: `pvdms${id}` }, jumbo);
+lab.link({ ns: C, dev: `pvdc${id}`, addr: '10.77.0.2/24' }, { ns: M, dev: `pvdmc${id}` }, jumbo);
 // Checksums must be filled in before the frames reach the bridge's raw socket.
-execFileSync('ip', ['netns', 'exec', S, 'ethtool', '-K', `pvds${id}`, 'tx', 'off'], { stdio: 'ignore' });
-execFileSync('ip', ['netns', 'exec', C, 'ethtool', '-K', `pvdc${id}`, 'tx', 'off'], { stdio: 'ignore' });
-for (const [ns, dev] of [[S, `pvds${id}`], [C, `pvdc${id}`], [M, `pvdms${id}`], [M, `pvdmc${id}`]] as const) ip('-n', ns, 'link', 'set', dev, 'up');
+lab.exec(S, 'ethtool', ['-K', `pvds${id}`, 'tx', 'off']);
+lab.exec(C, 'ethtool', ['-K', `pvdc${id}`, 'tx', 'off']);
 
 async function startLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
-  children.push(child);
   for await (const line of createInterface({ input: child.stdout! })) {
     const m = re.exec(line);
     if (m) return m;
@@ -69,10 +45,7 @@ async function startLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArr
 }
 
 const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-await startLine(
-  spawn('ip', ['netns', 'exec', M, python, join(repo, 'test/tftp/lossy-bridge.py'), `pvdms${id}`, `pvdmc${id}`, '0.05', '0.02', '0.05', String(id)], { stdio: ['ignore', 'pipe', 'inherit'] }),
-  /^ready/,
-);
+await startLine(lab.spawn(M, python, [join(repo, 'test/tftp/lossy-bridge.py'), `pvdms${id}`, `pvdmc${id}`, '0.05', '0.02', '0.05', String(id)], { stdio: ['ignore', 'pipe', 'inherit'] }), /^ready/);
 const root = join(tmp, 'root');
 mkdirSync(root);
 const file = randomBytes(16 * 1024 * 1024);
@@ -81,10 +54,7 @@ const want = createHash('sha256').update(file).digest('hex');
 type Rec = { outcome: string; retransmits?: number; windowsize?: number; engine?: string };
 async function serve(nativeMinBytes?: null): Promise<{ port: number; records: Rec[] }> {
   const opts = { root, listen: '10.77.0.1', port: 0, timeout: 0.1, retries: 8, nativeMinBytes };
-  const child = spawn('ip', ['netns', 'exec', S, process.execPath, ...TS_NODE_ARGS, join(repo, 'test/tftp/serve.ts'), JSON.stringify(opts)], {
-    cwd: repo,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = lab.spawn(S, process.execPath, [...TS_NODE_ARGS, join(repo, 'test/tftp/serve.ts'), JSON.stringify(opts)], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = Number((await startLine(child, /^listening (\d+)/))[1]);
   const records: Rec[] = [];
   void (async () => {
@@ -96,7 +66,7 @@ let { port, records } = await serve();
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string }> {
   return new Promise((res) => {
-    const child = spawn('ip', ['netns', 'exec', C, ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = lab.spawn(C, args[0]!, args.slice(1), { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'] });
     let stdout = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
@@ -137,7 +107,7 @@ t.test('20 windowed transfers (windowsize 8) of 16 MiB through the same link', a
   const before = records.length;
   const sums = await rounds(20, 5, windowedGet);
   t.equal(sums.filter((s) => s === want).length, 20, `all 20 checksums equal ${sums.filter((s) => s !== want).join(', ')}`);
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   // Not every server record says ok: when the client's final ACK is lost the client is done and gone.
   t.ok(records.slice(before).some((r) => r.windowsize === 8 && r.outcome === 'ok'), 'windowsize 8 was negotiated');
   t.same([...new Set(records.map((r) => r.engine))], ['native'], 'every transfer ran in the native pump');
@@ -147,7 +117,7 @@ t.test('the Node path (pump off): 6 lockstep and 6 windowed transfers through th
   ({ port, records } = await serve(null));
   const sums = [...(await rounds(6, 6, curlGet)), ...(await rounds(6, 6, windowedGet))];
   t.equal(sums.filter((s) => s === want).length, 12, `all 12 checksums equal ${sums.filter((s) => s !== want).join(', ')}`);
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   t.ok(records.length >= 6, `${records.length} transfers recorded`);
   t.same([...new Set(records.map((r) => r.engine))], ['js'], 'every transfer ran in node');
   t.ok(records.reduce((n, r) => n + (r.retransmits ?? 0), 0) > 0, 'blocks were resent');

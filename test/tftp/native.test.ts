@@ -14,12 +14,9 @@ import { join } from 'node:path';
 import { memoryLogger } from '../../src/log/logger.js';
 import { TftpServer, type TransferRecord } from '../../src/servers/tftp/server.js';
 import { RawClient } from './client.js';
+import { gate, missingCommands } from '../lib/gate.js';
 
-if (!existsSync('/usr/bin/curl')) {
-  if (process.env.CI === 'true') throw new Error('tftp native test: curl missing');
-  t.plan(0, 'tftp native test: needs curl');
-  process.exit(0);
-}
+if (!gate(t, missingCommands(['curl']).length ? 'tftp native test: needs curl' : null)) process.exit(0);
 
 const tmp = mkdtempSync(join(tmpdir(), 'pvd-tftp-native-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));

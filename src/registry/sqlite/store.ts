@@ -60,6 +60,16 @@ export interface SqliteRegistryOptions {
 
 export type Durability = 'fsync' | 'process';
 
+/** What the write path is doing (`SqliteCore.writeStats`), read-only. */
+export interface RegistryWriteStats {
+  /** Where batches are committed: the writer thread; the event loop while it starts (or stops); the event loop. */
+  writer: 'thread' | 'starting' | 'event-loop';
+  /** Writes accepted and not yet handed to a commit. */
+  queued: number;
+  /** Full reloads of the index since open (a catch-up the change log could not describe). */
+  reloads: number;
+}
+
 /** SQLite's `synchronous` level for a durability setting (WAL mode). */
 export function synchronousFor(durability: Durability): 'FULL' | 'NORMAL' {
   return durability === 'process' ? 'NORMAL' : 'FULL';
@@ -92,6 +102,7 @@ export class SqliteCore {
   /** The writer thread, once started; null on the event loop (`:memory:`, off, or after it failed). */
   private writer: BatchWriter | null = null;
   private writerOff: boolean;
+  private reloads = 0;
   /** Marks this store's batches in the change log (see changes.ts). */
   readonly token = randomUUID();
   protected lastSync = -Infinity;
@@ -136,6 +147,11 @@ export class SqliteCore {
     this.durability = opts.durability ?? 'fsync';
     this.beforeCommit = opts.beforeCommit;
     this.writerOff = opts.writerThread === false || path === ':memory:';
+  }
+
+  get writeStats(): RegistryWriteStats {
+    const writer = this.writer ? (this.writer.ready ? 'thread' : 'starting') : 'event-loop';
+    return { writer, queued: this.queue.size, reloads: this.reloads };
   }
 
   /** Opens (creating and migrating as needed) the database; errors say what is wrong with the file. */
@@ -196,6 +212,7 @@ export class SqliteCore {
   }
 
   private reload(version: number): void {
+    this.reloads++;
     const load = this.db.transaction(() => {
       this.index.clear();
       const nodeAttrs = new Map<number, Record<string, string>>();

@@ -3,18 +3,16 @@
  * `provisiond serve` running inside the test namespace, and the `provisiond` CLI (run on the host
  * against the same statedir) for what an admin would type. Shared by the e2e tests and `npm run demo`.
  */
-import { execFile, type ChildProcess } from 'node:child_process';
-import { cpSync, createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ServeProcess } from '../../lib/daemon.js';
+import { CLI, REPO } from '../../lib/paths.js';
+import { sleep } from '../../lib/sleep.js';
 import type { TestNetwork } from './netns.js';
-import { killQuietly } from './cleanup.js';
 
 const execFileAsync = promisify(execFile);
-
-/** The repository root (test/e2e/lib/../../..). */
-export const REPO = resolve(import.meta.dirname, '../../..');
-export const CLI = join(REPO, 'bin/provisiond.js');
 
 export interface ClusterOptions {
   net: TestNetwork;
@@ -46,8 +44,7 @@ export class Cluster {
   readonly configPath: string;
   readonly daemonLog: string;
   readonly httpBase: string;
-  private daemon: ChildProcess | null = null;
-  private daemonExit: number | null | undefined;
+  private daemon: ServeProcess | null = null;
 
   constructor(readonly opts: ClusterOptions) {
     this.configPath = join(opts.statedir, 'provisiond.yaml');
@@ -105,44 +102,25 @@ export class Cluster {
     for (const g of groups) await this.cli(['group', 'set', 'kernel.args', VM_KERNEL_ARGS, g]);
   }
 
-  /** Starts `provisiond serve` inside the namespace and waits until HTTP answers /healthz. */
+  /** Starts `provisiond serve` inside the namespace and waits until it serves HTTP. */
   async start(timeoutMs = 60_000): Promise<void> {
-    const out = createWriteStream(this.daemonLog, { flags: 'a' });
-    const child = this.opts.net.spawn(process.execPath, [CLI, '--config', this.configPath, 'serve', '--log-format', 'json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { net } = this.opts;
+    this.daemon = await ServeProcess.start({
+      configPath: this.configPath,
+      netns: { lab: net.lab, ns: net.name },
       env: { ...process.env, NODE_ENV: 'production' },
+      logFile: this.daemonLog,
+      timeoutMs,
     });
-    this.daemon = child;
-    this.daemonExit = undefined;
-    child.stdout!.pipe(out);
-    child.stderr!.pipe(out);
-    child.on('exit', (code) => (this.daemonExit = code));
-    const end = Date.now() + timeoutMs;
-    while (Date.now() < end) {
-      if (this.daemonExit !== undefined) throw new Error(`provisiond serve exited (${this.daemonExit}) at start; see ${this.daemonLog}`);
-      try {
-        await this.opts.net.exec('curl', ['-sf', '-m', '2', `${this.httpBase}/healthz`], 5000);
-        return;
-      } catch {
-        await sleep(300);
-      }
-    }
-    throw new Error(`provisiond serve did not answer ${this.httpBase}/healthz within ${timeoutMs / 1000} s; see ${this.daemonLog}`);
   }
 
   get daemonRunning(): boolean {
-    return this.daemon !== null && this.daemonExit === undefined;
+    return this.daemon?.running ?? false;
   }
 
   /** SIGTERM to the daemon (it closes the database cleanly), SIGKILL after 10 s. */
   async stop(): Promise<void> {
-    const child = this.daemon;
-    if (!child || this.daemonExit !== undefined) return;
-    const gone = new Promise<void>((r) => child.once('exit', () => r()));
-    killQuietly(child.pid, 'SIGTERM');
-    const timer = setTimeout(() => killQuietly(child.pid, 'SIGKILL'), 10_000);
-    await gone;
-    clearTimeout(timer);
+    await this.daemon?.stop();
   }
 
   /** Runs the provisiond CLI against this cluster's config; rejects with its stderr on failure. */
@@ -199,7 +177,7 @@ export class Cluster {
     const end = Date.now() + timeoutMs;
     let last: ListedNode | undefined;
     for (;;) {
-      if (!this.daemonRunning) throw new Error(`provisiond serve exited (${this.daemonExit}); see ${this.daemonLog}`);
+      if (!this.daemonRunning) throw new Error(`provisiond serve exited (${this.daemon?.exitCode}); see ${this.daemonLog}`);
       last = (await this.pollNodes().catch(() => [] as ListedNode[])).find((n) => n.nodeid.toLowerCase() === mac.toLowerCase());
       if (last && pred(last)) return last;
       if (Date.now() > end) throw new Error(`${mac} did not reach ${what} within ${timeoutMs / 1000} s (last: ${JSON.stringify(last ?? null)})`);
@@ -218,8 +196,4 @@ export interface TimelineEntry {
   stage: string;
   msg: string | null;
   ok: boolean;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

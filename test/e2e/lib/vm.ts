@@ -10,7 +10,7 @@ import { copyFileSync, createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { TestNetwork } from './netns.js';
-import { killQuietly } from './cleanup.js';
+import { killQuietly } from '../../lib/cleanup.js';
 
 export type Firmware = 'bios' | 'uefi' | 'uefi-pxe' | 'uefi-http';
 
