@@ -39,8 +39,8 @@ if (gate(t, e2eWhyNot())) {
     else t.comment(`kept ${dir}`);
   });
 
-  const vm = (name: string, firmware: Firmware, n: number) => {
-    const v = new Vm({ name, firmware, mac: `52:54:00:99:00:${n.toString(16).padStart(2, '0')}`, net, dir });
+  const vm = (name: string, firmware: Firmware, n: number, nic?: 'e1000e') => {
+    const v = new Vm({ name, firmware, mac: `52:54:00:99:00:${n.toString(16).padStart(2, '0')}`, net, dir, nic });
     vms.push(v);
     return v;
   };
@@ -75,10 +75,14 @@ if (gate(t, e2eWhyNot())) {
   const uefiHttp = vm('uefihttp1', 'uefi-http', 0x14);
   const disabled = vm('off1', 'bios', 0x16);
   const failing = vm('fail1', 'bios', 0x17);
+  // A physical NIC's driver: the default stage-1 (Debian's generic kernel) must bring up an e1000e.
+  const phys = vm('phys1', 'bios', 0x18, 'e1000e');
   for (const v of [bios, uefiPxe, uefiHttp]) await cluster.cli(['node', 'add', v.mac, v.name, '--group', 'e2e', '--vnfs', 'demo']);
   await cluster.cli(['node', 'add', disabled.mac, disabled.name, '--group', 'e2e', '--vnfs', 'demo']);
   await cluster.cli(['node', 'set', 'enabled', '0', disabled.name]);
   await cluster.cli(['node', 'add', failing.mac, failing.name, '--group', 'failing', '--vnfs', 'demo']);
+  await cluster.cli(['node', 'add', phys.mac, phys.name, '--group', 'e2e', '--vnfs', 'demo']);
+  script('ready/node/phys1/61-e2e-nic', `#!/bin/sh\necho "e2e-nic-modules: $(cut -d' ' -f1 /proc/modules | grep -E '^(e1000e|virtio_net)$' | tr '\\n' ' ')end" > /dev/console\n`, false);
 
   const isReady = (n: ListedNode) => n.state === 'ready';
   /** Prints the node's figures on `tt` (the running subtest: comments on the root would be lost). */
@@ -169,7 +173,7 @@ if (gate(t, e2eWhyNot())) {
   // the running nodes of wave 1. (OVMF running the NIC ROM's iPXE is the demo's `--firmware uefi`.)
   const pickupAt = Date.now();
   script('ready/all/70-e2e-pickup', '#!/bin/sh\necho "e2e-ready-pickup on $(hostname)" > /dev/console\n', false);
-  await Promise.all([disabled, failing].map((v) => v.start()));
+  await Promise.all([disabled, failing, phys].map((v) => v.start()));
 
   t.test('a ready node picks up a ready/all script added while it runs', async (t) => {
     const ok = await bios.waitForSerial(/e2e-ready-pickup on/, READY_INTERVAL * 4000 + 20_000).then(
@@ -202,5 +206,25 @@ if (gate(t, e2eWhyNot())) {
     // Output is streamed as it is produced, so what 20-fail printed before failing did reach the node;
     // with nodescripts.onError: continue (the default, as Perceus) the node then goes on.
     t.match(failing.serial, /failed on the master \(exit 3\)[^]*provisiond: booting VNFS demo/, 'onError continue: the node went on with the next scripts');
+  });
+
+  t.test('a node with a physical NIC (QEMU e1000e, no virtio) boots the default stage-1 to ready', async (t) => {
+    const ready = await cluster.waitForNode(phys.mac, isReady, BOOT_TIMEOUT, 'ready').then(
+      () => true,
+      (err: Error) => (t.fail(`phys1 (e1000e): ${err.message}`), false),
+    );
+    if (!ready) return;
+    t.pass('phys1 (e1000e) is ready');
+    await report(t, { vm: phys, name: 'phys1' });
+    const node = await cluster.nodeByMac(phys.mac);
+    t.match(String(node?.lastaddr ?? ''), /^10\.99\.0\.1\d\d$/, 'with its address from the DHCP range');
+    await phys.waitForSerial(/e2e-nic-modules: .*end/, READY_INTERVAL * 3000 + 20_000).then(
+      () => {
+        const line = /e2e-nic-modules: (.*)end/.exec(phys.serial)![1]!;
+        t.match(line, /\be1000e\b/, 'the e1000e driver was loaded by modalias');
+        t.notMatch(line, /virtio_net/, 'and no virtio NIC was involved');
+      },
+      (err: Error) => t.fail(err.message),
+    );
   });
 }

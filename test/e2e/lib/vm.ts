@@ -29,6 +29,11 @@ export interface VmOptions {
   dir: string;
   /** MiB of guest memory (the VNFS is unpacked into a tmpfs). */
   memory?: number;
+  /**
+   * The NIC model: QEMU's virtio (default) or `e1000e`, an Intel 82574L, a physical NIC's driver
+   * (as compute nodes have; the cloud kernel has no driver for it).
+   */
+  nic?: 'virtio' | 'e1000e';
   /** More QEMU arguments (a bench's experiments: `-cpu`, `-accel` options). */
   extraArgs?: string[];
 }
@@ -160,7 +165,7 @@ export class Vm {
 }
 
 function qemuArgs(opts: VmOptions, tap: string, qmp: string): string[] {
-  const nic = [`virtio-net-pci`, `netdev=n0`, `mac=${opts.mac}`];
+  const nic = [opts.nic === 'e1000e' ? 'e1000e' : 'virtio-net-pci', `netdev=n0`, `mac=${opts.mac}`];
   const args = [
     '-accel', 'tcg',
     '-nographic', // SeaBIOS and the option ROMs print on serial only with -nographic
