@@ -108,10 +108,12 @@ t.test('dhcp.durability: process survives kill -9 the same way', async (t) => {
 t.test('kill -9 in the middle of a 2,000 DORA/s storm: every lease a client saw ACKed survives', async (t) => {
   const { config, db } = writeConfig('storm', '  range: [10.81.1.0, 10.81.200.255]\n', 'defaults:\n  autoRegister: false\n');
   const first = await DhcpDaemon.start(lab, S, config);
-  // 6,000 new clients over 3 s; the daemon is killed 1.5 s in.
-  const r = storm({ macs: macs(0x40, 6000), rate: 2000, waitMs: 1000, killPid: first.proc.pid, killAfterMs: 1500 });
+  // 6,000 new clients over 3 s; the daemon is killed at the 300th ACK (about 1.5 s in on a quiet
+  // machine), or 2.9 s in on a loaded one that answers slower: either way while DISCOVERs still come.
+  const r = storm({ macs: macs(0x40, 6000), rate: 2000, waitMs: 1000, killPid: first.proc.pid, killAfterAcks: 300, killAfterMs: 2900 });
   t.equal(await killed(first), 'SIGKILL', `killed ${r.killedAt} ms into the storm`);
-  t.ok(r.acked.length >= 300, `${r.acked.length} clients ACKed before the kill (${r.offered.length} offers, ${r.sent} DISCOVERs)`);
+  t.ok(Number(r.killedAt) < 3000, 'in the middle of the storm');
+  t.ok(r.acked.length >= 100, `${r.acked.length} clients ACKed before the kill (${r.offered.length} offers, ${r.sent} DISCOVERs)`);
   const { leases } = stored(db);
   const lost = r.acked.filter(([mac, addr]) => leases.get(mac)?.address !== addr);
   t.same(lost, [], 'every ACKed lease is in the database');
