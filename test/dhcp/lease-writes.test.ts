@@ -37,7 +37,8 @@ async function storm(reg: SqliteRegistry, from: number, to: number, wave = 100):
 
 /** Waits (at most 5 s) until the registry's writer thread has started and takes batches. */
 function writerReady(reg: SqliteRegistry): Promise<boolean> {
-  return waitFor(() => reg.writeStats.writer === 'thread', 5000);
+  // Bounded, generous: a thread start is quick, but a CI machine running other test files is slow.
+  return waitFor(() => reg.writeStats.writer === 'thread', 30_000);
 }
 
 const count = (path: string, sql: string): number => {

@@ -60,6 +60,9 @@ export class BatchWriter {
 
   constructor(private readonly opts: BatchWriterOptions) {
     this.worker = new Worker(THREAD, {
+      // Plain JavaScript needs none of the process's loaders or flags (under tap: its TypeScript
+      // loader and coverage hooks, which made the thread take seconds to start on a loaded machine).
+      execArgv: [],
       workerData: { path: opts.path, busyTimeout: opts.busyTimeout, synchronous: opts.synchronous, token: opts.token, sql: BATCH_SQL },
     });
     // Idle, the thread does not keep the process alive (a command that forgot to close must not hang
