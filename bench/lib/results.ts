@@ -173,8 +173,9 @@ export class BenchResults {
     if (section.name !== this.#name) throw new TypeError(`bench results: section ${section.name} written by bench ${this.#name}`);
     const nonDefault = this.#nonDefault.length > 0 ? this.#nonDefault.join('; ') : null;
     const file = resolve(process.env.BENCH_RESULTS ?? join(repo, 'bench/RESULTS.md'));
+    const shown = relative(process.cwd(), file).startsWith('..') ? file : relative(process.cwd(), file);
     if (nonDefault && process.env.BENCH_WRITE !== '1') {
-      console.log(`bench/${this.#name}: ${relative(process.cwd(), file)} not written: not the default settings (${nonDefault}); BENCH_WRITE=1 writes it anyway`);
+      console.log(`bench/${this.#name}: ${shown} not written: not the default settings (${nonDefault}); BENCH_WRITE=1 writes it anyway`);
       return;
     }
     const text = formatSection(section, { started: this.#started, ended: new Date(), machine: machineNow(this.#loadStart), command: this.command(), nonDefault });
@@ -185,6 +186,6 @@ export class BenchResults {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     writeFileSync(file, replaceSection(old, this.#name, text));
-    console.log(`bench/${this.#name}: section written to ${relative(process.cwd(), file)}`);
+    console.log(`bench/${this.#name}: section written to ${shown}`);
   }
 }
