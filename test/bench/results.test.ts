@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { formatSection, formatTable, replaceSection, type Section, type Stamp } from '../../bench/lib/results.js';
+import { BenchResults, formatSection, formatTable, replaceSection, type Section, type Stamp } from '../../bench/lib/results.js';
 
 const stamp: Stamp = {
   started: new Date('2026-12-05T13:40:12Z'),
@@ -93,4 +94,36 @@ t.test('the first and the last sections are replaced too; a missing one is appen
   t.equal(replaceSection(`${file}\n`, 'power', power), `${file}\n\n${power}`);
   t.equal(replaceSection('', 'power', power), power, 'a new file is the section alone');
   t.equal(replaceSection(file, 'vnf', power), `${file}\n\n${power}`, 'a heading matches whole, not by prefix');
+});
+
+t.test('a bench run writes its section of the file, a non-default run only when asked', async (t) => {
+  const dir = t.testdir({ 'RESULTS.md': file });
+  const path = `${dir}/RESULTS.md`;
+  const env = { BENCH_RESULTS: process.env.BENCH_RESULTS, BENCH_WRITE: process.env.BENCH_WRITE };
+  t.teardown(() => {
+    for (const [k, v] of Object.entries(env)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  });
+  process.env.BENCH_RESULTS = path;
+  delete process.env.BENCH_WRITE;
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (line: string) => void lines.push(line);
+  t.teardown(() => void (console.log = log));
+
+  const smoke = new BenchResults('vnfs');
+  smoke.nonDefault('a 20 MiB tree (default 500)');
+  smoke.write(section);
+  t.equal(readFileSync(path, 'utf8'), file, 'a smoke run leaves the file as it was');
+  t.match(lines.pop(), /not written: not the default settings \(a 20 MiB tree \(default 500\)\); BENCH_WRITE=1/);
+
+  process.env.BENCH_WRITE = '1';
+  smoke.write(section);
+  const written = readFileSync(path, 'utf8');
+  t.match(written, /## vnfs\n\n\d+ \w+ \d{4}, \d\d:\d\d UTC \(\d+ s\); \d+ cores, [\d.]+ GiB, Linux .+; load average \(1, 5, 15 min\) [\d. ]+ at the start, [\d. ]+ at the end\. Command: `node .+`\.\n\n\*\*Not the bench's default settings\*\*/);
+  t.ok(written.startsWith(file.slice(0, file.indexOf('## vnfs'))) && written.endsWith(file.slice(file.indexOf('## registry'))), 'the rest kept');
+
+  t.throws(() => new BenchResults('power').write(section), TypeError, 'a bench writes its own section only');
 });
