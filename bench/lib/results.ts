@@ -11,7 +11,7 @@
  * `formatSection` and `replaceSection` are pure (tested in test/bench/results.test.ts); the I/O is
  * in `BenchResults` and `machineNow`.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 
@@ -185,7 +185,10 @@ export class BenchResults {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    writeFileSync(file, replaceSection(old, this.#name, text));
+    // Renamed into place: a bench killed while writing leaves the old file whole.
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, replaceSection(old, this.#name, text));
+    renameSync(tmp, file);
     console.log(`bench/${this.#name}: section written to ${shown}`);
   }
 }
