@@ -20,6 +20,7 @@ import { Vm, type Firmware } from '../test/e2e/lib/vm.js';
 import { Cluster } from '../test/e2e/lib/cluster.js';
 import { sleep } from '../test/lib/sleep.js';
 import { bootFigures, formatFigures } from '../test/e2e/lib/figures.js';
+import { BenchResults } from './lib/results.js';
 
 const missing = missingPrerequisite() ?? (existsSync('/usr/sbin/dnsmasq') ? null : '/usr/sbin/dnsmasq missing (apt-get install dnsmasq)');
 if (missing) {
@@ -29,6 +30,8 @@ if (missing) {
 
 const SCRIPT_SEEN = /provisiond: booting/;
 const RUNS = Math.max(1, Number(process.env.BOOT_BENCH_RUNS ?? 2));
+const results = new BenchResults('boot', { envPrefix: 'BOOT_BENCH_' });
+if (RUNS !== 2) results.nonDefault(`BOOT_BENCH_RUNS=${RUNS} (default 2)`);
 const spread = (xs: number[]) => (xs.length > 1 ? ` [${xs.map((x) => x.toFixed(1)).join(', ')}]` : '');
 const dir = tempDir('pvd-bench-boot-');
 const net = await TestNetwork.create({ dir });
@@ -120,6 +123,29 @@ try {
   }
   console.log(`\nfour BIOS VMs at once: all four ready ${Math.min(...waves).toFixed(1)} s after power-on (goal 25 s)${spread(waves)}\n\nper boot:`);
   for (const l of lines) console.log(`  ${l}`);
+  const paths: Record<string, string> = { bios: 'BIOS (NIC ROM iPXE)', 'uefi-pxe': 'UEFI firmware PXE -> `snponly.efi`', 'uefi-http': 'UEFI HTTP boot' };
+  const every = (xs: number[]) => `${Math.min(...xs).toFixed(1)} (${xs.map((x) => x.toFixed(1)).join(', ')})`;
+  const rows = Object.entries(ours).map(([fw, o]) => {
+    const script = Math.min(...o.script);
+    const p = peer[fw];
+    return [paths[fw] ?? fw, script.toFixed(1), p === undefined ? '-' : p.toFixed(1), p === undefined ? '-' : `**${(p / script).toFixed(1)}x**`, every(o.ready), String(goals[fw as Firmware])];
+  });
+  rows.push(['four BIOS nodes at once (the last one ready)', '-', '-', '-', every(waves), '25']);
+  const missed = [...Object.entries(ours).flatMap(([fw, o]) => o.ready.filter((r) => !(r <= goals[fw as Firmware])).map(() => fw)), ...waves.filter((w) => !(w <= 25)).map(() => 'four at once')];
+  results.write({
+    name: 'boot',
+    title:
+      `\`bench/boot.ts\`: real PXE boots of QEMU VMs (TCG), seconds from power-on, ${RUNS} runs per path and server. ` +
+      `To the node's iPXE script running: the best boot with each server, ratio = dnsmasq / provisiond (> 1: we are quicker); ` +
+      `dnsmasq (DHCP + TFTP, the same loaders and script) in the same run. To \`ready\` (provisiond only: dnsmasq serves no HTTP): ` +
+      `the best run, every run in brackets.`,
+    columns: [
+      { title: 'path' }, { title: 'iPXE script: provisiond', align: 'right' }, { title: 'dnsmasq', align: 'right' }, { title: 'ratio', align: 'right' },
+      { title: 'ready: provisiond' }, { title: 'goal', align: 'right' },
+    ],
+    rows,
+    notes: [missed.length === 0 ? 'Every boot of this run met its goal.' : `**Goal missed** by ${missed.length} boot(s): ${[...new Set(missed)].join(', ')}.`],
+  });
   await cluster.stop();
 } finally {
   await net.destroy();

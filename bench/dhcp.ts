@@ -24,7 +24,7 @@ import { DhcpDaemon } from '../test/lib/daemon.js';
 import { isRoot } from '../test/lib/gate.js';
 import { Lab, nsExec } from '../test/lib/netns.js';
 import { sleep } from '../test/lib/sleep.js';
-
+import { BenchResults } from './lib/results.js';
 
 const STEP = Number(process.env.DHCP_BENCH_STEP ?? 5);
 const RATES = (process.env.DHCP_BENCH_RATES ?? '250,350,500,700,1000,1400,2000,2800,4000,5600,8000,11000,16000').split(',').map(Number);
@@ -36,6 +36,12 @@ const ONLY = (process.env.DHCP_BENCH_SERVERS ?? 'provisiond,provisiond-process,k
 /** The fixed rate at which latency percentiles are taken (DORA/s, over LATENCY_SECONDS). */
 const LATENCY_RATE = Number(process.env.DHCP_BENCH_LATENCY_RATE ?? 1000);
 const LATENCY_SECONDS = 5;
+
+const results = new BenchResults('dhcp', { envPrefix: 'DHCP_BENCH_' });
+for (const [name, byDefault] of [['STEP', '5'], ['RATES', '250,350,500,700,1000,1400,2000,2800,4000,5600,8000,11000,16000'], ['REFINE', '2'], ['SERVERS', 'provisiond,provisiond-process,kea,dnsmasq'], ['PRELOAD_SECONDS', '90'], ['LATENCY_RATE', '1000']]) {
+  const value = process.env[`DHCP_BENCH_${name}`];
+  if (value !== undefined && value !== byDefault) results.nonDefault(`DHCP_BENCH_${name}=${value} (default ${byDefault})`);
+}
 
 for (const bin of ['/usr/sbin/perfdhcp', '/usr/sbin/kea-dhcp4', '/usr/sbin/dnsmasq']) {
   if (!existsSync(bin)) {
@@ -291,7 +297,7 @@ async function ladder(server: Server, prepare: () => void, count: boolean): Prom
   return best;
 }
 
-const results: Result[] = [];
+const measured: Result[] = [];
 try {
   for (const server of servers.filter((s) => ONLY.includes(s.name))) {
     console.log(`-- ${server.name}`);
@@ -315,7 +321,7 @@ try {
     console.log(`   ${preloaded} leases made; again:`);
     const loaded = await ladder(server, () => restore(server.name), false);
     current = null;
-    results.push({ name: server.name, best, loaded, preloaded, cpuPerDora, sysPerDora, latency: lat });
+    measured.push({ name: server.name, best, loaded, preloaded, cpuPerDora, sysPerDora, latency: lat });
   }
 } finally {
   await cleanup();
@@ -324,17 +330,50 @@ try {
 const fmt = (r: Run | null) => (r ? `${r.rate.toFixed(0).padStart(6)} DORA/s ${r.latencyMs.toFixed(2).padStart(6)} ms` : '   n/a');
 console.log('\nhighest DORA rate without drops (perfdhcp; latency = DISCOVER-OFFER + REQUEST-ACK)');
 console.log('server              fresh                        with ~10,000 leases');
-for (const r of results) {
+for (const r of measured) {
   const lat = r.latency ? `p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms at ${LATENCY_RATE}/s` : '';
   console.log(`${r.name.padEnd(18)}  ${fmt(r.best)}   ${fmt(r.loaded)} (${r.preloaded} leases)   ${r.cpuPerDora.toFixed(0)} us CPU per DORA (${r.sysPerDora.toFixed(0)} in the kernel)   ${lat}`);
 }
 const ratio = (a: Run | null, b: Run | null) => (a && b && b.rate > 0 ? (a.rate / b.rate).toFixed(2) : 'n/a');
 const latRatio = (a: Result, b: Result) => (a.latency?.p99 && b.latency?.p99 ? (a.latency.p99 / b.latency.p99).toFixed(2) : 'n/a');
-for (const ours of results.filter((r) => r.name.startsWith('provisiond'))) {
-  for (const peer of results.filter((r) => !r.name.startsWith('provisiond'))) {
+for (const ours of measured.filter((r) => r.name.startsWith('provisiond'))) {
+  for (const peer of measured.filter((r) => !r.name.startsWith('provisiond'))) {
     console.log(
       `${ours.name} / ${peer.name}: ${ratio(ours.best, peer.best)}x best rate, ${ratio(ours.loaded, peer.loaded)}x with 10,000 leases, ` +
         `${(peer.cpuPerDora / ours.cpuPerDora).toFixed(2)}x CPU efficiency, p99 latency ${latRatio(ours, peer)}x theirs`,
     );
   }
+}
+
+/** bench/RESULTS.md: one row per measure, one column per server, one ratio column per (ours, peer) pair. */
+const pairs = measured.filter((r) => r.name.startsWith('provisiond')).flatMap((o) => measured.filter((r) => !r.name.startsWith('provisiond')).map((p) => [o, p] as const));
+const n = (x: number) => Math.round(x).toLocaleString('en');
+const cells = (f: (r: Result) => string, ratioOf: (o: Result, p: Result) => string) => [...measured.map(f), ...pairs.map(([o, p]) => ratioOf(o, p))];
+const rateRatio = (a: Run | null, b: Run | null) => (a && b && b.rate > 0 ? `**${(a.rate / b.rate).toFixed(2)}x**` : 'n/a');
+if (measured.length > 0) {
+  results.write({
+    name: 'dhcp',
+    title:
+      `\`bench/dhcp.ts\`: perfdhcp in one namespace against each server in another, same /16 pool. The highest rate step passed ` +
+      `without drops (0.1 % tolerance; ${STEP} s steps up the ladder ${RATES.join(', ')}, then ${REFINE} bisection steps), as DORA/s completed, ` +
+      `on a fresh server and again once about 10,000 leases exist; every step starts the server again on that state. ` +
+      `CPU per DORA over the fresh ladder. Latency: the project's scripted client, DISCOVER-OFFER + REQUEST-ACK at a steady ${LATENCY_RATE} DORA/s. ` +
+      `provisiond runs with \`dhcp.durability: fsync\` (provisiond) and \`process\` (provisiond-process); Kea with memfile leases persisted, ` +
+      `dnsmasq with \`--no-ping\` and its lease file. Ratios: provisiond / peer for rates, the peer's CPU per DORA / ours, our p99 / the peer's.`,
+    columns: [
+      { title: 'measure' },
+      ...measured.map((r) => ({ title: r.name, align: 'right' as const })),
+      ...pairs.map(([o, p]) => ({ title: `${o.name} / ${p.name}`, align: 'right' as const })),
+    ],
+    rows: [
+      ['highest rate, fresh (DORA/s)', ...cells((r) => (r.best ? n(r.best.rate) : 'n/a'), (o, p) => rateRatio(o.best, p.best))],
+      ['highest rate, with ~10,000 leases (DORA/s)', ...cells((r) => (r.loaded ? `${n(r.loaded.rate)} (${n(r.preloaded)} leases)` : 'n/a'), (o, p) => rateRatio(o.loaded, p.loaded))],
+      ['perfdhcp mean latency at the fresh highest rate', ...cells((r) => (r.best ? `${r.best.latencyMs.toFixed(2)} ms` : 'n/a'), () => '-')],
+      ['CPU per DORA (in the kernel)', ...cells((r) => `${n(r.cpuPerDora)} µs (${n(r.sysPerDora)})`, (o, p) => `${(p.cpuPerDora / o.cpuPerDora).toFixed(2)}x`)],
+      [
+        `p50 / p99 at ${n(LATENCY_RATE)} DORA/s`,
+        ...cells((r) => (r.latency ? `${r.latency.p50} / ${r.latency.p99} ms` : 'n/a'), (o, p) => (o.latency?.p99 && p.latency?.p99 ? `p99 ${(o.latency.p99 / p.latency.p99).toFixed(1)}x theirs` : 'n/a')),
+      ],
+    ],
+  });
 }

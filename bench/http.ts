@@ -21,6 +21,7 @@ import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { ServeProcess } from '../test/lib/daemon.js';
 import { sleep } from '../test/lib/sleep.js';
+import { BenchResults } from './lib/results.js';
 
 const NODES = Number(process.env.HTTP_BENCH_NODES ?? 1000);
 const SCRIPTS = Number(process.env.HTTP_BENCH_SCRIPTS ?? 10);
@@ -28,6 +29,27 @@ const MB = Number(process.env.HTTP_BENCH_MB ?? 512);
 const CLIENTS = Number(process.env.HTTP_BENCH_CLIENTS ?? 32);
 const SECONDS = Number(process.env.HTTP_BENCH_SECONDS ?? 5);
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+
+const results = new BenchResults('http', { envPrefix: 'HTTP_BENCH_' });
+for (const [name, value, byDefault] of [['NODES', NODES, 1000], ['SCRIPTS', SCRIPTS, 10], ['MB', MB, 512], ['CLIENTS', CLIENTS, 32], ['SECONDS', SECONDS, 5]] as const) {
+  if (value !== byDefault) results.nonDefault(`HTTP_BENCH_${name}=${value} (default ${byDefault})`);
+}
+/** The table and notes of bench/RESULTS.md, filled as the phases print. */
+const rows: string[][] = [];
+const notes: string[] = [];
+function writeResults(): void {
+  results.write({
+    name: 'http',
+    title:
+      `\`bench/http.ts\`: \`provisiond serve\` on loopback, ${cpus().length} cores. A boot storm: ${NODES} nodes ask \`GET /nodescripts/init\` at once, ` +
+      `${SCRIPTS} executable scripts each, against the same scripts run by \`xargs -P ${2 * cpus().length}\` (ratio: xargs time / ours). ` +
+      `getfile of a ${MB} MiB file (one client, best of 3; then ${CLIENTS} clients) and 4 KiB files over ${CLIENTS} keep-alive connections ` +
+      `(${SECONDS} s), against nginx (sendfile on) serving the same files (ratio: ours / nginx). Both without request logs.`,
+    columns: [{ title: 'measure' }, { title: 'provisiond', align: 'right' }, { title: 'peer', align: 'right' }, { title: 'ratio', align: 'right' }],
+    rows,
+    notes,
+  });
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'pvd-bench-http-'));
 const children: ChildProcess[] = [];
@@ -127,6 +149,7 @@ async function bootStorm(port: number, label: string): Promise<number> {
   const total = (performance.now() - began) / 1000;
   latencies.sort((a, b) => a - b);
   console.log(`  ${label}: ${NODES} nodes served in ${total.toFixed(2)} s (${((NODES * SCRIPTS) / total).toFixed(0)} scripts/s), p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms`);
+  notes.push(`Boot storm, ${label}: ${((NODES * SCRIPTS) / total).toFixed(0)} scripts/s, p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms.`);
   agent.destroy();
   return total;
 }
@@ -197,9 +220,15 @@ async function main(): Promise<void> {
   const ceiling = spawnCeiling();
   console.log(`  process-spawn ceiling: the same ${NODES * SCRIPTS} scripts by xargs -P ${2 * cpus().length} in ${ceiling.toFixed(2)} s (${((NODES * SCRIPTS) / ceiling).toFixed(0)} scripts/s)`);
   console.log(`  ratio (ceiling time / our time): first ${ratio(ceiling, first)}, second ${ratio(ceiling, second)}`);
+  const storm = `boot storm: ${NODES} nodes x ${SCRIPTS} scripts`;
+  const xargsTime = `\`xargs -P ${2 * cpus().length}\`, same scripts: ${ceiling.toFixed(2)} s`;
+  rows.push([`${storm}, first boot (auto-registers every node)`, `${first.toFixed(2)} s`, xargsTime, ratio(ceiling, first)]);
+  rows.push([`${storm}, second boot`, `${second.toFixed(2)} s`, xargsTime, ratio(ceiling, second)]);
 
   if (!NGINX) {
     console.log('nginx not installed (apt-get install nginx-light): getfile and small-file comparisons skipped');
+    results.nonDefault('nginx not installed: getfile and small files not measured');
+    writeResults();
     return;
   }
   const peer = await freePort();
@@ -227,13 +256,21 @@ async function main(): Promise<void> {
     `  ${CLIENTS} clients: provisiond ${fmtRate(many.ours)} (sendfile off: ${fmtRate(many.js)}), nginx ${fmtRate(many.peer)}, ratio ${ratio(many.ours, many.peer)} (sendfile off: ${ratio(many.js, many.peer)})`,
   );
   const floor = 1.25e9;
+  const bold = (s: string) => `**${s}**`;
+  rows.push([`getfile ${MB} MiB, one client`, fmtRate(single.ours), `nginx ${fmtRate(single.peer)}`, bold(ratio(single.ours, single.peer))]);
+  rows.push([`getfile ${MB} MiB, ${CLIENTS} clients`, fmtRate(many.ours), `nginx ${fmtRate(many.peer)}`, bold(ratio(many.ours, many.peer))]);
+  rows.push([`getfile ${MB} MiB, one client, \`http.sendfile: false\``, fmtRate(single.js), `nginx ${fmtRate(single.peer)}`, ratio(single.js, single.peer)]);
+  rows.push([`getfile ${MB} MiB, ${CLIENTS} clients, \`http.sendfile: false\``, fmtRate(many.js), `nginx ${fmtRate(many.peer)}`, ratio(many.js, many.peer)]);
   for (const [what, v] of [['one client', single.ours], [`${CLIENTS} clients`, many.ours]] as const) {
     if (v < floor) console.log(`  WARNING: ${what} below 10 GbE line rate (1.25 GB/s): ${fmtRate(v)}`);
+    if (v < floor) notes.push(`**Warning**: getfile, ${what}, below 10 GbE line rate (1.25 GB/s): ${fmtRate(v)}.`);
   }
 
   console.log(`3. small files (4 KiB, ${CLIENTS} keep-alive connections, ${SECONDS} s each)`);
   const small = { ours: await smallFiles(ours), peer: await smallFiles(peer) };
   console.log(`  provisiond ${small.ours.toFixed(0)} req/s, nginx ${small.peer.toFixed(0)} req/s, ratio ${ratio(small.ours, small.peer)}`);
+  rows.push(['4 KiB files', `${small.ours.toFixed(0)} req/s`, `nginx ${small.peer.toFixed(0)} req/s`, ratio(small.ours, small.peer)]);
+  writeResults();
 }
 
 main().then(

@@ -18,11 +18,14 @@ import { openRegistry } from '../src/registry/open.js';
 import { fanOut } from '../src/power/fanout.js';
 import { IpmiDriver } from '../src/power/ipmi/driver.js';
 import { powerSettings } from '../src/power/settings.js';
+import { BenchResults } from './lib/results.js';
 import { haveIpmiSim, IPMI_PASSWORD, IPMI_USER, startIpmiSim, type IpmiSim } from '../test/power/lib/ipmi-sim.js';
 
 const args = process.argv.slice(2);
 const N = Number(args[args.indexOf('--bmcs') + 1]) || 16;
 const CONCURRENCY = 16;
+const results = new BenchResults('power');
+if (N !== 16) results.nonDefault(`--bmcs ${N} (default 16)`);
 
 if (!haveIpmiSim()) {
   console.log('bench/power: skipped (needs ipmi_sim and ipmitool: apt-get install openipmi ipmitool)');
@@ -82,6 +85,20 @@ try {
   console.log(`  provisiond fan-out (in process)   ${fmt(libMs)}  (what the daemon/API pays)`);
   console.log(`  peer: shell loop of ipmitool      ${fmt(loop.ms)}  ratio loop/ours-in-process ${(loop.ms / libMs).toFixed(2)}`);
   console.log(`  peer: xargs -P ${CONCURRENCY} ipmitool        ${fmt(xargs.ms)}  ratio xargs/ours-in-process ${(xargs.ms / libMs).toFixed(2)}, xargs/ours-CLI ${(xargs.ms / ours.ms).toFixed(2)}`);
+  results.write({
+    name: 'power',
+    title:
+      `\`bench/power.ts\`: \`power status\` of ${N} simulated BMCs (ipmi_sim, ipmitool over lanplus), concurrency ${CONCURRENCY}: ` +
+      `provisiond in process (the fan-out the daemon and the API run) and as the CLI command (its start-up included), ` +
+      `against a shell loop of ipmitool and \`xargs -P ${CONCURRENCY}\` of ipmitool. Ratio: the peer's time / ours (> 1: we are faster).`,
+    columns: [{ title: 'provisiond' }, { title: 'time', align: 'right' }, { title: 'peer' }, { title: 'time', align: 'right' }, { title: 'ratio', align: 'right' }],
+    rows: [
+      ['fan-out, in process', fmt(libMs), 'shell loop of ipmitool', fmt(loop.ms), `**${(loop.ms / libMs).toFixed(2)}x**`],
+      ['fan-out, in process', fmt(libMs), `xargs -P ${CONCURRENCY} ipmitool`, fmt(xargs.ms), `**${(xargs.ms / libMs).toFixed(2)}x**`],
+      ['`provisiond power status` (CLI)', fmt(ours.ms), `xargs -P ${CONCURRENCY} ipmitool`, fmt(xargs.ms), `${(xargs.ms / ours.ms).toFixed(2)}x`],
+    ],
+    notes: [`The CLI command includes its start-up: \`provisiond --help\` alone took ${fmt(startup.ms)} in the same run.`],
+  });
 } finally {
   await Promise.all(sims.map((s) => s.stop()));
   line.close();

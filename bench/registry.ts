@@ -15,12 +15,18 @@ import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { silentLogger } from '../src/log/logger.js';
 import { SqliteRegistry } from '../src/registry/sqlite/registry.js';
+import { BenchResults } from './lib/results.js';
+
+/** The table of bench/RESULTS.md: the rows printed by row(). */
+const rows: string[][] = [];
 
 const args = process.argv.slice(2);
 if (args[0] === '--child-rss') await childRss(args[1]!);
 else await main(Number(args[args.indexOf('--nodes') + 1]) || 10_000);
 
 async function main(N: number): Promise<void> {
+  const results = new BenchResults('registry');
+  if (N !== 10_000) results.nonDefault(`--nodes ${N} (default 10,000)`);
   const dir = mkdtempSync(join(tmpdir(), 'pvd-bench-registry-'));
   try {
     const mac = (i: number) => `52:54:00:${[(i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`.toUpperCase();
@@ -90,24 +96,39 @@ async function main(N: number): Promise<void> {
     const peer = lookups / 5 / ((performance.now() - t0) / 1000);
     raw.close();
     row('lookups by MAC', ours, '/s', peer, 'SELECT per lookup', true);
-    console.log(`  goal >= 100,000 lookups/s: ${ours >= 100_000 ? 'met' : 'NOT met'} (${(ours / 100_000).toFixed(1)}x the goal)`);
+    const goal = `goal >= 100,000 lookups/s: ${ours >= 100_000 ? 'met' : 'NOT met'} (${(ours / 100_000).toFixed(1)}x the goal)`;
+    console.log(`  ${goal}`);
 
     // Contacts (one per request), batched: how many per second the servers can record.
     t0 = performance.now();
     for (let i = 0; i < 100_000; i++) await reg.recordContact(macs[i % N]!, 'ready', '10.0.0.1');
     await reg.flush();
-    console.log(`  recordContact + flush: ${fmt(100_000 / ((performance.now() - t0) / 1000))}/s`);
+    const contacts = `recordContact + flush: ${fmt(100_000 / ((performance.now() - t0) / 1000))}/s`;
+    console.log(`  ${contacts}`);
     // A boot storm of unknown machines: each auto-registration is its own transaction.
     const opts = { nodeName: 'a#####', firstNode: 0, totalNodes: null, group: 'cluster', vnfs: '', enabled: true, debug: 0 };
     t0 = performance.now();
     await Promise.all(Array.from({ length: 2000 }, (_, i) => reg.autoRegister(mac(N + i), opts)));
-    console.log(`  auto-registrations (2,000 unknown machines at once, ${N} nodes known): ${fmt(2000 / ((performance.now() - t0) / 1000))}/s`);
+    const autoReg = `auto-registrations (2,000 unknown machines at once, ${N} nodes known): ${fmt(2000 / ((performance.now() - t0) / 1000))}/s`;
+    console.log(`  ${autoReg}`);
     await reg.close();
 
     // Resident memory of a fresh process holding the registry (its own baseline subtracted).
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/registry.ts', '--child-rss', dbPath], { encoding: 'utf8' });
     const { base, loaded } = JSON.parse(r.stdout) as { base: number; loaded: number };
-    console.log(`  resident memory holding ${N} nodes: ${(loaded / 2 ** 20).toFixed(1)} MiB (${((loaded - base) / 2 ** 20).toFixed(1)} MiB for the registry, ${((loaded - base) / N).toFixed(0)} bytes/node)`);
+    const memory = `resident memory holding ${N} nodes: ${(loaded / 2 ** 20).toFixed(1)} MiB (${((loaded - base) / 2 ** 20).toFixed(1)} MiB for the registry, ${((loaded - base) / N).toFixed(0)} bytes/node)`;
+    console.log(`  ${memory}`);
+    results.write({
+      name: 'registry',
+      title:
+        `\`bench/registry.ts\`: ${fmt(N)} nodes. Import and \`node list\` through the whole CLI command (start-up included: ` +
+        `${startup.ms.toFixed(0)} ms with an empty registry) and in-process, against the sqlite3 command-line tool on a bare table; ` +
+        `lookups by MAC from the daemon's in-memory index against a SQLite SELECT per lookup. ` +
+        `Ratio: for times the peer's / ours, for rates ours / the peer's (> 1: we are faster).`,
+      columns: [{ title: 'measure' }, { title: 'provisiond', align: 'right' }, { title: 'peer', align: 'right' }, { title: 'ratio', align: 'right' }],
+      rows,
+      notes: [`${goal[0]!.toUpperCase()}${goal.slice(1)}.`, `Also measured: ${contacts}; ${autoReg}; ${memory}.`],
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -149,4 +170,5 @@ function row(what: string, ours: number, unit: string, peer: number, peerName: s
   const ratio = higherIsBetter ? ours / peer : peer / ours;
   const f = (n: number) => (unit === 'ms' ? `${n.toFixed(0)} ms` : `${fmt(n)}${unit}`);
   console.log(`  ${what.padEnd(26)} ours ${f(ours).padStart(12)}   ${peerName} ${f(peer).padStart(12)}   ratio ${ratio.toFixed(2)}x`);
+  rows.push([what, f(ours), `${peerName} ${f(peer)}`, `${ratio.toFixed(2)}x`]);
 }

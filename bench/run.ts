@@ -1,7 +1,9 @@
 /**
  * `npm run bench [NAME...]`: runs the benchmarks in bench/ one after the other (they share two cores;
  * running them together would measure each other). Each prints our figure, the peer's figure from
- * the same run, and the ratio.
+ * the same run, and the ratio, then replaces its own section of bench/RESULTS.md with that table,
+ * the date, the machine, the load and the command (bench/lib/results.ts; a run with other than a
+ * bench's default settings writes only with BENCH_WRITE=1).
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';

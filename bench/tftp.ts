@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline';
 import { isRoot } from '../test/lib/gate.js';
 import { Lab } from '../test/lib/netns.js';
 import { sleep } from '../test/lib/sleep.js';
+import { BenchResults } from './lib/results.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const lab = new Lab('pvd-tftp-bench');
@@ -155,6 +156,11 @@ const runScale = Number(argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? 1
 const engineJs = argv.includes('--engine=js');
 const named = argv.filter((a) => !a.startsWith('--'));
 const groups = new Set(named.length ? named : ['single', 'window', 'conc']);
+const results = new BenchResults('tftp', { envPrefix: 'TFTP_BENCH_' });
+if (named.length > 0 && !['single', 'window', 'conc'].every((g) => groups.has(g))) results.nonDefault(`rows ${[...groups].join(', ')} only (default all)`);
+if (runScale !== 1) results.nonDefault(`--runs=${runScale} (default 1)`);
+if (engineJs) results.nonDefault('--engine=js: every transfer in Node (default: the native pump)');
+if (process.env.TFTP_BENCH_BLKSIZES) results.nonDefault(`TFTP_BENCH_BLKSIZES=${process.env.TFTP_BENCH_BLKSIZES} (default 512,1468,8192,65464)`);
 const fmt = (mbps: number) => `${mbps.toFixed(0).padStart(6)} MB/s`;
 
 /** One side of a duel: a timed run (seconds) and the server process whose CPU it costs. */
@@ -228,11 +234,14 @@ async function main() {
   console.log(`bench/tftp: 64 MiB file, loopback in namespace ${NS}; rows: ${[...groups].join(', ')}; best of runs, the two sides alternating; ratio = provisiond / peer (>= 1.0 is the goal)`);
   console.log(`load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const rows: Array<[string, number, number, string]> = [];
+  /** The table of bench/RESULTS.md. */
+  const table: string[][] = [];
   /** Prints a row: best MB/s of each side and the ratio, then every run's MB/s and the server CPU per run. */
   const row = (label: string, bytes: number, d: DuelResult, peer: string) => {
     const [o, p] = d.best.map((t) => (Number.isFinite(t) ? bytes / MB / t : NaN)) as [number, number];
     rows.push([label, o, p, peer]);
     const all = (ts: number[]) => ts.map((t) => (bytes / MB / t).toFixed(0)).join('/');
+    table.push([`${label.replace(/\s+/g, ' ')} (${peer})`, o.toFixed(0), p.toFixed(0), `**${(o / p).toFixed(2)}x**`, `${all(d.times[0])} vs ${all(d.times[1])}`, `${d.cpu[0].toFixed(2)} vs ${d.cpu[1].toFixed(2)}`]);
     console.log(
       `${label.padEnd(34)} provisiond ${fmt(o)}   ${peer.padEnd(9)} ${fmt(p)}   ratio ${(o / p).toFixed(2)}x` +
         `   (runs ${all(d.times[0])} vs ${all(d.times[1])}; server CPU s/run ${d.cpu[0].toFixed(2)} vs ${d.cpu[1].toFixed(2)})`,
@@ -263,7 +272,10 @@ async function main() {
         };
         row(`atftp blksize 1468 windowsize ${w}`, big, await duel(more(3), { run: () => at(ours), group: oursCg }, { run: peer, group: atftpdCg }), 'atftpd');
       }
-    } else console.log('atftpd not available (apt-get download atftpd failed): windowsize rows skipped');
+    } else {
+      console.log('atftpd not available (apt-get download atftpd failed): windowsize rows skipped');
+      results.nonDefault('atftpd not available: windowsize rows not measured');
+    }
   }
   if (groups.has('conc')) {
     const conc = (port: number) => () => timedParallel(16, 'curl', (i) => ['-s', '--tftp-blksize', '1468', '-o', `${out}.${i}`, `tftp://127.0.0.1:${port}/mid`]);
@@ -272,6 +284,21 @@ async function main() {
   const worst = Math.min(...rows.filter((r) => Number.isFinite(r[2])).map((r) => r[1] / r[2]));
   console.log(`worst ratio ${worst.toFixed(2)}x; load average at end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log(`provisiond transfers by engine: ${[...engines].map(([e, n]) => `${e} ${n}`).join(', ')}; blocks resent ${trouble.retransmits}, not ok ${trouble.notOk}`);
+  results.write({
+    name: 'tftp',
+    title:
+      `\`bench/tftp.ts\`: a 64 MiB file over loopback in a network namespace (16 MiB each for the concurrent row); MB/s, best run of each side, ` +
+      `the two sides alternating run by run; peers in the same run: tftpd-hpa (curl and atftp clients), atftpd for windowsize. ` +
+      `Ratio = provisiond / peer (>= 1.0 is the goal). Server CPU: seconds per run of each server and the processes it forks.`,
+    columns: [
+      { title: 'transfer (peer)' }, { title: 'provisiond', align: 'right' }, { title: 'peer', align: 'right' }, { title: 'ratio', align: 'right' },
+      { title: 'every run, ours vs peer' }, { title: 'server CPU s/run, ours vs peer' },
+    ],
+    rows: table,
+    notes: [
+      `Worst ratio ${worst.toFixed(2)}x. provisiond's transfers by engine: ${[...engines].map(([e, n]) => `${e} ${n}`).join(', ')}; blocks resent ${trouble.retransmits}, transfers not ok ${trouble.notOk}.`,
+    ],
+  });
 }
 
 // Exit explicitly: the servers started in the namespace would keep the event loop alive, and the

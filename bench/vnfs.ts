@@ -15,6 +15,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { BenchResults } from './lib/results.js';
 
 const here = new URL('.', import.meta.url).pathname;
 
@@ -27,6 +28,8 @@ if (process.argv[2] === '--child') {
 }
 
 const targetMiB = Number(process.argv[2] ?? 500);
+const results = new BenchResults('vnfs');
+if (targetMiB !== 500) results.nonDefault(`a ${targetMiB} MiB tree (default 500)`);
 
 /** Copies regular files from /usr into `dest` until `bytes` are there; returns bytes and file count. */
 function makeTree(dest: string, bytes: number): { bytes: number; files: number } {
@@ -97,6 +100,26 @@ try {
   console.log(`  ratio (peer time / our time): ${(peer.seconds / ours.seconds).toFixed(2)}x  (goal >= 1.0)`);
   console.log(`  memory flat: ours peaks at ${oursSmall.maxRssMiB.toFixed(1)} MiB on the ${(s.bytes / 1048576).toFixed(0)} MiB tree and ${ours.maxRssMiB.toFixed(1)} MiB on the ${(t.bytes / 1048576).toFixed(0)} MiB tree`);
   console.log(`  same entries in both archives: ${same ? 'yes' : 'NO'}; compressed size ratio ours/peer ${(ours.outBytes / peer.outBytes).toFixed(3)}`);
+  const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+  results.write({
+    name: 'vnfs',
+    title:
+      `\`bench/vnfs.ts\`: the image of a ${(t.bytes / 1048576).toFixed(0)} MiB tree (${t.files} files copied from /usr, ${(rawBytes / 1048576).toFixed(0)} MiB of cpio), ` +
+      `provisiond's \`writeTreeImage\` (cpio newc + gzip -6 on every core) against \`find . | cpio -o -H newc | gzip -6\`, ` +
+      `both under GNU time; best of ${runs.length} rounds (the peer first in each). Ratio: the peer's / ours (> 1: we are faster or smaller).`,
+    columns: [{ title: 'measure' }, { title: 'provisiond', align: 'right' }, { title: 'find | cpio | gzip -6', align: 'right' }, { title: 'ratio', align: 'right' }],
+    rows: [
+      ['time', `${ours.seconds.toFixed(2)} s`, `${peer.seconds.toFixed(2)} s`, `**${(peer.seconds / ours.seconds).toFixed(2)}x**`],
+      ['throughput', `${(t.bytes / 1048576 / ours.seconds).toFixed(1)} MiB/s`, `${(t.bytes / 1048576 / peer.seconds).toFixed(1)} MiB/s`, `${(peer.seconds / ours.seconds).toFixed(2)}x`],
+      ['peak memory', mib(ours.maxRssMiB * 1048576), mib(peer.maxRssMiB * 1048576), `${(peer.maxRssMiB / ours.maxRssMiB).toFixed(2)}x`],
+      ['image size', mib(ours.outBytes), mib(peer.outBytes), `${(peer.outBytes / ours.outBytes).toFixed(3)}x`],
+      ...runs.map((r, i) => [`round ${i + 1}: time, peak memory`, `${r.ours.seconds.toFixed(2)} s, ${r.ours.maxRssMiB.toFixed(1)} MiB`, `${r.peer.seconds.toFixed(2)} s, ${r.peer.maxRssMiB.toFixed(1)} MiB`, `${(r.peer.seconds / r.ours.seconds).toFixed(2)}x`]),
+    ],
+    notes: [
+      `Goal: ratio >= 1.0 with flat memory: ${peer.seconds / ours.seconds >= 1 ? 'met' : 'NOT met'} on time; ours peaks at ${oursSmall.maxRssMiB.toFixed(1)} MiB on the ${(s.bytes / 1048576).toFixed(0)} MiB tree and ${ours.maxRssMiB.toFixed(1)} MiB on the ${(t.bytes / 1048576).toFixed(0)} MiB tree.`,
+      `Same entries in both archives: ${same ? 'yes' : 'NO'}.`,
+    ],
+  });
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
