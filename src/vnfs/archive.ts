@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, type Stats } from 'node:fs';
 import { chmod, chown, lchown, link, lstat, mkdir, readdir, readlink, rm, symlink, utimes, lutimes } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, type Readable, type Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
@@ -210,27 +210,32 @@ export async function extractCapsule(stream: Readable, dest: string, opts: Impor
       }
     }
   };
-  return await new Promise((resolve, reject) => {
+  await readTar(stream, extract, consume);
+  // Directory modes and times last: writing into them changed their mtime, and a read-only
+  // directory would have refused its own entries.
+  for (const d of dirs.reverse()) {
+    await chmod(d.path, d.mode);
+    await utimes(d.path, d.mtime, d.mtime);
+  }
+  return { entries, bytes };
+}
+
+/**
+ * Feeds `stream` (through `via`, when given, e.g. a hashing transform) into tar-stream's `extract`
+ * while `consume` reads its entries; an error of either side, or of `consume`, ends all of it.
+ */
+export async function readTar(stream: Readable, extract: tar.Extract, consume: () => Promise<void>, via?: Transform): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
     stream.on('error', reject);
+    via?.on('error', reject);
     extract.on('error', reject);
-    stream.pipe(extract);
-    consume().then(
-      async () => {
-        // Directory modes and times last: writing into them changed their mtime, and a read-only
-        // directory would have refused its own entries.
-        for (const d of dirs.reverse()) {
-          await chmod(d.path, d.mode);
-          await utimes(d.path, d.mtime, d.mtime);
-        }
-        resolve({ entries, bytes });
-      },
-      (err: unknown) => {
-        stream.unpipe(extract);
-        stream.destroy();
-        extract.destroy();
-        reject(err);
-      },
-    );
+    (via ? stream.pipe(via) : stream).pipe(extract);
+    consume().then(resolve, (err: unknown) => {
+      stream.unpipe(via ?? extract);
+      stream.destroy();
+      extract.destroy();
+      reject(err);
+    });
   });
 }
 

@@ -20,7 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { ProvisiondError, UsageError } from '../util/errors.js';
 import { isPlainName } from '../util/names.js';
-import { openTarStream, runMknod, safeEntryName, symlinkStaysInside } from './archive.js';
+import { openTarStream, readTar, runMknod, safeEntryName, symlinkStaysInside } from './archive.js';
 import { capsuleDir, formatCapsuleConfig, vnfsRoot } from './capsule.js';
 import { installCapsule, nameFromFile } from './capsule-ops.js';
 
@@ -126,17 +126,7 @@ class ArchiveFiles {
         await pipeline(entry, createWriteStream(join(root, name)) as Writable);
       }
     };
-    await new Promise<void>((resolve, reject) => {
-      stream.on('error', reject);
-      extract.on('error', reject);
-      stream.pipe(extract);
-      consume().then(resolve, (err: unknown) => {
-        stream.unpipe(extract);
-        stream.destroy();
-        extract.destroy();
-        reject(err);
-      });
-    });
+    await readTar(stream, extract, consume);
     await done;
     return files;
   }
@@ -400,18 +390,7 @@ async function applyLayer(file: string, rootfs: string, dirs: Map<string, { mode
       }
     }
   };
-  await new Promise<void>((resolve, reject) => {
-    stream.on('error', reject);
-    hashing.on('error', reject);
-    extract.on('error', reject);
-    stream.pipe(hashing).pipe(extract);
-    consume().then(resolve, (err: unknown) => {
-      stream.unpipe(hashing);
-      stream.destroy();
-      extract.destroy();
-      reject(err);
-    });
-  });
+  await readTar(stream, extract, consume, hashing);
   await done;
   // tar-stream stops at the end-of-archive blocks; the rest of the stream still counts for the digest.
   await new Promise<void>((resolve) => (hashing.writableFinished ? resolve() : hashing.on('finish', () => resolve())));
