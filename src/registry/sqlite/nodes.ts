@@ -186,7 +186,7 @@ export abstract class SqliteNodes extends SqliteCore {
     const old = mac === null ? undefined : this.index.byNodeid.get(mac);
     if (!old) return;
     const next = this.index.putNode(old, { ...old, bootVnfs: vnfs, bootImage: sha256 });
-    this.queue.contact(next.nodeid, { state: next.state, time: next.lastcontact ?? Date.now(), addr: next.lastaddr, bootVnfs: vnfs, bootImage: sha256 });
+    this.queue.contact(next.nodeid, { state: next.state, time: next.lastcontact, addr: next.lastaddr, bootVnfs: vnfs, bootImage: sha256 });
     this.queued();
   }
 

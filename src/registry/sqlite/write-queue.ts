@@ -16,7 +16,8 @@ import { leaseParams, type BatchStatement, type Statements } from './statements.
 /** A node's contact values as they are after it (the latest wins): state, time, address, last boot. */
 interface Contact {
   state: string | null;
-  time: number;
+  /** Null only for a boot report of a node never contacted (its lastcontact stays unset). */
+  time: number | null;
   addr: string | null;
   bootVnfs: string | null;
   bootImage: string | null;
