@@ -81,6 +81,15 @@ t.test('initramfs build writes a kernel and an initramfs GNU cpio reads', { time
     const [mod, deps] = m.split(':');
     for (const d of [mod!, ...deps!.trim().split(/\s+/).filter(Boolean)]) t.ok(names.includes(`lib/modules/${ver}/${d}`), `${d} is present`);
   }
+  // kexec from Debian's kexec-tools, with what it links against: it runs in the unpacked stage-1 alone
+  t.match(r.stderr, /kexec .*kexec with \d+ shared libraries \(.*libc\.so\.6/, 'says kexec went in with its libraries');
+  t.ok(names.includes('sbin/kexec'), 'contains sbin/kexec');
+  t.ok(names.some((n) => /^lib(64|\/x86_64-linux-gnu)\/ld-linux-x86-64\.so\.2$/.test(n)), 'and the dynamic loader');
+  if (process.getuid?.() === 0) {
+    const v = spawnSync('chroot', [ex, '/sbin/kexec', '--version'], { encoding: 'utf8' });
+    t.equal(v.status, 0, `kexec runs inside the unpacked initramfs ${v.stderr}`);
+    t.match(v.stdout + v.stderr, /kexec-tools/, 'and is kexec-tools');
+  }
   // the client scripts as shipped, byte for byte
   t.same(readFileSync(join(ex, 'lib/provisiond/client')), readFileSync(join(REPO, 'initramfs/lib/provisiond/client')));
   t.equal(spawnSync('busybox', ['sh', '-n', join(ex, 'init')]).status, 0, '/init parses under busybox sh');
