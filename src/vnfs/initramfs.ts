@@ -196,11 +196,13 @@ export async function buildInitramfs(opts: InitramfsOptions): Promise<{ bytes: n
     // /dev/console must exist before devtmpfs is mounted, or init starts without a console.
     await cpio.addMember({ name: 'dev/console', mode: S_IFCHR | 0o600, rdevmajor: 5, rdevminor: 1 });
     await cpio.addMember({ name: 'bin/busybox', mode: S_IFREG | 0o755, data: readFileSync(opts.busybox) });
+    // The staged tree before the applet links: it may hold a folder of theirs (sbin/ with kexec),
+    // and the kernel creates no missing parent, so a folder must come before what is in it.
+    await cpio.addTree(staging);
     for (const a of applets) {
       if (existsSync(join(staging, a))) continue;
       await cpio.addMember({ name: a, mode: S_IFLNK | 0o777, target: relative(dirname(`/${a}`), '/bin/busybox') });
     }
-    await cpio.addTree(staging);
     await cpio.finish();
     const gz = gzipSync(sink.buffer(), { level: 6 });
     await mkdir(dirname(opts.out), { recursive: true });

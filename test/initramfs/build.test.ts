@@ -62,6 +62,9 @@ t.test('initramfs build writes a kernel and an initramfs GNU cpio reads', { time
   for (const f of ['init', 'bin/busybox', 'bin/sh', 'sbin/udhcpc', 'usr/bin/wget', 'sbin/switch_root', 'lib/provisiond/client', 'lib/provisiond/functions', 'lib/provisiond/udhcpc.script', 'newroot', 'proc', 'sys', 'run']) {
     t.ok(names.includes(f), `contains ${f}`);
   }
+  // The kernel makes no missing parent folder: each entry's folder must come before it in the archive.
+  const orphans = names.filter((n, i) => n.includes('/') && !names.slice(0, i).includes(n.slice(0, n.lastIndexOf('/'))));
+  t.same(orphans, [], 'every entry comes after its folder (the kernel creates no parent)');
   t.match(verbose, /^crw------- +1 root +root +5, +1 .* dev\/console$/m, '/dev/console is a character device 5,1');
   t.match(verbose, /^-rwxr-xr-x .* init$/m, '/init is executable');
   const ver = names.find((n) => /^lib\/modules\/[^/]+$/.test(n))!.split('/')[2]!;
