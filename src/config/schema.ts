@@ -121,6 +121,8 @@ export const configSchema = z
         master: z.string().nullable().default(null),
         /** URL path prefix of getfile; default `files`. */
         prefix: z.string().default(''),
+        /** Debian mirror of `vnfs build --distro`; null = the machine's apt sources. */
+        mirror: z.string().nullable().default(null),
       })
       .strict()
       .prefault({}),

@@ -14,8 +14,11 @@ import {
 } from '../protocol/cpio/newc.js';
 import type { ParallelGzip } from './pgzip.js';
 
-/** Where archive bytes go: ParallelGzip implements it. */
-export type CpioSink = Pick<ParallelGzip, 'write' | 'space' | 'commit'>;
+/**
+ * Where archive bytes go: ParallelGzip implements it. `boundary()`, when the sink has it, is called
+ * after each complete entry (ParallelGzip cuts its gzip members only there, for the kernel).
+ */
+export type CpioSink = Pick<ParallelGzip, 'write' | 'space' | 'commit'> & Partial<Pick<ParallelGzip, 'boundary'>>;
 
 const ZERO = Buffer.alloc(4);
 
@@ -56,6 +59,7 @@ export class CpioStreamWriter {
     await this.#sink.write(data);
     await this.#sink.write(ZERO.subarray(0, pad4(data.length)));
     this.entries++;
+    await this.#sink.boundary?.();
   }
 
   /**
@@ -76,6 +80,11 @@ export class CpioStreamWriter {
 
   /** Adds one file system object under `archName`. */
   async addPath(path: string, archName: string, st: Stats): Promise<void> {
+    await this.#addEntry(path, archName, st);
+    await this.#sink.boundary?.();
+  }
+
+  async #addEntry(path: string, archName: string, st: Stats): Promise<void> {
     const type = st.mode & S_IFMT;
     this.fingerprint.update(fingerprintLine(archName, st));
     const header: CpioHeader = {

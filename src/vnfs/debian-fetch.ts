@@ -1,7 +1,8 @@
 /**
  * The stage-1 ingredients taken from Debian packages without installing them: a kernel with its
- * modules (the generic `linux-image-amd64`, or `linux-image-cloud-amd64`) and a static busybox
- * (`busybox-static`, which conflicts with the `busybox` package, hence `dpkg -x`). Each .deb is
+ * modules (the generic `linux-image-amd64`, or `linux-image-cloud-amd64`), a static busybox
+ * (`busybox-static`, which conflicts with the `busybox` package, hence `dpkg -x`) and `kexec`
+ * (`kexec-tools`). Each .deb is
  * fetched once with `apt-get download` into the cache and extracted beside it; later calls work
  * offline from the cache.
  *
@@ -131,10 +132,23 @@ export async function fetchBusybox(log?: (msg: string) => void): Promise<string>
   return bin;
 }
 
+/**
+ * Path of `kexec` from Debian's `kexec-tools`, fetched into the cache when missing: the stage-1
+ * carries it to boot a VNFS's own kernel. It is dynamically linked (the initramfs build adds its
+ * libraries, found with ldd).
+ */
+export async function fetchKexec(log?: (msg: string) => void): Promise<string> {
+  const tree = await debianPackageTree(['kexec-tools'], log);
+  const bin = ['sbin/kexec', 'usr/sbin/kexec'].map((p) => join(tree, p)).find((p) => existsSync(p));
+  if (!bin) throw new ProvisiondError(`no sbin/kexec in ${tree}`);
+  return bin;
+}
+
 /** Fills the cache with everything `initramfs build` needs (CI calls this before the tests). */
 export async function fetchStage1Parts(log?: (msg: string) => void, flavour: KernelFlavour = 'generic'): Promise<{ kernel: KernelParts; busybox: string }> {
   const kernel = await fetchKernel(log, flavour);
   const busybox = await fetchBusybox(log);
+  await fetchKexec(log);
   return { kernel, busybox };
 }
 

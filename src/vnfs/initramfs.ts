@@ -1,7 +1,7 @@
 /**
  * The stage-1 initramfs: a gzip-compressed newc cpio written by provisiond itself, holding a static
  * busybox and its applet links, `/init` and the client scripts from the repository's `initramfs/`
- * folder, and the network drivers of the kernel (with their dependencies, and a modules.dep/alias
+ * folder, `kexec` with its shared libraries (to boot a VNFS's own kernel), and the network drivers of the kernel (with their dependencies, and a modules.dep/alias
  * regenerated for that subset so busybox modprobe loads drivers by modalias).
  */
 import { execFile } from 'node:child_process';
@@ -62,6 +62,8 @@ export interface InitramfsOptions {
   sources?: string;
   /** Also IPoIB: the InfiniBand HCA drivers and ib_ipoib, loaded at boot; /init brings up ib* as eth*. */
   ipoib?: boolean;
+  /** A kexec binary (Debian kexec-tools') put in as sbin/kexec with the shared libraries it needs; null = none. */
+  kexec?: string | null;
   log?: (msg: string) => void;
 }
 
@@ -115,6 +117,40 @@ async function stageModules(modulesDir: string, staging: string, ipoib: boolean)
   return { version, count: mods.length, drivers: nicDriverNames(mods) };
 }
 
+/**
+ * The shared libraries `binary` loads (and the dynamic loader), as absolute paths, from `ldd`.
+ * Empty for a static binary.
+ */
+export async function sharedLibraries(binary: string): Promise<string[]> {
+  let stdout: string;
+  try {
+    ({ stdout } = await run('ldd', [binary], { env: { ...process.env, LC_ALL: 'C' } }));
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; code?: string | number };
+    if (/not a dynamic executable/.test(`${e.stdout ?? ''}${e.stderr ?? ''}`)) return [];
+    throw new ProvisiondError(`ldd ${binary}: ${e.code === 'ENOENT' ? 'ldd not found (Debian package libc-bin)' : (e.stderr ?? '').trim() || String(e.code)}`, { cause: err });
+  }
+  const libs: string[] = [];
+  for (const line of stdout.split('\n')) {
+    if (/=> not found/.test(line)) throw new ProvisiondError(`${binary}: ${line.trim()}: install the library on this machine`);
+    const m = /=>\s+(\/\S+)\s+\(/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m) libs.push(m[1]!);
+  }
+  return libs;
+}
+
+/** Copies `kexec` to staging/sbin/kexec and its libraries to the same paths in staging (their contents, not links). */
+async function stageKexec(kexec: string, staging: string): Promise<string[]> {
+  await mkdir(join(staging, 'sbin'), { recursive: true });
+  await copyFile(kexec, join(staging, 'sbin/kexec'));
+  const libs = await sharedLibraries(kexec);
+  for (const lib of libs) {
+    await mkdir(dirname(join(staging, lib)), { recursive: true });
+    await copyFile(lib, join(staging, lib));
+  }
+  return libs;
+}
+
 /** Applets of the busybox binary (`bin/sh`, `sbin/udhcpc`, ...), from `busybox --list-full`. */
 async function busyboxApplets(busybox: string): Promise<string[]> {
   const { stdout } = await run(busybox, ['--list-full']);
@@ -140,6 +176,10 @@ export async function buildInitramfs(opts: InitramfsOptions): Promise<{ bytes: n
       drivers = r.drivers;
       log(`${r.count} network driver modules of kernel ${r.version} (with dependencies)`);
     }
+    if (opts.kexec) {
+      const libs = await stageKexec(opts.kexec, staging);
+      log(`kexec ${opts.kexec} with ${libs.length} shared libraries (${libs.map((l) => l.split('/').pop()).join(' ')})`);
+    }
     const applets = await busyboxApplets(opts.busybox);
     await mkdir(dirname(opts.out), { recursive: true });
     // The archive is small (busybox and the NIC drivers): it is assembled in memory and gzipped as
@@ -156,11 +196,13 @@ export async function buildInitramfs(opts: InitramfsOptions): Promise<{ bytes: n
     // /dev/console must exist before devtmpfs is mounted, or init starts without a console.
     await cpio.addMember({ name: 'dev/console', mode: S_IFCHR | 0o600, rdevmajor: 5, rdevminor: 1 });
     await cpio.addMember({ name: 'bin/busybox', mode: S_IFREG | 0o755, data: readFileSync(opts.busybox) });
+    // The staged tree before the applet links: it may hold a folder of theirs (sbin/ with kexec),
+    // and the kernel creates no missing parent, so a folder must come before what is in it.
+    await cpio.addTree(staging);
     for (const a of applets) {
       if (existsSync(join(staging, a))) continue;
       await cpio.addMember({ name: a, mode: S_IFLNK | 0o777, target: relative(dirname(`/${a}`), '/bin/busybox') });
     }
-    await cpio.addTree(staging);
     await cpio.finish();
     const gz = gzipSync(sink.buffer(), { level: 6 });
     await mkdir(dirname(opts.out), { recursive: true });

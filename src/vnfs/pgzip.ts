@@ -2,8 +2,13 @@
  * A gzip sink that compresses on every core, as pigz does: the byte stream is cut into fixed blocks,
  * each block becomes its own gzip member (compressed on libuv's thread pool), and the members are
  * written in order. Concatenated members are a valid gzip file (RFC 1952 section 2.2) that `gzip -d`,
- * busybox `zcat` and the kernel read. Memory is bounded: at most `parallel + 1` blocks exist at once,
- * whatever the size of the input.
+ * busybox `zcat` and the kernel read.
+ *
+ * The kernel reads such a file as an initramfs only when no member ends inside a cpio entry (it
+ * checks, after each member, that its cpio parser is between entries: "junk within compressed
+ * archive" otherwise). So a block is cut only at an entry boundary the writer announces with
+ * `boundary()`: it grows past `blockSize` until the entry being written is complete. Memory is
+ * bounded by `parallel + 1` blocks of `blockSize`, plus the largest single entry.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
@@ -59,11 +64,21 @@ export class ParallelGzip {
 
   /**
    * The free part of the current block, for callers that read file data straight into it
-   * (no intermediate copy); report what they filled with `commit(n)`.
+   * (no intermediate copy); report what they filled with `commit(n)`. A full block grows: it is
+   * only cut at a `boundary()`.
    */
   async space(): Promise<Buffer> {
-    if (this.#fill === this.#blockSize) await this.#flushBlock();
+    if (this.#fill === this.#block.length) {
+      const bigger = Buffer.allocUnsafe(this.#block.length * 2);
+      this.#block.copy(bigger, 0, 0, this.#fill);
+      this.#block = bigger;
+    }
     return this.#block.subarray(this.#fill);
+  }
+
+  /** The bytes so far end a whole cpio entry: the block may be cut here (it is once it holds blockSize). */
+  async boundary(): Promise<void> {
+    if (this.#fill >= this.#blockSize) await this.#flushBlock();
   }
 
   /** Marks `n` bytes of the buffer returned by `space()` as filled. */
@@ -105,7 +120,8 @@ export class ParallelGzip {
   async #drainOne(): Promise<void> {
     const { block, member: pending } = this.#pending.shift()!;
     const member = await pending;
-    this.#free.push(block);
+    // Only blocks of the standard size are kept: one grown for a large entry goes to the collector.
+    if (block.length === this.#blockSize) this.#free.push(block);
     this.#sha.update(member);
     let off = 0;
     while (off < member.length) {

@@ -62,6 +62,9 @@ t.test('initramfs build writes a kernel and an initramfs GNU cpio reads', { time
   for (const f of ['init', 'bin/busybox', 'bin/sh', 'sbin/udhcpc', 'usr/bin/wget', 'sbin/switch_root', 'lib/provisiond/client', 'lib/provisiond/functions', 'lib/provisiond/udhcpc.script', 'newroot', 'proc', 'sys', 'run']) {
     t.ok(names.includes(f), `contains ${f}`);
   }
+  // The kernel makes no missing parent folder: each entry's folder must come before it in the archive.
+  const orphans = names.filter((n, i) => n.includes('/') && !names.slice(0, i).includes(n.slice(0, n.lastIndexOf('/'))));
+  t.same(orphans, [], 'every entry comes after its folder (the kernel creates no parent)');
   t.match(verbose, /^crw------- +1 root +root +5, +1 .* dev\/console$/m, '/dev/console is a character device 5,1');
   t.match(verbose, /^-rwxr-xr-x .* init$/m, '/init is executable');
   const ver = names.find((n) => /^lib\/modules\/[^/]+$/.test(n))!.split('/')[2]!;
@@ -80,6 +83,15 @@ t.test('initramfs build writes a kernel and an initramfs GNU cpio reads', { time
   for (const m of dep.split('\n').filter(Boolean)) {
     const [mod, deps] = m.split(':');
     for (const d of [mod!, ...deps!.trim().split(/\s+/).filter(Boolean)]) t.ok(names.includes(`lib/modules/${ver}/${d}`), `${d} is present`);
+  }
+  // kexec from Debian's kexec-tools, with what it links against: it runs in the unpacked stage-1 alone
+  t.match(r.stderr, /kexec .*kexec with \d+ shared libraries \(.*libc\.so\.6/, 'says kexec went in with its libraries');
+  t.ok(names.includes('sbin/kexec'), 'contains sbin/kexec');
+  t.ok(names.some((n) => /^lib(64|\/x86_64-linux-gnu)\/ld-linux-x86-64\.so\.2$/.test(n)), 'and the dynamic loader');
+  if (process.getuid?.() === 0) {
+    const v = spawnSync('chroot', [ex, '/sbin/kexec', '--version'], { encoding: 'utf8' });
+    t.equal(v.status, 0, `kexec runs inside the unpacked initramfs ${v.stderr}`);
+    t.match(v.stdout + v.stderr, /kexec-tools/, 'and is kexec-tools');
   }
   // the client scripts as shipped, byte for byte
   t.same(readFileSync(join(ex, 'lib/provisiond/client')), readFileSync(join(REPO, 'initramfs/lib/provisiond/client')));

@@ -8,7 +8,8 @@
  */
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, cpSync, mkdirSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, cpSync, mkdirSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { fetchBusybox } from '../../src/vnfs/debian-fetch.js';
 import { makeBusyboxRootfs, replaceRootfs, SHIPPED_VNFS } from '../../src/vnfs/build.js';
 import { buildImage } from '../../src/vnfs/index.js';
+import { writeCapsuleConfig } from '../../src/vnfs/capsule.js';
 import { rootMissing, skipUnlessCi } from '../lib/gate.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
@@ -197,4 +199,128 @@ t.test('the rendered init script provisions a node in a chroot, and its ready ag
   t.ok(hits.urls.some((u) => u === '/nodescripts/ready?nodeid=52:54:00:AA:BB:01'), 'the agent asked for the ready script with its nodeid');
   t.ok(hits.urls.some((u) => /^\/nodes\/52:54:00:AA:BB:01\/events\?stage=%72%65%61%64%79&msg=%65%78%69%74%20%30$/.test(u)), 'the agent reported exit 0');
   t.ok(hits.urls.filter((u) => u.startsWith('/nodescripts/ready')).length >= 2, 'the agent checks in again after READY_INTERVAL');
+});
+
+/** The entries of a gzip file holding one or more newc archives one after the other: name -> entry (the last one wins, as in the kernel). */
+function readInitramfs(file: string): Map<string, { mode: number; data: Buffer }> {
+  const buf = gunzipSync(readFileSync(file));
+  const out = new Map<string, { mode: number; data: Buffer }>();
+  let off = 0;
+  while (off < buf.length) {
+    if (buf[off] === 0) {
+      off++;
+      continue;
+    }
+    const field = (i: number): number => parseInt(buf.toString('latin1', off + 6 + i * 8, off + 14 + i * 8), 16);
+    const namesize = field(11);
+    const size = field(6);
+    const name = buf.toString('utf8', off + 110, off + 110 + namesize - 1);
+    const dataAt = Math.ceil((off + 110 + namesize) / 4) * 4;
+    if (name !== 'TRAILER!!!') out.set(name.replace(/^\.\//, ''), { mode: field(1), data: buf.subarray(dataAt, dataAt + size) });
+    off = dataAt + Math.ceil(size / 4) * 4;
+  }
+  return out;
+}
+
+t.test('a systemd VNFS: machine-id per node, networkd keeps the address, agent unit, getty, kexec with the changes appended', { skip: needsRoot }, async (t) => {
+  const statedir = tempdir(t, 'pvd-ns-sd-');
+  cpSync(join(REPO, 'nodescripts'), join(statedir, 'nodescripts'), { recursive: true });
+  const busybox = await fetchBusybox();
+  // A root laid out as Debian's systemd one (what the scripts look at), on a busybox base so it stays small.
+  await replaceRootfs(statedir, 'sd', async (dir) => {
+    await makeBusyboxRootfs(dir, busybox, join(dir, 'none'));
+    for (const d of ['lib/systemd/system', 'etc/systemd/system/getty.target.wants', 'etc/systemd/network', 'boot']) mkdirSync(join(dir, d), { recursive: true });
+    writeFileSync(join(dir, 'lib/systemd/systemd'), '#!/bin/sh\n', { mode: 0o755 });
+    rmSync(join(dir, 'sbin/init'));
+    symlinkSync('../lib/systemd/systemd', join(dir, 'sbin/init'));
+    for (const u of ['systemd-networkd.service', 'systemd-networkd.socket', 'getty@.service']) writeFileSync(join(dir, 'lib/systemd/system', u), '[Unit]\n');
+    symlinkSync('/lib/systemd/system/getty@.service', join(dir, 'etc/systemd/system/getty.target.wants/getty@tty1.service'));
+    writeFileSync(join(dir, 'boot/vmlinuz-6.1.0-test-amd64'), 'not really a kernel\n');
+    writeFileSync(join(dir, 'etc/machine-id'), '');
+  });
+  await writeCapsuleConfig(join(statedir, 'vnfs/sd'), { kernel: '/boot/vmlinuz-6.1.0-test-amd64', initrd: null, kernelArgs: 'systemd.unit=multi-user.target' });
+  await buildImage(statedir, 'sd', silentLogger());
+  const node = tempdir(t, 'pvd-ns-sdnode-');
+  await makeBusyboxRootfs(join(node, 'root'), busybox, join(node, 'none'));
+  cpSync(join(REPO, 'initramfs/lib/provisiond'), join(node, 'root/lib/provisiond'), { recursive: true });
+  // No kexec can run in a test: this one records what 99-boot asks of it and keeps the initramfs it was given.
+  writeFileSync(join(node, 'root/sbin/kexec'), '#!/bin/sh\necho "$@" > /kexec.args\nfor a; do case $a in --initrd=*) cp "${a#--initrd=}" /kexec.initrd ;; esac; done\n', { mode: 0o755 });
+  mkdirSync(join(node, 'root/sys/kernel'), { recursive: true });
+  writeFileSync(join(node, 'root/sys/kernel/kexec_loaded'), '0\n');
+  writeFileSync(join(node, 'root/cmdline'), 'BOOT_IMAGE=vmlinuz initrd=initramfs.img console=ttyS0,115200 provisiond=http://10.0.0.1:8080 quiet\n');
+
+  const hits: Hits = { urls: [] };
+  const server = masterStub(statedir, hits, '#!/bin/sh\nexit 0\n');
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const engine = createNodescriptEngine({ statedir, logger: silentLogger() });
+  t.teardown(() => engine.close());
+  const chunks: Buffer[] = [];
+  for await (const c of engine.render(
+    { state: 'init', nodename: 'n0007', nodeid: '52:54:00:AA:BB:07', group: 'cluster', vnfs: 'sd', enabled: true, debug: 0, ipaddr: '' },
+    { statedir, vnfsMethod: 'http', vnfsMaster: `127.0.0.1:${port}`, vnfsPrefix: 'files', readyInterval: 300 },
+  )) chunks.push(c as Buffer);
+  writeFileSync(join(node, 'root/init.sh'), Buffer.concat(chunks));
+
+  const driver = `
+    mount -t proc proc /proc; mount -t tmpfs tmpfs /run
+    export PROVISIOND_URL=http://127.0.0.1:${port} PROVISIOND_NODEID=52:54:00:AA:BB:07 PROVISIOND_IFACE=eth0 CMDLINE_FILE=/cmdline
+    export PROVISIOND_IP=10.0.0.7 PROVISIOND_PREFIX=24 PROVISIOND_ROUTER=10.0.0.254 PROVISIOND_DNS=10.0.0.53
+    sh /init.sh >/kexec.out 2>&1; echo "KEXEC_RC=$?"; cat /kexec.out
+    echo "== boot"; cat /run/provisiond/boot
+    echo "== args"; cat /kexec.args
+    ls /run/provisiond/image.cpio.gz 2>/dev/null && echo IMAGE_LEFT
+    # the same node on a stage-1 without kexec
+    rm /sbin/kexec
+    DESTDIR=/newroot2 PROVISIOND_RUN=/run/p2 sh /init.sh >/nokexec.out 2>&1; echo "NOKEXEC_RC=$?"; cat /nokexec.out
+    echo "== boot2"; cat /run/p2/boot
+    ls /run/p2/image.cpio.gz 2>/dev/null && echo IMAGE2_LEFT
+    echo "== getty2"; readlink /newroot2/etc/systemd/system/getty@tty1.service
+  `;
+  const child = spawn('unshare', ['-m', '-u', '--propagation', 'private', 'chroot', join(node, 'root'), '/bin/sh', '-c', driver], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+  await once(child, 'close');
+  clearTimeout(timer);
+  t.match(out, /KEXEC_RC=0/, `the init script succeeds\n${out}`);
+  t.match(out, /== boot\nBOOT_KEXEC=yes\nBOOT_ROOT=\/newroot\nBOOT_INIT=\/sbin\/init\n/, '99-boot asks /init to kexec');
+  const args = /== args\n(.*)\n/.exec(out)?.[1] ?? '';
+  t.match(args, /^-l \/newroot\/boot\/vmlinuz-6\.1\.0-test-amd64 --initrd=\/run\/provisiond\/image\.cpio\.gz --append=/, 'kexec -l the VNFS kernel with the image as its initramfs');
+  t.match(args, /--append=console=ttyS0,115200 provisiond=http:\/\/10\.0\.0\.1:8080 quiet rdinit=\/sbin\/init systemd\.unit=multi-user\.target$/, 'the stage-1 command line without initrd=/BOOT_IMAGE=, rdinit= and kernelArgs');
+  t.notMatch(out, /IMAGE_LEFT/, 'the image file is freed once loaded');
+  t.ok(hits.urls.some((u) => /\/events\?stage=kexec&msg=%2Fboot%2Fvmlinuz/.test(u)), 'the node reports kexec to its timeline');
+
+  const files = readInitramfs(join(node, 'root/kexec.initrd'));
+  const text = (n: string): string => files.get(n)?.data.toString() ?? '(missing)';
+  t.equal(text('etc/hostname'), 'n0007\n', 'the kernel gets the hostname 49-hostname wrote (appended after the image)');
+  const machineId = text('etc/machine-id').trim();
+  t.match(machineId, /^[0-9a-f]{32}$/, 'a machine-id of 32 hex digits');
+  t.not(machineId, '0'.repeat(32));
+  const again = execFileSync(join(REPO, 'nodescripts/init/all/60-systemd'), [], { env: { ...ENV, NODEID: '52:54:00:aa:bb:07' }, encoding: 'utf8' });
+  t.match(again, new RegExp(`PROVISIOND_MACHINE_ID=${machineId}\\n`), 'the same for the same hardware address, whatever its case');
+  const other = execFileSync(join(REPO, 'nodescripts/init/all/60-systemd'), [], { env: { ...ENV, NODEID: '52:54:00:AA:BB:08' }, encoding: 'utf8' });
+  t.notMatch(other, new RegExp(machineId), 'and another for another node');
+  const network = text('etc/systemd/network/10-provisiond.network');
+  t.match(network, /\[Match\]\nMACAddress=\S+\n/, 'networkd matches the interface by hardware address (udev renames eth0 after a kexec)');
+  t.match(network, /Address=10\.0\.0\.7\/24\nGateway=10\.0\.0\.254\nDNS=10\.0\.0\.53\n/, 'with the address DHCP gave the stage-1');
+  t.match(network, /DHCP=no\n/, 'and no second DHCP');
+  t.equal(text('etc/systemd/system/multi-user.target.wants/systemd-networkd.service'), '/lib/systemd/system/systemd-networkd.service', 'systemd-networkd enabled');
+  t.equal(text('etc/systemd/system/systemd-networkd-wait-online.service'), '/dev/null', 'nothing waits for a network that is already up');
+  t.equal(text('etc/systemd/system/multi-user.target.wants/provisiond-ready.service'), '../provisiond-ready.service', 'the ready agent is a systemd unit');
+  t.match(text('etc/systemd/system/provisiond-ready.service'), /ExecStart=\/sbin\/provisiond-ready/);
+  t.match(text('etc/hosts'), /10\.0\.0\.7\tn0007/, '/etc/hosts');
+  t.equal(text('etc/systemd/system/getty@tty1.service'), '/dev/null', 'no getty on tty1: the console is ttyS0 (its getty comes from systemd\'s generator)');
+  t.equal((files.get('dev/console')?.mode ?? 0) & 0o170000, 0o020000, 'a console device for the kernel to open');
+  t.equal(text('etc/vnfs-marker'), '(missing)', 'sanity: only what is in the VNFS');
+  t.ok(files.has('bin/busybox'), 'the image itself comes first');
+
+  t.match(out, /NOKEXEC_RC=0/, 'without kexec the node still boots');
+  t.match(out, /not booting the VNFS kernel \/boot\/vmlinuz-6\.1\.0-test-amd64: this stage-1 has no kexec .*switch_root on the stage-1 kernel/, 'and says why on the console');
+  t.match(out, /== boot2\nBOOT_ROOT=\/newroot2\nBOOT_INIT=\/sbin\/init\n/, 'switch_root into the prepared root');
+  t.notMatch(out, /IMAGE2_LEFT/, 'the image does not stay in memory');
+  t.equal(/== getty2\n(.*)/.exec(out)?.[1], '/dev/null', 'the same systemd setup on the stage-1 kernel');
 });

@@ -108,3 +108,39 @@ t.test('ensureImage builds once, rebuilds only when rootfs changes', async (t) =
   t.equal((await ensureImage(statedir, 'demo', log)).sha256, many[0]!.sha256);
   await t.rejects(ensureImage(statedir, 'missing', log), /vnfs missing: no rootfs and no image/);
 });
+
+t.test('every gzip member of the image ends between two cpio entries (the kernel refuses it otherwise)', async (t) => {
+  const dir = tempdir(t);
+  const root = join(dir, 'rootfs');
+  makeTree(root); // a 5 MiB file: larger than a block
+  mkdirSync(join(root, 'many'));
+  for (let i = 0; i < 40; i++) writeFileSync(join(root, 'many', `f${i}`), Buffer.alloc(300_000 + i * 1_001, i)); // 12 MiB in odd sizes
+  const out = join(dir, 'image.cpio.gz');
+  await writeTreeImage(root, out, { level: 1, parallel: 2 });
+  const gz = readFileSync(out);
+  // Members start with the header Node's gzip writes (no name, mtime 0, any XFL, OS unix).
+  const header = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00]);
+  const starts: number[] = [];
+  for (let at = gz.indexOf(header); at !== -1; at = gz.indexOf(header, at + 1)) if (gz[at + 9] === 0x03) starts.push(at);
+  t.ok(starts.length >= 3, `the image has several members (${starts.length})`);
+  const ends: number[] = [];
+  let total = 0;
+  for (let i = 0; i < starts.length; i++) {
+    total += gunzipSync(gz.subarray(starts[i], starts[i + 1] ?? gz.length)).length;
+    ends.push(total);
+  }
+  const archive = gunzipSync(gz);
+  t.equal(total, archive.length, 'the members are the whole archive');
+  // Where each newc entry starts (and the archive's end).
+  const entryStarts = new Set<number>();
+  for (let off = 0; off < archive.length;) {
+    entryStarts.add(off);
+    const field = (i: number): number => parseInt(archive.toString('latin1', off + 6 + i * 8, off + 14 + i * 8), 16);
+    const name = archive.toString('latin1', off + 110, off + 110 + field(11) - 1);
+    off = Math.ceil((off + 110 + field(11)) / 4) * 4 + Math.ceil(field(6) / 4) * 4;
+    if (name === 'TRAILER!!!') break;
+  }
+  entryStarts.add(archive.length);
+  for (const end of ends.slice(0, -1)) t.ok(entryStarts.has(end), `a member ends at ${end}, where an entry starts`);
+  t.equal(ends.at(-1), archive.length, 'the last member ends with the archive');
+});

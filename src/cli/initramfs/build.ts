@@ -4,7 +4,7 @@ import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { cliContext } from '../context.js';
 import { UsageError } from '../../util/errors.js';
-import { cacheDir, ensureModulesDep, fetchBusybox, fetchKernel, kernelPackage, type KernelFlavour } from '../../vnfs/debian-fetch.js';
+import { cacheDir, ensureModulesDep, fetchBusybox, fetchKernel, fetchKexec, kernelPackage, type KernelFlavour } from '../../vnfs/debian-fetch.js';
 import { buildInitramfs, isFile } from '../../vnfs/initramfs.js';
 
 interface BuildOptions {
@@ -13,6 +13,7 @@ interface BuildOptions {
   kernel?: string;
   modules?: string | false;
   busybox?: string;
+  kexec?: string | false;
   out?: string;
 }
 
@@ -31,6 +32,7 @@ export async function buildAction(opts: BuildOptions, cmd: Command): Promise<voi
   if (opts.ipoib && opts.modules === false) throw new UsageError('--ipoib needs kernel modules: drop --no-modules');
   if (opts.kernel && !(await isFile(opts.kernel))) throw new UsageError(`--kernel ${opts.kernel}: no such file`);
   if (opts.busybox && !(await isFile(opts.busybox))) throw new UsageError(`--busybox ${opts.busybox}: no such file`);
+  if (typeof opts.kexec === 'string' && !(await isFile(opts.kexec))) throw new UsageError(`--kexec ${opts.kexec}: no such file`);
   if (typeof opts.modules === 'string' && !(await isFile(join(opts.modules, 'modules.dep'))) && !(await isFile(join(opts.modules, 'modules.order')))) {
     throw new UsageError(`--modules ${opts.modules}: not a lib/modules/<version> folder (no modules.dep or modules.order)`);
   }
@@ -48,7 +50,8 @@ export async function buildAction(opts: BuildOptions, cmd: Command): Promise<voi
   const busybox = opts.busybox ?? (await fetchBusybox(say));
   say(`busybox: ${busybox}`);
   const started = Date.now();
-  const r = await buildInitramfs({ out, busybox, modules, ipoib: opts.ipoib ?? false, log: say });
+  const kexec = opts.kexec === false ? null : typeof opts.kexec === 'string' ? opts.kexec : await fetchKexec(say);
+  const r = await buildInitramfs({ out, busybox, modules, ipoib: opts.ipoib ?? false, kexec, log: say });
   const kernelOut = join(dirname(out), 'vmlinuz');
   if (resolve(vmlinuz) !== kernelOut) {
     await mkdir(dirname(kernelOut), { recursive: true });

@@ -13,6 +13,8 @@ export function register(program: Command): void {
     .option('--no-modules', 'no kernel modules (network drivers built into the kernel)')
     .option('--ipoib', 'also IPoIB: InfiniBand HCA drivers (mlx4, mlx5) and ib_ipoib; the node brings up ib* interfaces as it does eth*')
     .option('--busybox <file>', 'static busybox binary (default: Debian busybox-static from the cache)')
+    .option('--kexec <file>', 'kexec binary put in with its shared libraries, to boot a VNFS\'s own kernel (default: Debian kexec-tools\' from the cache)')
+    .option('--no-kexec', 'no kexec: every VNFS boots on the stage-1 kernel (switch_root)')
     .option('--out <file>', 'initramfs to write (default: <statedir>/<tftp.root>/initramfs.img; the kernel goes beside it as vmlinuz)')
     .action(buildAction);
 }

@@ -1,4 +1,4 @@
-/** `provisiond vnfs build <NAME> --from DIR | --busybox` and `vnfs image <NAME>`. */
+/** `provisiond vnfs build <NAME> --distro debian:SUITE | --from DIR | --busybox` and `vnfs image <NAME>`. */
 import type { Command } from 'commander';
 import { cliContext } from '../context.js';
 import { UsageError } from '../../util/errors.js';
@@ -8,6 +8,18 @@ import { fetchBusybox } from '../../vnfs/debian-fetch.js';
 import { cliLogger } from '../node/shared.js';
 import { progress, size } from './shared.js';
 import { capsuleDir } from '../../vnfs/capsule.js';
+import { buildDistroVnfs } from './distro.js';
+
+interface BuildOptions {
+  distro?: string;
+  packages?: string;
+  mirror?: string;
+  kernelPackage?: string;
+  from?: string;
+  busybox?: boolean;
+  busyboxBinary?: string;
+  image?: boolean;
+}
 
 async function image(name: string, cmd: Command): Promise<void> {
   const ctx = cliContext(cmd);
@@ -25,18 +37,25 @@ async function image(name: string, cmd: Command): Promise<void> {
 export function register(vnfs: Command): void {
   vnfs
     .command('build')
-    .description('make the rootfs of VNFS <name>: from a chroot (--from, e.g. made by debootstrap) or a busybox recipe (--busybox), then build its image')
+    .description('make the rootfs of VNFS <name>: a Debian root with systemd and its own kernel (--distro), a chroot (--from) or a busybox recipe (--busybox), then build its image')
     .argument('<name>', 'VNFS name (created when missing)')
+    .option('--distro <family:suite>', 'a Debian root made by mmdebstrap (debootstrap as fallback), e.g. debian:bookworm')
+    .option('--packages <a,b>', 'with --distro: more Debian packages to install')
+    .option('--mirror <url>', 'with --distro: the Debian mirror (default: config vnfs.mirror, else the machine\'s apt sources)')
+    .option('--kernel-package <pkg>', 'with --distro: the kernel installed inside (default linux-image-amd64; linux-image-cloud-amd64 for VMs)')
     .option('--from <dir>', 'copy this root file system (cp -a; ownership and device nodes kept when root)')
     .option('--busybox', 'a tiny busybox root from the recipe (vnfs/<name>/recipe, else the shipped demo recipe)')
     .option('--busybox-binary <file>', 'static busybox to use (default: Debian busybox-static from the cache)')
     .option('--no-image', 'do not build the image now')
-    .action(async (name: string, opts: { from?: string; busybox?: boolean; busyboxBinary?: string; image?: boolean }, cmd: Command) => {
+    .action(async (name: string, opts: BuildOptions, cmd: Command) => {
       const ctx = cliContext(cmd);
+      capsuleDir(ctx.config().statedir, name);
       const statedir = ctx.config().statedir;
-      capsuleDir(statedir, name);
-      if (!opts.from === !opts.busybox) throw new UsageError('give exactly one of --from DIR or --busybox');
-      if (opts.from) {
+      if ([opts.from, opts.busybox, opts.distro].filter(Boolean).length !== 1) throw new UsageError('give exactly one of --distro debian:SUITE, --from DIR or --busybox');
+      if (!opts.distro && (opts.packages || opts.mirror || opts.kernelPackage)) throw new UsageError('--packages, --mirror and --kernel-package go with --distro');
+      if (opts.distro) {
+        await buildDistroVnfs(ctx, name, { distro: opts.distro, packages: opts.packages, mirror: opts.mirror, kernelPackage: opts.kernelPackage });
+      } else if (opts.from) {
         const from = opts.from;
         await replaceRootfs(statedir, name, (dir) => copyChroot(from, dir));
         ctx.err.write(`vnfs ${name}: rootfs copied from ${from}\n`);
