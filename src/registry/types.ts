@@ -143,6 +143,94 @@ export interface AutoRegisterOptions {
   debug: number;
 }
 
+/** What an admin API token may do: `viewer` reads; `operator` also runs power, bootdev, reload, console; `admin` everything. */
+export type Role = 'viewer' | 'operator' | 'admin';
+export const ROLES: readonly Role[] = ['viewer', 'operator', 'admin'];
+
+/** An admin API token. Only the sha256 of the secret is stored; the secret is shown once, at creation. */
+export interface ApiToken {
+  name: string;
+  role: Role;
+  /** Hex sha256 of the secret. */
+  hash: string;
+  created: number;
+  /** Milliseconds since the epoch, or null: never expires. */
+  expires: number | null;
+  lastUsed: number | null;
+  /** When it was revoked; a revoked token is refused (401) and kept for the audit trail. */
+  revoked: number | null;
+}
+
+/** One change made through the admin API: who, what, when, and how it ended. */
+export interface AuditEntry {
+  id: number;
+  time: number;
+  /** The token's name (or `cli:USER` for the master's shell). */
+  who: string;
+  role: Role;
+  /** The API operation (`nodes.patch`, `tokens.create`...). */
+  action: string;
+  method: string;
+  path: string;
+  /** The node, group, VNFS, token or task acted on, when there is one. */
+  target: string | null;
+  status: number;
+  /** A short description of the request (the body's field names and values, secrets left out). */
+  detail: string | null;
+}
+
+/** Drydock's task states, which its users know. */
+export type TaskStatus = 'requested' | 'queued' | 'running' | 'terminating' | 'terminated' | 'complete';
+export type TaskResult = 'incomplete' | 'success' | 'partial_success' | 'failure';
+export const TASK_STATUSES: readonly TaskStatus[] = ['requested', 'queued', 'running', 'terminating', 'terminated', 'complete'];
+export const TASK_RESULTS: readonly TaskResult[] = ['incomplete', 'success', 'partial_success', 'failure'];
+
+/** One status message of a task or of one of its nodes. */
+export interface TaskMessage {
+  ts: number;
+  message: string;
+  error: boolean;
+  node: string | null;
+}
+
+/** One node's part of a task. */
+export interface TaskNode {
+  node: string;
+  status: TaskStatus;
+  result: TaskResult;
+  /** Where a reload is: `power`, `dhcp`, `kernel`, `init`, `getfile`, `ready` (from the timeline); null for one-shot actions. */
+  phase: string | null;
+  /** The last time this node made progress (an orchestrator resets its "no progress" timer on it). */
+  progressAt: number | null;
+  messages: TaskMessage[];
+}
+
+/** A long or fanned-out action (power on many nodes, reload until ready, an image build), kept in the registry. */
+export interface TaskRecord {
+  /** Unguessable, URL-safe. */
+  id: string;
+  /** `power`, `bootdev`, `reload`, `vnfs-image`, later `deploy`, `capture`. */
+  action: string;
+  /** What was asked: the action's parameters (patterns, power verb, VNFS name...). */
+  params: Record<string, unknown>;
+  status: TaskStatus;
+  result: TaskResult;
+  /** Who asked: the token name, or `cli:USER`. */
+  createdBy: string;
+  created: number;
+  started: number | null;
+  finished: number | null;
+  /** Latest progress of any node (or of the task itself). */
+  progressAt: number | null;
+  idempotencyKey: string | null;
+  /** Which process runs it (`HOST:PID`): a restarted daemon takes over only tasks whose runner is gone. */
+  runner: string | null;
+  /** Set when a cancel was asked (by whom, when). */
+  cancelRequested: { by: string; at: number } | null;
+  messages: TaskMessage[];
+  nodes: TaskNode[];
+}
+
 /** Thrown when the name pattern has no free name left (a ProvisiondError: the CLI prints it as one line). */
 export class NamePatternExhaustedError extends ProvisiondError {}
 
@@ -216,6 +304,29 @@ export interface RegistryStore {
   addEvent(event: TimelineEvent): Promise<void>;
   /** Events of one node, oldest first; `since` in ms. */
   listEvents(nodeid: string, options?: { since?: number; limit?: number }): Promise<TimelineEvent[]>;
+
+  // ---- admin API: tokens, audit, tasks (each write committed before it resolves) ----
+  /** Stores a new token. Throws RegistryConflictError when an unrevoked token has this name. */
+  createToken(token: Omit<ApiToken, 'lastUsed' | 'revoked'>): Promise<ApiToken>;
+  /** Every token, revoked ones included, by name. */
+  listTokens(): Promise<ApiToken[]>;
+  getTokenByHash(hash: string): Promise<ApiToken | null>;
+  /** Revokes the token (it stays listed, refused). Throws NodeNotFoundError when there is none by that name. */
+  revokeToken(name: string, time?: number): Promise<ApiToken>;
+  /** Records a use; cheap, may be batched and coarse (a minute). */
+  touchToken(name: string, time: number): Promise<void>;
+  /** Appends an audit entry; returns it with its id. */
+  addAudit(entry: Omit<AuditEntry, 'id'>): Promise<AuditEntry>;
+  /** Audit entries, newest first: `before` an id (paging), at most `limit`, optionally of one `who`. */
+  listAudit(options?: { before?: number; limit?: number; who?: string }): Promise<AuditEntry[]>;
+  /**
+   * Creates or replaces a task. A new task with an idempotency key already used by the same caller
+   * is not stored: the existing task is returned instead. Otherwise returns the task stored.
+   */
+  putTask(task: TaskRecord): Promise<TaskRecord>;
+  getTask(id: string): Promise<TaskRecord | null>;
+  /** Tasks, newest first; `before` a task id (paging); `status` filters; `unfinished` = neither terminated nor complete. */
+  listTasks(options?: { status?: TaskStatus[]; unfinished?: boolean; before?: string; limit?: number }): Promise<TaskRecord[]>;
 
   /** Writes anything batched. */
   flush(): Promise<void>;

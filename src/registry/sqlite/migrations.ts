@@ -141,6 +141,40 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE nodes ADD COLUMN bootimage TEXT;
     `,
   },
+  {
+    version: 8,
+    what: 'the admin API: tokens (hashes only), the audit log of changes, and tasks',
+    sql: `
+      CREATE TABLE api_tokens (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL,
+        expires INTEGER,
+        last_used INTEGER,
+        revoked INTEGER
+      );
+      CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL, who TEXT NOT NULL, role TEXT NOT NULL,
+        action TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
+        target TEXT, status INTEGER NOT NULL, detail TEXT
+      );
+      CREATE INDEX audit_time ON audit(time);
+      CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        action TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        idempotency_key TEXT,
+        body TEXT NOT NULL
+      );
+      CREATE UNIQUE INDEX tasks_idempotency ON tasks(created_by, idempotency_key) WHERE idempotency_key IS NOT NULL;
+      CREATE INDEX tasks_status ON tasks(status);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

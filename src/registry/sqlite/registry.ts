@@ -11,11 +11,11 @@ import type { DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, T
 import { checkGroupUpdate, checkName, checkNodeid, mergeAttrs } from '../validate.js';
 import { eventsFromRow, groupParams } from './statements.js';
 import { SqliteCore, type SqliteRegistryOptions } from './store.js';
-import { SqliteAutoRegister } from './auto-register.js';
+import { SqliteAdmin } from './admin.js';
 
 export type { SqliteRegistryOptions } from './store.js';
 
-export class SqliteRegistry extends SqliteAutoRegister implements RegistryStore {
+export class SqliteRegistry extends SqliteAdmin implements RegistryStore {
   /** Opens the database at `opts.path`, creating or upgrading its schema. */
   static open(opts: SqliteRegistryOptions): SqliteRegistry {
     const { db, from, to } = SqliteCore.connect(opts);
