@@ -21,6 +21,7 @@ const NOUNS: Record<string, Noun> = {
   vnfs: () => import('./vnfs/index.js'),
   script: () => import('./script/index.js'),
   module: () => import('./module/index.js'),
+  token: () => import('./token/index.js'),
 };
 
 /** Root options that take a value (the word after them is not the noun). */

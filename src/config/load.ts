@@ -49,6 +49,10 @@ export function parseConfig(text: string, file = '<config>', cwd = process.cwd()
     const { key, reason } = describeIssue(parsed.error.issues[0]!);
     throw new ConfigError(file, key, reason);
   }
+  const { api } = parsed.data;
+  if (api.enabled && !api.listen.startsWith('127.') && api.tls === null && !api.insecure) {
+    throw new ConfigError(file, 'api.listen', `${api.listen} is not a loopback address: API tokens would cross the network in clear; set api.tls (cert and key), or api.insecure: true`);
+  }
   const value = { ...parsed.data, statedir: resolve(cwd, parsed.data.statedir), source: file };
   return deepFreeze(value) as Config;
 }

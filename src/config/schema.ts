@@ -159,6 +159,26 @@ export const configSchema = z
       .object({ verifySource: z.boolean().default(false) })
       .strict()
       .prefault({}),
+    api: z
+      .object({
+        /** The admin REST API (and later the web UI), on its own listener: never the node-facing HTTP port. */
+        enabled: z.boolean().default(true),
+        /** 127.0.0.1 by default; any other address needs `tls` (or `insecure: true`). */
+        listen: ipv4.default('127.0.0.1'),
+        /** 9870 was Perceus's control port. */
+        port: port.default(9870),
+        tls: z
+          .object({ cert: z.string().min(1), key: z.string().min(1) })
+          .strict()
+          .nullable()
+          .default(null),
+        /** Serve plain HTTP on a non-loopback address (tokens then cross the network in clear). */
+        insecure: z.boolean().default(false),
+        /** Largest request body, bytes. */
+        maxBody: z.number().int().positive().default(1048576),
+      })
+      .strict()
+      .prefault({}),
     power: z
       .object({
         concurrency: z.number().int().positive().default(16),

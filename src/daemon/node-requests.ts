@@ -25,6 +25,8 @@ export interface NodeRequestsDeps {
   config(): Config;
   /** `host:port` nodes reach the HTTP service at (the bound port when http.port is 0). */
   httpAddress(): string;
+  /** Told of every contact recorded: the node, the state it asked for (and the one it was in), its address. */
+  onContact?(c: { node: NodeRecord; state: string; addr: string }): void;
 }
 
 export type Via = 'http' | 'perceus';
@@ -79,6 +81,7 @@ export class NodeRequests {
     }
     await this.#verifySource(node, addr);
     await registry.recordContact(nodeid, state, addr);
+    this.deps.onContact?.({ node, state, addr });
     const resolved = await this.deps.booter.resolve(node);
     const config = this.deps.config();
     const ctx: NodeContext = {

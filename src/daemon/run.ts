@@ -19,6 +19,8 @@ import { NodeRequests } from './node-requests.js';
 import { httpNodeAddress, type DaemonContext, type Service } from './service.js';
 import { serviceFactories } from './services.js';
 import { createTimelineRecorder, type TimelineRecorder } from './timeline.js';
+import { EventHub } from '../api/events.js';
+import { EventFeed } from './events.js';
 import { startWatchers } from './watch.js';
 
 export interface DaemonOptions {
@@ -38,16 +40,23 @@ export class Daemon {
   #engine: NodescriptEngine;
   #stopWatching: (() => Promise<void>) | null = null;
   #closing: Promise<void> | null = null;
+  /** The live event stream's hub (the API's /events) and what feeds it. */
+  readonly events = new EventHub();
+  readonly feed: EventFeed;
+  /** Records one step of a node's boot timeline (and tells the event stream). */
+  readonly timeline: TimelineRecorder;
+  readonly startedAt = Date.now();
 
   private constructor(
     config: Config,
     readonly log: Logger,
     readonly registry: RegistryStore,
     engine: NodescriptEngine,
-    readonly timeline: TimelineRecorder,
   ) {
     this.#config = config;
     this.#engine = engine;
+    this.feed = new EventFeed(this.events, registry);
+    this.timeline = createTimelineRecorder(registry, log.child({ component: 'timeline' }), (e) => this.feed.timeline(e));
   }
 
   get config(): Config {
@@ -64,7 +73,7 @@ export class Daemon {
     log.info({ config: config.source, statedir: config.statedir }, 'configuration loaded');
     const registry = await openRegistry(config, log);
     const engine = createNodescriptEngine({ ...engineOptionsFromConfig(config), logger: log });
-    const daemon = new Daemon(config, log, registry, engine, createTimelineRecorder(registry, log.child({ component: 'timeline' })));
+    const daemon = new Daemon(config, log, registry, engine);
     try {
       for (const { name, start } of serviceFactories) await daemon.#startService(name, start);
     } catch (err) {
@@ -103,6 +112,7 @@ export class Daemon {
       log: this.log,
       config: () => this.#config,
       httpAddress: () => httpNodeAddress(this.services, this.#config),
+      onContact: (c) => this.feed.contact(c),
     });
     return {
       config: this.#config,
@@ -114,6 +124,8 @@ export class Daemon {
       nodescripts: this.#engine,
       booter,
       nodes,
+      events: this.events,
+      startedAt: this.startedAt,
     };
   }
 

@@ -9,6 +9,8 @@ import type { Logger } from '../log/logger.js';
 import type { NodescriptEngine } from '../nodescript/types.js';
 import type { RegistryStore, TimelineEvent } from '../registry/types.js';
 import type { NodeRequests } from './node-requests.js';
+import type { EventHub } from '../api/events.js';
+import type { TaskService } from '../api/context.js';
 
 /** What every service factory receives from the daemon. */
 export interface DaemonContext {
@@ -30,6 +32,12 @@ export interface DaemonContext {
   booter?: Booter;
   /** Nodescript serving shared by the HTTP and Perceus services. */
   nodes?: NodeRequests;
+  /** The live event stream's hub (the admin API's /events). */
+  events?: EventHub;
+  /** The task runner (the admin API's tasks). */
+  tasks?: TaskService;
+  /** When the daemon started (ms). */
+  startedAt?: number;
 }
 
 /** A started server. */

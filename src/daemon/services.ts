@@ -1,6 +1,7 @@
 /**
  * The services the daemon starts, in order. Adding a server = one import and one entry here.
  */
+import { startApi } from './api-service.js';
 import { startDhcp } from './dhcp.js';
 import { startHttp } from './http-service.js';
 import { startPerceus } from './perceus-service.js';
@@ -12,4 +13,5 @@ export const serviceFactories: Array<{ name: string; start: ServiceFactory }> = 
   { name: 'tftp', start: startTftp },
   { name: 'dhcp', start: startDhcp },
   { name: 'perceus', start: startPerceus },
+  { name: 'api', start: startApi },
 ];

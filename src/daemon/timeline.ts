@@ -8,13 +8,15 @@ import type { RegistryStore, TimelineEvent } from '../registry/types.js';
 
 export type TimelineRecorder = (event: Omit<TimelineEvent, 'time'> & { time?: number }) => void;
 
-export function createTimelineRecorder(registry: RegistryStore, log: Logger): TimelineRecorder {
+/** `onEvent` sees every event recorded (the API's live event stream). */
+export function createTimelineRecorder(registry: RegistryStore, log: Logger, onEvent?: (e: TimelineEvent) => void): TimelineRecorder {
   // pino's loggers say whether a level is on; building the debug line's fields for every DHCP
   // packet of a boot storm only to drop them costs more than recording the event.
   const debugOn = typeof (log as { isLevelEnabled?: unknown }).isLevelEnabled === 'function' ? () => (log as unknown as { isLevelEnabled(l: string): boolean }).isLevelEnabled('debug') : () => true;
   return (event) => {
     const full: TimelineEvent = { time: event.time ?? Date.now(), nodeid: event.nodeid, source: event.source, stage: event.stage, msg: event.msg, ok: event.ok, addr: event.addr };
     if (debugOn()) log.debug({ nodeid: full.nodeid, source: full.source, stage: full.stage, msg: full.msg, ok: full.ok }, 'timeline');
+    onEvent?.(full);
     registry.addEvent(full).catch((err: unknown) => {
       log.warn({ nodeid: full.nodeid, stage: full.stage, err: String(err) }, 'timeline: event not recorded');
     });

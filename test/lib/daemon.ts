@@ -24,7 +24,7 @@ import { makeStatedir, writeIn, type Teardown } from './statedir.js';
 
 /** The YAML of a test config: loopback HTTP on a free port, no DHCP/TFTP, plus `extra` lines. */
 export function testConfig(statedir: string, extra = '', http = ''): string {
-  return `statedir: ${statedir}\nmaster: 127.0.0.1\nhttp:\n  listen: 127.0.0.1\n  port: 0\n${http}tftp:\n  enabled: false\ndhcp:\n  enabled: false\n${extra}`;
+  return `statedir: ${statedir}\nmaster: 127.0.0.1\nhttp:\n  listen: 127.0.0.1\n  port: 0\n${http}tftp:\n  enabled: false\ndhcp:\n  enabled: false\n${extra.includes("api:") ? "" : "api:\n  port: 0\n"}${extra}`;
 }
 
 export interface Harness {

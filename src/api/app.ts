@@ -1,0 +1,132 @@
+/**
+ * The admin API as an express application: every operation of routes/ mounted under /api/v1 with
+ * the same steps: the token (401), the role (403), the path parameters, query and JSON body checked
+ * against the operation's schemas (400 naming the field), the handler, the audit entry for a change,
+ * and one error shape for whatever went wrong. Nothing a client sends reaches a handler unchecked.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { z } from 'zod';
+import { authenticate } from './auth.js';
+import type { ApiContext } from './context.js';
+import { ApiError, errorBody, toApiError, validationError } from './errors.js';
+import { allows, HANDLED, Reply, type Caller, type Operation } from './operation.js';
+
+export interface ApiAppOptions {
+  /** Largest JSON body, bytes (config api.maxBody). */
+  maxBody: number;
+}
+
+export const API_BASE = '/api/v1';
+
+function check<S extends z.ZodType | undefined>(schema: S, value: unknown, where: 'body' | 'query' | 'params'): unknown {
+  if (!schema) return undefined;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw validationError(where, parsed.error.issues);
+  return parsed.data;
+}
+
+/** Secrets are not written to the audit log. */
+function auditDetail(body: unknown): string | null {
+  if (body === undefined || body === null) return null;
+  const text = JSON.stringify(body, (k, v: unknown) => (/password|secret|token|key$/i.test(k) && typeof v === 'string' ? '***' : v));
+  return text.length > 500 ? `${text.slice(0, 497)}...` : text;
+}
+
+function send(res: Response, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  if (status === 204 || body === undefined) res.status(status).end();
+  else res.status(status).json(body);
+}
+
+function mount(router: express.Router, api: ApiContext, op: Operation, json: express.RequestHandler): void {
+  const run = async (req: Request, res: Response) => {
+    let caller: Caller | null = null;
+    let status = 500;
+    let params: unknown;
+    let body: unknown;
+    try {
+      if (op.access !== 'public') {
+        caller = await authenticate(api.registry, req.headers.authorization);
+        if (!allows(caller.role, op.access)) {
+          throw new ApiError(403, 'forbidden', `token ${caller.name} (role ${caller.role}) may not ${op.id}: it needs the ${op.access} role`);
+        }
+      }
+      params = check(op.params, req.params, 'params');
+      const query = check(op.query, req.query, 'query');
+      body = check(op.body, req.body ?? {}, 'body');
+      const abort = new AbortController();
+      res.on('close', () => abort.abort());
+      const result = await op.handler({ params, query, body, caller, api, req, res, signal: abort.signal });
+      if (result === HANDLED) {
+        status = res.statusCode;
+      } else if (result instanceof Reply) {
+        status = result.status;
+        await audit();
+        send(res, result.status, result.body, result.headers);
+      } else {
+        status = op.response.status;
+        await audit();
+        send(res, status, result);
+      }
+    } catch (err) {
+      const e = toApiError(err);
+      if (e.status >= 500) api.log.error({ op: op.id, path: req.originalUrl, err: e.message }, `api: ${op.id} failed: ${e.message}`);
+      status = e.status;
+      await audit();
+      if (!res.headersSent) send(res, e.status, errorBody(e), e.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="provisiond"' } : {});
+      else res.end();
+    }
+
+    async function audit(): Promise<void> {
+      // Reads are not changes; a request refused before its caller was known has no one to record.
+      if (op.method === 'get' || caller === null) return;
+      let target: string | null = null;
+      try {
+        target = op.target?.({ params, body } as never) ?? null;
+      } catch {
+        target = null;
+      }
+      await api.registry
+        .addAudit({ time: Date.now(), who: caller.name, role: caller.role, action: op.id, method: op.method.toUpperCase(), path: req.originalUrl, target, status, detail: auditDetail(body) })
+        .catch((err: unknown) => api.log.error({ op: op.id, err: String(err) }, 'api: the audit entry could not be written'));
+    }
+  };
+  const handlers: express.RequestHandler[] = op.body ? [json] : [];
+  router[op.method](op.path, ...handlers, (req, res) => void run(req, res));
+}
+
+/** The express application serving `operations` under /api/v1 (and whatever `extra` mounts, e.g. /api/docs). */
+export function createApiApp(api: ApiContext, operations: readonly Operation[], { maxBody }: ApiAppOptions, extra?: (app: express.Express) => void): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  const router = express.Router({ strict: false, caseSensitive: true });
+  const json = express.json({ limit: maxBody, strict: true, type: () => true });
+  const methods = new Map<string, Set<string>>();
+  for (const op of operations) {
+    mount(router, api, op, json);
+    const set = methods.get(op.path) ?? new Set<string>();
+    set.add(op.method.toUpperCase());
+    methods.set(op.path, set);
+  }
+  // A known path with a method it does not have: 405 with the ones it has.
+  for (const [path, allowed] of methods) {
+    router.all(path, (_req, res) => send(res, 405, errorBody(new ApiError(405, 'method_not_allowed', `allowed: ${[...allowed].join(', ')}`)), { Allow: [...allowed].join(', ') }));
+  }
+  app.use(API_BASE, router);
+  extra?.(app);
+  app.use((req, res) => send(res, 404, errorBody(new ApiError(404, 'not_found', `no such resource: ${req.method} ${req.path}`))));
+  // Body parser failures (and anything else express raises) in the one shape.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; message?: string };
+    let apiErr: ApiError;
+    if (e.type === 'entity.parse.failed') apiErr = new ApiError(400, 'malformed_json', `body: malformed JSON: ${e.message ?? ''}`, 'body');
+    else if (e.type === 'entity.too.large') apiErr = new ApiError(413, 'body_too_large', `body: larger than api.maxBody (${maxBody} bytes)`, 'body');
+    else if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') apiErr = new ApiError(415, 'unsupported_media_type', `body: ${e.message ?? 'unsupported encoding'}`, 'body');
+    else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) apiErr = new ApiError(e.status, 'bad_request', e.message ?? 'bad request');
+    else apiErr = toApiError(err);
+    if (!res.headersSent) send(res, apiErr.status, errorBody(apiErr));
+    else res.end();
+  });
+  return app;
+}

@@ -1,0 +1,75 @@
+/**
+ * The admin API's listener: HTTP, or HTTPS with the configured certificate. It serves an express
+ * application and knows nothing else. Slow or broken clients cannot hold it: headers within 10 s,
+ * the whole request within 30 s; event streams stay open as long as their client reads.
+ */
+import { createServer as createHttp, type Server } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type express from 'express';
+import type { Logger } from '../log/logger.js';
+
+export interface ApiServerOptions {
+  listen: string;
+  port: number;
+  /** PEM text of the certificate (chain) and key; null: plain HTTP. */
+  tls: { cert: Buffer; key: Buffer } | null;
+}
+
+export class ApiServer {
+  #server: Server | null = null;
+  readonly #sockets = new Set<Socket>();
+
+  constructor(
+    private readonly app: express.Express,
+    readonly options: ApiServerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  get port(): number {
+    return (this.#server?.address() as AddressInfo | null)?.port ?? this.options.port;
+  }
+
+  get url(): string {
+    return `${this.options.tls ? 'https' : 'http'}://${this.options.listen}:${this.port}`;
+  }
+
+  async listen(): Promise<void> {
+    const { tls, listen, port } = this.options;
+    const server: Server = tls ? createHttps({ cert: tls.cert, key: tls.key }, this.app) : createHttp(this.app);
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    server.keepAliveTimeout = 5_000;
+    server.on('connection', (s: Socket) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+    server.on('clientError', (err, socket) => {
+      this.log.debug({ err: err.message, addr: (socket as Socket).remoteAddress }, 'api: bad request dropped');
+      if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, listen, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#server = server;
+  }
+
+  /** Stops accepting; requests in flight get 5 s, then every connection (event streams too) is closed. */
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Event streams never end by themselves: end them now, the clients reconnect to the next daemon.
+    for (const s of this.#sockets) if ((s as Socket & { _httpMessage?: { getHeader?(n: string): unknown } })._httpMessage?.getHeader?.('content-type')?.toString().startsWith('text/event-stream')) s.destroy();
+    const timer = setTimeout(() => server.closeAllConnections(), 5_000);
+    await closed;
+    clearTimeout(timer);
+  }
+}
