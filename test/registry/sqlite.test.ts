@@ -5,13 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/log/logger.js';
 import { SqliteRegistry } from '../../src/registry/sqlite/registry.js';
-import { registryContract } from './contract.js';
+import { adminContract } from './admin-contract.js';
+import { registryContract, type ContractBackend } from './contract.js';
 
-registryContract(t, {
+const sqlite: ContractBackend = {
   async create(t) {
     const dir = mkdtempSync(join(tmpdir(), 'pvd-registry-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const path = join(dir, 'var', 'provisiond.db');
     return async () => SqliteRegistry.open({ path, logger: silentLogger() });
   },
-});
+};
+registryContract(t, sqlite);
+adminContract(t, sqlite);
