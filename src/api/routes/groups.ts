@@ -8,7 +8,7 @@ import { GROUP_FIELDS, groupUpdate, mergeUpdates } from '../../nodes/fields.js';
 import { groupInfo, listGroupInfo } from '../../nodes/groups.js';
 import { maskedAttrs } from '../../nodes/present.js';
 import type { GroupRecord, GroupUpdate } from '../../registry/types.js';
-import { checkName } from '../../registry/validate.js';
+import { checkGroupUpdate, checkName } from '../../registry/validate.js';
 import { ApiError } from '../errors.js';
 import { asField, nodeViews } from '../node-access.js';
 import { defineOperation } from '../operation.js';
@@ -39,13 +39,13 @@ function bodyUpdate(body: z.output<typeof groupPatch>, config: Config): GroupUpd
   for (const key of GROUP_FIELDS) {
     const v = body[key];
     if (v === undefined) continue;
-    updates.push(asField(`body.${key}`, () => groupUpdate(key, v === null ? null : String(v), config, { force: body.force })));
+    updates.push(asField(`body.${key}`, () => checkGroupUpdate(groupUpdate(key, v === null ? null : String(v), config, { force: body.force }))));
   }
   for (const [key, v] of Object.entries(body.attrs ?? {})) {
     if ((GROUP_FIELDS as readonly string[]).includes(key) || key === 'group' || key === 'ipaddr') {
       throw new ApiError(422, 'invalid', `${key} is not an attribute: set ${GROUP_FIELDS.includes(key as never) ? 'it at the top level of the body' : 'it on the nodes'}`, `body.attrs.${key}`);
     }
-    updates.push(asField(`body.attrs.${key}`, () => groupUpdate(key, v, config)));
+    updates.push(asField(`body.attrs.${key}`, () => checkGroupUpdate(groupUpdate(key, v, config))));
   }
   return mergeUpdates(updates);
 }

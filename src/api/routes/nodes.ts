@@ -43,11 +43,11 @@ function patchUpdate(body: z.output<typeof nodePatchBody>, config: Config): Node
   for (const key of NODE_FIELDS) {
     const v = body[key];
     if (v === undefined) continue;
-    updates.push(asField(`body.${key}`, () => nodeUpdate(key, v === null ? null : String(v), config, { force: body.force })));
+    updates.push(asField(`body.${key}`, () => checkNodeUpdate(nodeUpdate(key, v === null ? null : String(v), config, { force: body.force }))));
   }
   for (const [key, v] of Object.entries(body.attrs ?? {})) {
     if ((NODE_FIELDS as readonly string[]).includes(key)) throw new ApiError(422, 'invalid', `${key} is a field, not an attribute: set it at the top level of the body`, `body.attrs.${key}`);
-    updates.push(asField(`body.attrs.${key}`, () => nodeUpdate(key, v, config)));
+    updates.push(asField(`body.attrs.${key}`, () => checkNodeUpdate(nodeUpdate(key, v, config))));
   }
   return mergeUpdates(updates);
 }
