@@ -7,5 +7,5 @@ export { TaskRunner, type TaskRunnerOptions } from './runner.js';
 export { TASK_ACTIONS, parseParams, type TaskAction, type TaskRequest, type TaskParams } from './params.js';
 export { PHASES, phaseOf, type Phase } from './phase.js';
 export { isFinished, rollUp } from './record.js';
-export { passedPower } from './actions/reload.js';
+export { passedPower, POWERED } from './actions/reload.js';
 export { selectNodes, driverFor } from './nodes.js';
