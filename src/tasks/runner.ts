@@ -49,7 +49,7 @@ export interface TaskRunnerOptions {
 /** Emits `change` (task: TaskRecord) after every change is committed. */
 export class TaskRunner extends EventEmitter {
   /** The runners open in this process, by id: a runner of this pid that is not here is gone. */
-  static readonly #open = new Set<string>();
+  static readonly #open = new Map<string, number>();
   readonly runnerId: string;
   readonly #registry: RegistryStore;
   readonly #config: () => Config;
@@ -65,7 +65,7 @@ export class TaskRunner extends EventEmitter {
     this.#config = config;
     this.#log = log;
     this.runnerId = runnerId;
-    TaskRunner.#open.add(runnerId);
+    TaskRunner.#open.set(runnerId, (TaskRunner.#open.get(runnerId) ?? 0) + 1);
   }
 
   /**
@@ -190,12 +190,18 @@ export class TaskRunner extends EventEmitter {
     const running = [...this.#running.values()];
     for (const r of running) r.stop.abort(new TaskCancelledError('the task runner closed'));
     await Promise.all(running.map((r) => r.done));
-    TaskRunner.#open.delete(this.runnerId);
+    const open = (TaskRunner.#open.get(this.runnerId) ?? 1) - 1;
+    if (open > 0) TaskRunner.#open.set(this.runnerId, open);
+    else TaskRunner.#open.delete(this.runnerId);
   }
 
-  /** True when the runner process of a task is known to be gone: none, or this host's dead pid. */
+  /**
+   * True when the runner process of a task is known to be gone: none, this host's dead pid, or this
+   * very id when the task is not among ours (a daemon restarted in the same process). Callers check
+   * #running first.
+   */
   #gone(runner: string | null): boolean {
-    if (runner === null) return true;
+    if (runner === null || runner === this.runnerId) return true;
     if (TaskRunner.#open.has(runner)) return false;
     const [host, pidText] = runner.split(':');
     if (host !== hostname()) return false;
