@@ -59,6 +59,8 @@ export class TaskRunner extends EventEmitter {
 
   constructor({ registry, config, log, runnerId = `${hostname()}:${process.pid}` }: TaskRunnerOptions) {
     super();
+    // Every wait() listens while it waits; the daemon's event feed listens for good.
+    this.setMaxListeners(0);
     if (!registry || typeof config !== 'function' || !log) throw new TypeError('TaskRunner needs { registry, config: () => Config, log }');
     if (!/^[^:]+:\d+(:.+)?$/.test(runnerId)) throw new TypeError(`TaskRunner runnerId ${JSON.stringify(runnerId)}: expected HOST:PID or HOST:PID:TAG`);
     this.#registry = registry;

@@ -107,6 +107,24 @@ t.test('task cancel from another process: the running power call is aborted, the
   t.equal(rec.nodes.find((n) => n.node === 'slow1')?.status, 'terminated');
 });
 
+t.test('Ctrl-C during power cancels the task: the call is aborted, the task ends terminated', async (t) => {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/provisiond.js'), '-c', cfgFile, 'power', 'on', 'slow1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const end = Date.now() + 20_000;
+  while (!taskId(err) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 500));
+  child.kill('SIGINT');
+  t.equal(await exited, 1);
+  t.match(err, /cancelling task \S+ \(Ctrl-C again to leave it as it is\)/);
+  t.match(out, /^slow1 {2}FAILED: cancelled by cli:\S+/m);
+  const rec = JSON.parse(cli('task', 'show', taskId(err), '--json').stdout) as TaskRecord;
+  t.equal(rec.status, 'terminated');
+});
+
 t.test('a reload without --wait leaves its task waiting; task wait takes it over and sees the node ready', async (t) => {
   const r = cli('reload', 'n2');
   t.equal(r.status, 0, r.stderr);

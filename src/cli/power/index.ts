@@ -8,7 +8,7 @@ import { cliContext, type CliContext } from '../context.js';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
 import type { RegistryStore } from '../../registry/types.js';
-import { cliRunner, nodeLine, submitTask } from '../task/shared.js';
+import { cliRunner, interruptCancels, nodeLine, submitTask } from '../task/shared.js';
 import { POWER_ACTIONS, type PowerAction, type PowerVerb } from '../../power/types.js';
 import { commandLogger, dryRunLines, fanOutOptions, fanOutParams, fanOutSettings, printLines, resultText, runOnNodes, selectNodes, withRegistry, type FanOutFlags } from './common.js';
 
@@ -69,7 +69,8 @@ async function runPowerTask(ctx: CliContext, registry: RegistryStore, config: Co
   const runner = cliRunner(registry, config, logger);
   try {
     const task = await submitTask(runner, ctx.err, { action: 'power', params: { nodes: patterns, action: verb, ...fanOutParams(config, flags) } });
-    const done = await runner.wait(task.id);
+    const release = interruptCancels(runner, task.id, ctx.err);
+    const done = await runner.wait(task.id).finally(release);
     printLines(ctx.out, done.nodes.map((n) => [n.node, nodeLine(n, `${verb} ok`)]));
     summary(ctx, verb, done.nodes.filter((n) => n.result !== 'success').length, done.nodes.length);
   } finally {

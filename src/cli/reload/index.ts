@@ -10,7 +10,7 @@ import { UsageError } from '../../util/errors.js';
 import type { RegistryStore, TaskNode } from '../../registry/types.js';
 import { isFinished, passedPower, POWERED, type TaskRunner } from '../../tasks/index.js';
 import { commandLogger, dryRunLines, fanOutOptions, fanOutParams, printLines, selectNodes, withRegistry, type FanOutFlags } from '../power/common.js';
-import { cliRunner, nodeLine, submitTask, timing, waitUntil } from '../task/shared.js';
+import { cliRunner, interruptCancels, nodeLine, submitTask, timing, waitUntil } from '../task/shared.js';
 import { ReloadProgress } from './progress.js';
 
 interface ReloadFlags extends FanOutFlags {
@@ -41,9 +41,11 @@ export function register(program: Command): void {
         return printLines(ctx.out, dryRunLines(nodes, config, (d) => `${d.describe('bootdev', 'pxe', flags.showPasswords)}; then ${d.describe('cycle', undefined, flags.showPasswords)} (or on, when off)`));
       }
       const runner = cliRunner(registry, config, logger);
+      let release = () => {};
       try {
         const params = { nodes: patterns, timeout: waitTimeout, interval, ...fanOutParams(config, flags) };
         const task = await submitTask(runner, ctx.err, { action: 'reload', params });
+        release = interruptCancels(runner, task.id, ctx.err);
         // The power step of every node first, as one block of lines.
         const powered = await waitUntil(runner, task.id, (t) => t.nodes.every((n) => isFinished(n.status) || passedPower(n)));
         printLines(ctx.out, powered.nodes.map((n) => [n.node, powerLine(n)]));
@@ -57,6 +59,7 @@ export function register(program: Command): void {
           process.exitCode = 1;
         }
       } finally {
+        release();
         // Without --wait the task goes on waiting for ready in the daemon (it takes over tasks whose runner is gone).
         await runner.close();
       }

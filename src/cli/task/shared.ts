@@ -31,6 +31,22 @@ export async function submitTask(runner: TaskRunner, err: NodeJS.WritableStream,
   return task;
 }
 
+/**
+ * Until the returned function is called, Ctrl-C cancels the task (its driver calls are aborted, it
+ * ends terminated, the command prints how each node ended); a second Ctrl-C exits at once.
+ */
+export function interruptCancels(runner: TaskRunner, id: string, err: NodeJS.WritableStream): () => void {
+  let asked = false;
+  const onInterrupt = () => {
+    if (asked) process.exit(130);
+    asked = true;
+    err.write(`provisiond: cancelling task ${id} (Ctrl-C again to leave it as it is)\n`);
+    void runner.cancel(id, cliCaller()).catch(() => {});
+  };
+  process.on('SIGINT', onInterrupt);
+  return () => process.off('SIGINT', onInterrupt);
+}
+
 /** Waits until `done(task)` holds (or the task ended), looking at the runner's changes. */
 export async function waitUntil(runner: TaskRunner, id: string, done: (t: TaskRecord) => boolean): Promise<TaskRecord> {
   let hit: TaskRecord | null = null;

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { cliContext } from '../context.js';
 import { ProvisiondError, UsageError } from '../../util/errors.js';
-import { cliRunner, submitTask } from '../task/shared.js';
+import { cliRunner, interruptCancels, submitTask } from '../task/shared.js';
 import { buildImage } from '../../vnfs/index.js';
 import { copyChroot, findRecipe, makeBusyboxRootfs, replaceRootfs } from '../../vnfs/build.js';
 import { fetchBusybox } from '../../vnfs/debian-fetch.js';
@@ -41,7 +41,8 @@ async function imageTask(name: string, cmd: Command): Promise<void> {
     const runner = cliRunner(reg, config, cliLogger(ctx.err));
     try {
       const task = await submitTask(runner, ctx.err, { action: 'vnfs-image', params: { vnfs: name } });
-      const done = await runner.wait(task.id);
+      const release = interruptCancels(runner, task.id, ctx.err);
+      const done = await runner.wait(task.id).finally(release);
       const last = done.messages.at(-1)?.message ?? done.status;
       if (done.result !== 'success') throw new ProvisiondError(last);
       ctx.out.write(`${last}\n`);
