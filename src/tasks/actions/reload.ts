@@ -59,11 +59,15 @@ export async function runReload(ctx: RunContext<ReloadParams>): Promise<void> {
     },
   );
   const nodes = await resolveNames(ctx.registry, ctx.config, ctx.task.nodes.map((n) => n.node));
+  const cursors = new Map<string, Cursor>();
   const waiting = (async () => {
     while (pending(ctx.task).length > 0 && !ctx.signal.aborted) {
       let moved = false;
       for (const tn of pending(ctx.task)) {
-        if (passedPower(tn)) moved = (await look(ctx, tn, nodes.get(tn.node), start, deadline, timeoutS)) || moved;
+        if (!passedPower(tn)) continue;
+        let cursor = cursors.get(tn.node);
+        if (!cursor) cursors.set(tn.node, (cursor = { since: start, atSince: new Set(), last: null, vnfs: null }));
+        moved = (await look(ctx, tn, nodes.get(tn.node), cursor, start, deadline, timeoutS)) || moved;
       }
       if (moved) await ctx.changed();
       if (pending(ctx.task).length === 0) break;
@@ -73,14 +77,44 @@ export async function runReload(ctx: RunContext<ReloadParams>): Promise<void> {
   await Promise.all([powering, waiting]);
 }
 
+/**
+ * How far a node's timeline has been read: a look reads only what is new (a thousand nodes booting
+ * are looked at every `interval`), from `since` on, skipping the events at `since` already read.
+ */
+interface Cursor {
+  since: number;
+  atSince: Set<string>;
+  /** The last boot step seen (for the timeout's message). */
+  last: TimelineEvent | null;
+  /** The VNFS the node fetched since the start, when the timeline tells. */
+  vnfs: string | null;
+}
+
+function newEvents(cursor: Cursor, events: readonly TimelineEvent[]): TimelineEvent[] {
+  const fresh: TimelineEvent[] = [];
+  for (const e of events) {
+    const key = `${e.source} ${e.stage} ${e.msg ?? ''} ${e.ok}`;
+    if (e.time < cursor.since || (e.time === cursor.since && cursor.atSince.has(key))) continue;
+    if (e.time > cursor.since) {
+      cursor.since = e.time;
+      cursor.atSince = new Set();
+    }
+    cursor.atSince.add(key);
+    fresh.push(e);
+  }
+  return fresh;
+}
+
 /** One look at a waiting node: its progress, a failed step, ready, or the timeout. Returns whether anything changed. */
-async function look(ctx: RunContext, tn: TaskNode, node: ResolvedNode | undefined, start: number, deadline: number, timeoutS: number): Promise<boolean> {
+async function look(ctx: RunContext, tn: TaskNode, node: ResolvedNode | undefined, cursor: Cursor, start: number, deadline: number, timeoutS: number): Promise<boolean> {
   const rec = node ? await ctx.registry.getNode(node.name) : null;
   if (!node || !rec) {
     endNode(ctx, tn, 'failure', `node ${tn.node} is no longer registered`);
     return true;
   }
-  const events = (await ctx.registry.listEvents(rec.nodeid, { since: start })).filter((e) => e.source !== 'power' && e.source !== 'admin');
+  const events = newEvents(cursor, await ctx.registry.listEvents(rec.nodeid, { since: cursor.since })).filter((e) => e.source !== 'power' && e.source !== 'admin');
+  cursor.last = events.at(-1) ?? cursor.last;
+  cursor.vnfs = runningVnfsFromTimeline(events) ?? cursor.vnfs;
   let moved = false;
   for (const e of events) {
     if (e.time > (tn.progressAt ?? 0)) {
@@ -102,15 +136,14 @@ async function look(ctx: RunContext, tn: TaskNode, node: ResolvedNode | undefine
   }
   const now = Date.now();
   const fresh = rec.lastcontact !== null && rec.lastcontact >= start;
-  const v = nodeVerdict({ node: { ...node, state: rec.state, lastcontact: rec.lastcontact }, now, timeout: ctx.config.node.timeout, runningVnfs: runningVnfsFromTimeline(events) });
+  const v = nodeVerdict({ node: { ...node, state: rec.state, lastcontact: rec.lastcontact }, now, timeout: ctx.config.node.timeout, runningVnfs: cursor.vnfs });
   if (fresh && v.verdict === 'READY') {
     tn.phase = 'ready';
     endNode(ctx, tn, 'success', `ready on ${node.vnfs}`);
     return true;
   }
   if (now > deadline) {
-    const last = events.at(-1);
-    endNode(ctx, tn, 'failure', `timed out after ${timeoutS}s (last: ${last ? describe(last) : 'no sign of life'})`);
+    endNode(ctx, tn, 'failure', `timed out after ${timeoutS}s (last: ${cursor.last ? describe(cursor.last) : 'no sign of life'})`);
     return true;
   }
   return moved;
