@@ -61,7 +61,7 @@ export class Daemon {
     this.#engine = engine;
     this.feed = new EventFeed(this.events, registry);
     this.timeline = createTimelineRecorder(registry, log.child({ component: 'timeline' }), (e) => this.feed.timeline(e));
-    this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }) });
+    this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline });
     this.tasks.on('change', (t) => this.feed.task(t));
   }
 

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import type { RegistryStore, TaskRecord, TaskStatus } from '../registry/types.js';
+import type { RegistryStore, TaskRecord, TaskStatus, TimelineEvent } from '../registry/types.js';
 import { NodeNotFoundError, ProvisiondError, UsageError, errorMessage } from '../util/errors.js';
 import { vnfsExists } from '../vnfs/capsule.js';
 import { TaskCancelledError, type Action, type RunContext } from './actions/context.js';
@@ -44,6 +44,11 @@ export interface TaskRunnerOptions {
   log: Logger;
   /** `HOST:PID` (default), or `HOST:PID:TAG` for more than one runner in a process. */
   runnerId?: string;
+  /**
+   * Records a power step in a node's timeline (default: the registry's addEvent). The daemon passes
+   * its recorder, so the steps also reach the event stream.
+   */
+  timeline?: (event: TimelineEvent) => void | Promise<void>;
 }
 
 /** Emits `change` (task: TaskRecord) after every change is committed. */
@@ -54,10 +59,11 @@ export class TaskRunner extends EventEmitter {
   readonly #registry: RegistryStore;
   readonly #config: () => Config;
   readonly #log: Logger;
+  readonly #timeline: (event: TimelineEvent) => void | Promise<void>;
   readonly #running = new Map<string, Running>();
   #closed = false;
 
-  constructor({ registry, config, log, runnerId = `${hostname()}:${process.pid}` }: TaskRunnerOptions) {
+  constructor({ registry, config, log, runnerId = `${hostname()}:${process.pid}`, timeline }: TaskRunnerOptions) {
     super();
     // Every wait() listens while it waits; the daemon's event feed listens for good.
     this.setMaxListeners(0);
@@ -66,6 +72,7 @@ export class TaskRunner extends EventEmitter {
     this.#registry = registry;
     this.#config = config;
     this.#log = log;
+    this.#timeline = timeline ?? ((e) => registry.addEvent(e));
     this.runnerId = runnerId;
     TaskRunner.#open.set(runnerId, (TaskRunner.#open.get(runnerId) ?? 0) + 1);
   }
@@ -275,6 +282,7 @@ export class TaskRunner extends EventEmitter {
         log: this.#log.child({ task: task.id }),
         signal,
         cancelledBy: () => task.cancelRequested?.by ?? null,
+        timeline: this.#timeline,
         changed: () => (run.stop.signal.aborted ? Promise.resolve() : run.persist.save()),
         resumed,
       };

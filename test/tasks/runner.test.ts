@@ -144,6 +144,13 @@ if (gate(t, haveIpmiSim() ? null : 'ipmi_sim or ipmitool not installed (Debian p
     const silent = await r.submit({ action: 'reload', params: { nodes: ['lab24'], timeout: 1, interval: 0.05 }, createdBy: 'vcl' });
     const timedOut = await r.wait(silent.task.id, { timeoutMs: 20_000 });
     t.match(timedOut.nodes[0]!.messages.at(-1), { error: true, message: 'timed out after 1s (last: no sign of life)' });
+    // A node that comes up on another VNFS than its own is not the reload done.
+    const other = await r.submit({ action: 'reload', params: { nodes: ['lab27'], timeout: 30, interval: 0.05 }, createdBy: 'vcl' });
+    await until(() => fileIs(join(state, 'lab27'), 'on'));
+    await boot(mac(27), 'rescue');
+    const wrong = await r.wait(other.task.id, { timeoutMs: 20_000 });
+    t.equal(wrong.result, 'failure');
+    t.equal(wrong.nodes[0]!.messages.at(-1)!.message, 'came up ready on vnfs rescue, assigned demo');
   });
 
   t.test('restart: a closed runner leaves its tasks; another takes over, waits on, ends the mid-call ones', async (t) => {

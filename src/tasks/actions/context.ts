@@ -7,7 +7,7 @@ import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
 import { fanOut, type FanOutResult } from '../../power/fanout.js';
 import type { PowerDriver } from '../../power/types.js';
-import type { RegistryStore, ResolvedNode, TaskNode, TaskRecord } from '../../registry/types.js';
+import type { RegistryStore, ResolvedNode, TaskNode, TaskRecord, TimelineEvent } from '../../registry/types.js';
 import { ProvisiondError } from '../../util/errors.js';
 import { driverFor, resolveNames } from '../nodes.js';
 import type { FanOutParams, TaskParams } from '../params.js';
@@ -21,6 +21,8 @@ export interface RunContext<P extends TaskParams = TaskParams> {
   log: Logger;
   /** Fires when the task is cancelled or the runner closes: waits end, driver calls are aborted. */
   signal: AbortSignal;
+  /** Records a step in a node's timeline. */
+  timeline(event: TimelineEvent): void | Promise<void>;
   /** Who cancelled it, once someone has. */
   cancelledBy(): string | null;
   /** Persists the record (and then tells listeners); resolves once committed. */

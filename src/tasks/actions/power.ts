@@ -49,5 +49,5 @@ export async function runBootdev(ctx: RunContext<BootdevParams>): Promise<void> 
 
 /** Records the action in the node's timeline; a failure to record is logged, never the task's. */
 export async function timeline(ctx: RunContext, nodeid: string, stage: string, msg: string | null, ok: boolean): Promise<void> {
-  await ctx.registry.addEvent({ time: Date.now(), nodeid, source: 'power', stage, msg, ok }).catch((err: unknown) => ctx.log.warn({ nodeid, stage, err: String(err) }, 'recording the power event failed'));
+  await Promise.resolve(ctx.timeline({ time: Date.now(), nodeid, source: 'power', stage, msg, ok })).catch((err: unknown) => ctx.log.warn({ nodeid, stage, err: String(err) }, 'recording the power event failed'));
 }

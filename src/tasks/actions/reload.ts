@@ -114,7 +114,7 @@ async function look(ctx: RunContext, tn: TaskNode, node: ResolvedNode | undefine
   }
   const events = newEvents(cursor, await ctx.registry.listEvents(rec.nodeid, { since: cursor.since })).filter((e) => e.source !== 'power' && e.source !== 'admin');
   cursor.last = events.at(-1) ?? cursor.last;
-  cursor.vnfs = runningVnfsFromTimeline(events) ?? cursor.vnfs;
+  cursor.vnfs = vnfsFetched(events) ?? cursor.vnfs;
   let moved = false;
   for (const e of events) {
     if (e.time > (tn.progressAt ?? 0)) {
@@ -142,11 +142,29 @@ async function look(ctx: RunContext, tn: TaskNode, node: ResolvedNode | undefine
     endNode(ctx, tn, 'success', `ready on ${node.vnfs}`);
     return true;
   }
+  if (fresh && rec.state === 'ready' && cursor.vnfs !== null && cursor.vnfs !== node.vnfs) {
+    endNode(ctx, tn, 'failure', `came up ready on vnfs ${cursor.vnfs}, assigned ${node.vnfs}`);
+    return true;
+  }
   if (now > deadline) {
     endNode(ctx, tn, 'failure', `timed out after ${timeoutS}s (last: ${cursor.last ? describe(cursor.last) : 'no sign of life'})`);
     return true;
   }
   return moved;
+}
+
+/**
+ * The VNFS the node fetched, as its timeline tells: 10-vnfs's `image NAME SHA256` and `getfile
+ * vnfs/NAME/...` reports, or an HTTP transfer under vnfs/NAME/. Null when it does not tell.
+ */
+export function vnfsFetched(events: readonly TimelineEvent[]): string | null {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i]!;
+    if (e.source !== 'node' || !e.ok || !e.msg) continue;
+    const m = e.stage === 'image' ? /^([\w.+-]+) [0-9a-f]{64}$/.exec(e.msg) : e.stage === 'getfile' ? /^vnfs\/([\w.+-]+)\//.exec(e.msg) : null;
+    if (m) return m[1]!;
+  }
+  return runningVnfsFromTimeline(events);
 }
 
 function describe(e: TimelineEvent): string {
