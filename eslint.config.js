@@ -1,5 +1,6 @@
 // Lint: typescript-eslint's recommended rules, plus the layering of shared/STYLE.md:
-// native, util, log <- protocol, config <- registry, nodescript, vnfs, power <- boot, servers <- api, cli <- daemon.
+// native, util, log <- protocol, config <- registry, nodescript, vnfs, power <- nodes, boot, servers <- api, cli <- daemon.
+// nodes/ is the domain of the node and group verbs the CLI and the API share (fields, patterns, views).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -25,13 +26,14 @@ export default tseslint.config(
     },
   },
   // src/native/: the loader of the native build (binding.gyp), a leaf like util/.
-  layer(['src/native/**'], ['util', 'log', 'protocol', 'config', 'registry', 'nodescript', 'vnfs', 'power', 'boot', 'servers', 'api', 'cli', 'daemon']),
-  layer(['src/util/**'], ['native', 'log', 'protocol', 'config', 'registry', 'nodescript', 'vnfs', 'power', 'boot', 'servers', 'api', 'cli', 'daemon']),
-  layer(['src/log/**'], ['protocol', 'config', 'registry', 'nodescript', 'vnfs', 'power', 'boot', 'servers', 'api', 'cli', 'daemon']),
-  layer(['src/protocol/**', 'src/config/**'], ['registry', 'nodescript', 'vnfs', 'power', 'boot', 'servers', 'api', 'cli', 'daemon']),
-  layer(['src/registry/**', 'src/nodescript/**', 'src/vnfs/**', 'src/power/**'], ['boot', 'servers', 'api', 'cli', 'daemon']),
+  layer(['src/native/**'], ['nodes', 'util', 'log', 'protocol', 'config', 'registry', 'nodescript', 'vnfs', 'power', 'boot', 'servers', 'api', 'cli', 'daemon']),
+  layer(['src/util/**'], ['nodes', 'native', 'log', 'protocol', 'config', 'registry', 'nodescript', 'vnfs', 'power', 'boot', 'servers', 'api', 'cli', 'daemon']),
+  layer(['src/log/**'], ['nodes', 'protocol', 'config', 'registry', 'nodescript', 'vnfs', 'power', 'boot', 'servers', 'api', 'cli', 'daemon']),
+  layer(['src/protocol/**', 'src/config/**'], ['nodes', 'registry', 'nodescript', 'vnfs', 'power', 'boot', 'servers', 'api', 'cli', 'daemon']),
+  layer(['src/registry/**', 'src/nodescript/**', 'src/vnfs/**', 'src/power/**'], ['nodes', 'boot', 'servers', 'api', 'cli', 'daemon']),
+  layer(['src/nodes/**'], ['boot', 'servers', 'api', 'cli', 'daemon']),
   layer(['src/boot/**'], ['servers', 'api', 'cli', 'daemon']),
-  layer(['src/servers/**'], ['registry', 'boot', 'nodescript', 'vnfs', 'power', 'api', 'cli', 'daemon']),
+  layer(['src/servers/**'], ['nodes', 'registry', 'boot', 'nodescript', 'vnfs', 'power', 'api', 'cli', 'daemon']),
   layer(['src/api/**'], ['cli', 'daemon']),
   layer(['src/cli/**'], ['api']),
   // `provisiond serve` (cli) starts the composition root (daemon); the daemon never imports the CLI.

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { maskedAttrs, printJson, printTable, shown, yesNo } from '../node/output.js';
 import { withRegistry } from '../node/shared.js';
-import { listGroupInfo } from './groups.js';
+import { listGroupInfo } from '../../nodes/groups.js';
 
 export function register(group: Command): void {
   group

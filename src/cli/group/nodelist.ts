@@ -1,7 +1,7 @@
 /** `provisiond group nodelist <G>`: the names of the group's nodes, one per line. */
 import type { Command } from 'commander';
 import { withRegistry } from '../node/shared.js';
-import { groupInfo } from './groups.js';
+import { groupInfo } from '../../nodes/groups.js';
 
 export function register(group: Command): void {
   group

@@ -1,6 +1,6 @@
 /** `provisiond group set <key> <value> <G>` and `group unset <key> <G>`, `group delete <G>`. */
 import type { Command } from 'commander';
-import { GROUP_FIELDS, groupUpdate } from '../node/fields.js';
+import { GROUP_FIELDS, groupUpdate } from '../../nodes/fields.js';
 import { withRegistry } from '../node/shared.js';
 
 export function register(group: Command): void {

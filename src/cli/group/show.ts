@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { fewNames } from '../node/shared.js';
 import { maskedAttrs, printJson, shown, yesNo } from '../node/output.js';
 import { withRegistry } from '../node/shared.js';
-import { groupInfo } from './groups.js';
+import { groupInfo } from '../../nodes/groups.js';
 
 export function register(group: Command): void {
   group

@@ -4,11 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ImportEntryError } from '../../registry/errors.js';
-import { parseNodeList } from '../../registry/node-list.js';
-import { NamePatternExhaustedError, type NewNode } from '../../registry/types.js';
-import { ProvisiondError, UsageError } from '../../util/errors.js';
-import { nextFreeName } from '../../util/patterns.js';
+import { importNodeList } from '../../nodes/add.js';
+import { UsageError } from '../../util/errors.js';
 import { withRegistry } from './shared.js';
 
 export function register(node: Command): void {
@@ -23,31 +20,8 @@ export function register(node: Command): void {
       } catch (err) {
         throw new UsageError(`reading ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
       }
-      const listed = parseNodeList(text, file);
-      if (listed.length === 0) throw new UsageError(`${file}: no nodes listed`);
       await withRegistry(cmd, async (reg, ctx, config) => {
-        const taken = new Set((await reg.listNodes()).map((n) => n.name));
-        for (const l of listed) if (l.node.name !== null) taken.add(l.node.name);
-        const d = config.defaults;
-        const nodes: NewNode[] = listed.map(({ node }) => {
-          let name = node.name;
-          if (name === null) {
-            name = nextFreeName(d.nodeName, d.firstNode, d.totalNodes, (n) => taken.has(n));
-            if (name === null) throw new NamePatternExhaustedError(`${file}: no free name left in pattern ${d.nodeName} for the unnamed nodes`);
-            taken.add(name);
-          }
-          return { ...node, name, group: node.group ?? d.group };
-        });
-        let count: number;
-        try {
-          count = await reg.importNodes(nodes);
-        } catch (err) {
-          if (err instanceof ImportEntryError) {
-            const line = listed[err.index]!.line;
-            throw new ProvisiondError(`${file}:${line}: ${err.message.replace(/^entry \d+( \([^)]*\))?: /, '')} (nothing imported)`, { cause: err });
-          }
-          throw err;
-        }
+        const count = await importNodeList(reg, config, text, file);
         ctx.out.write(`imported ${count} node${count === 1 ? '' : 's'} from ${file}\n`);
       });
     });

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { age, printJson, printTable, yesNo } from './output.js';
 import { currentImages } from '../../vnfs/index.js';
 import { selectNodes, withRegistry } from './shared.js';
-import { nodeView, resolveAll, shownAddress } from './view.js';
+import { nodeView, resolveAll, shownAddress } from '../../nodes/view.js';
 
 interface ListOptions {
   json?: boolean;

@@ -1,7 +1,7 @@
 /** `provisiond node set <key> <value> <PATTERN...>` and `node unset <key> <PATTERN...>`. */
 import type { Command } from 'commander';
 import { UsageError } from '../../util/errors.js';
-import { nodeUpdate, NODE_FIELDS } from './fields.js';
+import { nodeUpdate, NODE_FIELDS } from '../../nodes/fields.js';
 import { selectNodes, updateAll, withRegistry } from './shared.js';
 
 const KEYS_HELP = `keys: ${NODE_FIELDS.join(', ')}; any other key is an attribute (rack, power.driver), seen by nodescripts as ATTR_<KEY>`;

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { ResolvedNode } from '../../registry/types.js';
 import { printJson, shown, yesNo } from './output.js';
 import { selectNodes, withRegistry } from './shared.js';
-import { nodeView, resolveAll } from './view.js';
+import { nodeView, resolveAll } from '../../nodes/view.js';
 
 export function register(node: Command): void {
   node

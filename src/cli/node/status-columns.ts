@@ -6,7 +6,7 @@ import type { Config } from '../../config/schema.js';
 import type { RegistryStore, ResolvedNode } from '../../registry/types.js';
 import { powerColumn, verdictColumn } from '../power/status-columns.js';
 import { contactAge, yesNo } from './output.js';
-import { shownAddress } from './view.js';
+import { shownAddress } from '../../nodes/view.js';
 
 /** What a column may use to compute its value. */
 export interface StatusContext {

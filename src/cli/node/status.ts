@@ -4,7 +4,7 @@ import { compareNames } from '../../util/patterns.js';
 import { printJson, printTable, timedOut } from './output.js';
 import { selectNodes, withRegistry } from './shared.js';
 import { statusColumns, type StatusContext } from './status-columns.js';
-import { resolveAll } from './view.js';
+import { resolveAll } from '../../nodes/view.js';
 
 export function register(node: Command): void {
   node

@@ -7,7 +7,8 @@ import type { Config } from '../../config/schema.js';
 import type { RegistryStore, ResolvedNode } from '../../registry/types.js';
 import { hasPowerDriver } from '../../power/settings.js';
 import type { PowerState } from '../../power/types.js';
-import { formatVerdict, nodeVerdict, runningVnfsFromTimeline } from '../../power/verdict.js';
+import { formatVerdict } from '../../power/verdict.js';
+import { verdictOf } from '../../nodes/verdict.js';
 import { errorMessage } from '../../util/errors.js';
 import { currentImageSha } from '../../vnfs/index.js';
 import { driverFor } from './common.js';
@@ -77,14 +78,8 @@ export const verdictColumn: Column = {
   header: 'VERDICT',
   key: 'verdict',
   async value(node, ctx) {
-    const [power, events] = await Promise.all([
-      powerOf(node, ctx),
-      ctx.registry.listEvents(node.nodeid, { since: ctx.now - 7 * 86400_000 }).catch(() => []),
-    ]);
-    const runningVnfs = node.bootVnfs ?? runningVnfsFromTimeline(events);
-    // The image comparison holds only for the VNFS it booted: another VNFS is a RELOAD of its own.
-    const currentImage = node.bootImage && runningVnfs === node.vnfs ? await currentImageOf(node.vnfs, ctx) : null;
-    const v = nodeVerdict({ node, now: ctx.now, timeout: ctx.config.node.timeout, runningVnfs, bootImage: node.bootImage, currentImage, power: power.state === 'unknown' ? null : power.state });
+    const power = await powerOf(node, ctx);
+    const v = await verdictOf(node, ctx.registry, ctx.config, { now: ctx.now, power: power.state, currentImage: (vnfs) => currentImageOf(vnfs, ctx) });
     return formatVerdict({ ...v, power: null });
   },
 };

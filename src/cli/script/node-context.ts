@@ -7,6 +7,7 @@ import { isIPv4 } from 'node:net';
 import type { Command } from 'commander';
 import type { Config } from '../../config/schema.js';
 import type { NodeContext } from '../../nodescript/types.js';
+import { scriptNodeContext } from '../../nodes/script-node.js';
 import { openRegistry } from '../../registry/open.js';
 import { UsageError } from '../../util/errors.js';
 import { parseMac } from '../../util/mac.js';
@@ -57,11 +58,7 @@ export async function scriptTarget(cmd: Command, state: string, name: string, op
     try {
       const mac = parseMac(name);
       const rec = (await reg.getNode(name)) ?? (mac ? await reg.getNodeByNodeid(mac) : null);
-      if (rec) {
-        const r = await reg.resolve(rec, d);
-        const lease = r.ipaddr ? null : await reg.getLease(r.nodeid);
-        node = { state, nodename: r.name, nodeid: r.nodeid, group: r.group, vnfs: r.vnfs, enabled: r.enabled, debug: r.debug, ipaddr: r.ipaddr ?? lease?.address ?? r.lastaddr ?? '', attrs: r.attrs };
-      }
+      if (rec) node = await scriptNodeContext(reg, config, rec, state);
     } finally {
       await reg.close();
     }

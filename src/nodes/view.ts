@@ -2,9 +2,9 @@
  * A node as the commands present it: resolved (group and default inheritance applied), with the
  * contact age, and secrets masked. Shared by `node list`, `node show`, `node status` and `--json`.
  */
-import type { Config } from '../../config/schema.js';
-import type { NodeRecord, RegistryStore, ResolvedNode } from '../../registry/types.js';
-import { contactAge, maskedAttrs, timedOut } from './output.js';
+import type { Config } from '../config/schema.js';
+import type { NodeRecord, RegistryStore, ResolvedNode } from '../registry/types.js';
+import { contactAge, maskedAttrs, timedOut } from './present.js';
 
 /** The fields `node list --json` prints for each node. */
 export interface NodeView {

@@ -1,8 +1,8 @@
 /** The groups the commands know: those with settings, and those only named by nodes or the defaults. */
-import type { Config } from '../../config/schema.js';
-import type { GroupRecord, RegistryStore } from '../../registry/types.js';
-import { NodeNotFoundError } from '../../util/errors.js';
-import { compareNames } from '../../util/patterns.js';
+import type { Config } from '../config/schema.js';
+import type { GroupRecord, RegistryStore } from '../registry/types.js';
+import { NodeNotFoundError } from '../util/errors.js';
+import { compareNames } from '../util/patterns.js';
 
 export interface GroupInfo {
   group: GroupRecord;
