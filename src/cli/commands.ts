@@ -22,6 +22,7 @@ const NOUNS: Record<string, Noun> = {
   script: () => import('./script/index.js'),
   module: () => import('./module/index.js'),
   token: () => import('./token/index.js'),
+  task: () => import('./task/index.js'),
 };
 
 /** Root options that take a value (the word after them is not the noun). */

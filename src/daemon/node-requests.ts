@@ -80,7 +80,8 @@ export class NodeRequests {
       return refusalScript(why);
     }
     await this.#verifySource(node, addr);
-    await registry.recordContact(nodeid, state, addr);
+    // A failed commit (an admin's command holding the lock) keeps the contact queued for the retry: serve the node anyway.
+    await registry.recordContact(nodeid, state, addr).catch((err: unknown) => log.warn({ node: node.name, state, err: String(err) }, 'recording the contact is delayed: will retry'));
     this.deps.onContact?.({ node, state, addr });
     const resolved = await this.deps.booter.resolve(node);
     const config = this.deps.config();

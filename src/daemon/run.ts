@@ -22,6 +22,7 @@ import { createTimelineRecorder, type TimelineRecorder } from './timeline.js';
 import { EventHub } from '../api/events.js';
 import { EventFeed } from './events.js';
 import { startWatchers } from './watch.js';
+import { TaskRunner } from '../tasks/index.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -46,6 +47,9 @@ export class Daemon {
   /** Records one step of a node's boot timeline (and tells the event stream). */
   readonly timeline: TimelineRecorder;
   readonly startedAt = Date.now();
+  /** Runs the admin API's tasks; takes over those of a runner process that is gone. */
+  readonly tasks: TaskRunner;
+  #sweep: NodeJS.Timeout | null = null;
 
   private constructor(
     config: Config,
@@ -57,6 +61,8 @@ export class Daemon {
     this.#engine = engine;
     this.feed = new EventFeed(this.events, registry);
     this.timeline = createTimelineRecorder(registry, log.child({ component: 'timeline' }), (e) => this.feed.timeline(e));
+    this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline });
+    this.tasks.on('change', (t) => this.feed.task(t));
   }
 
   get config(): Config {
@@ -80,6 +86,9 @@ export class Daemon {
       await daemon.close();
       throw err;
     }
+    // Tasks left by a daemon that stopped, or by a CLI that did not wait (reload without --wait), go on here.
+    await daemon.tasks.resume().catch((err: unknown) => log.error({ err: errorMessage(err) }, `tasks: resume failed: ${errorMessage(err)}`));
+    daemon.#sweep = setInterval(() => void daemon.tasks.resume().catch(() => {}), 30_000).unref();
     if (daemon.services.size === 0) log.warn({}, 'every server is disabled in the config: nothing is being served');
     if (watch) {
       daemon.#stopWatching = await startWatchers({
@@ -125,6 +134,7 @@ export class Daemon {
       booter,
       nodes,
       events: this.events,
+      tasks: this.tasks,
       startedAt: this.startedAt,
     };
   }
@@ -231,6 +241,8 @@ export class Daemon {
         }),
       );
       this.services.clear();
+      if (this.#sweep) clearInterval(this.#sweep);
+      await this.tasks.close().catch(() => {});
       // Nodescripts still running after the servers' grace period are cut.
       await this.#engine.close({ graceMs: 5_000 }).catch(() => {});
       await this.registry.flush().catch(() => {});

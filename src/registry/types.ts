@@ -262,9 +262,9 @@ export interface RegistryStore {
    * Safe under concurrency: simultaneous calls never get the same name. Throws NamePatternExhaustedError.
    */
   autoRegister(nodeid: string, options: AutoRegisterOptions): Promise<{ node: NodeRecord; created: boolean }>;
-  /** Records a contact: the state asked for, the address, the time. Cheap; may be batched. */
+  /** Records a contact: the state asked for, the address, the time. Batched; a change of state resolves once committed. */
   recordContact(nodeid: string, state: string | null, addr: string | null, time?: number): Promise<void>;
-  /** Records what the node booted: its VNFS and the sha256 of that image (reported by the node). Cheap; may be batched. */
+  /** Records what the node booted: its VNFS and the sha256 of that image (reported by the node). Resolves once committed. */
   recordBootImage(nodeid: string, vnfs: string, sha256: string): Promise<void>;
   /** Applies group and default inheritance. */
   resolve(node: NodeRecord, defaults: Pick<AutoRegisterOptions, 'group' | 'vnfs' | 'enabled' | 'debug'>): Promise<ResolvedNode>;

@@ -6,7 +6,7 @@
 import type tapRoot from 'tap';
 import { NodeNotFoundError } from '../../src/util/errors.js';
 import { ImportEntryError, RegistryConflictError, RegistryValueError } from '../../src/registry/errors.js';
-import { NamePatternExhaustedError, type AutoRegisterOptions, type RegistryStore } from '../../src/registry/types.js';
+import { NamePatternExhaustedError, type AutoRegisterOptions, type RegistryStore, type TaskRecord } from '../../src/registry/types.js';
 
 type Tap = typeof tapRoot;
 
@@ -278,5 +278,38 @@ export function registryContract(tap: Tap, backend: ContractBackend): void {
     t.same((await reg.listEvents(mac(1), { limit: 2 })).map((e) => e.stage), ['s8', 's9'], 'limit keeps the latest');
     await reg.close();
     t.equal((await (await reopen()).listEvents(mac(1))).length, 10, 'durable on close');
+  });
+
+  tap.test('contract: tasks stored committed, replaced by id, one per idempotency key and caller, listed newest first, durable', async (t) => {
+    const { reg, reopen } = await fresh(t);
+    const task = (id: string, o: Partial<TaskRecord> = {}): TaskRecord => ({
+      id, action: 'power', params: { nodes: ['n0001'], action: 'on' }, status: 'queued', result: 'incomplete', createdBy: 'vcl', created: 1000,
+      started: null, finished: null, progressAt: null, idempotencyKey: null, runner: 'master:1', cancelRequested: null, messages: [],
+      nodes: [{ node: 'n0001', status: 'queued', result: 'incomplete', phase: null, progressAt: null, messages: [] }], ...o,
+    });
+    t.same(await reg.putTask(task('t1')), task('t1'), 'a new task is stored and returned');
+    t.same(await reg.getTask('t1'), task('t1'));
+    t.equal(await reg.getTask('nope'), null, 'an unknown id finds nothing');
+    const done = task('t1', { status: 'complete', result: 'success', finished: 2000, messages: [{ ts: 2000, message: 'on ok', error: false, node: 'n0001' }] });
+    await reg.putTask(done);
+    t.same(await reg.getTask('t1'), done, 'putTask with a known id replaces it');
+    const first = await reg.putTask(task('t2', { idempotencyKey: 'k1' }));
+    t.equal(first.id, 't2');
+    const retry = await reg.putTask(task('t3', { idempotencyKey: 'k1' }));
+    t.equal(retry.id, 't2', 'the same caller and key: the first task is returned');
+    t.equal(await reg.getTask('t3'), null, 'and the second is not stored');
+    t.equal((await reg.putTask(task('t4', { idempotencyKey: 'k1', createdBy: 'opennebula' }))).id, 't4', 'another caller with the same key gets its own task');
+    await reg.putTask(task('t5', { status: 'running' }));
+    await t.rejects(reg.putTask(task('t6', { status: 'lost' as never })), { name: 'RegistryValueError' }, 'an unknown status is refused');
+    t.same((await reg.listTasks()).map((x) => x.id), ['t5', 't4', 't2', 't1'], 'newest first');
+    t.same((await reg.listTasks({ limit: 2 })).map((x) => x.id), ['t5', 't4']);
+    t.same((await reg.listTasks({ before: 't4' })).map((x) => x.id), ['t2', 't1'], 'paging by id');
+    t.same((await reg.listTasks({ unfinished: true })).map((x) => x.id), ['t5', 't4', 't2'], 'unfinished: neither terminated nor complete');
+    t.same((await reg.listTasks({ status: ['complete', 'running'] })).map((x) => x.id), ['t5', 't1'], 'filtered by status');
+    await reg.close();
+    const r2 = await reopen();
+    t.same(await r2.getTask('t1'), done, 'a task acknowledged is there after a reopen');
+    t.equal((await r2.listTasks()).length, 4);
+    t.equal((await r2.putTask(task('t7', { idempotencyKey: 'k1' }))).id, 't2', 'the idempotency key holds across a reopen');
   });
 }

@@ -223,7 +223,8 @@ t.test('batched writes survive a lock held past the busy timeout: logged, retrie
   t.teardown(() => holder.close());
   holder.exec('BEGIN IMMEDIATE');
   for (let i = 0; i < 30; i++) await daemon.addEvent({ time: Date.now(), nodeid: '52:54:00:00:00:01', source: 'dhcp', stage: `s${i}`, msg: null, ok: true });
-  await daemon.recordContact('52:54:00:00:00:01', 'init', '10.0.0.9');
+  // A change of state waits for its commit, and hears that it failed (it stays queued and is retried).
+  await t.rejects(daemon.recordContact('52:54:00:00:00:01', 'init', '10.0.0.9'), /locked/, 'the change of state is not reported committed');
   t.equal((await daemon.getNodeByNodeid('52:54:00:00:00:01'))?.state, 'init', 'a packet handler is answered from memory meanwhile');
   await new Promise((r) => setTimeout(r, 200));
   t.ok(log.lines.some((l) => l.level === 'warn' && /will retry/.test(l.msg)), 'the failure is logged');

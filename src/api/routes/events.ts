@@ -6,6 +6,7 @@
  * rather than let the daemon buffer without bound.
  */
 import { z } from 'zod';
+import { parseMac } from '../../util/mac.js';
 import { expandRanges, globToRegExp, isGlob } from '../../util/patterns.js';
 import { EVENT_KINDS, type EventKind, type HubEvent } from '../events.js';
 import { HANDLED, defineOperation } from '../operation.js';
@@ -21,7 +22,12 @@ function nodeMatcher(patterns: string | undefined): (e: HubEvent) => boolean {
   for (const p of patterns.split(',').filter(Boolean)) {
     for (const x of expandRanges(p)) {
       if (isGlob(x)) globs.push(globToRegExp(x, 'i'));
-      else exact.add(x.toUpperCase());
+      else {
+        // A node is named by its name or its MAC in any notation (52-54-00-..., 5254.00...), as in the CLI.
+        exact.add(x.toUpperCase());
+        const mac = parseMac(x);
+        if (mac) exact.add(mac.toUpperCase());
+      }
     }
   }
   const one = (s: unknown) => typeof s === 'string' && (exact.has(s.toUpperCase()) || globs.some((g) => g.test(s)));

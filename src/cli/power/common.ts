@@ -8,11 +8,11 @@ import type { Config } from '../../config/schema.js';
 import { createLogger, type Logger } from '../../log/logger.js';
 import { openRegistry } from '../../registry/open.js';
 import type { RegistryStore, ResolvedNode } from '../../registry/types.js';
-import { createDriver, type PowerDriver } from '../../power/index.js';
+import type { PowerDriver } from '../../power/index.js';
 import { fanOut, type FanOutResult } from '../../power/fanout.js';
-import { hasPowerDriver, powerSettings } from '../../power/settings.js';
+import { hasPowerDriver } from '../../power/settings.js';
+import { driverFor, selectNodes } from '../../tasks/nodes.js';
 import { UsageError, errorMessage } from '../../util/errors.js';
-import { compareNames, matchPatterns } from '../../util/patterns.js';
 import type { CliContext } from '../context.js';
 
 /** Options every fan-out command takes. */
@@ -36,6 +36,16 @@ export function fanOutOptions(cmd: Command): Command {
     .option('-v, --verbose', 'log each command run (passwords masked) on stderr');
 }
 
+/** The fan-out flags as a task's parameters (`concurrency`, `callTimeout`, `retries`); the config's defaults are left to the task. */
+export function fanOutParams(config: Config, flags: FanOutFlags): Record<string, number> {
+  const s = fanOutSettings(config, flags);
+  const p: Record<string, number> = {};
+  if (flags.concurrency !== undefined) p.concurrency = s.concurrency;
+  if (flags.timeout !== undefined) p.callTimeout = s.timeout;
+  if (flags.retries !== undefined) p.retries = s.retries;
+  return p;
+}
+
 export function fanOutSettings(config: Config, flags: FanOutFlags): { concurrency: number; timeout: number; retries: number } {
   const int = (v: string | undefined, what: string, min: number, dflt: number): number => {
     if (v === undefined) return dflt;
@@ -55,21 +65,8 @@ export function commandLogger(config: Config, verbose?: boolean): Logger {
   return createLogger({ level: verbose ? 'debug' : 'warn', format: config.log.format }).child({ cmd: 'power' });
 }
 
-/** The nodes the patterns name, resolved (group attributes merged), in name order. Unmatched patterns are an error. */
-export async function selectNodes(registry: RegistryStore, config: Config, patterns: readonly string[]): Promise<ResolvedNode[]> {
-  const all = await registry.listNodes();
-  const { matched, unmatched } = matchPatterns(patterns, all.map((n) => n.name));
-  if (unmatched.length) throw new UsageError(`${unmatched.map((p) => JSON.stringify(p)).join(', ')} ${unmatched.length === 1 ? 'matches' : 'match'} no node`);
-  const byName = new Map(all.map((n) => [n.name, n]));
-  const { group, vnfs, enabled, debug } = config.defaults;
-  const resolved = await Promise.all(matched.map((name) => registry.resolve(byName.get(name)!, { group, vnfs, enabled, debug })));
-  return resolved.sort((a, b) => compareNames(a.name, b.name));
-}
-
-/** A node's driver, or the error that explains why it has none usable. */
-export function driverFor(node: ResolvedNode, config: Config): PowerDriver {
-  return createDriver({ name: node.name, nodeid: node.nodeid, settings: powerSettings(node.name, node.attrs, config.statedir) });
-}
+/** Node selection and drivers live with the tasks (the API and the CLI select alike). */
+export { selectNodes, driverFor };
 
 export { hasPowerDriver };
 

@@ -4,9 +4,13 @@
  * node failed. Each action is also recorded in the node's timeline.
  */
 import type { Command } from 'commander';
-import { cliContext } from '../context.js';
+import { cliContext, type CliContext } from '../context.js';
+import type { Config } from '../../config/schema.js';
+import type { Logger } from '../../log/logger.js';
+import type { RegistryStore } from '../../registry/types.js';
+import { cliRunner, interruptCancels, nodeLine, submitTask } from '../task/shared.js';
 import { POWER_ACTIONS, type PowerAction, type PowerVerb } from '../../power/types.js';
-import { commandLogger, dryRunLines, fanOutOptions, fanOutSettings, printLines, resultText, runOnNodes, selectNodes, withRegistry, type FanOutFlags } from './common.js';
+import { commandLogger, dryRunLines, fanOutOptions, fanOutParams, fanOutSettings, printLines, resultText, runOnNodes, selectNodes, withRegistry, type FanOutFlags } from './common.js';
 
 const HELP: Record<PowerAction | 'status' | 'interrogate', string> = {
   on: 'power the nodes on',
@@ -37,13 +41,15 @@ async function runPower(cmd: Command, verb: PowerVerb, patterns: string[], flags
       printLines(ctx.out, dryRunLines(nodes, config, (d) => d.describe(verb, undefined, flags.showPasswords)));
       return;
     }
+    if (verb !== 'status' && verb !== 'interrogate') {
+      await runPowerTask(ctx, registry, config, logger, verb as PowerAction, patterns, flags);
+      return;
+    }
     const settings = fanOutSettings(config, flags);
     const results = await runOnNodes(nodes, config, settings, async (driver, node, signal) => {
       logger.debug({ node: node.name, run: driver.describe(verb) }, `power ${verb}`);
       if (verb === 'status') return driver.status({ signal });
-      if (verb === 'interrogate') return driver.interrogate({ signal });
-      await driver.power(verb as PowerAction, { signal });
-      return 'ok';
+      return driver.interrogate({ signal });
     });
     const rows: Array<[string, string]> = [];
     for (const r of results) {
@@ -54,18 +60,26 @@ async function runPower(cmd: Command, verb: PowerVerb, patterns: string[], flags
       rows.push([r.name, verb === 'status' && r.ok ? String(r.value) : resultText(r, () => `${verb} ok`)]);
     }
     printLines(ctx.out, rows);
-    if (verb !== 'status' && verb !== 'interrogate') {
-      const byName = new Map(nodes.map((n) => [n.name, n]));
-      for (const r of results) {
-        await registry
-          .addEvent({ time: Date.now(), nodeid: byName.get(r.name)!.nodeid, source: 'power', stage: `power ${verb}`, msg: r.ok ? null : (r.error ?? null), ok: r.ok })
-          .catch((err: unknown) => logger.warn({ node: r.name, err: String(err) }, 'recording the power event failed'));
-      }
-    }
-    const failed = results.filter((r) => !r.ok).length;
-    if (failed) {
-      ctx.err.write(`provisiond: power ${verb}: ${failed} of ${results.length} node${results.length === 1 ? '' : 's'} failed\n`);
-      process.exitCode = 1;
-    }
+    summary(ctx, verb, results.filter((r) => !r.ok).length, results.length);
   });
+}
+
+/** An action verb runs as a task (in the registry, visible to the API); one line per node as it ends. */
+async function runPowerTask(ctx: CliContext, registry: RegistryStore, config: Config, logger: Logger, verb: PowerAction, patterns: string[], flags: FanOutFlags): Promise<void> {
+  const runner = cliRunner(registry, config, logger);
+  try {
+    const task = await submitTask(runner, ctx.err, { action: 'power', params: { nodes: patterns, action: verb, ...fanOutParams(config, flags) } });
+    const release = interruptCancels(runner, task.id, ctx.err);
+    const done = await runner.wait(task.id).finally(release);
+    printLines(ctx.out, done.nodes.map((n) => [n.node, nodeLine(n, `${verb} ok`)]));
+    summary(ctx, verb, done.nodes.filter((n) => n.result !== 'success').length, done.nodes.length);
+  } finally {
+    await runner.close();
+  }
+}
+
+function summary(ctx: CliContext, verb: PowerVerb, failed: number, total: number): void {
+  if (!failed) return;
+  ctx.err.write(`provisiond: power ${verb}: ${failed} of ${total} node${total === 1 ? '' : 's'} failed\n`);
+  process.exitCode = 1;
 }

@@ -6,11 +6,11 @@
  */
 import type { Command } from 'commander';
 import { cliContext } from '../context.js';
-import { UnsupportedVerbError } from '../../power/types.js';
-import { nodeVerdict } from '../../power/verdict.js';
 import { UsageError } from '../../util/errors.js';
-import type { RegistryStore, ResolvedNode } from '../../registry/types.js';
-import { commandLogger, dryRunLines, fanOutOptions, fanOutSettings, printLines, resultText, runOnNodes, selectNodes, withRegistry, type FanOutFlags } from '../power/common.js';
+import type { RegistryStore, TaskNode } from '../../registry/types.js';
+import { isFinished, passedPower, POWERED, type TaskRunner } from '../../tasks/index.js';
+import { commandLogger, dryRunLines, fanOutOptions, fanOutParams, printLines, selectNodes, withRegistry, type FanOutFlags } from '../power/common.js';
+import { cliRunner, interruptCancels, nodeLine, submitTask, timing, waitUntil } from '../task/shared.js';
 import { ReloadProgress } from './progress.js';
 
 interface ReloadFlags extends FanOutFlags {
@@ -40,65 +40,78 @@ export function register(program: Command): void {
       if (flags.dryRun) {
         return printLines(ctx.out, dryRunLines(nodes, config, (d) => `${d.describe('bootdev', 'pxe', flags.showPasswords)}; then ${d.describe('cycle', undefined, flags.showPasswords)} (or on, when off)`));
       }
-      const start = Date.now();
-      const results = await runOnNodes(nodes, config, fanOutSettings(config, flags), async (driver, node, signal) => {
-        let note = '';
-        try {
-          await driver.bootdev('pxe', false, { signal });
-        } catch (err) {
-          if (!(err instanceof UnsupportedVerbError)) throw err;
-          note = ' (boot device left as is: the driver cannot set it)';
+      const runner = cliRunner(registry, config, logger);
+      let release = () => {};
+      try {
+        const params = { nodes: patterns, timeout: waitTimeout, interval, ...fanOutParams(config, flags) };
+        const task = await submitTask(runner, ctx.err, { action: 'reload', params });
+        release = interruptCancels(runner, task.id, ctx.err);
+        // The power step of every node first, as one block of lines.
+        const powered = await waitUntil(runner, task.id, (t) => t.nodes.every((n) => isFinished(n.status) || passedPower(n)));
+        printLines(ctx.out, powered.nodes.map((n) => [n.node, powerLine(n)]));
+        let failed = powered.nodes.filter((n) => !passedPower(n)).length;
+        if (flags.wait) {
+          const waiting = powered.nodes.filter((n) => passedPower(n)).map((n) => n.node);
+          failed += await follow(runner, registry, task.id, waiting, { start: powered.started ?? Date.now(), intervalMs: interval * 1000, out: ctx.out });
         }
-        const state = await driver.status({ signal }).catch(() => 'unknown' as const);
-        await driver.power(state === 'off' ? 'on' : 'cycle', { signal });
-        logger.info({ node: node.name }, 'reload started');
-        return `${state === 'off' ? 'powered on' : 'power cycled'} to boot pxe${note}`;
-      });
-      for (const r of results) {
-        const n = nodes.find((x) => x.name === r.name)!;
-        await registry.addEvent({ time: Date.now(), nodeid: n.nodeid, source: 'power', stage: 'reload', msg: r.ok ? null : (r.error ?? null), ok: r.ok }).catch(() => {});
-      }
-      printLines(ctx.out, results.map((r) => [r.name, resultText(r, String)]));
-      let failed = results.filter((r) => !r.ok).length;
-      if (flags.wait) {
-        const started = nodes.filter((n) => results.find((r) => r.name === n.name)?.ok);
-        failed += await waitReady(registry, started, { start, timeoutMs: waitTimeout * 1000, intervalMs: interval * 1000, nodeTimeout: config.node.timeout, out: ctx.out });
-      }
-      if (failed) {
-        ctx.err.write(`provisiond: reload: ${failed} of ${nodes.length} node${nodes.length === 1 ? '' : 's'} did not ${flags.wait ? 'come back ready' : 'start'}\n`);
-        process.exitCode = 1;
+        if (failed) {
+          ctx.err.write(`provisiond: reload: ${failed} of ${powered.nodes.length} node${powered.nodes.length === 1 ? '' : 's'} did not ${flags.wait ? 'come back ready' : 'start'}\n`);
+          process.exitCode = 1;
+        }
+      } finally {
+        release();
+        // Without --wait the task goes on waiting for ready in the daemon (it takes over tasks whose runner is gone).
+        await runner.close();
       }
     });
   });
 }
 
-/** Polls until every node is READY with a contact after `start`; returns how many never got there. */
-async function waitReady(
+/** The line of a node's power step: what was done, or why it failed. */
+function powerLine(n: TaskNode): string {
+  const done = n.messages.find((m) => !m.error && POWERED.test(m.message));
+  if (done) return `${done.message} ${timing(n, done)}`;
+  return nodeLine(n, 'ok');
+}
+
+/**
+ * Shows the nodes' progress until the task ends: the latest boot stage of each (from its timeline),
+ * and a line per node as it comes back ready, fails or times out. Returns how many did not come back.
+ */
+async function follow(
+  runner: TaskRunner,
   registry: RegistryStore,
-  nodes: readonly ResolvedNode[],
-  o: { start: number; timeoutMs: number; intervalMs: number; nodeTimeout: number; out: NodeJS.WritableStream & { isTTY?: boolean } },
+  id: string,
+  names: readonly string[],
+  o: { start: number; intervalMs: number; out: NodeJS.WritableStream & { isTTY?: boolean } },
 ): Promise<number> {
-  const progress = new ReloadProgress(o.out, nodes.map((n) => n.name), o.start);
-  const pending = new Map(nodes.map((n) => [n.name, n]));
-  const deadline = o.start + o.timeoutMs;
-  while (pending.size > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, o.intervalMs));
-    for (const [name, was] of pending) {
-      const rec = await registry.getNode(name);
-      if (!rec) continue;
-      const events = await registry.listEvents(rec.nodeid, { since: o.start });
-      const last = events.filter((e) => e.source !== 'power').at(-1);
-      if (last) progress.stage(name, last.ok ? last.stage : `${last.stage}: ${last.msg ?? 'failed'}`);
-      const fresh = rec.lastcontact !== null && rec.lastcontact >= o.start;
-      const v = nodeVerdict({ node: { ...was, state: rec.state, lastcontact: rec.lastcontact }, now: Date.now(), timeout: o.nodeTimeout });
-      if (fresh && v.verdict === 'READY') {
-        progress.done(name, `ready on ${was.vnfs}`);
-        pending.delete(name);
+  const progress = new ReloadProgress(o.out, names, o.start);
+  const nodeids = new Map((await Promise.all(names.map((n) => registry.getNode(n)))).filter((r) => r !== null).map((r) => [r.name, r.nodeid]));
+  const pending = new Set(names);
+  let failed = 0;
+  for (;;) {
+    const task = await runner.get(id);
+    if (!task) break;
+    for (const name of pending) {
+      const n = task.nodes.find((x) => x.node === name)!;
+      const nodeid = nodeids.get(name);
+      if (nodeid) {
+        const last = (await registry.listEvents(nodeid, { since: o.start })).filter((e) => e.source !== 'power').at(-1);
+        if (last) progress.stage(name, last.ok ? last.stage : `${last.stage}: ${last.msg ?? 'failed'}`);
+      }
+      if (!isFinished(n.status)) continue;
+      pending.delete(name);
+      const msg = n.messages.at(-1)?.message ?? n.status;
+      if (n.result === 'success') progress.done(name, msg);
+      else {
+        failed++;
+        progress.done(name, msg.startsWith('timed out') ? `TIMED OUT (last: ${progress.lastStage(name) ?? 'no sign of life'})` : `FAILED: ${msg}`, false);
       }
     }
     progress.render();
+    if (pending.size === 0 || isFinished(task.status)) break;
+    await new Promise((r) => setTimeout(r, o.intervalMs));
   }
-  for (const name of pending.keys()) progress.done(name, `TIMED OUT (last: ${progress.lastStage(name) ?? 'no sign of life'})`, false);
   progress.finish();
-  return pending.size;
+  return failed;
 }

@@ -1,11 +1,12 @@
 /** `provisiond vnfs build <NAME> --distro debian:SUITE | --from DIR | --busybox` and `vnfs image <NAME>`. */
 import type { Command } from 'commander';
 import { cliContext } from '../context.js';
-import { UsageError } from '../../util/errors.js';
+import { ProvisiondError, UsageError } from '../../util/errors.js';
+import { cliRunner, interruptCancels, submitTask } from '../task/shared.js';
 import { buildImage } from '../../vnfs/index.js';
 import { copyChroot, findRecipe, makeBusyboxRootfs, replaceRootfs } from '../../vnfs/build.js';
 import { fetchBusybox } from '../../vnfs/debian-fetch.js';
-import { cliLogger } from '../node/shared.js';
+import { cliLogger, withRegistry } from '../node/shared.js';
 import { progress, size } from './shared.js';
 import { capsuleDir } from '../../vnfs/capsule.js';
 import { buildDistroVnfs } from './distro.js';
@@ -32,6 +33,23 @@ async function image(name: string, cmd: Command): Promise<void> {
   });
   bar?.done();
   ctx.out.write(`${r.path}  ${size(r.bytes)}  ${r.entries} entries  sha256 ${r.sha256}\n`);
+}
+
+/** `vnfs image NAME` as a task (in the registry, visible to the API): its last message is what was built. */
+async function imageTask(name: string, cmd: Command): Promise<void> {
+  await withRegistry(cmd, async (reg, ctx, config) => {
+    const runner = cliRunner(reg, config, cliLogger(ctx.err));
+    try {
+      const task = await submitTask(runner, ctx.err, { action: 'vnfs-image', params: { vnfs: name } });
+      const release = interruptCancels(runner, task.id, ctx.err);
+      const done = await runner.wait(task.id).finally(release);
+      const last = done.messages.at(-1)?.message ?? done.status;
+      if (done.result !== 'success') throw new ProvisiondError(last);
+      ctx.out.write(`${last}\n`);
+    } finally {
+      await runner.close();
+    }
+  });
 }
 
 export function register(vnfs: Command): void {
@@ -71,5 +89,5 @@ export function register(vnfs: Command): void {
     .command('image')
     .description('build the node image of a VNFS now (image.cpio.gz + .sha256); nodes asking for a stale image trigger this themselves')
     .argument('<name>', 'VNFS name')
-    .action(async (name: string, _opts: unknown, cmd: Command) => image(name, cmd));
+    .action(async (name: string, _opts: unknown, cmd: Command) => imageTask(name, cmd));
 }

@@ -177,6 +177,8 @@ export abstract class SqliteNodes extends SqliteCore {
     if (!old) return;
     const next = this.index.putNode(old, { ...old, state: state ?? old.state, lastcontact: time, lastaddr: addr ?? old.lastaddr });
     this.queue.contact(next.nodeid, { state: next.state, time, addr: next.lastaddr, bootVnfs: next.bootVnfs, bootImage: next.bootImage });
+    // A new state (init -> ready) is what a reload task waits for: committed before the node is answered.
+    if (state !== null && state !== old.state) return this.queuedDurableAll();
     this.queued();
   }
 
@@ -187,7 +189,7 @@ export abstract class SqliteNodes extends SqliteCore {
     if (!old) return;
     const next = this.index.putNode(old, { ...old, bootVnfs: vnfs, bootImage: sha256 });
     this.queue.contact(next.nodeid, { state: next.state, time: next.lastcontact, addr: next.lastaddr, bootVnfs: vnfs, bootImage: sha256 });
-    this.queued();
+    return this.queuedDurableAll();
   }
 
   async resolve(node: NodeRecord, defaults: ResolveDefaults): Promise<ResolvedNode> {

@@ -301,6 +301,17 @@ export class SqliteCore {
     });
   }
 
+  /**
+   * A durable write that is not a lease (a node's change of state, its boot report): resolves once
+   * everything queued with it is committed, in the next batch, started at once.
+   */
+  protected queuedDurableAll(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.fullWaiters.push({ resolve, reject });
+      this.schedule();
+    });
+  }
+
   private schedule(): void {
     if (this.commitScheduled) return;
     this.commitScheduled = true;

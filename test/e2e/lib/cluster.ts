@@ -123,6 +123,13 @@ export class Cluster {
     await this.daemon?.stop();
   }
 
+  /** `kill -9` of the daemon, as a crash or a power cut of the master would end it; resolves once it is gone. */
+  async kill9(): Promise<void> {
+    if (!this.daemon) return;
+    this.daemon.kill('SIGKILL');
+    await this.daemon.exited;
+  }
+
   /** Runs the provisiond CLI against this cluster's config; rejects with its stderr on failure. */
   async cli(args: string[], timeoutMs = 60_000): Promise<string> {
     try {

@@ -1,0 +1,372 @@
+/**
+ * The task runner: stores each task committed before it starts it, runs it in the background,
+ * persists every change before it emits it (`change`), and honours a cancel asked from any process
+ * (it polls the task's `cancelRequested` in the registry). The daemon runs one for the admin API;
+ * the CLI runs one for `power`, `reload` and `vnfs image`, so every such action is a task in the
+ * registry. A runner started later takes over the tasks of a runner process that is gone (resume).
+ */
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { RegistryStore, TaskRecord, TaskStatus, TimelineEvent } from '../registry/types.js';
+import { NodeNotFoundError, ProvisiondError, UsageError, errorMessage } from '../util/errors.js';
+import { vnfsExists } from '../vnfs/capsule.js';
+import { TaskCancelledError, type Action, type RunContext } from './actions/context.js';
+import { runBootdev, runPower } from './actions/power.js';
+import { passedPower, runReload } from './actions/reload.js';
+import { runVnfsImage } from './actions/vnfs-image.js';
+import { selectNodes } from './nodes.js';
+import { parseParams, type TaskAction, type TaskParams, type TaskRequest } from './params.js';
+import { addMessage, finishNode, finishTask, isFinished, newTask } from './record.js';
+
+export type { TaskAction, TaskRequest } from './params.js';
+
+const ACTIONS: Record<TaskAction, Action<never>> = { power: runPower, bootdev: runBootdev, reload: runReload, 'vnfs-image': runVnfsImage };
+
+/** How often a running task looks for a cancel asked by another process, and `wait` polls. */
+const POLL_MS = 250;
+
+interface Running {
+  task: TaskRecord;
+  /** Fires on cancel. */
+  cancel: AbortController;
+  /** Fires on close (the task is left as it is in the registry). */
+  stop: AbortController;
+  persist: Persister;
+  done: Promise<void>;
+}
+
+export interface TaskRunnerOptions {
+  registry: RegistryStore;
+  /** The config in force (follows reloads). */
+  config: () => Config;
+  log: Logger;
+  /** `HOST:PID` (default), or `HOST:PID:TAG` for more than one runner in a process. */
+  runnerId?: string;
+  /**
+   * Records a power step in a node's timeline (default: the registry's addEvent). The daemon passes
+   * its recorder, so the steps also reach the event stream.
+   */
+  timeline?: (event: TimelineEvent) => void | Promise<void>;
+}
+
+/** Emits `change` (task: TaskRecord) after every change is committed. */
+export class TaskRunner extends EventEmitter {
+  /** The runners open in this process, by id: a runner of this pid that is not here is gone. */
+  static readonly #open = new Map<string, number>();
+  readonly runnerId: string;
+  readonly #registry: RegistryStore;
+  readonly #config: () => Config;
+  readonly #log: Logger;
+  readonly #timeline: (event: TimelineEvent) => void | Promise<void>;
+  readonly #running = new Map<string, Running>();
+  #closed = false;
+
+  constructor({ registry, config, log, runnerId = `${hostname()}:${process.pid}`, timeline }: TaskRunnerOptions) {
+    super();
+    // Every wait() listens while it waits; the daemon's event feed listens for good.
+    this.setMaxListeners(0);
+    if (!registry || typeof config !== 'function' || !log) throw new TypeError('TaskRunner needs { registry, config: () => Config, log }');
+    if (!/^[^:]+:\d+(:.+)?$/.test(runnerId)) throw new TypeError(`TaskRunner runnerId ${JSON.stringify(runnerId)}: expected HOST:PID or HOST:PID:TAG`);
+    this.#registry = registry;
+    this.#config = config;
+    this.#log = log;
+    this.#timeline = timeline ?? ((e) => registry.addEvent(e));
+    this.runnerId = runnerId;
+    TaskRunner.#open.set(runnerId, (TaskRunner.#open.get(runnerId) ?? 0) + 1);
+  }
+
+  /**
+   * Validates (UsageError naming the bad parameter or the pattern that matches no node), resolves
+   * the nodes, stores the task (queued, one TaskNode per node) committed, starts it in the
+   * background, returns it. With an idempotency key the same caller used before: returns that task,
+   * created=false, nothing started.
+   */
+  async submit(req: TaskRequest): Promise<{ task: TaskRecord; created: boolean }> {
+    if (this.#closed) throw new ProvisiondError('the task runner is closed');
+    if (typeof req.createdBy !== 'string' || req.createdBy === '') throw new UsageError('task: createdBy: expected who asks (a token name or cli:USER)');
+    const config = this.#config();
+    const p = parseParams(req.action, req.params);
+    let nodes: string[] = [];
+    if (p.action === 'vnfs-image') {
+      if (!vnfsExists(config.statedir, p.vnfs)) throw new UsageError(`vnfs-image: params.vnfs ${JSON.stringify(p.vnfs)}: no such vnfs`);
+    } else {
+      nodes = (await selectNodes(this.#registry, config, p.nodes)).map((n) => n.name);
+    }
+    const fresh = newTask({ action: p.action, params: req.params, createdBy: req.createdBy, idempotencyKey: req.idempotencyKey ?? null, runner: this.runnerId, nodes, now: Date.now() });
+    const stored = await this.#registry.putTask(fresh);
+    if (stored.id !== fresh.id) return { task: stored, created: false };
+    const answer = structuredClone(fresh);
+    this.emit('change', answer);
+    this.#start(fresh, p, false);
+    return { task: structuredClone(answer), created: true };
+  }
+
+  async get(id: string): Promise<TaskRecord | null> {
+    return this.#registry.getTask(id);
+  }
+
+  list(o: { status?: TaskStatus[]; unfinished?: boolean; before?: string; limit?: number } = {}): Promise<TaskRecord[]> {
+    return this.#registry.listTasks(o);
+  }
+
+  /**
+   * Asks the task to stop: `terminating`, then `terminated` once its waits have ended and its driver
+   * calls are aborted. A task run by another live process is told through the registry; one whose
+   * runner is gone is ended here. A finished task is returned as it is. NodeNotFoundError: no such task.
+   */
+  async cancel(id: string, by: string): Promise<TaskRecord> {
+    const mine = this.#running.get(id);
+    if (mine) {
+      this.#cancelled(mine, { by, at: Date.now() });
+      await mine.persist.save();
+      return structuredClone(mine.task);
+    }
+    const task = await this.#registry.getTask(id);
+    if (!task) throw new NodeNotFoundError(`no task ${JSON.stringify(id)}`);
+    if (isFinished(task.status)) return task;
+    task.cancelRequested ??= { by, at: Date.now() };
+    if (this.#gone(task.runner)) {
+      finishTask(task, 'terminated', `cancelled by ${task.cancelRequested.by}`);
+    } else {
+      task.status = 'terminating';
+      addMessage(task, null, `cancel asked by ${by}`);
+    }
+    await this.#registry.putTask(task);
+    this.emit('change', structuredClone(task));
+    return task;
+  }
+
+  /**
+   * Resolves when the task is terminated or complete; polls the registry, so it works across
+   * processes. A task whose runner is gone is taken over first. Rejects on timeout or abort.
+   */
+  async wait(id: string, o: { signal?: AbortSignal; timeoutMs?: number; onProgress?: (t: TaskRecord) => void } = {}): Promise<TaskRecord> {
+    const deadline = o.timeoutMs === undefined ? Infinity : Date.now() + o.timeoutMs;
+    let seen = '';
+    for (;;) {
+      const task = this.#running.get(id)?.task ?? (await this.#registry.getTask(id));
+      if (!task) throw new NodeNotFoundError(`no task ${JSON.stringify(id)}`);
+      const now = JSON.stringify(task);
+      if (now !== seen) {
+        seen = now;
+        o.onProgress?.(structuredClone(task));
+      }
+      if (isFinished(task.status)) return structuredClone(task);
+      if (!this.#running.has(id) && this.#gone(task.runner) && !this.#closed) await this.#takeOver(task);
+      if (o.signal?.aborted) throw new ProvisiondError(`waiting for task ${id}: interrupted`);
+      if (Date.now() >= deadline) throw new ProvisiondError(`waiting for task ${id}: timed out (status ${task.status})`);
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.off('change', onChange);
+          o.signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const onChange = (t: TaskRecord): void => {
+          if (t.id === id) done();
+        };
+        const timer = setTimeout(done, Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
+        this.on('change', onChange);
+        o.signal?.addEventListener('abort', done);
+      });
+    }
+  }
+
+  /**
+   * At daemon start: takes over the unfinished tasks whose runner process is gone. A reload whose
+   * nodes were past the power step goes on waiting for `ready`; anything mid-action (a power call
+   * may or may not have happened) ends `terminated` with the reason.
+   */
+  async resume(): Promise<void> {
+    let before: string | undefined;
+    for (;;) {
+      const page = await this.#registry.listTasks({ unfinished: true, before, limit: 200 });
+      for (const task of page) {
+        if (this.#closed) return;
+        if (!this.#running.has(task.id) && this.#gone(task.runner)) await this.#takeOver(task);
+      }
+      if (page.length < 200) return;
+      before = page.at(-1)!.id;
+    }
+  }
+
+  /** Stops watching; running tasks stay as they are in the registry (a later resume() takes them over). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const running = [...this.#running.values()];
+    for (const r of running) r.stop.abort(new TaskCancelledError('the task runner closed'));
+    await Promise.all(running.map((r) => r.done));
+    const open = (TaskRunner.#open.get(this.runnerId) ?? 1) - 1;
+    if (open > 0) TaskRunner.#open.set(this.runnerId, open);
+    else TaskRunner.#open.delete(this.runnerId);
+  }
+
+  /**
+   * True when the runner process of a task is known to be gone: none, this host's dead pid, or this
+   * very id when the task is not among ours (a daemon restarted in the same process). Callers check
+   * #running first.
+   */
+  #gone(runner: string | null): boolean {
+    if (runner === null || runner === this.runnerId) return true;
+    if (TaskRunner.#open.has(runner)) return false;
+    const [host, pidText] = runner.split(':');
+    if (host !== hostname()) return false;
+    const pid = Number(pidText);
+    if (pid === process.pid) return true;
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  }
+
+  async #takeOver(seen: TaskRecord): Promise<void> {
+    // Read again just before: another runner may have taken it over since the list was read.
+    const task = await this.#registry.getTask(seen.id);
+    if (!task || task.runner !== seen.runner || isFinished(task.status) || this.#running.has(task.id)) return;
+    const was = task.runner ?? 'none';
+    task.runner = this.runnerId;
+    addMessage(task, null, `taken over by ${this.runnerId}: its runner ${was} is gone`);
+    let p: TaskParams | null = null;
+    try {
+      p = parseParams(task.action, task.params);
+    } catch (err) {
+      finishTask(task, 'terminated', `cannot be resumed: ${errorMessage(err)}`);
+    }
+    if (p && task.cancelRequested) {
+      finishTask(task, 'terminated', `cancelled by ${task.cancelRequested.by}`);
+    } else if (p && task.status !== 'queued') {
+      const why = `the daemon restarted during the ${task.action}: the runner ${was} was gone, so whether its ${task.action === 'vnfs-image' ? 'build finished' : 'power call happened'} is unknown`;
+      for (const n of task.nodes) {
+        if (isFinished(n.status) || (task.action === 'reload' && passedPower(n))) continue;
+        finishNode(task, n, 'terminated', why);
+      }
+      if (task.nodes.every((n) => isFinished(n.status))) finishTask(task, 'terminated', why);
+    }
+    const stored = await this.#registry.putTask(task);
+    this.emit('change', structuredClone(stored));
+    this.#log.info({ task: task.id, action: task.action, status: task.status, from: was }, 'task taken over');
+    // A queued task had not started (its start is committed before any action): it starts now.
+    if (p && !isFinished(task.status)) this.#start(task, p, task.status !== 'queued');
+  }
+
+  #start(task: TaskRecord, params: TaskParams, resumed: boolean): void {
+    const persist = new Persister(task, this.#registry, this.#log, (t) => this.emit('change', t), (c) => this.#cancelled(run, c));
+    const run: Running = { task, cancel: new AbortController(), stop: new AbortController(), persist, done: Promise.resolve() };
+    this.#running.set(task.id, run);
+    run.done = this.#run(run, params, resumed).finally(() => this.#running.delete(task.id));
+  }
+
+  async #run(run: Running, params: TaskParams, resumed: boolean): Promise<void> {
+    const { task } = run;
+    const signal = AbortSignal.any([run.cancel.signal, run.stop.signal]);
+    // Another process may cancel: look for it in the registry while the task runs.
+    const poll = setInterval(() => void run.persist.checkCancel(), POLL_MS);
+    try {
+      if (task.status === 'queued') {
+        task.status = 'running';
+        task.started = Date.now();
+        addMessage(task, null, `started by ${this.runnerId}`);
+      }
+      await run.persist.save();
+      if (signal.aborted) return;
+      const ctx: RunContext = {
+        task,
+        params,
+        registry: this.#registry,
+        config: this.#config(),
+        log: this.#log.child({ task: task.id }),
+        signal,
+        cancelledBy: () => task.cancelRequested?.by ?? null,
+        timeline: this.#timeline,
+        changed: () => (run.stop.signal.aborted ? Promise.resolve() : run.persist.save()),
+        resumed,
+      };
+      try {
+        await (ACTIONS[params.action] as Action)(ctx);
+      } catch (err) {
+        if (run.stop.signal.aborted) return;
+        this.#log.error({ task: task.id, err: errorMessage(err) }, 'task failed');
+        addMessage(task, null, errorMessage(err), true);
+        if (task.nodes.length === 0) task.result = 'failure';
+        for (const n of task.nodes) if (!isFinished(n.status)) finishNode(task, n, 'failure', errorMessage(err));
+      }
+      if (run.stop.signal.aborted) return;
+      const by = task.cancelRequested?.by;
+      if (by) finishTask(task, 'terminated', `cancelled by ${by}`);
+      else finishTask(task, 'complete', 'the task ended before this node did');
+      await run.persist.save();
+    } finally {
+      clearInterval(poll);
+      await run.persist.idle();
+    }
+  }
+
+  #cancelled(run: Running, c: { by: string; at: number }): void {
+    if (run.task.cancelRequested === null) run.task.cancelRequested = c;
+    if (isFinished(run.task.status) || run.cancel.signal.aborted) return;
+    run.task.status = 'terminating';
+    addMessage(run.task, null, `cancel asked by ${c.by}`);
+    run.cancel.abort(new TaskCancelledError(`cancelled by ${c.by}`));
+  }
+}
+
+/**
+ * Writes one task's record: one write at a time, changes made during a write go in the next one
+ * (so a storm of node updates costs a few writes, not one each). Before each write it adopts a
+ * cancel another process stored; each `change` is emitted only once its write is committed.
+ */
+class Persister {
+  #writing: Promise<void> | null = null;
+  #dirty = false;
+
+  constructor(
+    private readonly task: TaskRecord,
+    private readonly registry: RegistryStore,
+    private readonly log: Logger,
+    private readonly emit: (t: TaskRecord) => void,
+    private readonly onCancel: (c: { by: string; at: number }) => void,
+  ) {}
+
+  /** Resolves once the record as it is now is committed. */
+  save(): Promise<void> {
+    this.#dirty = true;
+    this.#writing ??= this.#loop().finally(() => (this.#writing = null));
+    return this.#writing;
+  }
+
+  /** Resolves when no write is in flight. */
+  async idle(): Promise<void> {
+    while (this.#writing) await this.#writing;
+  }
+
+  async checkCancel(): Promise<void> {
+    if (this.task.cancelRequested || isFinished(this.task.status)) return;
+    const stored = await this.registry.getTask(this.task.id).catch(() => null);
+    if (stored?.cancelRequested) {
+      this.onCancel(stored.cancelRequested);
+      await this.save();
+    }
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#dirty) {
+      this.#dirty = false;
+      try {
+        if (!this.task.cancelRequested && !isFinished(this.task.status)) {
+          const stored = await this.registry.getTask(this.task.id);
+          if (stored?.cancelRequested) this.onCancel(stored.cancelRequested);
+        }
+        const snapshot = structuredClone(this.task);
+        await this.registry.putTask(snapshot);
+        this.emit(snapshot);
+      } catch (err) {
+        this.log.warn({ task: this.task.id, err: errorMessage(err) }, 'task: writing its record failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The admin API driving a real node: a reload task of a BIOS VM (power through its QMP socket, the
+ * qemu driver) followed over `/api/v1/events` — the phases arrive in order and the task completes
+ * `success` — then a second reload during which the daemon is killed with SIGKILL and started
+ * again: the task, accepted before the crash, resumes and completes when the node is ready. A reload
+ * of a node whose power driver fails ends `failure` with the driver's message.
+ */
+import t from 'tap';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../lib/cleanup.js';
+import { gate } from '../lib/gate.js';
+import { sleep } from '../lib/sleep.js';
+import { e2eWhyNot } from './lib/prereqs.js';
+import { TestNetwork } from './lib/netns.js';
+import { Vm } from './lib/vm.js';
+import { Cluster } from './lib/cluster.js';
+
+const READY_INTERVAL = 5;
+const BOOT_TIMEOUT = 300_000;
+const API_PORT = 9870;
+
+interface TaskNode {
+  node: string;
+  status: string;
+  result: string;
+  phase: string | null;
+  messages: Array<{ message: string; error: boolean }>;
+}
+interface Task {
+  id: string;
+  status: string;
+  result: string;
+  nodes: TaskNode[];
+}
+interface SseEvent {
+  id: string;
+  event: string;
+  data: Record<string, unknown>;
+}
+
+/** Reads an SSE stream into `into` until `signal` aborts. */
+async function readEvents(url: string, token: string, into: SseEvent[], signal: AbortSignal): Promise<void> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal });
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
+  const decoder = new TextDecoder();
+  let buf = '';
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      let end: number;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        const f: Record<string, string> = {};
+        for (const line of block.split('\n')) {
+          const m = /^(\w+): ?(.*)$/.exec(line);
+          if (m) f[m[1]!] = m[2]!;
+        }
+        if (f.data && f.event) into.push({ id: f.id ?? '', event: f.event, data: JSON.parse(f.data) as Record<string, unknown> });
+      }
+    }
+  } catch (err) {
+    if (!signal.aborted) throw err;
+  }
+}
+
+if (gate(t, e2eWhyNot())) {
+  const dir = tempDir('pvd-e2e-api-');
+  const net = await TestNetwork.create({ dir });
+  const cluster = new Cluster({
+    net,
+    statedir: join(dir, 'state'),
+    readyInterval: READY_INTERVAL,
+    log: (m) => t.comment(m),
+    // The test reaches the API from outside the namespace: on the master's address, plain HTTP (a test lab).
+    extraConfig: `api: { listen: ${net.master}, port: ${API_PORT}, insecure: true }`,
+  });
+  const vm = new Vm({ name: 'api1', firmware: 'bios', mac: '52:54:00:99:02:31', net, dir });
+  t.teardown(async () => {
+    await vm.stop();
+    await cluster.stop();
+    await net.destroy();
+    if (!process.env.PVD_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
+    else t.comment(`kept ${dir}`);
+  });
+
+  await cluster.prepare();
+  await cluster.vmGroups(['cluster']);
+  await cluster.cli(['node', 'add', vm.mac, 'api1', '--group', 'cluster', '--vnfs', 'demo']);
+  await cluster.cli(['node', 'set', 'power.driver', 'qemu', 'api1']);
+  await cluster.cli(['node', 'set', 'power.address', vm.qmpSocket, 'api1']);
+  await cluster.cli(['node', 'add', '52:54:00:99:02:32', 'badbmc1', '--group', 'cluster', '--vnfs', 'demo']);
+  await cluster.cli(['node', 'set', 'power.driver', 'qemu', 'badbmc1']);
+  await cluster.cli(['node', 'set', 'power.address', join(dir, 'no-such-vm.qmp'), 'badbmc1']);
+  const token = (await cluster.cli(['token', 'create', 'e2e', '--role', 'operator'])).trim();
+  await cluster.start();
+  const base = `http://${net.master}:${API_PORT}/api/v1`;
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const waitTask = async (id: string, timeoutMs: number): Promise<Task> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await api('GET', `/tasks/${id}`).catch(() => null);
+      const task = r?.status === 200 ? (r.body as unknown as Task) : null;
+      if (task && (task.status === 'complete' || task.status === 'terminated')) return task;
+      if (Date.now() > deadline) throw new Error(`task ${id} still ${task?.status ?? 'unreadable'} after ${timeoutMs / 1000} s: ${JSON.stringify(task)}`);
+      await sleep(1000);
+    }
+  };
+
+  // The first boot, from power-on, so that the node is up when the reloads begin.
+  await vm.start();
+  await cluster.waitForNode(vm.mac, (n) => n.state === 'ready', BOOT_TIMEOUT, 'ready (first boot)');
+
+  t.test('a reload task: phases in order over /events, then success', async (t) => {
+    const events: SseEvent[] = [];
+    const stop = new AbortController();
+    const reading = readEvents(`${base}/events?node=api1&kind=task,timeline`, token, events, stop.signal);
+    await sleep(500);
+    const started = Date.now();
+    const posted = await api('POST', '/nodes/api1/reload', {});
+    t.equal(posted.status, 202, 'POST /nodes/api1/reload: 202 Accepted');
+    const id = (posted.body as unknown as Task).id;
+    const task = await waitTask(id, BOOT_TIMEOUT);
+    stop.abort();
+    await reading;
+    t.equal(task.status, 'complete');
+    t.equal(task.result, 'success', `the task succeeded (${JSON.stringify(task.nodes[0]?.messages)})`);
+    t.equal(task.nodes[0]?.phase, 'ready');
+    const phases: string[] = [];
+    for (const e of events) {
+      if (e.event !== 'task' || e.data.id !== id) continue;
+      const p = (e.data.phases as Record<string, { phase: string | null }>).api1?.phase;
+      if (p && phases.at(-1) !== p) phases.push(p);
+    }
+    t.comment(`phases over /events: ${phases.join(' -> ')} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    const order = ['power', 'dhcp', 'kernel', 'init', 'getfile', 'ready'];
+    t.same(phases, [...phases].sort((a, b) => order.indexOf(a) - order.indexOf(b)), 'the phases arrived in order');
+    t.ok(['dhcp', 'init', 'ready'].every((p) => phases.includes(p)), `dhcp, init and ready among them: ${phases.join(', ')}`);
+    t.ok(events.some((e) => e.event === 'timeline' && e.data.stage === 'ready'), 'the node\'s timeline steps came over /events too');
+  });
+
+  t.test('the daemon is killed with SIGKILL while a reload waits: the task resumes and completes', async (t) => {
+    const posted = await api('POST', '/nodes/api1/reload', {});
+    t.equal(posted.status, 202);
+    const id = (posted.body as unknown as Task).id;
+    // Past the power step (the cycle is done), waiting for the node to come back: then the crash.
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const r = await api('GET', `/tasks/${id}`);
+      const phase = (r.body as unknown as Task).nodes[0]?.phase;
+      if (phase && phase !== 'power') break;
+      if (Date.now() > deadline) throw new Error(`the reload never got past the power step: ${JSON.stringify(r.body)}`);
+      await sleep(250);
+    }
+    await cluster.kill9();
+    t.comment('provisiond killed with SIGKILL while the reload task waited for the node');
+    await cluster.start();
+    const task = await waitTask(id, BOOT_TIMEOUT);
+    t.equal(task.status, 'complete', 'the task was taken over by the restarted daemon');
+    t.equal(task.result, 'success', `and completed (${JSON.stringify(task.nodes[0]?.messages)})`);
+  });
+
+  t.test('a reload of a node whose power driver fails ends failure with the driver\'s message', async (t) => {
+    const posted = await api('POST', '/nodes/badbmc1/reload', {});
+    t.equal(posted.status, 202);
+    const task = await waitTask((posted.body as unknown as Task).id, 120_000);
+    t.equal(task.status, 'complete');
+    t.equal(task.result, 'failure');
+    const msgs = task.nodes[0]!.messages.filter((m) => m.error).map((m) => m.message).join('; ');
+    t.match(msgs, /no-such-vm\.qmp|ENOENT|QMP/i, `the driver's message: ${msgs}`);
+  });
+}
