@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { Test } from 'tap';
+import { apiOperations } from '../../src/api/index.js';
 import { createToken } from '../../src/registry/tokens.js';
 import type { Role } from '../../src/registry/types.js';
 import { startDaemon, type Harness } from '../lib/daemon.js';
@@ -32,7 +33,22 @@ export interface ApiHarness extends Harness {
   cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
-function caller(api: string, secret: string): Call {
+const OPS = apiOperations().map((op) => ({ op, re: new RegExp(`^${op.path.replace(/:[A-Za-z_]+/g, '[^/]+')}$`) }));
+
+/**
+ * Checks a successful JSON answer against the response schema of the operation that served it (the
+ * schema the OpenAPI document is made of), so that what the document promises is what is sent.
+ */
+function checkAnswer(t: Test, method: string, path: string, status: number, body: unknown): void {
+  if (status >= 300 || body === null || typeof body !== 'object') return;
+  const bare = path.split('?')[0]!;
+  const found = OPS.find(({ op, re }) => op.method === method.toLowerCase() && re.test(bare));
+  if (!found?.op.response.schema) return;
+  const parsed = found.op.response.schema.safeParse(body);
+  if (!parsed.success) t.fail(`${method} ${path}: the answer does not match the ${found.op.id} schema: ${JSON.stringify(parsed.error.issues.slice(0, 3))}`);
+}
+
+function caller(api: string, secret: string, t: Test): Call {
   return async (method, path, body, headers = {}) => {
     const res = await fetch(`${api}${path}`, {
       method,
@@ -42,6 +58,7 @@ function caller(api: string, secret: string): Call {
     const text = await res.text();
     let parsed: unknown = text === '' ? null : text;
     if ((res.headers.get('content-type') ?? '').includes('json')) parsed = JSON.parse(text);
+    checkAnswer(t, method, path, res.status, parsed);
     return { status: res.status, headers: res.headers, body: parsed, text };
   };
 }
@@ -55,8 +72,8 @@ export async function apiDaemon(t: Test, extraConfig = '', setup?: (statedir: st
   return {
     ...h,
     api,
-    call: caller(api, secrets.get('admin')!),
-    as: (role) => caller(api, secrets.get(role)!),
+    call: caller(api, secrets.get('admin')!, t),
+    as: (role) => caller(api, secrets.get(role)!, t),
     cli: (args) =>
       new Promise((res) => {
         execFile(BIN, ['--config', h.configPath, ...args], { cwd: h.statedir, timeout: 60_000 }, (err, stdout, stderr) =>
