@@ -16,6 +16,7 @@ import { currentImageSha } from '../../vnfs/index.js';
 import { API_BASE } from '../app.js';
 import { ApiError } from '../errors.js';
 import { asField, findNode, nodeDetail, nodeViews } from '../node-access.js';
+import { nodesByName } from '../node-order.js';
 import { defineOperation, Reply } from '../operation.js';
 import { nodeDetail as nodeDetailSchema, nodeParam, nodeView } from '../resource-schemas.js';
 import { limitParam, page } from '../schemas.js';
@@ -75,7 +76,7 @@ export const nodeOperations = [
     response: { status: 200, description: 'a page of nodes', schema: page(nodeView, 'NodePage') },
     handler: async ({ api, query }) => {
       const config = api.config();
-      let nodes = (await api.registry.listNodes()).slice().sort((a, b) => compareNames(a.name, b.name));
+      let nodes = await nodesByName(api.registry);
       if (query.pattern !== undefined) nodes = matchNodes(nodes, splitPatterns(query.pattern)).nodes;
       if (query.group !== undefined) nodes = nodes.filter((n) => (n.group ?? config.defaults.group) === query.group);
       if (query.state !== undefined) {
@@ -84,8 +85,15 @@ export const nodeOperations = [
       }
       if (query.cursor !== undefined) {
         const after = query.cursor;
-        const from = nodes.findIndex((n) => compareNames(n.name, after) > 0);
-        nodes = from < 0 ? [] : nodes.slice(from);
+        // Sorted: the first name after the cursor by binary search.
+        let lo = 0;
+        let hi = nodes.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (compareNames(nodes[mid]!.name, after) > 0) hi = mid;
+          else lo = mid + 1;
+        }
+        nodes = nodes.slice(lo);
       }
       let pageNodes: NodeRecord[];
       if (query.verdict === undefined) {
