@@ -139,7 +139,11 @@ t.test('a reload without --wait leaves its task waiting; task wait takes it over
   await new Promise((res) => setTimeout(res, 1000));
   const r2 = await openRegistry(config, silentLogger());
   await r2.addEvent({ time: Date.now(), nodeid: mac(2), source: 'dhcp', stage: 'ack', msg: 'bound 10.0.0.2', ok: true });
+  // What the HTTP service records of a boot: the init script asked for, then the ready check-in.
+  await r2.recordContact(mac(2), 'init', '10.0.0.2');
+  await r2.addEvent({ time: Date.now(), nodeid: mac(2), source: 'http', stage: 'nodescript init', msg: 'requested from 10.0.0.2', ok: true });
   await r2.recordContact(mac(2), 'ready', '10.0.0.2');
+  await r2.addEvent({ time: Date.now() + 1, nodeid: mac(2), source: 'http', stage: 'nodescript ready', msg: 'requested from 10.0.0.2', ok: true });
   await r2.flush();
   await r2.close();
   t.equal(await exited, 0, 'the task completed with success');

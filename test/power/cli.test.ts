@@ -115,11 +115,14 @@ t.test('reload --wait: bootdev pxe, power on, then waits for ready on the VNFS; 
     await new Promise((r) => setTimeout(r, 100));
   }
   const r2 = await openRegistry(config, silentLogger());
-  await r2.addEvent({ time: Date.now(), nodeid: mac(301), source: 'node', stage: 'getfile demo.img 45%', msg: null, ok: true });
+  // What the HTTP service records as the node asks for its init script, then checks in ready.
   await r2.recordContact(mac(301), 'init', '10.0.0.31');
+  await r2.addEvent({ time: Date.now(), nodeid: mac(301), source: 'http', stage: 'nodescript init', msg: 'requested by lab1 from 10.0.0.31', ok: true });
+  await r2.addEvent({ time: Date.now() + 1, nodeid: mac(301), source: 'node', stage: 'getfile demo.img 45%', msg: null, ok: true });
   await r2.flush();
   await new Promise((r) => setTimeout(r, 600));
   await r2.recordContact(mac(301), 'ready', '10.0.0.31');
+  await r2.addEvent({ time: Date.now() + 2, nodeid: mac(301), source: 'http', stage: 'nodescript ready', msg: 'requested by lab1 from 10.0.0.31', ok: true });
   await r2.flush();
   await r2.close();
   const code = await done;

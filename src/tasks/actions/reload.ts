@@ -66,7 +66,7 @@ export async function runReload(ctx: RunContext<ReloadParams>): Promise<void> {
       for (const tn of pending(ctx.task)) {
         if (!passedPower(tn)) continue;
         let cursor = cursors.get(tn.node);
-        if (!cursor) cursors.set(tn.node, (cursor = { since: start, atSince: new Set(), last: null, vnfs: null }));
+        if (!cursor) cursors.set(tn.node, (cursor = { since: start, atSince: new Set(), last: null, vnfs: null, initSeen: false, readySeen: false }));
         moved = (await look(ctx, tn, nodes.get(tn.node), cursor, start, deadline, timeoutS)) || moved;
       }
       if (moved) await ctx.changed();
@@ -88,6 +88,13 @@ interface Cursor {
   last: TimelineEvent | null;
   /** The VNFS the node fetched since the start, when the timeline tells. */
   vnfs: string | null;
+  /**
+   * The node asked for its init script since the start, and then checked in ready: this boot's ready.
+   * A contact alone is not: DHCP and the iPXE script refresh the last contact of a node whose state
+   * still says `ready` from the boot before the power cycle.
+   */
+  initSeen: boolean;
+  readySeen: boolean;
 }
 
 function newEvents(cursor: Cursor, events: readonly TimelineEvent[]): TimelineEvent[] {
@@ -123,6 +130,8 @@ async function look(ctx: RunContext, tn: TaskNode, node: ResolvedNode | undefine
       moved = true;
     }
     const p = phaseOf(e);
+    if (p === 'init') cursor.initSeen = true;
+    else if (p === 'ready' && cursor.initSeen) cursor.readySeen = true;
     if (p && isLater(p, tn.phase)) {
       tn.phase = p;
       addMessage(ctx.task, tn, `${p}: ${describe(e)}`, false, e.time);
@@ -137,12 +146,12 @@ async function look(ctx: RunContext, tn: TaskNode, node: ResolvedNode | undefine
   const now = Date.now();
   const fresh = rec.lastcontact !== null && rec.lastcontact >= start;
   const v = nodeVerdict({ node: { ...node, state: rec.state, lastcontact: rec.lastcontact }, now, timeout: ctx.config.node.timeout, runningVnfs: cursor.vnfs });
-  if (fresh && v.verdict === 'READY') {
+  if (fresh && cursor.readySeen && v.verdict === 'READY') {
     tn.phase = 'ready';
     endNode(ctx, tn, 'success', `ready on ${node.vnfs}`);
     return true;
   }
-  if (fresh && rec.state === 'ready' && cursor.vnfs !== null && cursor.vnfs !== node.vnfs) {
+  if (fresh && cursor.readySeen && rec.state === 'ready' && cursor.vnfs !== null && cursor.vnfs !== node.vnfs) {
     endNode(ctx, tn, 'failure', `came up ready on vnfs ${cursor.vnfs}, assigned ${node.vnfs}`);
     return true;
   }
