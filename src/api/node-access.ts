@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js';
 import { findNode } from '../nodes/select.js';
 import { nodeView, type NodeView } from '../nodes/view.js';
 import { verdictOf } from '../nodes/verdict.js';
-import type { NodeRecord, RegistryStore } from '../registry/types.js';
+import type { NodeRecord, RegistryStore, ResolvedNode } from '../registry/types.js';
 import { UsageError } from '../util/errors.js';
 import { currentImages } from '../vnfs/index.js';
 import type { ApiContext } from './context.js';
@@ -15,9 +15,17 @@ import { ApiError, toApiError } from './errors.js';
 
 export { findNode };
 
-/** The node views of `nodes`, in their order, with the current image of each VNFS looked up once. */
+/** Lets the event loop turn (DHCP's datagrams are read a few dozen per turn). */
+export const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** The node views of `nodes`, in their order, with the current image of each VNFS looked up once; the event loop turns in between. */
 export async function nodeViews(reg: RegistryStore, config: Config, nodes: readonly NodeRecord[], now = Date.now()): Promise<NodeView[]> {
-  const resolved = await Promise.all(nodes.map((n) => reg.resolve(n, config.defaults)));
+  const resolved: ResolvedNode[] = [];
+  for (let i = 0; i < nodes.length; i++) {
+    // A page of 5,000 nodes must not hold the event loop DHCP shares: a turn of the loop every 100 nodes.
+    if (i > 0 && i % 100 === 0) await yieldToLoop();
+    resolved.push(await reg.resolve(nodes[i]!, config.defaults));
+  }
   const images = await currentImages(config.statedir, resolved.map((r) => r.vnfs).filter(Boolean));
   return resolved.map((r) => nodeView(r, config, now, images));
 }

@@ -15,7 +15,7 @@ import { compareNames } from '../../util/patterns.js';
 import { currentImageSha } from '../../vnfs/index.js';
 import { API_BASE } from '../app.js';
 import { ApiError } from '../errors.js';
-import { asField, findNode, nodeDetail, nodeViews } from '../node-access.js';
+import { asField, findNode, nodeDetail, nodeViews, yieldToLoop } from '../node-access.js';
 import { nodesByName } from '../node-order.js';
 import { defineOperation, Reply } from '../operation.js';
 import { nodeDetail as nodeDetailSchema, nodeParam, nodeView } from '../resource-schemas.js';
@@ -77,6 +77,7 @@ export const nodeOperations = [
     handler: async ({ api, query }) => {
       const config = api.config();
       let nodes = await nodesByName(api.registry);
+      await yieldToLoop();
       if (query.pattern !== undefined) nodes = matchNodes(nodes, splitPatterns(query.pattern)).nodes;
       if (query.group !== undefined) nodes = nodes.filter((n) => (n.group ?? config.defaults.group) === query.group);
       if (query.state !== undefined) {
