@@ -6,9 +6,27 @@
 import { randomBytes } from 'node:crypto';
 import type { TaskNode, TaskRecord, TaskResult, TaskStatus } from '../registry/types.js';
 
-/** An unguessable, URL-safe task id. */
+/**
+ * An unguessable, URL-safe task id: 96 random bits in lowercase base32 (digits and letters only, so
+ * that `provisiond task show ID` never reads an id beginning with `-` as an option, and an admin can
+ * read it aloud).
+ */
 export function newTaskId(): string {
-  return randomBytes(12).toString('base64url');
+  const bytes = randomBytes(15);
+  const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
+  let out = '';
+  let acc = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += alphabet[(acc >> bits) & 31];
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return out;
 }
 
 export function isFinished(s: TaskStatus): boolean {
