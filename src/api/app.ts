@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { authenticate } from './auth.js';
 import type { ApiContext } from './context.js';
 import { ApiError, errorBody, toApiError, validationError } from './errors.js';
+import type { Pacer } from '../util/pacer.js';
 import { allows, HANDLED, Reply, type Caller, type Operation } from './operation.js';
 
 export interface ApiAppOptions {
@@ -30,6 +31,29 @@ function auditDetail(body: unknown): string | null {
   if (body === undefined || body === null) return null;
   const text = JSON.stringify(body, (k, v: unknown) => (/password|secret|token|key$/i.test(k) && typeof v === 'string' ? '***' : v));
   return text.length > 500 ? `${text.slice(0, 497)}...` : text;
+}
+
+/**
+ * A page's JSON (`{items: [...], ...}`), its items serialized one at a time under the pacer: 5,000
+ * nodes stringified at once would hold the event loop DHCP shares. Other bodies: null (res.json).
+ */
+async function pagedJson(pacer: Pacer, body: unknown): Promise<string | null> {
+  if (body === null || typeof body !== 'object' || !Array.isArray((body as { items?: unknown }).items)) return null;
+  const { items, ...rest } = body as { items: unknown[] };
+  if (items.length < 64) return null;
+  const parts: string[] = [];
+  for (const item of items) {
+    await pacer.pace();
+    parts.push(JSON.stringify(item) ?? 'null');
+  }
+  const tail = JSON.stringify(rest);
+  return `{"items":[${parts.join(',')}]${tail === '{}' ? '}' : `,${tail.slice(1)}`}`;
+}
+
+async function sendPaced(pacer: Pacer, res: Response, status: number, body: unknown): Promise<void> {
+  const text = await pagedJson(pacer, body);
+  if (text === null) return send(res, status, body);
+  res.status(status).type('application/json').send(text);
 }
 
 function send(res: Response, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -66,7 +90,7 @@ function mount(router: express.Router, api: ApiContext, op: Operation, json: exp
       } else {
         status = op.response.status;
         await audit();
-        send(res, status, result);
+        await sendPaced(api.pacer, res, status, result);
       }
     } catch (err) {
       const e = toApiError(err);

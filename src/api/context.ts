@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { NodescriptEngine } from '../nodescript/types.js';
 import type { RegistryStore, TaskRecord, TaskStatus } from '../registry/types.js';
+import type { Pacer } from '../util/pacer.js';
 import type { EventHub } from './events.js';
 
 /** The task runner as the API uses it (src/tasks/ implements it). */
@@ -26,6 +27,8 @@ export interface ApiContext {
   /** Null when the daemon runs without one (tests of the API alone). */
   tasks: TaskService | null;
   events: EventHub;
+  /** Long work (pages of nodes, imports) calls `pacer.pace()` between items so DHCP keeps its turns. */
+  pacer: Pacer;
   /** When the daemon started (ms), for /healthz. */
   startedAt: number;
   /** The daemon's services and where they listen, for /healthz. */

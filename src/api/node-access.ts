@@ -15,19 +15,23 @@ import { ApiError, toApiError } from './errors.js';
 
 export { findNode };
 
-/** Lets the event loop turn (DHCP's datagrams are read a few dozen per turn). */
-export const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-/** The node views of `nodes`, in their order, with the current image of each VNFS looked up once; the event loop turns in between. */
-export async function nodeViews(reg: RegistryStore, config: Config, nodes: readonly NodeRecord[], now = Date.now()): Promise<NodeView[]> {
+/**
+ * The node views of `nodes`, in their order, with the current image of each VNFS looked up once. A page
+ * of 5,000 nodes must not hold the event loop DHCP shares: the work is paced (src/util/pacer.ts).
+ */
+export async function nodeViews(api: Pick<ApiContext, 'registry' | 'pacer'>, config: Config, nodes: readonly NodeRecord[], now = Date.now()): Promise<NodeView[]> {
   const resolved: ResolvedNode[] = [];
-  for (let i = 0; i < nodes.length; i++) {
-    // A page of 5,000 nodes must not hold the event loop DHCP shares: a turn of the loop every 100 nodes.
-    if (i > 0 && i % 100 === 0) await yieldToLoop();
-    resolved.push(await reg.resolve(nodes[i]!, config.defaults));
+  for (const node of nodes) {
+    await api.pacer.pace();
+    resolved.push(await api.registry.resolve(node, config.defaults));
   }
   const images = await currentImages(config.statedir, resolved.map((r) => r.vnfs).filter(Boolean));
-  return resolved.map((r) => nodeView(r, config, now, images));
+  const views: NodeView[] = [];
+  for (const r of resolved) {
+    await api.pacer.pace();
+    views.push(nodeView(r, config, now, images));
+  }
+  return views;
 }
 
 /** One node with its sources, lease address and verdict (GET /nodes/{node}). */

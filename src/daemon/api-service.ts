@@ -8,6 +8,7 @@ import { ApiServer } from '../api/server.js';
 import { statePath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../util/errors.js';
+import { Pacer } from '../util/pacer.js';
 import type { Service, ServiceFactory } from './service.js';
 
 function readTls(config: Config): { cert: Buffer; key: Buffer } | null {
@@ -36,6 +37,7 @@ export const startApi: ServiceFactory = async (ctx): Promise<Service | null> => 
     nodescripts: ctx.nodescripts,
     tasks: ctx.tasks ?? null,
     events: ctx.events ?? new EventHub(),
+    pacer: new Pacer(),
     startedAt: ctx.startedAt ?? Date.now(),
     services: () => [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })),
   };

@@ -12,6 +12,7 @@ import { createApi, type ApiContext, type TaskService } from '../../src/api/inde
 import { EventHub } from '../../src/api/events.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { RegistryStore, TaskRecord } from '../../src/registry/types.js';
+import { Pacer } from '../../src/util/pacer.js';
 import { apiDaemon } from './resources-helpers.js';
 
 t.test('groups: list, get, PUT, PATCH, DELETE and their nodes', async (t) => {
@@ -214,6 +215,7 @@ t.test('power, bootdev, reload and image builds answer 202 with the task and its
     nodescripts: undefined as never,
     tasks,
     events: new EventHub(),
+    pacer: new Pacer(),
     startedAt: Date.now(),
     services: () => [],
   };

@@ -150,7 +150,7 @@ export const groupOperations = [
       const wanted = new Set(nodes);
       const records = (await api.registry.listNodes()).filter((n) => wanted.has(n.name));
       const byName = new Map(records.map((n) => [n.name, n]));
-      return { items: await nodeViews(api.registry, config, nodes.map((n) => byName.get(n)!)) };
+      return { items: await nodeViews(api, config, nodes.map((n) => byName.get(n)!)) };
     },
   }),
 ];

@@ -15,7 +15,7 @@ import { compareNames } from '../../util/patterns.js';
 import { currentImageSha } from '../../vnfs/index.js';
 import { API_BASE } from '../app.js';
 import { ApiError } from '../errors.js';
-import { asField, findNode, nodeDetail, nodeViews, yieldToLoop } from '../node-access.js';
+import { asField, findNode, nodeDetail, nodeViews } from '../node-access.js';
 import { nodesByName } from '../node-order.js';
 import { defineOperation, Reply } from '../operation.js';
 import { nodeDetail as nodeDetailSchema, nodeParam, nodeView } from '../resource-schemas.js';
@@ -77,7 +77,7 @@ export const nodeOperations = [
     handler: async ({ api, query }) => {
       const config = api.config();
       let nodes = await nodesByName(api.registry);
-      await yieldToLoop();
+      await api.pacer.pace();
       if (query.pattern !== undefined) nodes = matchNodes(nodes, splitPatterns(query.pattern)).nodes;
       if (query.group !== undefined) nodes = nodes.filter((n) => (n.group ?? config.defaults.group) === query.group);
       if (query.state !== undefined) {
@@ -106,6 +106,7 @@ export const nodeOperations = [
         const image = (v: string) => images.get(v) ?? images.set(v, currentImageSha(config.statedir, v)).get(v)!;
         const now = Date.now();
         for (const n of nodes) {
+          await api.pacer.pace();
           const v = await verdictOf(await api.registry.resolve(n, config.defaults), api.registry, config, { now, currentImage: image });
           if (v.verdict === query.verdict) pageNodes.push(n);
           if (pageNodes.length > query.limit) break;
@@ -113,7 +114,7 @@ export const nodeOperations = [
       }
       const more = pageNodes.length > query.limit;
       if (more) pageNodes.pop();
-      return { items: await nodeViews(api.registry, config, pageNodes), next: more ? pageNodes.at(-1)!.name : null };
+      return { items: await nodeViews(api, config, pageNodes), next: more ? pageNodes.at(-1)!.name : null };
     },
   }),
   defineOperation({
