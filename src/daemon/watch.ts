@@ -4,7 +4,8 @@
  * and the VNFS trees (cached image checksums and freshness checks are dropped when they change).
  */
 import { watch, type FSWatcher } from 'chokidar';
-import { dirname, join, relative, sep } from 'node:path';
+import { watch as fsWatch, type FSWatcher as FsWatcher } from 'node:fs';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Logger } from '../log/logger.js';
 
 export interface WatchOptions {
@@ -19,16 +20,19 @@ export interface WatchOptions {
 export async function startWatchers({ configFile, statedir, log, onConfigChange, onVnfsChange }: WatchOptions): Promise<() => Promise<void>> {
   const watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
+  let configWatcher: FsWatcher | null = null;
   if (configFile) {
     // Watch the folder: editors replace the file (write + rename) rather than change it in place.
-    const w = watch(dirname(configFile), { ignoreInitial: true, depth: 0 });
-    w.on('all', (_event, path) => {
-      if (path !== configFile) return;
+    // With fs.watch and a name check, not chokidar: the folder may be the statedir, where every commit
+    // of the database touches its WAL, and chokidar re-reads a watched folder on each change (a
+    // readdir and an lstat per entry, hundreds of times a second while DHCP commits leases).
+    const name = basename(configFile);
+    configWatcher = fsWatch(dirname(configFile), (_event, file) => {
+      if (file !== name) return;
       clearTimeout(timer);
       timer = setTimeout(onConfigChange, 150);
     });
-    w.on('error', (err) => log.warn({ err: String(err) }, 'watching the config file failed'));
-    watchers.push(w);
+    configWatcher.on('error', (err) => log.warn({ err: String(err) }, 'watching the config file failed'));
   }
   const scripts = watch(join(statedir, 'nodescripts'), { ignoreInitial: true });
   scripts.on('all', (event, path) => log.info({ event, script: relative(statedir, path) }, 'nodescripts changed: used from the next request'));
@@ -46,6 +50,7 @@ export async function startWatchers({ configFile, statedir, log, onConfigChange,
   await Promise.all(watchers.map((w) => new Promise<void>((resolve) => w.once('ready', () => resolve()))));
   return async () => {
     clearTimeout(timer);
+    configWatcher?.close();
     await Promise.all(watchers.map((w) => w.close()));
   };
 }

@@ -76,7 +76,7 @@ export const nodeOperations = [
     response: { status: 200, description: 'a page of nodes', schema: page(nodeView, 'NodePage') },
     handler: async ({ api, query }) => {
       const config = api.config();
-      let nodes = await nodesByName(api.registry);
+      let nodes = await nodesByName(api.registry, api.pacer);
       await api.pacer.pace();
       if (query.pattern !== undefined) nodes = matchNodes(nodes, splitPatterns(query.pattern)).nodes;
       if (query.group !== undefined) nodes = nodes.filter((n) => (n.group ?? config.defaults.group) === query.group);
