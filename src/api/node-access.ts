@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js';
 import { findNode } from '../nodes/select.js';
 import { nodeView, type NodeView } from '../nodes/view.js';
 import { verdictOf } from '../nodes/verdict.js';
-import type { NodeRecord, RegistryStore, ResolvedNode } from '../registry/types.js';
+import type { NodeRecord, ResolvedNode } from '../registry/types.js';
 import { UsageError } from '../util/errors.js';
 import { currentImages } from '../vnfs/index.js';
 import type { ApiContext } from './context.js';
