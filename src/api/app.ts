@@ -62,19 +62,41 @@ function send(res: Response, status: number, body: unknown, headers: Record<stri
   else res.status(status).json(body);
 }
 
+/** The caller found by the first step, for the steps after it (the body is read only for a caller allowed to send it). */
+const CALLER = Symbol('caller');
+type WithCaller = Request & { [CALLER]?: Caller | null };
+
 function mount(router: express.Router, api: ApiContext, op: Operation, json: express.RequestHandler): void {
+  // First the token and the role: a stranger's body is never read, and a refusal costs no parsing.
+  const authorize = (req: Request, res: Response, next: NextFunction) => {
+    void (async () => {
+      let caller: Caller | null = null;
+      try {
+        if (op.access !== 'public') {
+          caller = await authenticate(api.registry, req.headers.authorization);
+          if (!allows(caller.role, op.access)) {
+            throw new ApiError(403, 'forbidden', `token ${caller.name} (role ${caller.role}) may not ${op.id}: it needs the ${op.access} role`);
+          }
+        }
+      } catch (err) {
+        const e = toApiError(err);
+        // A refused change is recorded with its caller and what it aimed at (the path's node, group...).
+        if (caller !== null && op.method !== 'get') await recordAudit(api, op, req, caller, e.status, req.params, undefined);
+        // The body was not read: the connection cannot be reused for another request.
+        if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.setHeader('Connection', 'close');
+        send(res, e.status, errorBody(e), e.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="provisiond"' } : {});
+        return;
+      }
+      (req as WithCaller)[CALLER] = caller;
+      next();
+    })();
+  };
   const run = async (req: Request, res: Response) => {
-    let caller: Caller | null = null;
+    const caller: Caller | null = (req as WithCaller)[CALLER] ?? null;
     let status = 500;
     let params: unknown;
     let body: unknown;
     try {
-      if (op.access !== 'public') {
-        caller = await authenticate(api.registry, req.headers.authorization);
-        if (!allows(caller.role, op.access)) {
-          throw new ApiError(403, 'forbidden', `token ${caller.name} (role ${caller.role}) may not ${op.id}: it needs the ${op.access} role`);
-        }
-      }
       params = check(op.params, req.params, 'params');
       const query = check(op.query, req.query, 'query');
       body = check(op.body, req.body ?? {}, 'body');
@@ -104,19 +126,24 @@ function mount(router: express.Router, api: ApiContext, op: Operation, json: exp
     async function audit(): Promise<void> {
       // Reads are not changes; a request refused before its caller was known has no one to record.
       if (op.method === 'get' || caller === null) return;
-      let target: string | null = null;
-      try {
-        target = op.target?.({ params, body } as never) ?? null;
-      } catch {
-        target = null;
-      }
-      await api.registry
-        .addAudit({ time: Date.now(), who: caller.name, role: caller.role, action: op.id, method: op.method.toUpperCase(), path: req.originalUrl, target, status, detail: auditDetail(body) })
-        .catch((err: unknown) => api.log.error({ op: op.id, err: String(err) }, 'api: the audit entry could not be written'));
+      await recordAudit(api, op, req, caller, status, params ?? req.params, body);
     }
   };
-  const handlers: express.RequestHandler[] = op.body ? [json] : [];
+  const handlers: express.RequestHandler[] = op.body ? [authorize, json] : [authorize];
   router[op.method](op.path, ...handlers, (req, res) => void run(req, res));
+}
+
+/** Writes the audit entry of a change (made or refused); a failure to write it is logged. */
+async function recordAudit(api: ApiContext, op: Operation, req: Request, caller: Caller, status: number, params: unknown, body: unknown): Promise<void> {
+  let target: string | null = null;
+  try {
+    target = op.target?.({ params, body } as never) ?? null;
+  } catch {
+    target = null;
+  }
+  await api.registry
+    .addAudit({ time: Date.now(), who: caller.name, role: caller.role, action: op.id, method: op.method.toUpperCase(), path: req.originalUrl, target, status, detail: auditDetail(body) })
+    .catch((err: unknown) => api.log.error({ op: op.id, err: String(err) }, 'api: the audit entry could not be written'));
 }
 
 /** The express application serving `operations` under /api/v1 (and whatever `extra` mounts, e.g. /api/docs). */

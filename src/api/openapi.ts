@@ -66,6 +66,8 @@ const ERRORS: Record<string, string> = {
   '413': 'body larger than api.maxBody',
   '415': 'body is not application/json',
   '422': 'a value the registry or the domain refused, with the reason',
+  '500': 'the daemon failed to do it: the message says what failed, its log has the details',
+  '503': 'not available now: the registry cannot be reached, or this daemon runs no task runner',
 };
 
 export function openApiDocument(operations: readonly Operation[], info: { version: string; serverUrl?: string }): Json {
@@ -81,7 +83,7 @@ export function openApiDocument(operations: readonly Operation[], info: { versio
     for (const [status, r] of Object.entries(op.extraResponses ?? {})) {
       responses[status] = { description: r.description, ...(r.schema ? { content: { 'application/json': { schema: set.convert(r.schema, 'output') } } } : {}) };
     }
-    const errors = op.access === 'public' ? ['400', '404'] : Object.keys(ERRORS);
+    const errors = op.access === 'public' ? ['400', '404', '500', '503'] : Object.keys(ERRORS);
     for (const code of errors) responses[code] ??= { description: ERRORS[code]!, content: { 'application/json': { schema: errorRef } } };
     (paths[path] ??= {})[op.method] = {
       operationId: op.id,

@@ -3,7 +3,7 @@
  * application and knows nothing else. Slow or broken clients cannot hold it: headers within 10 s,
  * the whole request within 30 s; event streams stay open as long as their client reads.
  */
-import { createServer as createHttp, type Server } from 'node:http';
+import { createServer as createHttp, type ServerResponse, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type express from 'express';
@@ -18,7 +18,8 @@ export interface ApiServerOptions {
 
 export class ApiServer {
   #server: Server | null = null;
-  readonly #sockets = new Set<Socket>();
+  /** Responses being written (event streams stay here as long as their client reads). */
+  readonly #responses = new Set<ServerResponse>();
 
   constructor(
     private readonly app: express.Express,
@@ -40,13 +41,16 @@ export class ApiServer {
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     server.keepAliveTimeout = 5_000;
-    server.on('connection', (s: Socket) => {
-      this.#sockets.add(s);
-      s.on('close', () => this.#sockets.delete(s));
+    server.on('request', (_req, res: ServerResponse) => {
+      this.#responses.add(res);
+      res.once('close', () => this.#responses.delete(res));
     });
-    server.on('clientError', (err, socket) => {
-      this.log.debug({ err: err.message, addr: (socket as Socket).remoteAddress }, 'api: bad request dropped');
-      if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    server.on('clientError', (err: Error & { code?: string }, socket) => {
+      this.log.debug({ err: err.message, code: err.code, addr: (socket as Socket).remoteAddress }, 'api: bad request dropped');
+      // RFC 6585: headers too large is 431; a request not sent in time is 408; anything else 400.
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      if (socket.writable && !socket.destroyed) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       else socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
@@ -67,7 +71,7 @@ export class ApiServer {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     // Event streams never end by themselves: end them now, the clients reconnect to the next daemon.
-    for (const s of this.#sockets) if ((s as Socket & { _httpMessage?: { getHeader?(n: string): unknown } })._httpMessage?.getHeader?.('content-type')?.toString().startsWith('text/event-stream')) s.destroy();
+    for (const res of this.#responses) if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) res.socket?.destroy();
     const timer = setTimeout(() => server.closeAllConnections(), 5_000);
     await closed;
     clearTimeout(timer);

@@ -66,8 +66,17 @@ t.test('bad requests get a 4xx in the one error shape, naming the field', async 
   t.equal(tokenGone.status, 404);
   t.match(tokenGone.body, { error: { code: 'not_found' } });
 
+  // The token is checked before the body is read: a stranger's body is never parsed.
+  const strangerJunk = await h.anon.request('POST', '/tokens', { raw: '{"name": ', headers: { 'content-type': 'application/json' } });
+  t.equal(strangerJunk.status, 401, 'malformed JSON without a token: 401, not 400');
+  const strangerBig = await h.anon.post('/tokens', { name: 'x', role: 'viewer', expires: 'x'.repeat(4000) });
+  t.equal(strangerBig.status, 401, 'a body over api.maxBody without a token: 401, not 413');
+  t.equal(strangerBig.headers.get('connection'), 'close', 'and the connection whose body was left unread is closed');
+  const viewerJunk = await h.viewer.request('POST', '/tokens', { raw: '{"name": ', headers: { 'content-type': 'application/json' } });
+  t.equal(viewerJunk.status, 403, 'malformed JSON from a role too low: 403');
+
   // The client validated each against the document's Error schema; the shape is also exactly this.
-  for (const r of [malformed, unknown, wrongType, badEnum, missing, notObject, query, big, put, del, nowhere, tokenGone]) {
+  for (const r of [malformed, unknown, wrongType, badEnum, missing, notObject, query, big, strangerJunk, strangerBig, viewerJunk, put, del, nowhere, tokenGone]) {
     const e = (r.body as ErrorBody).error;
     t.same(Object.keys(r.body as object), ['error'], `${r.status} ${e.code}: one key, error`);
     t.ok(Object.keys(e).every((k) => ['code', 'message', 'field'].includes(k)) && e.message.length > 0, `${r.status} ${e.code}: code, message, field`);
@@ -132,8 +141,8 @@ t.test('a flood of 200 garbage requests leaves the daemon answering /healthz', a
   }
   const answers = await Promise.all(garbage);
   t.equal(answers.filter((a) => a === '400').length, 40, 'bad JSON: 400 each');
-  // The listener's clientError handler answers every parse failure, header overflow included, 400.
-  t.same(answers.filter((_a, i) => i % 4 === 1).map((a) => a.split('\r\n')[0]), Array(40).fill('HTTP/1.1 400 Bad Request'), 'huge headers: 400 each');
+  // RFC 6585: headers over the limit are 431, not a generic 400.
+  t.same(answers.filter((_a, i) => i % 4 === 1).map((a) => a.split('\r\n')[0]), Array(40).fill('HTTP/1.1 431 Request Header Fields Too Large'), 'huge headers: 431 each');
   t.ok(answers.filter((a, i) => i % 4 === 2 && (a === '' || /^HTTP\/1\.1 400/.test(a))).length === 40, 'raw garbage: 400 or closed');
 
   // The half-sent requests are still held open, and the daemon answers regardless.
