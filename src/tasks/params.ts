@@ -6,8 +6,8 @@
 import { POWER_ACTIONS, type BootDevice, type PowerAction } from '../power/types.js';
 import { UsageError } from '../util/errors.js';
 
-export type TaskAction = 'power' | 'bootdev' | 'reload' | 'vnfs-image';
-export const TASK_ACTIONS: readonly TaskAction[] = ['power', 'bootdev', 'reload', 'vnfs-image'];
+export type TaskAction = 'power' | 'bootdev' | 'reload' | 'deploy' | 'vnfs-image';
+export const TASK_ACTIONS: readonly TaskAction[] = ['power', 'bootdev', 'reload', 'deploy', 'vnfs-image'];
 export const BOOT_DEVICES: readonly BootDevice[] = ['pxe', 'disk'];
 
 export interface TaskRequest {
@@ -16,6 +16,7 @@ export interface TaskRequest {
    * power: `{ nodes: string[] (patterns, names or MACs), action: on|off|shutdown|reset|cycle }`;
    * bootdev: `{ nodes, device: pxe|disk, persistent?: boolean }`;
    * reload: `{ nodes, timeout?: seconds (default config node.timeout), interval?: seconds between looks at the registry (1) }`;
+   * deploy: reload's, and `vnfs`: the VNFS each node is set to first;
    * vnfs-image: `{ vnfs: string }`.
    * The fanned-out ones also take `concurrency`, `callTimeout` (seconds per driver call) and `retries`
    * (defaults: config power.*).
@@ -37,6 +38,7 @@ export type TaskParams =
   | ({ action: 'power'; nodes: string[]; power: PowerAction } & FanOutParams)
   | ({ action: 'bootdev'; nodes: string[]; device: BootDevice; persistent: boolean } & FanOutParams)
   | ({ action: 'reload'; nodes: string[]; timeout: number | null; interval: number } & FanOutParams)
+  | ({ action: 'deploy'; nodes: string[]; vnfs: string; timeout: number | null; interval: number } & FanOutParams)
   | { action: 'vnfs-image'; vnfs: string };
 
 const FAN_OUT_KEYS = ['concurrency', 'callTimeout', 'retries'];
@@ -44,6 +46,7 @@ const KEYS: Record<TaskAction, string[]> = {
   power: ['nodes', 'action', ...FAN_OUT_KEYS],
   bootdev: ['nodes', 'device', 'persistent', ...FAN_OUT_KEYS],
   reload: ['nodes', 'timeout', 'interval', ...FAN_OUT_KEYS],
+  deploy: ['nodes', 'vnfs', 'timeout', 'interval', ...FAN_OUT_KEYS],
   'vnfs-image': ['vnfs'],
 };
 
@@ -82,5 +85,10 @@ export function parseParams(action: unknown, params: unknown): TaskParams {
   }
   const timeout = num('timeout', 0.001, false);
   if (timeout === 0) bad('timeout', 'seconds > 0');
-  return { action: a, timeout, interval: num('interval', 0.01, false) ?? 1, ...base };
+  const wait = { timeout, interval: num('interval', 0.01, false) ?? 1, ...base };
+  if (a === 'deploy') {
+    if (typeof p.vnfs !== 'string' || !/^[\w.+-]+$/.test(p.vnfs)) bad('vnfs', 'a VNFS name');
+    return { action: a, vnfs: p.vnfs as string, ...wait };
+  }
+  return { action: a, ...wait };
 }

@@ -14,6 +14,7 @@ import { NodeNotFoundError, ProvisiondError, UsageError, errorMessage } from '..
 import { vnfsExists } from '../vnfs/capsule.js';
 import { TaskCancelledError, type Action, type RunContext } from './actions/context.js';
 import { runBootdev, runPower } from './actions/power.js';
+import { runDeploy } from './actions/deploy.js';
 import { passedPower, runReload } from './actions/reload.js';
 import { runVnfsImage } from './actions/vnfs-image.js';
 import { selectNodes } from './nodes.js';
@@ -22,7 +23,7 @@ import { addMessage, finishNode, finishTask, isFinished, newTask } from './recor
 
 export type { TaskAction, TaskRequest } from './params.js';
 
-const ACTIONS: Record<TaskAction, Action<never>> = { power: runPower, bootdev: runBootdev, reload: runReload, 'vnfs-image': runVnfsImage };
+const ACTIONS: Record<TaskAction, Action<never>> = { power: runPower, bootdev: runBootdev, reload: runReload, deploy: runDeploy, 'vnfs-image': runVnfsImage };
 
 /** How often a running task looks for a cancel asked by another process, and `wait` polls. */
 const POLL_MS = 250;
@@ -89,9 +90,10 @@ export class TaskRunner extends EventEmitter {
     const config = this.#config();
     const p = parseParams(req.action, req.params);
     let nodes: string[] = [];
-    if (p.action === 'vnfs-image') {
-      if (!vnfsExists(config.statedir, p.vnfs)) throw new UsageError(`vnfs-image: params.vnfs ${JSON.stringify(p.vnfs)}: no such vnfs`);
-    } else {
+    if (p.action === 'vnfs-image' || p.action === 'deploy') {
+      if (!vnfsExists(config.statedir, p.vnfs)) throw new UsageError(`${p.action}: params.vnfs ${JSON.stringify(p.vnfs)}: no such vnfs`);
+    }
+    if (p.action !== 'vnfs-image') {
       nodes = (await selectNodes(this.#registry, config, p.nodes)).map((n) => n.name);
     }
     const fresh = newTask({ action: p.action, params: req.params, createdBy: req.createdBy, idempotencyKey: req.idempotencyKey ?? null, runner: this.runnerId, nodes, now: Date.now() });
@@ -242,7 +244,7 @@ export class TaskRunner extends EventEmitter {
     } else if (p && task.status !== 'queued') {
       const why = `the daemon restarted during the ${task.action}: the runner ${was} was gone, so whether its ${task.action === 'vnfs-image' ? 'build finished' : 'power call happened'} is unknown`;
       for (const n of task.nodes) {
-        if (isFinished(n.status) || (task.action === 'reload' && passedPower(n))) continue;
+        if (isFinished(n.status) || ((task.action === 'reload' || task.action === 'deploy') && passedPower(n))) continue;
         finishNode(task, n, 'terminated', why);
       }
       if (task.nodes.every((n) => isFinished(n.status))) finishTask(task, 'terminated', why);

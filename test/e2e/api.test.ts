@@ -3,7 +3,8 @@
  * qemu driver) followed over `/api/v1/events` — the phases arrive in order and the task completes
  * `success` — then a second reload during which the daemon is killed with SIGKILL and started
  * again: the task, accepted before the crash, resumes and completes when the node is ready. A reload
- * of a node whose power driver fails ends `failure` with the driver's message.
+ * of a node whose power driver fails ends `failure` with the driver's message. A deploy task sets the
+ * node's VNFS to another and the node comes up ready on it.
  */
 import t from 'tap';
 import { rmSync } from 'node:fs';
@@ -81,6 +82,8 @@ if (gate(t, e2eWhyNot())) {
   await cluster.cli(['node', 'add', vm.mac, 'api1', '--group', 'cluster', '--vnfs', 'demo']);
   await cluster.cli(['node', 'set', 'power.driver', 'qemu', 'api1']);
   await cluster.cli(['node', 'set', 'power.address', vm.qmpSocket, 'api1']);
+  // A second VNFS for the deploy test (its image is built when a node first asks for it).
+  await cluster.cli(['vnfs', 'clone', 'demo', 'demo2']);
   await cluster.cli(['node', 'add', '52:54:00:99:02:32', 'badbmc1', '--group', 'cluster', '--vnfs', 'demo']);
   await cluster.cli(['node', 'set', 'power.driver', 'qemu', 'badbmc1']);
   await cluster.cli(['node', 'set', 'power.address', join(dir, 'no-such-vm.qmp'), 'badbmc1']);
@@ -176,5 +179,24 @@ if (gate(t, e2eWhyNot())) {
     t.equal(task.result, 'failure');
     const msgs = task.nodes[0]!.messages.filter((m) => m.error).map((m) => m.message).join('; ');
     t.match(msgs, /no-such-vm\.qmp|ENOENT|QMP/i, `the driver's message: ${msgs}`);
+  });
+
+  t.test('a deploy task sets another VNFS and the node comes up ready on it', async (t) => {
+    const missing = await api('POST', '/nodes/api1/deploy', { vnfs: 'no-such-vnfs' });
+    t.equal(missing.status, 422, 'a VNFS that does not exist: 422');
+    t.match(missing.body, { error: { field: 'body.vnfs' } });
+    const posted = await api('POST', '/nodes/api1/deploy', { vnfs: 'demo2' });
+    t.equal(posted.status, 202, 'POST /nodes/api1/deploy {vnfs: demo2}: 202 Accepted');
+    const id = (posted.body as unknown as Task).id;
+    const node = await api('GET', '/nodes/api1');
+    t.equal((node.body as { vnfs?: string }).vnfs, 'demo2', 'the VNFS is set as soon as the task runs');
+    const task = await waitTask(id, BOOT_TIMEOUT);
+    t.equal(task.result, 'success', `the task succeeded (${JSON.stringify(task.nodes[0]?.messages)})`);
+    const messages = task.nodes[0]!.messages.map((m) => m.message);
+    t.ok(messages.includes('vnfs: set to demo2'), 'the VNFS step is in the task');
+    t.match(messages.at(-1), /^ready on demo2/, 'ready on the deployed VNFS');
+    const timeline = await api('GET', `/nodes/api1/timeline?since=${(posted.body as unknown as { created: number }).created}`);
+    const steps = (timeline.body as { events: Array<{ source: string; stage: string; msg: string | null }> }).events;
+    t.ok(steps.some((e) => e.source === 'node' && /demo2/.test(`${e.stage} ${e.msg ?? ''}`)), 'the node fetched demo2 (its timeline says so)');
   });
 }

@@ -1,5 +1,5 @@
 /**
- * Power, boot device and reload: each a task (202 with it, Location, Idempotency-Key honoured) on
+ * Power, boot device, reload and deploy: each a task (202 with it, Location, Idempotency-Key honoured) on
  * one node (`/nodes/{node}/...`) or on the nodes patterns name (`/power`, `/bootdev`, `/reload`);
  * and a node's power state now, from its driver.
  */
@@ -8,6 +8,7 @@ import { matchNodes } from '../../nodes/select.js';
 import { powerStatus } from '../../nodes/verdict.js';
 import { POWER_ACTIONS } from '../../power/types.js';
 import { parseMac } from '../../util/mac.js';
+import { vnfsExists } from '../../vnfs/index.js';
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../errors.js';
 import { findNode } from '../node-access.js';
@@ -20,8 +21,14 @@ const action = z.enum(POWER_ACTIONS as [string, ...string[]]).meta({ id: 'PowerA
 const device = z.enum(['pxe', 'disk']).meta({ description: 'pxe (network) or disk' });
 const persistent = z.boolean().optional().meta({ description: 'for every boot, not only the next one' });
 const reloadTimeout = z.number().positive().optional().meta({ description: 'seconds to wait for the nodes to be ready again (default: the task runner\'s)' });
+const deployVnfs = z.string().regex(/^[\w.+-]+$/).meta({ description: 'the VNFS to boot (it must exist)' });
 const patterns = z.array(z.string().min(1)).min(1).meta({ description: 'node names, patterns as in the CLI (n00[01-16], n00*) or hardware addresses' });
 const taskAnswer = { status: 202, description: 'the task; Location names it', schema: task };
+
+/** 422 naming body.vnfs when the VNFS does not exist. */
+function checkVnfs(api: ApiContext, vnfs: string): void {
+  if (!vnfsExists(api.config().statedir, vnfs)) throw new ApiError(422, 'invalid', `body.vnfs: no VNFS ${JSON.stringify(vnfs)}`, 'body.vnfs');
+}
 
 /**
  * The patterns as the task gets them, after checking each names a node (422 naming the field
@@ -148,5 +155,39 @@ export const powerOperations = [
     target: ({ body }) => body.nodes.join(','),
     handler: async ({ api, body, caller, req }) =>
       startTask(api, caller!, req.headers, 'reload', { nodes: await checkedPatterns(api, body.nodes), ...(body.timeout !== undefined ? { timeout: body.timeout } : {}) }),
+  }),
+  defineOperation({
+    id: 'nodes.deploy',
+    method: 'post',
+    path: '/nodes/:node/deploy',
+    tag: 'power',
+    summary: 'Deploy a VNFS on a node: set its VNFS, reboot it and follow it until ready on that VNFS: a task (deploy) with its phase',
+    description: 'The VNFS is set (and committed) before the power cycle: a node the daemon loses track of still boots it. A VNFS that does not exist: 422 naming body.vnfs.',
+    access: 'operator',
+    params: nodeParam,
+    body: z.strictObject({ vnfs: deployVnfs, timeout: reloadTimeout }),
+    response: taskAnswer,
+    target: ({ params }) => params.node,
+    handler: async ({ api, params, body, caller, req }) => {
+      const node = await findNode(api.registry, params.node);
+      checkVnfs(api, body.vnfs);
+      return startTask(api, caller!, req.headers, 'deploy', { nodes: [node.name], vnfs: body.vnfs, ...(body.timeout !== undefined ? { timeout: body.timeout } : {}) });
+    },
+  }),
+  defineOperation({
+    id: 'deploy.run',
+    method: 'post',
+    path: '/deploy',
+    tag: 'power',
+    summary: 'Deploy a VNFS on the nodes the patterns name: a task (deploy)',
+    access: 'operator',
+    body: z.strictObject({ nodes: patterns, vnfs: deployVnfs, timeout: reloadTimeout }),
+    response: taskAnswer,
+    target: ({ body }) => body.nodes.join(','),
+    handler: async ({ api, body, caller, req }) => {
+      const nodes = await checkedPatterns(api, body.nodes);
+      checkVnfs(api, body.vnfs);
+      return startTask(api, caller!, req.headers, 'deploy', { nodes, vnfs: body.vnfs, ...(body.timeout !== undefined ? { timeout: body.timeout } : {}) });
+    },
   }),
 ];

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { register as add } from './add.js';
 import { registerBootdev } from './bootdev.js';
 import { register as del } from './delete.js';
+import { registerDeploy } from './deploy.js';
 import { register as importNodes } from './import.js';
 import { register as list } from './list.js';
 import { register as rename } from './rename.js';
@@ -24,5 +25,6 @@ export function register(program: Command): void {
   status(node);
   timeline(node);
   registerBootdev(node);
+  registerDeploy(node);
   importNodes(node);
 }

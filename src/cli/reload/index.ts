@@ -11,59 +11,74 @@ import type { RegistryStore, TaskNode } from '../../registry/types.js';
 import { isFinished, passedPower, POWERED, type TaskRunner } from '../../tasks/index.js';
 import { commandLogger, dryRunLines, fanOutOptions, fanOutParams, printLines, selectNodes, withRegistry, type FanOutFlags } from '../power/common.js';
 import { cliRunner, interruptCancels, nodeLine, submitTask, timing, waitUntil } from '../task/shared.js';
+import { vnfsExists } from '../../vnfs/index.js';
 import { ReloadProgress } from './progress.js';
 
-interface ReloadFlags extends FanOutFlags {
+export interface ReloadFlags extends FanOutFlags {
   wait?: boolean;
   waitTimeout?: string;
   interval?: string;
 }
 
 export function register(program: Command): void {
-  fanOutOptions(
-    program
-      .command('reload <pattern...>')
-      .description('reprovision nodes: boot device pxe, power cycle, and (--wait) follow them until ready on their VNFS')
+  reloadOptions(
+    program.command('reload <pattern...>').description('reprovision nodes: boot device pxe, power cycle, and (--wait) follow them until ready on their VNFS'),
+  ).action(async (patterns: string[], flags: ReloadFlags, cmd: Command) => reloadNodes(cmd, patterns, flags, null));
+}
+
+/** The options `reload` and `node deploy` share. */
+export function reloadOptions(command: Command): Command {
+  return fanOutOptions(
+    command
       .option('-w, --wait', 'wait until every node is ready on its assigned VNFS, showing progress')
       .option('--wait-timeout <seconds>', 'how long --wait waits (default: config node.timeout)')
       .option('--interval <seconds>', 'how often --wait polls the registry', '1'),
-  ).action(async (patterns: string[], flags: ReloadFlags, cmd: Command) => {
-    const ctx = cliContext(cmd);
-    const config = ctx.config();
-    const logger = commandLogger(config, flags.verbose);
-    const waitTimeout = flags.waitTimeout === undefined ? config.node.timeout : Number(flags.waitTimeout);
-    const interval = Number(flags.interval);
-    if (!(waitTimeout > 0)) throw new UsageError(`--wait-timeout ${JSON.stringify(flags.waitTimeout)}: expected seconds > 0`);
-    if (!(interval > 0)) throw new UsageError(`--interval ${JSON.stringify(flags.interval)}: expected seconds > 0`);
-    await withRegistry(ctx, logger, async (registry) => {
-      const nodes = await selectNodes(registry, config, patterns);
-      if (flags.dryRun) {
-        return printLines(ctx.out, dryRunLines(nodes, config, (d) => `${d.describe('bootdev', 'pxe', flags.showPasswords)}; then ${d.describe('cycle', undefined, flags.showPasswords)} (or on, when off)`));
+  );
+}
+
+/**
+ * Runs a reload task, or with `vnfs` a deploy task (each node's VNFS set first), on the nodes the
+ * patterns name: prints each node's power step, then with --wait follows them until ready.
+ */
+export async function reloadNodes(cmd: Command, patterns: string[], flags: ReloadFlags, vnfs: string | null): Promise<void> {
+  const verb = vnfs === null ? 'reload' : 'node deploy';
+  const ctx = cliContext(cmd);
+  const config = ctx.config();
+  const logger = commandLogger(config, flags.verbose);
+  const waitTimeout = flags.waitTimeout === undefined ? config.node.timeout : Number(flags.waitTimeout);
+  const interval = Number(flags.interval);
+  if (!(waitTimeout > 0)) throw new UsageError(`--wait-timeout ${JSON.stringify(flags.waitTimeout)}: expected seconds > 0`);
+  if (!(interval > 0)) throw new UsageError(`--interval ${JSON.stringify(flags.interval)}: expected seconds > 0`);
+  if (vnfs !== null && !vnfsExists(config.statedir, vnfs)) throw new UsageError(`node deploy: no VNFS ${JSON.stringify(vnfs)} (vnfs list shows them)`);
+  await withRegistry(ctx, logger, async (registry) => {
+    const nodes = await selectNodes(registry, config, patterns);
+    if (flags.dryRun) {
+      const set = vnfs === null ? '' : `vnfs set to ${vnfs}; then `;
+      return printLines(ctx.out, dryRunLines(nodes, config, (d) => `${set}${d.describe('bootdev', 'pxe', flags.showPasswords)}; then ${d.describe('cycle', undefined, flags.showPasswords)} (or on, when off)`));
+    }
+    const runner = cliRunner(registry, config, logger);
+    let release = () => {};
+    try {
+      const params = { nodes: patterns, ...(vnfs === null ? {} : { vnfs }), timeout: waitTimeout, interval, ...fanOutParams(config, flags) };
+      const task = await submitTask(runner, ctx.err, { action: vnfs === null ? 'reload' : 'deploy', params });
+      release = interruptCancels(runner, task.id, ctx.err);
+      // The power step of every node first, as one block of lines.
+      const powered = await waitUntil(runner, task.id, (t) => t.nodes.every((n) => isFinished(n.status) || passedPower(n)));
+      printLines(ctx.out, powered.nodes.map((n) => [n.node, powerLine(n)]));
+      let failed = powered.nodes.filter((n) => !passedPower(n)).length;
+      if (flags.wait) {
+        const waiting = powered.nodes.filter((n) => passedPower(n)).map((n) => n.node);
+        failed += await follow(runner, registry, task.id, waiting, { start: powered.started ?? Date.now(), intervalMs: interval * 1000, out: ctx.out });
       }
-      const runner = cliRunner(registry, config, logger);
-      let release = () => {};
-      try {
-        const params = { nodes: patterns, timeout: waitTimeout, interval, ...fanOutParams(config, flags) };
-        const task = await submitTask(runner, ctx.err, { action: 'reload', params });
-        release = interruptCancels(runner, task.id, ctx.err);
-        // The power step of every node first, as one block of lines.
-        const powered = await waitUntil(runner, task.id, (t) => t.nodes.every((n) => isFinished(n.status) || passedPower(n)));
-        printLines(ctx.out, powered.nodes.map((n) => [n.node, powerLine(n)]));
-        let failed = powered.nodes.filter((n) => !passedPower(n)).length;
-        if (flags.wait) {
-          const waiting = powered.nodes.filter((n) => passedPower(n)).map((n) => n.node);
-          failed += await follow(runner, registry, task.id, waiting, { start: powered.started ?? Date.now(), intervalMs: interval * 1000, out: ctx.out });
-        }
-        if (failed) {
-          ctx.err.write(`provisiond: reload: ${failed} of ${powered.nodes.length} node${powered.nodes.length === 1 ? '' : 's'} did not ${flags.wait ? 'come back ready' : 'start'}\n`);
-          process.exitCode = 1;
-        }
-      } finally {
-        release();
-        // Without --wait the task goes on waiting for ready in the daemon (it takes over tasks whose runner is gone).
-        await runner.close();
+      if (failed) {
+        ctx.err.write(`provisiond: ${verb}: ${failed} of ${powered.nodes.length} node${powered.nodes.length === 1 ? '' : 's'} did not ${flags.wait ? 'come back ready' : 'start'}\n`);
+        process.exitCode = 1;
       }
-    });
+    } finally {
+      release();
+      // Without --wait the task goes on waiting for ready in the daemon (it takes over tasks whose runner is gone).
+      await runner.close();
+    }
   });
 }
 

@@ -6,12 +6,13 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
+import { join } from 'node:path';
 import type { Logger } from '../../log/logger.js';
 import { parseMac } from '../../util/mac.js';
 import { ChecksumCache } from './checksum-cache.js';
 import { HttpError } from './errors.js';
 import { sendFile } from './file-sender.js';
-import { resolveExported, safeSegments } from './safe-path.js';
+import { locateExported, realExported, safeSegments } from './safe-path.js';
 import type { SendfileSender } from './sendfile.js';
 import type { HttpHandlers, HttpServerOptions } from './types.js';
 
@@ -123,8 +124,10 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
     const first = path.split('/')[1] ?? '';
     if (!state.options.filePrefixes.includes(first)) return next();
     const addr = clientAddress(req);
-    const target = resolveExported(path.slice(first.length + 2), state.options.trees, state.options.fallbackTree);
-    await handlers.beforeGetfile?.({ tree: target.tree.name, relative: target.relative, file: target.file });
+    // The hook runs before the file is looked for: it may make it (a VNFS image built when first asked for).
+    const located = locateExported(path.slice(first.length + 2), state.options.trees, state.options.fallbackTree);
+    await handlers.beforeGetfile?.({ tree: located.tree.name, relative: located.relative, file: join(located.tree.dir, ...located.relative.split('/')) });
+    const target = realExported(located);
     const report = await sendFile(req, res, target.file, { checksums: state.checksums, chunkSize: state.options.chunkSize, sendfile: state.sendfile });
     handlers.transfer?.({ ...report, route: 'files', addr, url: req.originalUrl });
   };

@@ -18,7 +18,8 @@ import { endNode, fanOutNodes, pending, type RunContext } from './context.js';
 import { timeline } from './power.js';
 import { resolveNames } from '../nodes.js';
 
-type ReloadParams = Extract<TaskParams, { action: 'reload' }>;
+/** A reload's parameters; a deploy's are a reload's and its VNFS (actions/deploy.ts sets it, then reloads). */
+type ReloadParams = Extract<TaskParams, { action: 'reload' | 'deploy' }>;
 
 /** The message that ends a node's power step (`powered on to boot pxe`, `power cycled to boot pxe`). */
 export const POWERED = /^(powered on|power cycled) to boot pxe/;
