@@ -133,7 +133,9 @@ async function look(ctx: RunContext, tn: TaskNode, node: ResolvedNode | undefine
     const p = phaseOf(e);
     if (p === 'init') cursor.initSeen = true;
     else if (p === 'ready' && cursor.initSeen) cursor.readySeen = true;
-    if (p && isLater(p, tn.phase)) {
+    // A ready check-in before this boot asked for its init script is the previous boot's agent
+    // still running while the power cycle takes effect: not this boot's phase.
+    if (p && isLater(p, tn.phase) && (p !== 'ready' || cursor.initSeen)) {
       tn.phase = p;
       addMessage(ctx.task, tn, `${p}: ${describe(e)}`, false, e.time);
       // Each phase is told on its own (an /events subscriber sees them all, in order).
