@@ -149,3 +149,44 @@ t.test('node status: READY/RELOAD verdict with the reason, and the power state w
   t.match(table.stdout, /^lab1\s.*\sREADY\s+on\s*$/m, 'the plain output ends with the verdict and the power state');
   t.match(table.stdout, /^lab2\s.*\sRELOAD \(never seen\)\s+on\s*$/m);
 });
+
+t.test('node deploy --wait: the VNFS set first, then the reload, ready on the new VNFS', async (t) => {
+  const missing = cli('node', 'deploy', 'nosuch', 'lab1');
+  t.equal(missing.status, 1);
+  t.match(missing.stderr, /node deploy: no VNFS "nosuch"/, 'a VNFS that does not exist is refused before anything is done');
+  mkdirSync(join(state, 'vnfs/rescue'), { recursive: true });
+  writeFileSync(join(state, 'vnfs/rescue/config'), '');
+  const dry = cli('node', 'deploy', 'rescue', 'lab1', '--dry-run');
+  t.match(dry.stdout, /^lab1 {2}vnfs set to rescue; then /m, '--dry-run says the VNFS comes first');
+
+  rmSync(join(state, 'lab1'), { force: true });
+  const child = spawn(process.execPath, [join(ROOT, 'bin/provisiond.js'), '-c', cfgFile, 'node', 'deploy', 'rescue', 'lab1', '--wait', '--wait-timeout', '15', '--interval', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const done = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const end = Date.now() + 20000;
+  while (!(existsSync(join(state, 'lab1')) && readFileSync(join(state, 'lab1'), 'utf8').trim() === 'on')) {
+    if (Date.now() > end) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const r2 = await openRegistry(config, silentLogger());
+  t.equal((await r2.getNode('lab1'))?.vnfs, 'rescue', 'the VNFS was set before the node was powered');
+  // The node boots the new VNFS: init, getfile of its image, ready.
+  await r2.recordContact(mac(301), 'init', '10.0.0.31');
+  await r2.addEvent({ time: Date.now(), nodeid: mac(301), source: 'http', stage: 'nodescript init', msg: 'requested by lab1 from 10.0.0.31', ok: true });
+  await r2.addEvent({ time: Date.now() + 1, nodeid: mac(301), source: 'node', stage: 'getfile', msg: 'vnfs/rescue/image.cpio.gz', ok: true });
+  await r2.flush();
+  await new Promise((r) => setTimeout(r, 600));
+  await r2.recordContact(mac(301), 'ready', '10.0.0.31');
+  await r2.addEvent({ time: Date.now() + 2, nodeid: mac(301), source: 'http', stage: 'nodescript ready', msg: 'requested by lab1 from 10.0.0.31', ok: true });
+  await r2.flush();
+  await r2.close();
+  const code = await done;
+  t.equal(code, 0, `deployed (${err.trim()})`);
+  t.match(out, /^lab1 {2}powered on to boot pxe/m);
+  t.match(out, /^lab1 {2}ready on rescue \(\d+s\)$/m, 'ready on the deployed VNFS');
+  const tasks = cli('task', 'list', '--json');
+  t.match(tasks.stdout, /"action": ?"deploy"/, 'one deploy task, as `task list` shows');
+});
