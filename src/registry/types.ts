@@ -251,6 +251,13 @@ export interface RegistryStore {
    * back to updateNode per node.
    */
   updateNodes?(names: string[], update: NodeUpdate): Promise<NodeRecord[]>;
+  /**
+   * Atomically: the first of `candidates` (names, in order) that is registered and has no attribute
+   * `key` of its own gets `update` (which sets `key`), committed; null when none is left. Two callers,
+   * in one process or several (or on several servers), never claim the same node. Node allocation
+   * (`alloc.owner`) is built on it.
+   */
+  claimNode(candidates: readonly string[], key: string, update: NodeUpdate): Promise<NodeRecord | null>;
   deleteNode(name: string): Promise<void>;
   /** Deletes many nodes, all or none, in one transaction. Optional, as updateNodes. */
   deleteNodes?(names: string[]): Promise<void>;

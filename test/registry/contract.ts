@@ -264,6 +264,28 @@ export function registryContract(tap: Tap, backend: ContractBackend): void {
     t.equal(await r2.getNodeByAddress('10.0.0.100'), null);
   });
 
+  tap.test('contract: claimNode gives each node to one caller only, across connections, committed', async (t) => {
+    const { reg, reopen } = await fresh(t);
+    await reg.importNodes(Array.from({ length: 20 }, (_, i) => ({ name: `c${String(i + 1).padStart(2, '0')}`, nodeid: mac(500 + i) })));
+    const other = await reopen();
+    const names = Array.from({ length: 20 }, (_, i) => `c${String(i + 1).padStart(2, '0')}`);
+    // 50 callers at once, half through another connection, each asking for any of the 20.
+    const claims = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => (i % 2 ? other : reg).claimNode(names, 'alloc.owner', { attrs: { 'alloc.owner': `tenant${i}` } })),
+    );
+    const won = claims.filter((c) => c !== null);
+    t.equal(won.length, 20, '20 claims won');
+    t.equal(new Set(won.map((c) => c!.name)).size, 20, 'by 20 different nodes');
+    t.equal(claims.filter((c) => c === null).length, 30, '30 found none left');
+    const again = await reopen();
+    const owners = (await again.listNodes()).map((n) => n.attrs['alloc.owner']);
+    t.equal(new Set(owners).size, 20, 'each node keeps the owner that claimed it, committed');
+    t.equal(await reg.claimNode(['c01', 'nosuch'], 'alloc.owner', { attrs: { 'alloc.owner': 'late' } }), null, 'a claimed or unknown node is skipped');
+    await reg.updateNode('c05', { attrs: { 'alloc.owner': null } });
+    t.match(await other.claimNode(names, 'alloc.owner', { attrs: { 'alloc.owner': 'next' } }), { name: 'c05' }, 'a released node is claimed again, seen from the other connection');
+    await t.rejects(reg.claimNode(names, 'alloc.owner', { vnfs: 'x' }), /must set the attribute it claims/);
+  });
+
   tap.test('contract: the timeline keeps events in order, filtered by time and count', async (t) => {
     const { reg, reopen } = await fresh(t);
     const t0 = Date.now() - 60_000;

@@ -101,6 +101,20 @@ export abstract class SqliteNodes extends SqliteCore {
     return this.write(`updating ${names.length} nodes`, () => names.map((name) => this.applyUpdate(name, update)));
   }
 
+  async claimNode(candidates: readonly string[], key: string, update: NodeUpdate): Promise<NodeRecord | null> {
+    checkNodeUpdate(update);
+    if (update.attrs?.[key] === undefined || update.attrs[key] === null) throw new TypeError(`claimNode: the update must set the attribute it claims (${key})`);
+    // In one IMMEDIATE transaction that first reads what other processes committed: no two callers,
+    // in this process or another, see the same node unclaimed.
+    return this.write(`claiming a node (${key})`, () => {
+      for (const name of candidates) {
+        const node = this.index.nodes.get(name);
+        if (node && node.attrs[key] === undefined) return this.applyUpdate(name, update);
+      }
+      return null;
+    });
+  }
+
   /** One node's update, inside a write transaction. */
   private applyUpdate(name: string, update: NodeUpdate): NodeRecord {
     const old = this.mustNode(name);
