@@ -28,6 +28,7 @@ export const nodeView = z
     bootVnfs: z.string().nullable().meta({ description: 'the VNFS of its last boot, as the node reported it' }),
     bootImage: z.string().nullable().meta({ description: 'the sha256 of the image it booted' }),
     currentImage: z.string().nullable().meta({ description: 'the sha256 of its VNFS\'s image now: a reboot changes the node when it differs from bootImage' }),
+    owner: z.string().nullable().meta({ description: 'who the node is allocated to (POST /allocations), or null' }),
     attrs,
   })
   .meta({ id: 'Node', description: 'a node with group and default inheritance applied, as `provisiond node list --json` prints it' });

@@ -29,6 +29,8 @@ export interface NodeView {
   bootImage: string | null;
   /** The sha256 of its VNFS's image now (null: not built, or not looked up): a reboot changes the node when it differs. */
   currentImage: string | null;
+  /** Who the node is allocated to (its own `alloc.owner`), or null. */
+  owner: string | null;
   attrs: Record<string, string>;
 }
 
@@ -56,6 +58,7 @@ export function nodeView(r: ResolvedNode, config: Config, now = Date.now(), imag
     bootVnfs: r.bootVnfs,
     bootImage: r.bootImage,
     currentImage: images?.get(r.vnfs) ?? null,
+    owner: r.sources['attrs.alloc.owner'] === 'node' ? (r.attrs['alloc.owner'] ?? null) : null,
     attrs: maskedAttrs(r.attrs),
   };
 }

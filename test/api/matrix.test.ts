@@ -44,6 +44,7 @@ const BY_TAG: Record<string, Partial<Record<string, Need>>> = {
   bootdev: { get: 'viewer', post: 'operator' },
   reload: { get: 'viewer', post: 'operator' },
   tasks: { get: 'viewer', post: 'operator' },
+  allocations: { get: 'viewer', post: 'operator', delete: 'operator' },
 };
 
 function need(op: DocOperation): Need | undefined {

@@ -4,6 +4,7 @@
  */
 import type { Operation } from '../operation.js';
 import { groupOperations } from './groups.js';
+import { allocationOperations } from './allocations.js';
 import { nodeActionOperations } from './node-actions.js';
 import { nodeOperations } from './nodes.js';
 import { powerOperations } from './power.js';
@@ -11,4 +12,4 @@ import { scriptOperations } from './scripts.js';
 import { vnfsOperations } from './vnfs.js';
 
 // node-actions first: `/nodes/import` is matched before `/nodes/:node` would take "import" as a name.
-export const resourceOperations: Operation[] = [...nodeActionOperations, ...nodeOperations, ...groupOperations, ...vnfsOperations, ...scriptOperations, ...powerOperations];
+export const resourceOperations: Operation[] = [...nodeActionOperations, ...nodeOperations, ...groupOperations, ...vnfsOperations, ...scriptOperations, ...powerOperations, ...allocationOperations];

@@ -35,7 +35,13 @@ export function register(node: Command): void {
         const views = resolved.map((r) => nodeView(r, config, now, images));
         if (opts.json) return printJson(ctx.out, views);
         const rows = views.map((v) => [v.name, v.nodeid, v.group, v.vnfs || '-', yesNo(v.enabled), v.state ?? '-', shownAddress(v), v.contact]);
-        printTable(ctx.out, ['NAME', 'NODEID', 'GROUP', 'VNFS', 'ENABLED', 'STATE', 'ADDRESS', 'LAST CONTACT'], rows);
+        const headers = ['NAME', 'NODEID', 'GROUP', 'VNFS', 'ENABLED', 'STATE', 'ADDRESS', 'LAST CONTACT'];
+        // Allocated nodes (node allocate, the API's /allocations): who has them, as a last column.
+        if (views.some((v) => v.owner !== null)) {
+          headers.push('OWNER');
+          views.forEach((v, i) => rows[i]!.push(v.owner ?? '-'));
+        }
+        printTable(ctx.out, headers, rows);
       });
     });
 }
