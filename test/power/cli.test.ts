@@ -190,3 +190,33 @@ t.test('node deploy --wait: the VNFS set first, then the reload, ready on the ne
   const tasks = cli('task', 'list', '--json');
   t.match(tasks.stdout, /"action": ?"deploy"/, 'one deploy task, as `task list` shows');
 });
+
+t.test('node allocate and release: a free node of the group to each owner, none left, powered off on release', async (t) => {
+  const a = cli('node', 'allocate', '--group', 'lab', '--vnfs', 'rescue', '--owner', 'alice', '--hostname', 'web01');
+  t.equal(a.status, 0, a.stderr);
+  const first = /^(lab\d) {2}allocated to alice$/m.exec(a.stdout)?.[1];
+  t.ok(first, `allocated: ${a.stdout.trim()}`);
+  t.match(a.stdout, new RegExp(`^${first} {2}(powered on|power cycled) to boot pxe`, 'm'), 'and deployed: its power step');
+  const b = cli('node', 'allocate', '--group', 'lab', '--vnfs', 'rescue', '--owner', 'bob');
+  t.equal(b.status, 0, b.stderr);
+  const second = /^(lab\d) {2}allocated to bob$/m.exec(b.stdout)?.[1];
+  t.not(second, first, 'another node for the second owner');
+  const c = cli('node', 'allocate', '--group', 'lab', '--vnfs', 'rescue', '--owner', 'carol');
+  t.equal(c.status, 1);
+  t.match(c.stderr, /node allocate: no free node in group lab: 2 nodes, 2 allocated/, 'none left: a clear refusal');
+  const shown = cli('node', 'show', first!);
+  t.match(shown.stdout, /alloc\.hostname\s+web01/, 'the allocation is in the node\'s attributes');
+  const list = cli('node', 'list', 'lab[1-2]');
+  t.match(list.stdout, new RegExp(`^${first}\\t.*\\talice$`, 'm'), 'node list shows the owner');
+
+  const r = cli('node', 'release', first!);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, new RegExp(`^${first} {2}released from alice \\(powered off\\)$`, 'm'));
+  t.equal(readFileSync(join(state, first!), 'utf8').trim(), 'off', 'powered off');
+  const k = cli('node', 'release', second!, '--keep');
+  t.match(k.stdout, /released from bob \(left running\)/);
+  const again = cli('node', 'release', first!);
+  t.equal(again.status, 1);
+  t.match(again.stderr, /not allocated: /);
+  t.equal(cli('node', 'allocate', '--group', 'lab', '--vnfs', 'rescue', '--owner', 'dave').status, 0, 'a released node can be allocated again');
+});

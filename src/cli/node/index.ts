@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import { register as add } from './add.js';
+import { registerAllocate } from './allocate.js';
 import { registerBootdev } from './bootdev.js';
 import { register as del } from './delete.js';
 import { registerDeploy } from './deploy.js';
@@ -26,5 +27,6 @@ export function register(program: Command): void {
   timeline(node);
   registerBootdev(node);
   registerDeploy(node);
+  registerAllocate(node);
   importNodes(node);
 }
