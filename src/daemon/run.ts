@@ -151,6 +151,9 @@ export class Daemon {
       get renders() {
         return self().renders;
       },
+      get waiting() {
+        return self().waiting;
+      },
       close: (opts) => self().close(opts),
     };
   }
