@@ -38,6 +38,7 @@ export const startApi: ServiceFactory = async (ctx): Promise<Service | null> => 
     events: ctx.events ?? new EventHub(),
     startedAt: ctx.startedAt ?? Date.now(),
     services: () => [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })),
+    metrics: ctx.metrics ? () => ctx.metrics!.scrape() : undefined,
   };
   const make = async (config: Config) => {
     const server = new ApiServer(createApi(api, { maxBody: config.api.maxBody }), { listen: config.api.listen, port: config.api.port, tls: readTls(config) }, log);

@@ -54,6 +54,7 @@ export const startDhcp: ServiceFactory = async (ctx): Promise<DhcpService | null
     leaseTime: config.dhcp.leaseTime,
     pingCheck: config.dhcp.pingCheck,
     handler: dhcpHandler(booterOf(ctx), log, ctx.timeline),
+    observer: ctx.metrics?.dhcp,
     leases: registry,
     logger: log,
   });
