@@ -59,6 +59,7 @@ export const startDhcp: ServiceFactory = async (ctx): Promise<DhcpService | null
     logger: log,
   });
   await server.listen();
+  ctx.metrics?.knownPools(dhcpPools(config).map((p) => p.network));
   return {
     name: 'dhcp',
     server,

@@ -7,14 +7,30 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { MessageType } from '../../protocol/dhcp/constants.js';
-import type { DhcpObserver } from '../../servers/dhcp/types.js';
+import type { DhcpDropReason, DhcpObserver } from '../../servers/dhcp/types.js';
 import type { HttpRequestReport } from '../../servers/http/types.js';
 import type { TransferRecord } from '../../servers/tftp/server.js';
 import type { ScriptResult } from '../../nodescript/types.js';
 import type { RegistryBatch } from '../../registry/sqlite/store.js';
-import { BootTracker } from './boot.js';
+import { BOOT_PHASES, BootTracker } from './boot.js';
 
 const PREFIX = 'provisiond_';
+
+const DHCP_DROP_REASONS: readonly DhcpDropReason[] = [
+  'not-request',
+  'not-dhcp',
+  'no-hardware-address',
+  'no-pool',
+  'not-for-server',
+  'other-server',
+  'other-network',
+  'bad-request',
+  'not-pxe',
+  'not-answered',
+  'pool-exhausted',
+  'uncommitted',
+  'error',
+];
 
 /** DHCP message types as labels; anything else is `other` (option 53 is a byte a client chooses). */
 const DHCP_TYPES = new Map<number, string>(
@@ -138,6 +154,7 @@ export class DaemonMetrics {
       async collect() {
         this.reset();
         const n = await sources()?.nodes();
+        for (const state of ['none', 'init', 'ready']) this.set({ state }, 0);
         for (const [state, count] of n?.states ?? []) this.set({ state }, count);
       },
     });
@@ -155,6 +172,17 @@ export class DaemonMetrics {
         }
       },
     });
+    // Every series a label takes from a fixed list exists from the start, at 0: rate() and the
+    // dashboard see a counter that never moved rather than no data.
+    for (const type of ['discover', 'request', 'decline', 'release', 'inform']) this.dhcpReceived.inc({ type }, 0);
+    for (const type of ['offer', 'ack', 'nak']) this.dhcpReplies.inc({ type }, 0);
+    for (const reason of DHCP_DROP_REASONS) this.dhcpDropped.inc({ reason }, 0);
+    for (const reason of ['truncated', 'bad-cookie', 'bad-op', 'bad-hardware-address', 'bad-option']) this.dhcpParseFailures.inc({ reason }, 0);
+    for (const reason of ['aborted', 'timeout', 'error']) this.tftpFailed.inc({ reason }, 0);
+    for (const reason of ['not-found', 'refused']) this.tftpRefused.inc({ reason }, 0);
+    for (const reason of ['exit', 'signal', 'timeout', 'output-limit', 'unreadable']) this.scriptFailures.inc({ reason }, 0);
+    for (const result of ['ok', 'failed']) this.registryBatches.inc({ result }, 0);
+    for (const phase of BOOT_PHASES) this.bootPhase.zero({ phase });
     if (defaultMetrics) {
       collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
       // prom-client names three gauges `..._total`; their per-type breakdowns stay (`_total` is for counters only).
@@ -164,6 +192,11 @@ export class DaemonMetrics {
 
   #counter(name: string, help: string, labelNames: string[] = []): Counter {
     return new Counter({ name: `${PREFIX}${name}`, help, labelNames, registers: [this.registry] });
+  }
+
+  /** The DHCP pools served (their networks): their allocation-failure counters start at 0. */
+  knownPools(networks: readonly string[]): void {
+    for (const pool of networks) this.dhcpAllocationFailures.inc({ pool }, 0);
   }
 
   /** Where the scrape-time gauges read from. */
