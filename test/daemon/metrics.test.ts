@@ -179,6 +179,15 @@ t.test('the Grafana dashboard names only metrics the daemon exports', async (t) 
   for (const name of used) t.ok(samples.has(name), `${name} is in a scrape`);
 });
 
+t.test('docs/metrics.md explains every metric of a scrape, and no other', async (t) => {
+  const families = await scrape();
+  const doc = readFileSync('docs/metrics.md', 'utf8');
+  const named = new Set(doc.match(/provisiond_\w+/g));
+  for (const name of families.keys()) t.ok(named.has(name), `${name} is in docs/metrics.md`);
+  const samples = new Set([...families.values()].flatMap((f) => f.samples.map((s) => s.name)));
+  for (const name of named) t.ok(families.has(name) || samples.has(name), `${name} (docs/metrics.md) is in a scrape`);
+});
+
 t.test('a viewer token scrapes, no token is 401, on both listeners', async (t) => {
   for (const url of ['http://127.0.0.1:9870/metrics', 'http://127.0.0.1:9870/api/v1/metrics', 'http://127.0.0.1:9871/metrics']) {
     const anon = await curl(S, url);
