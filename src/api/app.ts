@@ -146,11 +146,19 @@ async function recordAudit(api: ApiContext, op: Operation, req: Request, caller:
     .catch((err: unknown) => api.log.error({ op: op.id, err: String(err) }, 'api: the audit entry could not be written'));
 }
 
-/** The express application serving `operations` under /api/v1 (and whatever `extra` mounts, e.g. /api/docs). */
-export function createApiApp(api: ApiContext, operations: readonly Operation[], { maxBody }: ApiAppOptions, extra?: (app: express.Express) => void): express.Express {
+/** The express application serving `operations` under /api/v1 (and whatever `extra` mounts after them, e.g. /api/docs). */
+export function createApiApp(
+  api: ApiContext,
+  operations: readonly Operation[],
+  { maxBody }: ApiAppOptions,
+  extra?: (app: express.Express) => void,
+  /** Mounted before the operations (path aliases). */
+  before?: (app: express.Express) => void,
+): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  before?.(app);
   const router = express.Router({ strict: false, caseSensitive: true });
   const json = express.json({ limit: maxBody, strict: true, type: () => true });
   const methods = new Map<string, Set<string>>();

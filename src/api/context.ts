@@ -33,4 +33,6 @@ export interface ApiContext {
   startedAt: number;
   /** The daemon's services and where they listen, for /healthz. */
   services(): Array<{ name: string; address: string }>;
+  /** The Prometheus scrape text and its content type; absent: GET /metrics answers 404. */
+  metrics?(): Promise<{ contentType: string; text: string }>;
 }

@@ -11,6 +11,7 @@ import { defineOperation, type Operation } from './operation.js';
 import { openApiDocument } from './openapi.js';
 import { eventOperations } from './routes/events.js';
 import { metaOperations } from './routes/meta.js';
+import { metricsOperations } from './routes/metrics.js';
 import { resourceOperations } from './routes/resources.js';
 import { taskOperations } from './routes/tasks.js';
 import { tokenOperations } from './routes/tokens.js';
@@ -21,9 +22,14 @@ export type { ApiContext, TaskService } from './context.js';
 
 export const API_VERSION = '1.0.0';
 
+/** The listener of config `metrics`: GET /metrics (and /api/v1/metrics) only, with the same token check. */
+export function createMetricsApp(api: ApiContext): express.Express {
+  return createApiApp(api, metricsOperations, { maxBody: 1024 }, undefined, metricsAlias);
+}
+
 /** Every operation of the API, the document's own included. */
 export function apiOperations(): Operation[] {
-  const ops: Operation[] = [...metaOperations, ...tokenOperations, ...resourceOperations, ...taskOperations, ...eventOperations];
+  const ops: Operation[] = [...metaOperations, ...metricsOperations, ...tokenOperations, ...resourceOperations, ...taskOperations, ...eventOperations];
   let doc: Record<string, unknown> | null = null;
   ops.push(
     defineOperation({
@@ -40,12 +46,20 @@ export function apiOperations(): Operation[] {
   return ops;
 }
 
-/** The API's express application: /api/v1/... and the reference page at /api/docs. */
+/** `/metrics` at the root, where Prometheus looks by default, is /api/v1/metrics (same token check). */
+function metricsAlias(app: express.Express): void {
+  app.use((req, _res, next) => {
+    if (req.path === '/metrics') req.url = `${API_BASE}${req.url}`;
+    next();
+  });
+}
+
+/** The API's express application: /api/v1/..., /metrics, and the reference page at /api/docs. */
 export function createApi(api: ApiContext, o: { maxBody: number }): express.Express {
   return createApiApp(api, apiOperations(), o, (app) => {
     app.get(['/api/docs', '/api/docs/'], (_req, res) => {
       res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
       res.type('html').send(DOCS_PAGE);
     });
-  });
+  }, metricsAlias);
 }

@@ -53,6 +53,10 @@ export function parseConfig(text: string, file = '<config>', cwd = process.cwd()
   if (api.enabled && !api.listen.startsWith('127.') && api.tls === null && !api.insecure) {
     throw new ConfigError(file, 'api.listen', `${api.listen} is not a loopback address: API tokens would cross the network in clear; set api.tls (cert and key), or api.insecure: true`);
   }
+  const { metrics } = parsed.data;
+  if (metrics.enabled && !metrics.listen.startsWith('127.') && metrics.tls === null && !metrics.insecure) {
+    throw new ConfigError(file, 'metrics.listen', `${metrics.listen} is not a loopback address: the scraper's token would cross the network in clear; set metrics.tls (cert and key), or metrics.insecure: true`);
+  }
   const value = { ...parsed.data, statedir: resolve(cwd, parsed.data.statedir), source: file };
   return deepFreeze(value) as Config;
 }

@@ -179,6 +179,23 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    metrics: z
+      .object({
+        /** A listener of its own serving only GET /metrics (the admin API's listener serves it too). */
+        enabled: z.boolean().default(false),
+        /** 127.0.0.1 by default; any other address needs `tls` (or `insecure: true`), as api.listen. */
+        listen: ipv4.default('127.0.0.1'),
+        port: port.default(9871),
+        tls: z
+          .object({ cert: z.string().min(1), key: z.string().min(1) })
+          .strict()
+          .nullable()
+          .default(null),
+        /** Serve plain HTTP on a non-loopback address (the scraper's token then crosses the network in clear). */
+        insecure: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     power: z
       .object({
         concurrency: z.number().int().positive().default(16),

@@ -9,28 +9,29 @@ import { statePath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../util/errors.js';
 import { Pacer } from '../util/pacer.js';
-import type { Service, ServiceFactory } from './service.js';
+import type { Logger } from '../log/logger.js';
+import type { DaemonContext, Service, ServiceFactory } from './service.js';
 
-function readTls(config: Config): { cert: Buffer; key: Buffer } | null {
-  const tls = config.api.tls;
+/** The certificate and key of config `api.tls` (or `metrics.tls`), read; null when not set. */
+export function readTls(config: Config, section: 'api' | 'metrics' = 'api'): { cert: Buffer; key: Buffer } | null {
+  const tls = config[section].tls;
   if (!tls) return null;
   const read = (key: 'cert' | 'key') => {
     const file = statePath(config, tls[key]);
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new ConfigError(config.source, `api.tls.${key}`, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+      throw new ConfigError(config.source, `${section}.tls.${key}`, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
     }
   };
   return { cert: read('cert'), key: read('key') };
 }
 
-export const startApi: ServiceFactory = async (ctx): Promise<Service | null> => {
-  if (!ctx.config.api.enabled) return null;
+/** What the API's handlers get from the daemon. */
+export function apiContext(ctx: DaemonContext, log: Logger): ApiContext {
   if (!ctx.nodescripts) throw new TypeError('api service: the daemon context carries no nodescript engine');
-  const log = ctx.log.child({ server: 'api' });
   const current = ctx.current ?? (() => ctx.config);
-  const api: ApiContext = {
+  return {
     registry: ctx.registry,
     config: current,
     log,
@@ -40,7 +41,14 @@ export const startApi: ServiceFactory = async (ctx): Promise<Service | null> => 
     pacer: new Pacer(),
     startedAt: ctx.startedAt ?? Date.now(),
     services: () => [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })),
+    metrics: ctx.metrics ? () => ctx.metrics!.scrape() : undefined,
   };
+}
+
+export const startApi: ServiceFactory = async (ctx): Promise<Service | null> => {
+  if (!ctx.config.api.enabled) return null;
+  const log = ctx.log.child({ server: 'api' });
+  const api = apiContext(ctx, log);
   const make = async (config: Config) => {
     const server = new ApiServer(createApi(api, { maxBody: config.api.maxBody }), { listen: config.api.listen, port: config.api.port, tls: readTls(config) }, log);
     await server.listen();

@@ -54,10 +54,12 @@ export const startDhcp: ServiceFactory = async (ctx): Promise<DhcpService | null
     leaseTime: config.dhcp.leaseTime,
     pingCheck: config.dhcp.pingCheck,
     handler: dhcpHandler(booterOf(ctx), log, ctx.timeline),
+    observer: ctx.metrics?.dhcp,
     leases: registry,
     logger: log,
   });
   await server.listen();
+  ctx.metrics?.knownPools(dhcpPools(config).map((p) => p.network));
   return {
     name: 'dhcp',
     server,

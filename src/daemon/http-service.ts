@@ -94,6 +94,7 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
           () => {},
         );
       },
+      request: ctx.metrics ? (r) => ctx.metrics!.httpRequest(r) : undefined,
       health: () => ({ services: [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })) }),
     },
   });

@@ -27,6 +27,8 @@ export interface NodeRequestsDeps {
   httpAddress(): string;
   /** Told of every contact recorded: the node, the state it asked for (and the one it was in), its address. */
   onContact?(c: { node: NodeRecord; state: string; addr: string }): void;
+  /** Told of every nodescript's outcome (the metrics). */
+  onScript?(r: ScriptResult): void;
 }
 
 export type Via = 'http' | 'perceus';
@@ -100,6 +102,7 @@ export class NodeRequests {
     timeline({ nodeid, source: via, stage: `nodescript ${state}`, msg: `requested by ${resolved.name} from ${addr}`, ok: true, addr });
     let failed = 0;
     const onScript = (r: ScriptResult) => {
+      this.deps.onScript?.(r);
       if (r.kind === 'skipped' && r.ok) return;
       if (!r.ok) failed++;
       const what = r.kind === 'verbatim' ? 'sent verbatim' : r.kind === 'skipped' ? 'skipped' : r.ok ? 'exit 0' : (r.reason ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.exitCode}`));

@@ -23,6 +23,9 @@ import { EventHub } from '../api/events.js';
 import { EventFeed } from './events.js';
 import { startWatchers } from './watch.js';
 import { TaskRunner } from '../tasks/index.js';
+import { DaemonMetrics } from './metrics/metrics.js';
+import { cachedNodeCounts } from './metrics/nodes.js';
+import type { DhcpService } from './dhcp.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -49,6 +52,8 @@ export class Daemon {
   readonly startedAt = Date.now();
   /** Runs the admin API's tasks; takes over those of a runner process that is gone. */
   readonly tasks: TaskRunner;
+  /** The Prometheus metrics every service feeds (GET /metrics of the admin API). */
+  readonly metrics: DaemonMetrics;
   #sweep: NodeJS.Timeout | null = null;
 
   private constructor(
@@ -56,11 +61,22 @@ export class Daemon {
     readonly log: Logger,
     readonly registry: RegistryStore,
     engine: NodescriptEngine,
+    metrics: DaemonMetrics,
   ) {
     this.#config = config;
     this.#engine = engine;
+    this.metrics = metrics;
     this.feed = new EventFeed(this.events, registry);
-    this.timeline = createTimelineRecorder(registry, log.child({ component: 'timeline' }), (e) => this.feed.timeline(e));
+    this.timeline = createTimelineRecorder(registry, log.child({ component: 'timeline' }), (e) => {
+      this.feed.timeline(e);
+      metrics.boot.event(e);
+    });
+    const nodeCounts = cachedNodeCounts(registry, () => this.#config);
+    metrics.setSources({
+      pools: () => (this.services.get('dhcp') as DhcpService | undefined)?.server.poolUsage() ?? [],
+      nodescripts: () => ({ running: this.#engine.running, waiting: this.#engine.waiting ?? 0 }),
+      nodes: nodeCounts,
+    });
     this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline });
     this.tasks.on('change', (t) => this.feed.task(t));
   }
@@ -77,9 +93,10 @@ export class Daemon {
   static async start({ config, log: given, logFormat, logLevel, watch = true }: DaemonOptions): Promise<Daemon> {
     const log = given ?? createLogger({ level: logLevel ?? config.log.level, format: logFormat ?? config.log.format });
     log.info({ config: config.source, statedir: config.statedir }, 'configuration loaded');
-    const registry = await openRegistry(config, log);
+    const metrics = new DaemonMetrics();
+    const registry = await openRegistry(config, log, { onBatch: (b) => metrics.registryBatch(b) });
     const engine = createNodescriptEngine({ ...engineOptionsFromConfig(config), logger: log });
-    const daemon = new Daemon(config, log, registry, engine);
+    const daemon = new Daemon(config, log, registry, engine, metrics);
     try {
       for (const { name, start } of serviceFactories) await daemon.#startService(name, start);
     } catch (err) {
@@ -121,7 +138,11 @@ export class Daemon {
       log: this.log,
       config: () => this.#config,
       httpAddress: () => httpNodeAddress(this.services, this.#config),
-      onContact: (c) => this.feed.contact(c),
+      onContact: (c) => {
+        this.feed.contact(c);
+        this.metrics.boot.contact(c.node.nodeid, c.state);
+      },
+      onScript: (r) => this.metrics.nodescript(r),
     });
     return {
       config: this.#config,
@@ -136,6 +157,7 @@ export class Daemon {
       events: this.events,
       tasks: this.tasks,
       startedAt: this.startedAt,
+      metrics: this.metrics,
     };
   }
 
@@ -150,6 +172,9 @@ export class Daemon {
       },
       get renders() {
         return self().renders;
+      },
+      get waiting() {
+        return self().waiting;
       },
       close: (opts) => self().close(opts),
     };

@@ -11,6 +11,7 @@ import type { RegistryStore, TimelineEvent } from '../registry/types.js';
 import type { NodeRequests } from './node-requests.js';
 import type { EventHub } from '../api/events.js';
 import type { TaskService } from '../api/context.js';
+import type { DaemonMetrics } from './metrics/metrics.js';
 
 /** What every service factory receives from the daemon. */
 export interface DaemonContext {
@@ -38,6 +39,8 @@ export interface DaemonContext {
   tasks?: TaskService;
   /** When the daemon started (ms). */
   startedAt?: number;
+  /** The daemon's Prometheus metrics, fed through the servers' hooks; absent: nothing is counted. */
+  metrics?: DaemonMetrics;
 }
 
 /** A started server. */

@@ -3,6 +3,7 @@
  */
 import { startApi } from './api-service.js';
 import { startDhcp } from './dhcp.js';
+import { startMetrics } from './metrics-service.js';
 import { startHttp } from './http-service.js';
 import { startPerceus } from './perceus-service.js';
 import type { ServiceFactory } from './service.js';
@@ -14,4 +15,5 @@ export const serviceFactories: Array<{ name: string; start: ServiceFactory }> = 
   { name: 'dhcp', start: startDhcp },
   { name: 'perceus', start: startPerceus },
   { name: 'api', start: startApi },
+  { name: 'metrics', start: startMetrics },
 ];

@@ -31,6 +31,16 @@ export function tftpTimeline(booter: Booter, timeline: DaemonContext['timeline']
   };
 }
 
+/** The timeline's callback, and the metrics' first when the daemon has them. */
+function withMetrics(ctx: DaemonContext, timeline: (r: TransferRecord) => void): (r: TransferRecord) => void {
+  const metrics = ctx.metrics;
+  if (!metrics) return timeline;
+  return (r) => {
+    metrics.tftpEnd(r);
+    timeline(r);
+  };
+}
+
 function serverFor(config: Config, booter: Booter, ctx: DaemonContext, log: Logger): TftpServer {
   const t = config.tftp;
   return new TftpServer({
@@ -44,7 +54,8 @@ function serverFor(config: Config, booter: Booter, ctx: DaemonContext, log: Logg
     nativeMinBytes: t.engine === 'js' ? null : undefined,
     pumpSpinUs: t.pumpSpinUs,
     generate: (path) => booter.tftpFile(path),
-    onTransfer: tftpTimeline(booter, ctx.timeline, log),
+    onStart: ctx.metrics ? () => ctx.metrics!.tftpStart() : undefined,
+    onTransfer: withMetrics(ctx, tftpTimeline(booter, ctx.timeline, log)),
     logger: log,
   });
 }

@@ -155,6 +155,9 @@ export function createNodescriptEngine(opts: EngineOptions): NodescriptEngine {
     get renders() {
       return inFlight.size;
     },
+    get waiting() {
+      return limiter.waiting;
+    },
     async close({ graceMs = 0 } = {}) {
       closed = true;
       const until = Date.now() + graceMs;

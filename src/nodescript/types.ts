@@ -108,6 +108,8 @@ export interface NodescriptEngine {
   readonly running: number;
   /** Renders in flight (a render between two scripts runs no process but is not finished). */
   readonly renders?: number;
+  /** Renders waiting for a process slot (the concurrency limit is reached). */
+  readonly waiting?: number;
   /**
    * Refuses new renders, lets those in flight finish for up to `graceMs` (default 0), then kills what
    * still runs and stops the spawner. A reload retiring an engine passes a grace period.

@@ -7,6 +7,7 @@ import { statePath } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { RegistryUnavailableError } from './errors.js';
 import { SqliteRegistry } from './sqlite/registry.js';
+import type { SqliteRegistryOptions } from './sqlite/store.js';
 import type { RegistryStore } from './types.js';
 
 export interface OpenRegistryOptions {
@@ -16,6 +17,8 @@ export interface OpenRegistryOptions {
   flushInterval?: number;
   /** Test hook: awaited before every batch commit (see SqliteRegistryOptions.beforeCommit). */
   beforeCommit?: () => Promise<void>;
+  /** Told of every batch of the servers' writes (see SqliteRegistryOptions.onBatch). */
+  onBatch?: SqliteRegistryOptions['onBatch'];
 }
 
 /** The database file a `sqlite:` URL names, resolved against the statedir; null for other backends. */

@@ -29,6 +29,7 @@ const BY_ID: Record<string, Need> = {
   'tasks.get': 'viewer',
   'tasks.cancel': 'operator',
   'events.stream': 'viewer',
+  'metrics.get': 'viewer',
 };
 
 const BY_TAG: Record<string, Partial<Record<string, Need>>> = {

@@ -58,6 +58,8 @@ t.test('each kind of mistake is refused with file, key path and reason', async (
     ['node:\n  timeout: 0\n', /: node\.timeout: /],
     ['log:\n  level: loud\n', /: log\.level: /],
     ['nodescripts:\n  concurrency: 1.5\n', /: nodescripts\.concurrency: /],
+    ['metrics:\n  enabled: true\n  listen: 10.0.0.1\n', /: metrics\.listen: 10\.0\.0\.1 is not a loopback address: the scraper's token would cross the network in clear; set metrics\.tls \(cert and key\), or metrics\.insecure: true$/],
+    ['metrics:\n  port: -1\n', /: metrics\.port: /],
   ];
   for (const [text, re] of cases) {
     let err: unknown;

@@ -27,8 +27,14 @@ export interface DhcpPacket {
 }
 
 /** A packet that cannot be a valid DHCP message; `reason` is short enough for a counter label. */
+/** What is wrong with a packet, in a few words that do not vary with its content (a metric label). */
+export type DhcpDecodeFailure = 'truncated' | 'bad-cookie' | 'bad-op' | 'bad-hardware-address' | 'bad-option';
+
 export class DhcpDecodeError extends Error {
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    readonly failure: DhcpDecodeFailure,
+  ) {
     // No stack trace: a flood of junk must cost the server little, and the reason says it all.
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
@@ -101,12 +107,12 @@ function readOptions(buf: Buffer, into: Map<number, Buffer>, where: string): boo
       continue;
     }
     if (code === Opt.END) return true;
-    if (i + 1 >= buf.length) throw new DhcpDecodeError(`option ${code} in ${where} has no length`);
+    if (i + 1 >= buf.length) throw new DhcpDecodeError(`option ${code} in ${where} has no length`, 'bad-option');
     const len = buf[i + 1]!;
-    if (i + 2 + len > buf.length) throw new DhcpDecodeError(`option ${code} in ${where} runs past the end`);
+    if (i + 2 + len > buf.length) throw new DhcpDecodeError(`option ${code} in ${where} runs past the end`, 'bad-option');
     const value = buf.subarray(i + 2, i + 2 + len);
     const prev = into.get(code);
-    if (prev && prev.length + len > MAX_OPTION_OCTETS) throw new DhcpDecodeError(`option ${code} is too long`);
+    if (prev && prev.length + len > MAX_OPTION_OCTETS) throw new DhcpDecodeError(`option ${code} is too long`, 'bad-option');
     // A view, not a copy: the packet owns `buf` (see decodePacket).
     into.set(code, prev ? Buffer.concat([prev, value]) : value);
     i += 2 + len;
@@ -120,15 +126,15 @@ function readOptions(buf: Buffer, into: Map<number, Buffer>, where: string): boo
  * the packet is in use (node's dgram gives every datagram a buffer of its own).
  */
 export function decodePacket(buf: Buffer): DhcpPacket {
-  if (buf.length < HEADER_LENGTH + 4) throw new DhcpDecodeError(`truncated (${buf.length} octets)`);
-  if (buf.readUInt32BE(HEADER_LENGTH) !== MAGIC_COOKIE) throw new DhcpDecodeError('bad magic cookie');
+  if (buf.length < HEADER_LENGTH + 4) throw new DhcpDecodeError(`truncated (${buf.length} octets)`, 'truncated');
+  if (buf.readUInt32BE(HEADER_LENGTH) !== MAGIC_COOKIE) throw new DhcpDecodeError('bad magic cookie', 'bad-cookie');
   const op = buf[0]!;
-  if (op !== 1 && op !== 2) throw new DhcpDecodeError(`bad op ${op}`);
+  if (op !== 1 && op !== 2) throw new DhcpDecodeError(`bad op ${op}`, 'bad-op');
   const htype = buf[1]!;
   const hlen = buf[2]!;
-  if (hlen > 16) throw new DhcpDecodeError(`hlen ${hlen} > 16`);
-  if (htype !== HTYPE_ETHERNET && htype !== HTYPE_IEEE802 && htype !== HTYPE_INFINIBAND) throw new DhcpDecodeError(`unknown htype ${htype}`);
-  if ((htype === HTYPE_ETHERNET || htype === HTYPE_IEEE802) && hlen !== 6) throw new DhcpDecodeError(`hlen ${hlen} for ethernet`);
+  if (hlen > 16) throw new DhcpDecodeError(`hlen ${hlen} > 16`, 'bad-hardware-address');
+  if (htype !== HTYPE_ETHERNET && htype !== HTYPE_IEEE802 && htype !== HTYPE_INFINIBAND) throw new DhcpDecodeError(`unknown htype ${htype}`, 'bad-hardware-address');
+  if ((htype === HTYPE_ETHERNET || htype === HTYPE_IEEE802) && hlen !== 6) throw new DhcpDecodeError(`hlen ${hlen} for ethernet`, 'bad-hardware-address');
   const options = new Map<number, Buffer>();
   readOptions(buf.subarray(HEADER_LENGTH + 4), options, 'options');
   const packet: DhcpPacket = {

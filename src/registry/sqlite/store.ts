@@ -56,6 +56,16 @@ export interface SqliteRegistryOptions {
    * that nothing waiting for it (a DHCPACK) leaves before it.
    */
   beforeCommit?: () => Promise<void>;
+  /** Told of every batch committed (or that failed): the seconds its commit took, where it ran (the daemon's metrics). */
+  onBatch?: (b: RegistryBatch) => void;
+}
+
+/** One batch of the servers' writes, as `onBatch` reports it. */
+export interface RegistryBatch {
+  ok: boolean;
+  seconds: number;
+  /** In the writer thread, or on the event loop. */
+  thread: boolean;
 }
 
 export type Durability = 'fsync' | 'process';
@@ -120,6 +130,7 @@ export class SqliteCore {
   private readonly seenChanges = { refreshed: -1 };
   readonly durability: Durability;
   private readonly beforeCommit: (() => Promise<void>) | undefined;
+  private readonly onBatch: ((b: RegistryBatch) => void) | undefined;
   /** Waiting for the commit of what is queued now (durable writes: leases). */
   private queueWaiters: CommitWaiter[] = [];
   /** Waiting for the commit of everything queued now (drain). */
@@ -146,6 +157,7 @@ export class SqliteCore {
     this.busyTimeout = opts.busyTimeout ?? 5000;
     this.durability = opts.durability ?? 'fsync';
     this.beforeCommit = opts.beforeCommit;
+    this.onBatch = opts.onBatch;
     this.writerOff = opts.writerThread === false || path === ':memory:';
   }
 
@@ -345,17 +357,21 @@ export class SqliteCore {
     try {
       if (this.beforeCommit) await this.beforeCommit();
       if (this.closed || this.queue.size === 0 || this.queue.inFlight) return;
+      const began = performance.now();
       if (this.useWriter(true)) {
         const all = full || this.fullWaiters.length > 0 || this.queue.size >= this.maxQueued || this.queue.otherAge(performance.now()) >= this.flushInterval;
         await this.sendBatch(!all);
+        this.reportBatch(began, true);
         return;
       }
       const waiters = [...this.queueWaiters, ...this.fullWaiters];
       try {
         this.flushQueued();
         this.flushFailing = false;
+        this.reportBatch(began, false);
       } catch (err) {
         this.failed(err as Error);
+        this.reportBatch(began, false);
         // flushQueued settles the waiters when it commits; it did not.
         this.queueWaiters = this.queueWaiters.filter((w) => !waiters.includes(w));
         this.fullWaiters = this.fullWaiters.filter((w) => !waiters.includes(w));
@@ -370,6 +386,14 @@ export class SqliteCore {
       if (this.queue.size === 0) settle(idle, null);
       else this.fullWaiters.push(...idle);
       this.next();
+    }
+  }
+
+  private reportBatch(began: number, thread: boolean): void {
+    try {
+      this.onBatch?.({ ok: !this.flushFailing, seconds: (performance.now() - began) / 1000, thread });
+    } catch {
+      // A counter never stops a commit.
     }
   }
 

@@ -9,7 +9,7 @@ import type { Logger } from '../../log/logger.js';
 import { buildReply } from './reply.js';
 import { intToIp, ipToInt, LeaseTable, type DhcpLease, type Pool } from './pool.js';
 import { pingAnswers } from './ping.js';
-import type { DhcpClientInfo, DhcpDecision, DhcpEvent, DhcpServerOptions, DhcpStats } from './types.js';
+import type { DhcpClientInfo, DhcpDecision, DhcpDropReason, DhcpEvent, DhcpServerOptions, DhcpStats } from './types.js';
 
 /** How long an offered address is held for the client before others may get it. */
 const OFFER_HOLD_MS = 60_000;
@@ -63,8 +63,9 @@ export class DhcpEngine {
     };
   }
 
-  private ignore(hwaddr: string, why: string): null {
+  private ignore(hwaddr: string, why: string, reason: DhcpDropReason): null {
     this.stats.ignored++;
+    this.opts.observer?.dropped?.(reason);
     this.log.debug({ hwaddr }, `ignored: ${why}`);
     return null;
   }
@@ -87,6 +88,7 @@ export class DhcpEngine {
       return true;
     } catch (err) {
       this.stats.uncommitted++;
+      this.opts.observer?.dropped?.('uncommitted');
       const now = Date.now();
       if (now - this.lastCommitFailLog >= EXHAUSTED_LOG_MS) {
         this.lastCommitFailLog = now;
@@ -102,10 +104,10 @@ export class DhcpEngine {
   async handle(req: DhcpPacket, arrival: Arrival): Promise<DhcpPacket | null> {
     const type = getMessageType(req);
     const hwaddr = getHwaddr(req);
-    if (type === null) return this.ignore(hwaddr ?? '?', 'BOOTP request without a DHCP message type');
-    if (!hwaddr) return this.ignore('?', 'no usable hardware address');
+    if (type === null) return this.ignore(hwaddr ?? '?', 'BOOTP request without a DHCP message type', 'not-dhcp');
+    if (!hwaddr) return this.ignore('?', 'no usable hardware address', 'no-hardware-address');
     const pool = this.poolFor(req, arrival);
-    if (!pool) return this.ignore(hwaddr, req.giaddr !== '0.0.0.0' ? `no pool contains relay ${req.giaddr}` : 'no pool on this interface');
+    if (!pool) return this.ignore(hwaddr, req.giaddr !== '0.0.0.0' ? `no pool contains relay ${req.giaddr}` : 'no pool on this interface', 'no-pool');
     switch (type) {
       case MessageType.DISCOVER:
         return this.discover(req, hwaddr, arrival, pool);
@@ -118,7 +120,7 @@ export class DhcpEngine {
       case MessageType.INFORM:
         return this.inform(req, hwaddr, arrival, pool);
       default:
-        return this.ignore(hwaddr, `message type ${type} is not for a server`);
+        return this.ignore(hwaddr, `message type ${type} is not for a server`, 'not-for-server');
     }
   }
 
@@ -173,10 +175,12 @@ export class DhcpEngine {
 
   private async discover(req: DhcpPacket, hwaddr: string, arrival: Arrival, pool: Pool): Promise<DhcpPacket | null> {
     const d = await this.decide(req, hwaddr, arrival);
-    if (!d.answer) return this.ignore(hwaddr, d.reason);
+    if (!d.answer) return this.ignore(hwaddr, d.reason, 'not-answered');
     const addr = await this.allocate(hwaddr, pool, d.address ?? null, getIpOption(req, Opt.REQUESTED_ADDRESS));
     if (addr === null) {
       this.stats.exhausted++;
+      this.opts.observer?.exhausted?.(pool.options.network);
+      this.opts.observer?.dropped?.('pool-exhausted');
       // One warning per pool per interval, with the count: a boot storm must not flood the log.
       const now = Date.now();
       if (now - (this.lastExhaustedLog.get(pool) ?? 0) >= EXHAUSTED_LOG_MS) {
@@ -208,19 +212,19 @@ export class DhcpEngine {
     if (serverId && !this.ourIds().has(serverId)) {
       // The client chose another server's offer: free what we offered, and never answer.
       if (own?.state === 'offered') this.table.delete(hwaddr);
-      return this.ignore(hwaddr, `request for server ${serverId}`);
+      return this.ignore(hwaddr, `request for server ${serverId}`, 'other-server');
     }
     const wanted = requested ?? (req.ciaddr !== '0.0.0.0' ? req.ciaddr : null);
-    if (!wanted) return this.ignore(hwaddr, 'request names no address');
+    if (!wanted) return this.ignore(hwaddr, 'request names no address', 'bad-request');
     const w = ipToInt(wanted);
     const d = await this.decide(req, hwaddr, arrival);
-    if (!d.answer) return this.ignore(hwaddr, d.reason);
+    if (!d.answer) return this.ignore(hwaddr, d.reason, 'not-answered');
     const fixed = d.address && pool.contains(ipToInt(d.address)) ? d.address : null;
     if (fixed ? fixed !== wanted : !pool.inRange(w)) {
       // Selecting our offer, or a known client asking for an address it cannot have: NAK. A
       // client we know nothing of, asking for an address off our network, is another server's.
       if (serverId || own || fixed || !pool.contains(w)) return this.nak(req, hwaddr, arrival, `address ${wanted} is not yours`);
-      return this.ignore(hwaddr, `init-reboot for ${wanted} outside the pool`);
+      return this.ignore(hwaddr, `init-reboot for ${wanted} outside the pool`, 'other-network');
     }
     const now = Date.now();
     if (!fixed && (!this.table.isFreeFor(w, hwaddr, now) || (own && own.address !== wanted && own.state !== 'released' && own.expires > now && own.state !== 'offered') || (await this.reserved(w, hwaddr)))) {
@@ -258,7 +262,7 @@ export class DhcpEngine {
   private async decline(req: DhcpPacket, hwaddr: string): Promise<null> {
     const address = getIpOption(req, Opt.REQUESTED_ADDRESS);
     const own = this.table.byHwaddr(hwaddr);
-    if (!address || !own || own.address !== address) return this.ignore(hwaddr, 'decline of an address not leased to it');
+    if (!address || !own || own.address !== address) return this.ignore(hwaddr, 'decline of an address not leased to it', 'bad-request');
     // The address is quarantined at once (taken from everyone: nothing is handed out early); the
     // client's binding goes with the same commit.
     const dropped = this.opts.leases.deleteLease(hwaddr);
@@ -271,9 +275,9 @@ export class DhcpEngine {
   }
 
   private async inform(req: DhcpPacket, hwaddr: string, arrival: Arrival, pool: Pool): Promise<DhcpPacket | null> {
-    if (req.ciaddr === '0.0.0.0') return this.ignore(hwaddr, 'inform without ciaddr');
+    if (req.ciaddr === '0.0.0.0') return this.ignore(hwaddr, 'inform without ciaddr', 'bad-request');
     const d = await this.decide(req, hwaddr, arrival);
-    if (!d.answer) return this.ignore(hwaddr, d.reason);
+    if (!d.answer) return this.ignore(hwaddr, d.reason, 'not-answered');
     this.stats.acks++;
     this.event({ hwaddr, stage: 'inform', address: req.ciaddr, msg: `configuration for ${req.ciaddr}`, ok: true });
     return buildReply(req, { type: MessageType.ACK, serverId: arrival.serverId, pool, hostname: d.hostname, boot: d.boot });
@@ -283,14 +287,14 @@ export class DhcpEngine {
   async handleProxy(req: DhcpPacket, arrival: Arrival, onPxePort: boolean): Promise<DhcpPacket | null> {
     const type = getMessageType(req);
     const hwaddr = getHwaddr(req);
-    if (!hwaddr || type === null) return this.ignore(hwaddr ?? '?', 'not a dhcp request');
+    if (!hwaddr || type === null) return this.ignore(hwaddr ?? '?', 'not a dhcp request', 'not-dhcp');
     const vc = getStringOption(req, Opt.VENDOR_CLASS) ?? '';
-    if (!vc.startsWith('PXEClient') && !vc.startsWith('HTTPClient')) return this.ignore(hwaddr, 'proxy mode answers PXE clients only');
+    if (!vc.startsWith('PXEClient') && !vc.startsWith('HTTPClient')) return this.ignore(hwaddr, 'proxy mode answers PXE clients only', 'not-pxe');
     const expected = onPxePort ? [MessageType.REQUEST, MessageType.INFORM] : [MessageType.DISCOVER];
-    if (!expected.includes(type)) return this.ignore(hwaddr, `proxy mode ignores ${messageTypeName(type)} on this port`);
+    if (!expected.includes(type)) return this.ignore(hwaddr, `proxy mode ignores ${messageTypeName(type)} on this port`, 'not-for-server');
     const d = await this.opts.handler.decide(this.clientInfo(req, hwaddr, arrival, true));
-    if (!d.answer) return this.ignore(hwaddr, d.reason);
-    if (!d.boot) return this.ignore(hwaddr, 'no boot information for it');
+    if (!d.answer) return this.ignore(hwaddr, d.reason, 'not-answered');
+    if (!d.boot) return this.ignore(hwaddr, 'no boot information for it', 'not-answered');
     this.stats[onPxePort ? 'acks' : 'offers']++;
     this.event({ hwaddr, stage: onPxePort ? 'proxy-ack' : 'proxy-offer', address: null, msg: `boot ${d.boot.file}`, ok: true });
     return buildReply(req, { type: onPxePort ? MessageType.ACK : MessageType.OFFER, serverId: arrival.serverId, boot: d.boot, proxy: true });

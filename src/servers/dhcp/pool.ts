@@ -185,6 +185,14 @@ export class LeaseTable {
     return best;
   }
 
+  /** Addresses of `pool`'s range held now: by a lease not yet expired (offered, bound), or declined. */
+  inUse(pool: Pool, now: number): number {
+    let n = 0;
+    for (const [a, l] of this.byAddr) if (l.expires > now && l.state !== 'released' && pool.inRange(a)) n++;
+    for (const [a, expires] of this.declinedUntil) if (expires > now && pool.inRange(a)) n++;
+    return n;
+  }
+
   all(): IterableIterator<DhcpLease> {
     return this.byHw.values();
   }

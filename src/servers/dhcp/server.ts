@@ -5,6 +5,7 @@
  */
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { CLIENT_PORT, PXE_PORT, SERVER_PORT } from '../../protocol/dhcp/constants.js';
+import { getMessageType } from '../../protocol/dhcp/options.js';
 import { decodePacket, DhcpDecodeError, encodePacket, type DhcpPacket } from '../../protocol/dhcp/packet.js';
 import type { Logger } from '../../log/logger.js';
 import { DhcpEngine, type Arrival } from './engine.js';
@@ -60,6 +61,11 @@ export class DhcpServer {
 
   get stats(): DhcpStats {
     return this.engine.stats;
+  }
+
+  /** Each pool's size and the addresses of its range held now (a lease not expired, or declined). */
+  poolUsage(now = Date.now()): Array<{ network: string; size: number; inUse: number }> {
+    return this.pools.map((p) => ({ network: p.options.network, size: p.size, inUse: this.engine.table.inUse(p, now) }));
   }
 
   /** Number of leases held in memory (bound, offered, released and quarantined). */
@@ -132,26 +138,34 @@ export class DhcpServer {
       req = decodePacket(msg);
     } catch (err) {
       this.stats.malformed++;
+      this.opts.observer?.malformed?.(err instanceof DhcpDecodeError ? err.failure : 'bad-option');
       this.log.debug({ peer: `${rinfo.address}:${rinfo.port}`, reason: err instanceof DhcpDecodeError ? err.reason : String(err) }, 'dropped malformed dhcp packet');
       return;
     }
     if (req.op !== 1) {
       this.stats.ignored++;
+      this.opts.observer?.dropped?.('not-request');
       return;
     }
+    this.opts.observer?.received?.(getMessageType(req));
     const serverId = this.addressOf(l) ?? this.opts.serverAddress ?? '0.0.0.0';
     const arrival: Arrival = { iface: l.iface, serverId, pool: l.pool };
-    void this.serve(l, req, arrival, rinfo);
+    void this.serve(l, req, arrival, rinfo, this.opts.observer?.replied ? performance.now() : 0);
   }
 
   /** Answers one request; never rejects. No closures per packet: a boot storm allocates enough. */
-  private async serve(l: Listener, req: DhcpPacket, arrival: Arrival, rinfo: RemoteInfo): Promise<void> {
+  private async serve(l: Listener, req: DhcpPacket, arrival: Arrival, rinfo: RemoteInfo, arrived: number): Promise<void> {
     this.inflight++;
     try {
       const reply = this.opts.mode === 'proxy' ? await this.engine.handleProxy(req, arrival, l.pxePort) : await this.engine.handle(req, arrival);
-      if (reply && !this.closed) this.send(l, req, reply, rinfo);
+      if (reply && !this.closed) {
+        this.send(l, req, reply, rinfo);
+        const replied = this.opts.observer?.replied;
+        if (replied) replied(getMessageType(reply) ?? 0, (performance.now() - arrived) / 1000);
+      }
     } catch (err) {
       this.stats.errors++;
+      this.opts.observer?.dropped?.('error');
       this.log.error({ err, peer: rinfo.address }, 'dhcp request failed');
     } finally {
       this.done();

@@ -4,6 +4,7 @@
  * decisions (the daemon adapts the registry and the boot policy into it).
  */
 import type { Logger } from '../../log/logger.js';
+import type { DhcpDecodeFailure } from '../../protocol/dhcp/packet.js';
 import type { DhcpDeclined, DhcpLease, PoolOptions } from './pool.js';
 
 /** What the server knows of a client when it asks for a decision. */
@@ -86,6 +87,39 @@ export interface DhcpLeaseStore {
   flush(): Promise<void>;
 }
 
+/** Why a request got no answer, in words that do not vary with the packet (counters, metrics). */
+export type DhcpDropReason =
+  | 'not-request'
+  | 'not-dhcp'
+  | 'no-hardware-address'
+  | 'no-pool'
+  | 'not-for-server'
+  | 'other-server'
+  | 'other-network'
+  | 'bad-request'
+  | 'not-pxe'
+  | 'not-answered'
+  | 'pool-exhausted'
+  | 'uncommitted'
+  | 'error';
+
+/**
+ * Told of what the server does, for its owner's counters (the daemon's metrics). Every method is
+ * optional and called synchronously on the packet path: keep it cheap, never throw.
+ */
+export interface DhcpObserver {
+  /** A decoded request, by its message type (option 53; null for a BOOTP request without one). */
+  received?(type: number | null): void;
+  /** A datagram that is not a DHCP packet at all. */
+  malformed?(failure: DhcpDecodeFailure): void;
+  /** A request answered with nothing, and why. */
+  dropped?(reason: DhcpDropReason): void;
+  /** A reply handed to the kernel: its message type and the seconds since its request arrived. */
+  replied?(type: number, seconds: number): void;
+  /** No address left to offer in this pool (its network in CIDR form). */
+  exhausted?(pool: string): void;
+}
+
 export interface DhcpServerOptions {
   mode: 'server' | 'proxy';
   /** Interface the server is tied to (SO_BINDTOIFINDEX); null: all interfaces. */
@@ -107,6 +141,8 @@ export interface DhcpServerOptions {
   /** Ping an address before offering it to a new client. */
   pingCheck?: boolean;
   handler: DhcpHandler;
+  /** Told of every request, drop and reply (the daemon's metrics); none by default. */
+  observer?: DhcpObserver;
   leases: DhcpLeaseStore;
   logger: Logger;
 }

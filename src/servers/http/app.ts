@@ -14,7 +14,7 @@ import { HttpError } from './errors.js';
 import { sendFile } from './file-sender.js';
 import { locateExported, realExported, safeSegments } from './safe-path.js';
 import type { SendfileSender } from './sendfile.js';
-import type { HttpHandlers, HttpServerOptions } from './types.js';
+import type { HttpHandlers, HttpRoute, HttpServerOptions } from './types.js';
 
 /** Mutable state the routes read, so a config reload applies without rebuilding the app. */
 export interface AppState {
@@ -47,10 +47,45 @@ function macParam(value: unknown, what: string): string {
   return mac;
 }
 
+/** Which of the server's routes a request is for: a few fixed names, whatever the client asked. */
+export function routeOf(path: string, filePrefixes: readonly string[]): HttpRoute {
+  const first = path.split('/')[1] ?? '';
+  if (first === 'nodescripts') return 'nodescripts';
+  if (first === 'boot') return /^\/boot\/[^/]+\.ipxe$/.test(path) ? 'ipxe-script' : 'boot';
+  if (first === 'nodes' && path.endsWith('/events')) return 'events';
+  if (first === 'healthz') return 'healthz';
+  if (filePrefixes.includes(first)) return 'files';
+  return 'other';
+}
+
+/**
+ * Reports every request once its response ends (or its connection closes first): the route, the
+ * status, the body bytes (as the file sender counted them, else the bytes written to the socket,
+ * headers included) and the time taken.
+ */
+function observe(state: AppState, report: NonNullable<HttpHandlers['request']>): express.RequestHandler {
+  return (req, res, next) => {
+    const began = performance.now();
+    const written = req.socket.bytesWritten;
+    const route = routeOf(rawPath(req), state.options.filePrefixes);
+    res.once('close', () => {
+      const sent = res.locals.sentBytes as number | undefined;
+      try {
+        report({ route, method: req.method, status: res.statusCode, complete: res.writableFinished, bytes: sent ?? Math.max(0, req.socket.bytesWritten - written), durationMs: performance.now() - began });
+      } catch {
+        // A counter must never break a response.
+      }
+    });
+    next();
+  };
+}
+
 export function createApp(state: AppState, handlers: HttpHandlers, log: Logger): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  if (handlers.request) app.use(observe(state, handlers.request));
 
   app.use((req, res, next) => {
     if (state.closing) res.setHeader('Connection', 'close');
@@ -115,6 +150,7 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
     }
     const file = await handlers.bootFile({ segments, addr });
     const report = await sendFile(req, res, file, { chunkSize: state.options.chunkSize, sendfile: state.sendfile });
+    res.locals.sentBytes = report.bytes;
     handlers.transfer?.({ ...report, route: 'boot', addr, url: req.originalUrl });
   });
 
@@ -129,6 +165,7 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
     await handlers.beforeGetfile?.({ tree: located.tree.name, relative: located.relative, file: join(located.tree.dir, ...located.relative.split('/')) });
     const target = realExported(located);
     const report = await sendFile(req, res, target.file, { checksums: state.checksums, chunkSize: state.options.chunkSize, sendfile: state.sendfile });
+    res.locals.sentBytes = report.bytes;
     handlers.transfer?.({ ...report, route: 'files', addr, url: req.originalUrl });
   };
   app.use(getfile);

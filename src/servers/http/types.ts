@@ -16,6 +16,20 @@ export interface NodescriptRequest {
   signal: AbortSignal;
 }
 
+/** The server's routes, as `request` reports them. */
+export type HttpRoute = 'nodescripts' | 'ipxe-script' | 'boot' | 'files' | 'events' | 'healthz' | 'other';
+
+/** One request, once its response ended (`complete`) or its connection closed first. */
+export interface HttpRequestReport {
+  route: HttpRoute;
+  method: string;
+  status: number;
+  complete: boolean;
+  /** Body bytes of a file transfer; for other routes, the bytes written to the socket (headers included). */
+  bytes: number;
+  durationMs: number;
+}
+
 export interface HttpHandlers {
   /** The node's concatenated script for `state`, as a stream. Throw HttpError for 4xx. */
   nodescript(req: NodescriptRequest): Promise<Readable>;
@@ -29,6 +43,8 @@ export interface HttpHandlers {
   beforeGetfile?(file: { tree: string; relative: string; file: string }): Promise<void>;
   /** Every boot-file and getfile transfer, once finished or cut. */
   transfer?(t: TransferReport & { route: 'boot' | 'files'; addr: string; url: string }): void;
+  /** Every request, once answered (the daemon's metrics). */
+  request?(r: HttpRequestReport): void;
   /** Extra fields of the `/healthz` answer. */
   health?(): Record<string, unknown>;
 }

@@ -72,6 +72,8 @@ export interface TftpServerOptions {
    * shares the least busy (each runs many transfers in one loop). Started on demand, kept for reuse.
    */
   nativePumps?: number;
+  /** A transfer's data phase begins (after the file was found and options negotiated); each ends in one onTransfer. */
+  onStart?: (t: { file: string; client: TftpClient; engine: 'native' | 'js' }) => void;
   onTransfer?: (record: TransferRecord) => void;
   logger: Logger;
 }
@@ -87,6 +89,8 @@ interface Run {
   origin: 'root' | 'generated';
   negotiated: Negotiated;
   timeoutMs: number;
+  /** onStart was called (a transfer the native pump refused and Node then sends is one transfer). */
+  announced?: boolean;
 }
 type Found = { content: Content; size: number | null; origin: 'root' | 'generated' } | { refused: string } | null;
 
@@ -101,7 +105,7 @@ export interface TftpStats {
 }
 
 export class TftpServer {
-  private readonly o: Required<Omit<TftpServerOptions, 'generate' | 'onTransfer' | 'root'>> & Pick<TftpServerOptions, 'generate' | 'onTransfer' | 'root'>;
+  private readonly o: Required<Omit<TftpServerOptions, 'generate' | 'onStart' | 'onTransfer' | 'root'>> & Pick<TftpServerOptions, 'generate' | 'onStart' | 'onTransfer' | 'root'>;
   private socket: Socket | null = null;
   private readonly transfers = new Map<string, Placeholder>();
   private pool: PumpPool | null = null;
@@ -302,6 +306,7 @@ export class TftpServer {
     run.placeholder.transfer = handle;
     run.placeholder.started = true;
     this.stats.active = this.transfers.size;
+    this.started(run, 'native');
     return true;
   }
 
@@ -338,7 +343,18 @@ export class TftpServer {
     placeholder.transfer = transfer;
     placeholder.started = true;
     this.stats.active = this.transfers.size;
+    this.started(run, 'js');
     transfer.start();
+  }
+
+  private started(run: Run, engine: 'native' | 'js'): void {
+    if (run.announced) return;
+    run.announced = true;
+    try {
+      this.o.onStart?.({ file: run.file, client: run.client, engine });
+    } catch (err) {
+      this.o.logger.error({ err: (err as Error).message }, 'tftp onStart callback threw');
+    }
   }
 
   private ended(run: Run, transfer: unknown, engine: 'native' | 'js', end: TransferEnd): void {
