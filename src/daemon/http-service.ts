@@ -51,6 +51,8 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
     handlers: {
       nodescript: (req) => requests.nodescript({ ...req, via: 'http' }),
       ipxeScript: async ({ nodeid, addr }) => {
+        const known = nodeid ? await ctx.registry.getNodeByNodeid(nodeid) : null;
+        if (known) await requests.identity.verifySource(known, addr, 'ipxe script');
         const a = await booter.ipxeScript(nodeid, addr);
         if (a.nodeid) {
           log.info({ nodeid: a.nodeid, node: a.node?.name, addr, decision: a.decision }, 'ipxe script');
@@ -63,7 +65,12 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         if (!file) throw new HttpError(404, `not found: boot file ${segments.join('/')}`);
         return file;
       },
-      nodeEvent: async ({ nodeid, stage, msg, addr }) => {
+      nodeEvent: async ({ nodeid, stage, msg, addr, credential }) => {
+        if (requests.identity.enabled) {
+          const node = await ctx.registry.getNodeByNodeid(nodeid);
+          if (!node) throw new HttpError(404, `event for ${nodeid} refused: not a registered node`);
+          await requests.identity.check(node, credential, addr, `event ${JSON.stringify(stage.slice(0, 40))}`);
+        }
         const ok = !/^(failed|error)\b/i.test(stage) && !/^failed\b/i.test(msg ?? '');
         ctx.timeline({ nodeid, source: 'node', stage, msg, ok, addr });
         if (!ok) log.warn({ nodeid, stage, msg, addr }, 'node reports a failure');
@@ -92,7 +99,7 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
           () => {},
         );
       },
-      health: () => ({ services: [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })) }),
+      health: () => ({ services: [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })), nodeCredentials: { ...requests.identity.counters } }),
     },
   });
   await server.listen();
