@@ -11,6 +11,7 @@ import type { HttpServerOptions } from '../servers/http/types.js';
 import { ensureImage, IMAGE_FILE } from '../vnfs/index.js';
 import { errorMessage } from '../util/errors.js';
 import type { NodeRequests } from './node-requests.js';
+import { ProtectedFiles } from './protected-files.js';
 import { booterOf, type DaemonContext, type Service, type ServiceFactory } from './service.js';
 import { formatBytes, formatDuration } from './timeline.js';
 
@@ -25,6 +26,9 @@ export function httpOptions(config: Config): HttpServerOptions {
     trees: [
       { name: 'vnfs', dir: join(config.statedir, 'vnfs') },
       { name: 'files', dir: join(config.statedir, 'files') },
+      // Protected: served only to the node (group) named by the first folder, with its credential.
+      { name: 'nodefiles', dir: join(config.statedir, 'nodefiles') },
+      { name: 'groupfiles', dir: join(config.statedir, 'groupfiles') },
     ],
     fallbackTree: { name: 'files', dir: join(config.statedir, 'files') },
     filePrefixes: prefixes,
@@ -45,6 +49,7 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
   if (!ctx.config.http.enabled) return null;
   const log = ctx.log.child({ server: 'http' });
   const booter = booterOf(ctx);
+  const protectedFiles = new ProtectedFiles({ identity: requests.identity, booter, registry: ctx.registry, timeline: ctx.timeline, config: current });
   const server: HttpServer = new HttpServer({
     options: httpOptions(ctx.config),
     logger: log,
@@ -78,7 +83,8 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         const booted = stage === 'image' ? /^([\w.+-]+) ([0-9a-f]{64})$/.exec(msg ?? '') : null;
         if (booted) await ctx.registry.recordBootImage(nodeid, booted[1]!, booted[2]!);
       },
-      beforeGetfile: async ({ tree, relative }) => {
+      beforeGetfile: async ({ tree, relative, addr, credential }) => {
+        await protectedFiles.check({ tree, relative, addr, credential });
         const parts = relative.split('/');
         if (tree !== 'vnfs' || parts.length !== 2 || parts[1] !== IMAGE_FILE) return;
         try {
