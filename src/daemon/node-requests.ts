@@ -77,9 +77,8 @@ export class NodeRequests {
       return refusalScript(why);
     }
     await this.identity.verifySource(node, addr, `nodescript ${state}`, via);
-    // `init` starts a boot: it gets a fresh credential. Every later state is the booted node speaking,
-    // which must present it (the Perceus protocol has no way to: its clients are not checked).
-    const secret = state === 'init' ? await this.identity.issue(node, addr, via) : null;
+    // Every state after `init` is the booted node speaking, which must present this boot's credential
+    // (the Perceus protocol has no way to: its clients are not checked).
     if (state !== 'init' && via === 'http') await this.identity.check(node, credential, addr, `nodescript ${state}`);
     // A failed commit (an admin's command holding the lock) keeps the contact queued for the retry: serve the node anyway.
     await registry.recordContact(nodeid, state, addr).catch((err: unknown) => log.warn({ node: node.name, state, err: String(err) }, 'recording the contact is delayed: will retry'));
@@ -99,6 +98,8 @@ export class NodeRequests {
     };
     const began = performance.now();
     timeline({ nodeid, source: via, stage: `nodescript ${state}`, msg: `requested by ${resolved.name} from ${addr}`, ok: true, addr });
+    // `init` starts a boot: it gets a fresh credential, revoking the previous boot's.
+    const secret = state === 'init' ? await this.identity.issue(node, addr, via) : null;
     let failed = 0;
     const onScript = (r: ScriptResult) => {
       if (r.kind === 'skipped' && r.ok) return;
