@@ -105,6 +105,7 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
           () => {},
         );
       },
+      acceptConnection: (addr) => requests.identity.acceptConnection(addr),
       health: () => ({ services: [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })), nodeCredentials: { ...requests.identity.counters } }),
     },
   });

@@ -29,6 +29,8 @@ export interface IdentityCounters {
   limited: number;
   /** Requests refused because they came from another address than the node holds. */
   sourceRefused: number;
+  /** Connections closed unread: their address kept going after its 429s. */
+  dropped: number;
 }
 
 export interface NodeIdentityDeps {
@@ -74,7 +76,7 @@ export function insertAfterShebang(line: string): Transform {
 }
 
 export class NodeIdentity {
-  readonly counters: IdentityCounters = { issued: 0, revoked: 0, accepted: 0, refused: 0, limited: 0, sourceRefused: 0 };
+  readonly counters: IdentityCounters = { issued: 0, revoked: 0, accepted: 0, refused: 0, limited: 0, sourceRefused: 0, dropped: 0 };
   readonly #limiter: FailureLimiter;
 
   constructor(private readonly deps: NodeIdentityDeps) {
@@ -120,11 +122,22 @@ export class NodeIdentity {
     return `${CREDENTIAL_VARIABLE}=${secret}; export ${CREDENTIAL_VARIABLE} # this boot's node credential: keep it secret`;
   }
 
+  /**
+   * Whether to take a connection from `addr`: not from one that kept presenting bad credentials
+   * after its 429s (ten times its limit this minute). Its connections close unread until the minute ends.
+   */
+  acceptConnection(addr: string): boolean {
+    if (!this.#limiter.over(addr, 10)) return true;
+    this.counters.dropped++;
+    return false;
+  }
+
   /** Throws 429 when `addr` presented too many bad credentials this minute (no registry work, no timeline). */
   #admit(addr: string): void {
     this.#limiter.limit = this.deps.config().security.maxBadCredentialsPerMinute;
     if (!this.#limiter.over(addr)) return;
     this.counters.limited++;
+    this.#limiter.fail(addr);
     throw new HttpError(429, `too many bad node credentials from ${addr}: try again later`, { headers: { 'Retry-After': String(this.#limiter.retryAfter()), Connection: 'close' } });
   }
 

@@ -41,10 +41,10 @@ export class FailureLimiter {
     }
   }
 
-  /** Whether `key` is over its limit in the current window. */
-  over(key: string): boolean {
+  /** Whether `key` is over its limit (times `factor`) in the current window. */
+  over(key: string, factor = 1): boolean {
     this.#roll();
-    return (this.#counts.get(key) ?? 0) >= this.#limit;
+    return (this.#counts.get(key) ?? 0) >= this.#limit * factor;
   }
 
   /** Counts one failure of `key`. */

@@ -34,6 +34,11 @@ export interface HttpHandlers {
   beforeGetfile?(file: { tree: string; relative: string; file: string; addr: string; credential: string | null }): Promise<void>;
   /** Every boot-file and getfile transfer, once finished or cut. */
   transfer?(t: TransferReport & { route: 'boot' | 'files'; addr: string; url: string }): void;
+  /**
+   * Whether to take a new connection from `addr`: false closes it before a byte is read (an address
+   * flooding bad credentials costs an accept, not a request).
+   */
+  acceptConnection?(addr: string): boolean;
   /** Extra fields of the `/healthz` answer. */
   health?(): Record<string, unknown>;
 }
