@@ -134,7 +134,9 @@ try {
     `statedir: ${dir}\ndatabase: sqlite:provisiond.db\nmaster: 10.100.0.1\ndefaults:\n  autoRegister: false\n` +
       `http:\n  listen: 10.100.0.1\n  port: 8080\ntftp:\n  enabled: false\n` +
       `dhcp:\n  enabled: true\n  interface: ${iface}\n  range: [10.100.1.0, 10.100.255.254]\n  netmask: 255.255.0.0\n  leaseTime: 43200\n` +
-      `api:\n  listen: 10.100.0.1\n  port: 9870\n  insecure: true\n`,
+      `api:\n  listen: 10.100.0.1\n  port: 9870\n  insecure: true\n` +
+      // The burst's nodes never fetched an init script: they hold no credential (the stream is measured here).
+      `security:\n  nodeCredentials: false\n`,
   );
   // 10,000 nodes through the CLI, as an admin registers a cluster.
   writeFileSync(join(dir, 'nodes.ethers'), Array.from({ length: NODES }, (_, i) => `${mac(i + 1)} n${String(i + 1).padStart(5, '0')}`).join('\n') + '\n');

@@ -156,7 +156,22 @@ export const configSchema = z
       .strict()
       .prefault({}),
     security: z
-      .object({ verifySource: z.boolean().default(false) })
+      .object({
+        /**
+         * Serve a node's scripts and iPXE script only to the address it holds. `auto`: on when
+         * provisiond's DHCP hands out the addresses (mode server), off in proxy mode. `true`/`false`
+         * are read as `on`/`off`.
+         */
+        verifySource: z
+          .union([z.enum(['auto', 'on', 'off']), z.boolean().transform((b) => (b ? 'on' : 'off'))])
+          .default('auto'),
+        /** Per-boot node credentials: required on ready check-ins, node events and protected files. */
+        nodeCredentials: z.boolean().default(true),
+        /** Globs (relative to files/ or vnfs/, e.g. `files/keys/**`) served only to a node presenting its credential. */
+        protect: z.array(z.string().min(1)).default([]),
+        /** Bad or missing credentials one address may present per minute before it is refused at once (429). */
+        maxBadCredentialsPerMinute: z.number().int().positive().default(60),
+      })
       .strict()
       .prefault({}),
     api: z

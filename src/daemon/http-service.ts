@@ -11,6 +11,7 @@ import type { HttpServerOptions } from '../servers/http/types.js';
 import { ensureImage, IMAGE_FILE, SIDECAR_FILE } from '../vnfs/index.js';
 import { errorMessage } from '../util/errors.js';
 import type { NodeRequests } from './node-requests.js';
+import { ProtectedFiles } from './protected-files.js';
 import { booterOf, type DaemonContext, type Service, type ServiceFactory } from './service.js';
 import { formatBytes, formatDuration } from './timeline.js';
 
@@ -25,6 +26,9 @@ export function httpOptions(config: Config): HttpServerOptions {
     trees: [
       { name: 'vnfs', dir: join(config.statedir, 'vnfs') },
       { name: 'files', dir: join(config.statedir, 'files') },
+      // Protected: served only to the node (group) named by the first folder, with its credential.
+      { name: 'nodefiles', dir: join(config.statedir, 'nodefiles') },
+      { name: 'groupfiles', dir: join(config.statedir, 'groupfiles') },
     ],
     fallbackTree: { name: 'files', dir: join(config.statedir, 'files') },
     filePrefixes: prefixes,
@@ -45,12 +49,15 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
   if (!ctx.config.http.enabled) return null;
   const log = ctx.log.child({ server: 'http' });
   const booter = booterOf(ctx);
+  const protectedFiles = new ProtectedFiles({ identity: requests.identity, booter, registry: ctx.registry, timeline: ctx.timeline, config: current });
   const server: HttpServer = new HttpServer({
     options: httpOptions(ctx.config),
     logger: log,
     handlers: {
       nodescript: (req) => requests.nodescript({ ...req, via: 'http' }),
       ipxeScript: async ({ nodeid, addr }) => {
+        const known = nodeid ? await ctx.registry.getNodeByNodeid(nodeid) : null;
+        if (known) await requests.identity.verifySource(known, addr, 'ipxe script');
         const a = await booter.ipxeScript(nodeid, addr);
         if (a.nodeid) {
           log.info({ nodeid: a.nodeid, node: a.node?.name, addr, decision: a.decision }, 'ipxe script');
@@ -63,7 +70,12 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         if (!file) throw new HttpError(404, `not found: boot file ${segments.join('/')}`);
         return file;
       },
-      nodeEvent: async ({ nodeid, stage, msg, addr }) => {
+      nodeEvent: async ({ nodeid, stage, msg, addr, credential }) => {
+        if (requests.identity.enabled) {
+          const node = await ctx.registry.getNodeByNodeid(nodeid);
+          if (!node) throw new HttpError(404, `event for ${nodeid} refused: not a registered node`);
+          await requests.identity.check(node, credential, addr, `event ${JSON.stringify(stage.slice(0, 40))}`);
+        }
         const ok = !/^(failed|error)\b/i.test(stage) && !/^failed\b/i.test(msg ?? '');
         ctx.timeline({ nodeid, source: 'node', stage, msg, ok, addr });
         if (!ok) log.warn({ nodeid, stage, msg, addr }, 'node reports a failure');
@@ -71,7 +83,8 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         const booted = stage === 'image' ? /^([\w.+-]+) ([0-9a-f]{64})$/.exec(msg ?? '') : null;
         if (booted) await ctx.registry.recordBootImage(nodeid, booted[1]!, booted[2]!);
       },
-      beforeGetfile: async ({ tree, relative }) => {
+      beforeGetfile: async ({ tree, relative, addr, credential }) => {
+        await protectedFiles.check({ tree, relative, addr, credential });
         const parts = relative.split('/');
         // The sidecar too: getfile reads it first, and a stale one (a cloned VNFS, a changed rootfs)
         // would not match the image rebuilt when the image itself is asked for.
@@ -95,7 +108,8 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         );
       },
       request: ctx.metrics ? (r) => ctx.metrics!.httpRequest(r) : undefined,
-      health: () => ({ services: [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })) }),
+      acceptConnection: (addr) => requests.identity.acceptConnection(addr),
+      health: () => ({ services: [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })), nodeCredentials: { ...requests.identity.counters } }),
     },
   });
   await server.listen();

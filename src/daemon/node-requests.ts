@@ -12,6 +12,7 @@ import type { MasterContext, NodeContext, NodescriptEngine, ScriptResult } from 
 import type { NodeRecord, RegistryStore } from '../registry/types.js';
 import { HttpError } from '../servers/http/errors.js';
 import { errorMessage } from '../util/errors.js';
+import { insertAfterShebang, NodeIdentity } from './node-identity.js';
 import { formatBytes, formatDuration, type TimelineRecorder } from './timeline.js';
 
 export interface NodeRequestsDeps {
@@ -51,7 +52,12 @@ export function refusalScript(reason: string): Readable {
 }
 
 export class NodeRequests {
-  constructor(private readonly deps: NodeRequestsDeps) {}
+  /** The node credentials and the source-address policy. */
+  readonly identity: NodeIdentity;
+
+  constructor(private readonly deps: NodeRequestsDeps) {
+    this.identity = new NodeIdentity({ registry: deps.registry, timeline: deps.timeline, log: deps.log, config: deps.config });
+  }
 
   /**
    * The node of a request: by nodeid (registered per the boot policy when it asks for `init`), else
@@ -64,24 +70,18 @@ export class NodeRequests {
     return { nodeid: node.nodeid, node, why: '' };
   }
 
-  /** With security.verifySource, the request must come from the address the node holds. */
-  async #verifySource(node: NodeRecord, addr: string): Promise<void> {
-    if (!this.deps.config().security.verifySource) return;
-    const held = node.ipaddr ?? (await this.deps.registry.getLease(node.nodeid))?.address ?? null;
-    if (held === addr) return;
-    this.deps.timeline({ nodeid: node.nodeid, source: 'http', stage: 'refused', msg: `request from ${addr}, node holds ${held ?? 'no address'}`, ok: false, addr });
-    throw new HttpError(403, `forbidden: ${node.name} holds ${held ?? 'no address'}, the request came from ${addr} (security.verifySource)`);
-  }
-
   /** The node's concatenated script for `state`, streamed; an unknown node gets a script saying why. */
-  async nodescript({ state, nodeid: asked, addr, signal, via }: { state: string; nodeid: string | null; addr: string; signal: AbortSignal; via: Via }): Promise<Readable> {
+  async nodescript({ state, nodeid: asked, addr, signal, via, credential = null }: { state: string; nodeid: string | null; addr: string; signal: AbortSignal; via: Via; credential?: string | null }): Promise<Readable> {
     const { registry, timeline, log } = this.deps;
     const { nodeid, node, why } = await this.#identify(asked, addr, state, via);
     if (!node) {
       timeline({ nodeid, source: via, stage: `nodescript ${state}`, msg: why, ok: false, addr });
       return refusalScript(why);
     }
-    await this.#verifySource(node, addr);
+    await this.identity.verifySource(node, addr, `nodescript ${state}`, via);
+    // Every state after `init` is the booted node speaking, which must present this boot's credential
+    // (the Perceus protocol has no way to: its clients are not checked).
+    if (state !== 'init' && via === 'http') await this.identity.check(node, credential, addr, `nodescript ${state}`);
     // A failed commit (an admin's command holding the lock) keeps the contact queued for the retry: serve the node anyway.
     await registry.recordContact(nodeid, state, addr).catch((err: unknown) => log.warn({ node: node.name, state, err: String(err) }, 'recording the contact is delayed: will retry'));
     this.deps.onContact?.({ node, state, addr });
@@ -100,6 +100,8 @@ export class NodeRequests {
     };
     const began = performance.now();
     timeline({ nodeid, source: via, stage: `nodescript ${state}`, msg: `requested by ${resolved.name} from ${addr}`, ok: true, addr });
+    // `init` starts a boot: it gets a fresh credential, revoking the previous boot's.
+    const secret = state === 'init' ? await this.identity.issue(node, addr, via) : null;
     let failed = 0;
     const onScript = (r: ScriptResult) => {
       this.deps.onScript?.(r);
@@ -141,6 +143,6 @@ export class NodeRequests {
       counter.destroy(err);
     });
     counter.on('close', () => report(false, 'client went away'));
-    return body.pipe(counter);
+    return secret === null ? body.pipe(counter) : body.pipe(insertAfterShebang(NodeIdentity.scriptLine(secret))).pipe(counter);
   }
 }

@@ -3,6 +3,7 @@
  * about. Pure: text in, findings out (line numbers from 1).
  */
 import { MASTER_VARIABLES } from './env.js';
+import { secretInLine } from './lint-secrets.js';
 
 export interface TextFinding {
   line: number;
@@ -67,6 +68,7 @@ export function lintScriptText(text: string, executable: boolean): TextFinding[]
         return;
       }
       if (heredoc.expands) checkExpansions(raw, n, 'a here-document');
+      secret(raw, n, true);
       return;
     }
     if (n === 1 && raw.startsWith('#!')) return;
@@ -82,6 +84,7 @@ export function lintScriptText(text: string, executable: boolean): TextFinding[]
       if (init) findings.push({ line: n, severity: 'error', message: `runs init ${init[1]} on the master, not on the node: print it instead (echo init ${init[1]})` });
     }
     const echo = ECHO.exec(code);
+    secret(code, n, echo !== null || /(?:^|[;&|({]|\b(?:then|do|else)\s)\s*printf\s/.test(code));
     if (echo) {
       checkExpansions(expandedParts(echo[1]), n, 'an echoed line');
       if (/(?<!\\)`/.test(expandedParts(echo[1]))) {
@@ -95,6 +98,11 @@ export function lintScriptText(text: string, executable: boolean): TextFinding[]
     findings.push({ line: 1, severity: 'warning', message: 'executable script that prints nothing: only its output reaches the node (a node-side script must be non-executable, starting with #!/bin/sh)' });
   }
   return findings;
+
+  function secret(text: string, n: number, printed: boolean) {
+    const why = secretInLine(text, printed);
+    if (why) findings.push({ line: n, severity: 'warning', message: why });
+  }
 
   function checkExpansions(text: string, n: number, where: string) {
     for (const v of new Set(masterExpansions(text))) {

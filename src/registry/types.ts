@@ -148,6 +148,19 @@ export type Role = 'viewer' | 'operator' | 'admin';
 export const ROLES: readonly Role[] = ['viewer', 'operator', 'admin'];
 
 /** An admin API token. Only the sha256 of the secret is stored; the secret is shown once, at creation. */
+/** The credential a node got with its `init` script for this boot (issue 23): only its hash is stored. */
+export interface NodeCredential {
+  nodeid: string;
+  /** Hex sha256 of the secret. */
+  hash: string;
+  /** The address its lease held (or the request came from) when it was issued. */
+  address: string | null;
+  /** Milliseconds since the epoch. */
+  issued: number;
+  /** The hash of the credential this one replaced (an earlier boot's), so a replay of it can be named. */
+  previousHash: string | null;
+}
+
 export interface ApiToken {
   name: string;
   role: Role;
@@ -311,6 +324,16 @@ export interface RegistryStore {
   addEvent(event: TimelineEvent): Promise<void>;
   /** Events of one node, oldest first; `since` in ms. */
   listEvents(nodeid: string, options?: { since?: number; limit?: number }): Promise<TimelineEvent[]>;
+
+  // ---- node credentials (one per node, each write committed before it resolves) ----
+  /**
+   * Stores the node's credential for a new boot, replacing (revoking) the one it had, whose hash
+   * becomes `previousHash`. Returns the credential stored.
+   */
+  putNodeCredential(cred: Omit<NodeCredential, 'previousHash'>): Promise<NodeCredential>;
+  getNodeCredential(nodeid: string): Promise<NodeCredential | null>;
+  /** The node whose current credential has this hash, or null. */
+  getNodeCredentialByHash(hash: string): Promise<NodeCredential | null>;
 
   // ---- admin API: tokens, audit, tasks (each write committed before it resolves) ----
   /** Stores a new token. Throws RegistryConflictError when an unrevoked token has this name. */

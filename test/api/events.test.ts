@@ -30,7 +30,9 @@ interface EventData {
 }
 
 async function cluster(t: Teardown): Promise<ApiHarness> {
-  const h = await startApiDaemon(t);
+  // The stream, not node identity, is under test: without credentials one init makes four events
+  // (test/daemon/identity.test.ts covers the credential step).
+  const h = await startApiDaemon(t, 'security:\n  nodeCredentials: false\n');
   h.write('nodescripts/init/all/10-hello', '#!/bin/sh\necho "echo hello from $NODENAME"\n', 0o755);
   for (const n of NODES) await h.daemon.registry.addNode(n);
   return h;

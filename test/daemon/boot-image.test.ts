@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startDaemon, text } from '../lib/daemon.js';
+import { bearer, initCredential, startDaemon, text } from '../lib/daemon.js';
 import { sleep } from '../lib/sleep.js';
 
 const run = promisify(execFile);
@@ -28,9 +28,12 @@ t.test('a rebuilt image turns a ready node to RELOAD, with the booted and curren
   const first = sidecar();
   t.match(first, /^[0-9a-f]{64}$/, 'the image has its sha256');
 
-  // The node boots: 10-vnfs reports the image it checked, then the ready agent checks in.
-  await run('busybox', ['wget', '-q', '-O', '/dev/null', `${h.base}/nodes/${MAC}/events?stage=image&msg=demo%20${first}`]);
-  t.equal((await text(`${h.base}/nodescripts/ready?nodeid=${MAC}`)).status, 200);
+  // The node boots: its init script hands it a credential, 10-vnfs reports the image it checked,
+  // then the ready agent checks in, each with the credential.
+  const cred = await initCredential(h.base, MAC);
+  const auth = `Authorization: Bearer ${cred}`;
+  await run('busybox', ['wget', '-q', '-O', '/dev/null', '--header', auth, `${h.base}/nodes/${MAC}/events?stage=image&msg=demo%20${first}`]);
+  t.equal((await text(`${h.base}/nodescripts/ready?nodeid=${MAC}`, bearer(cred))).status, 200);
   await h.daemon.registry.flush();
 
   const status = async () => JSON.parse(await cli('node', 'status', 'n0501', '--json')) as Array<{ verdict: string }>;
@@ -48,11 +51,11 @@ t.test('a rebuilt image turns a ready node to RELOAD, with the booted and curren
   t.match((await list())[0], { bootImage: first, currentImage: second }, 'node list --json carries both hashes');
 
   // It reboots into the new image: READY again. A malformed report changes nothing.
-  await run('busybox', ['wget', '-q', '-O', '/dev/null', `${h.base}/nodes/${MAC}/events?stage=image&msg=demo%20not-a-hash`]);
+  await run('busybox', ['wget', '-q', '-O', '/dev/null', '--header', auth, `${h.base}/nodes/${MAC}/events?stage=image&msg=demo%20not-a-hash`]);
   await h.daemon.registry.flush();
   t.match((await list())[0], { bootImage: first }, 'a report without a sha256 is kept in the timeline only');
-  await run('busybox', ['wget', '-q', '-O', '/dev/null', `${h.base}/nodes/${MAC}/events?stage=image&msg=demo%20${second}`]);
-  await text(`${h.base}/nodescripts/ready?nodeid=${MAC}`);
+  await run('busybox', ['wget', '-q', '-O', '/dev/null', '--header', auth, `${h.base}/nodes/${MAC}/events?stage=image&msg=demo%20${second}`]);
+  await text(`${h.base}/nodescripts/ready?nodeid=${MAC}`, bearer(cred));
   await h.daemon.registry.flush();
   t.equal((await status())[0]!.verdict, 'READY', 'after the reboot it runs the current image');
 

@@ -85,7 +85,8 @@ t.test('the perceus service starts when enabled by a reload and speaks the Perce
     });
   t.equal(await talk('ping abcdef0123456789'), '# PERCEUSD START\nabcdef0123456789\n', 'ping echoes the token as daemon_ping expects');
   const script = await talk(`init nodeid=${MAC.toLowerCase()} nodename=whatever`);
-  t.match(script, /^# PERCEUSD START\n#!\/bin\/sh\n# NODESCRIPT START\n[\s\S]*echo hi n0000\n[\s\S]*# NODESCRIPT END\n# PROVISIOND END\n$/);
+  // The init script carries the node's credential (its HTTP requests after init present it).
+  t.match(script, /^# PERCEUSD START\n#!\/bin\/sh\nPROVISIOND_CREDENTIAL=[0-9a-f]{64}; [^\n]*\n# NODESCRIPT START\n[\s\S]*echo hi n0000\n[\s\S]*# NODESCRIPT END\n# PROVISIOND END\n$/);
   t.equal((await h.daemon.registry.getNodeByNodeid(MAC))?.state, 'init', 'the contact is recorded');
   t.match(await talk('garbage'), /bad request/);
   await talk('log node says hello');

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/daemon/run.js';
 import { memoryLogger } from '../../src/log/logger.js';
 import type { HubEvent } from '../../src/api/events.js';
-import { startDaemon, text } from '../lib/daemon.js';
+import { bearer, initCredential, startDaemon, text } from '../lib/daemon.js';
 import { sleep } from '../lib/sleep.js';
 
 const MAC = '52:54:00:41:00:01';
@@ -45,14 +45,16 @@ t.test('restart while a reload waits: the new daemon takes it over and it comple
     if (p && phases.at(-1) !== p) phases.push(p);
   });
   await until('the take-over', async () => (await again.registry.getTask(task.id))?.messages.some((m) => m.message.startsWith('taken over by')) ?? false);
-  // The node boots: the stage-1 reports its address, asks for init, fetches its image, then the ready agent checks in.
+  // The node boots: the stage-1 asks for init (which hands it this boot's credential), reports its
+  // address and its image fetch, then the ready agent checks in, each with the credential.
   const base = `http://127.0.0.1:${again.http!.server.port}`;
+  const cred = await initCredential(base, MAC);
+  await sleep(120);
   const step = async (path: string) => {
-    t.equal((await text(`${base}${path}`)).status, 200, path);
+    t.equal((await text(`${base}${path}`, bearer(cred))).status, 200, path);
     await sleep(120);
   };
   await step(`/nodes/${MAC}/events?stage=dhcp&msg=eth0%2010.0.0.41%2F24`);
-  await step(`/nodescripts/init?nodeid=${MAC}`);
   await step(`/nodes/${MAC}/events?stage=getfile&msg=vnfs%2Fdemo%2Fimage.cpio.gz`);
   await step(`/nodescripts/ready?nodeid=${MAC}`);
   const done = await again.tasks.wait(task.id, { timeoutMs: 20_000 });
@@ -60,5 +62,6 @@ t.test('restart while a reload waits: the new daemon takes it over and it comple
   t.equal(done.result, 'success');
   t.match(done.messages.map((m) => m.message), [/^started by /, /^taken over by .* its runner .* is gone$/]);
   await until('the last event', () => phases.at(-1) === 'ready', 5000);
-  t.same(phases, ['dhcp', 'init', 'getfile', 'ready'], 'the phases the new daemon saw, in order, on the event stream');
+  // The stage-1 reports dhcp once it holds the credential, after init: a phase never goes back.
+  t.same(phases, ['init', 'getfile', 'ready'], 'the phases the new daemon saw, in order, on the event stream');
 });

@@ -22,20 +22,21 @@ t.test('the timeline of a simulated boot lists every step in order, and node tim
   t.match(ipxe.body, new RegExp(`initrd ${h.base}/boot/initramfs.img`));
   t.equal((await fetch(`${h.base}/boot/vmlinuz`).then((r) => r.arrayBuffer())).byteLength, 64 * 1024);
   t.equal((await fetch(`${h.base}/boot/initramfs.img`).then((r) => r.arrayBuffer())).byteLength, 128 * 1024);
-  // The node's client reports with busybox wget (GET form) and with POST.
-  await run('busybox', ['wget', '-q', '-O', '/dev/null', `${h.base}/nodes/${MAC}/events?stage=kernel&msg=stage-1%20kernel%20up`]);
   const script = await text(`${h.base}/nodescripts/init?nodeid=${MAC}`);
   t.match(script.body, /nodescript 20-broken failed on the master \(exit 3\)/);
+  // From here on the node presents the credential its init script carried.
+  const cred = /^PROVISIOND_CREDENTIAL=([0-9a-f]{64});/m.exec(script.body)![1]!;
+  // The node's client reports with busybox wget (GET form) and with POST.
   const post = await fetch(`${h.base}/nodes/${MAC.replaceAll(':', '-').toUpperCase()}/events`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${cred}` },
     body: JSON.stringify({ stage: 'getfile', msg: 'vnfs/demo/image.cpio.gz 45%' }),
   });
   t.equal(post.status, 200);
   await fetch(`${h.base}/files/vnfs/demo/image.cpio.gz`).then((r) => r.arrayBuffer());
-  await run('busybox', ['wget', '-q', '-O', '/dev/null', `${h.base}/nodes/${MAC}/events?stage=switch-root&msg=`]);
-  await run('curl', ['-sS', '-o', '/dev/null', '--data-urlencode', 'stage=ready', '--data-urlencode', 'msg=up in demo', `${h.base}/nodes/${MAC}/events`]);
-  const bad = await text(`${h.base}/nodes/${MAC}/events`);
+  await run('busybox', ['wget', '-q', '-O', '/dev/null', '--header', `Authorization: Bearer ${cred}`, `${h.base}/nodes/${MAC}/events?stage=switch-root&msg=`]);
+  await run('curl', ['-sS', '-o', '/dev/null', '-H', `Authorization: Bearer ${cred}`, '--data-urlencode', 'stage=ready', '--data-urlencode', 'msg=up in demo', `${h.base}/nodes/${MAC}/events`]);
+  const bad = await text(`${h.base}/nodes/${MAC}/events`, { headers: { authorization: `Bearer ${cred}` } });
   t.equal(bad.status, 400, 'an event without a stage is refused');
   t.match(bad.body, /stage is missing/);
   t.equal((await text(`${h.base}/nodes/not-a-mac/events?stage=x`)).status, 400);
@@ -56,8 +57,8 @@ t.test('the timeline of a simulated boot lists every step in order, and node tim
     'http ipxe-script',
     'http http vmlinuz',
     'http http initramfs.img',
-    'node kernel',
     'http nodescript init',
+    'http credential',
     'nodescript init 10-hello',
     'nodescript init 20-broken',
     'http nodescript init sent',

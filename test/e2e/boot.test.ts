@@ -138,6 +138,9 @@ if (gate(t, e2eWhyNot())) {
     has('getfile fetched the image checksum (sha256 sidecar)', (e) => e.source === 'http' && /\.sha256$/.test(e.stage) && e.ok);
     has('getfile downloaded the whole image', (e) => e.source === 'http' && /^http image\.[\w.]+$/.test(e.stage) && !/\.sha256$/.test(e.stage) && e.ok);
     has('ready check-in', (e) => /ready/.test(e.stage) && e.ok);
+    has('a credential issued with its init script', (e) => e.stage === 'credential' && /^issued to 10\.99\.0\.1\d\d for this boot/.test(e.msg ?? ''));
+    has('the ready agent reported with it', (e) => e.source === 'node' && e.stage === 'kernel');
+    t.same(events.filter((e) => e.stage === 'refused').map((e) => e.msg), [], 'nothing the node did was refused (source binding and credentials on)');
     await bios.waitForSerial(/e2e-marker: group script ran on bios1/, 30_000).then(
       () => t.pass('console: the group nodescript printed its line on the node'),
       (err: Error) => t.fail(err.message),

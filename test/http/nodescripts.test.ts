@@ -2,7 +2,7 @@ import t from 'tap';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { startDaemon, text } from '../lib/daemon.js';
+import { bearer, initCredential, startDaemon, text } from '../lib/daemon.js';
 
 const MAC = '52:54:00:12:34:01';
 
@@ -91,7 +91,7 @@ t.test('without nodeid the node is found by its address; bad requests get 4xx wi
   t.equal(none.status, 400);
   t.match(none.body, /no nodeid given and 127\.0\.0\.1 is not the address of a known node/);
   await h.daemon.registry.addNode({ name: 'c01', nodeid: MAC, ipaddr: '127.0.0.1' });
-  const found = await text(`${h.base}/nodescripts/ready`);
+  const found = await text(`${h.base}/nodescripts/ready`, bearer(await initCredential(h.base, MAC)));
   t.equal(found.status, 200);
   t.match(found.body, /echo I am c01/);
   const bad = await text(`${h.base}/nodescripts/in%20it?nodeid=${MAC}`);

@@ -9,7 +9,7 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync, cpSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, cpSync, existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { fetchBusybox } from '../../src/vnfs/debian-fetch.js';
@@ -28,11 +28,12 @@ import { appendFileSync, readFileSync } from 'node:fs';
 const [log, modeFile] = process.argv.slice(2);
 createServer((req, res) => {
   appendFileSync(log, req.url + '\\n');
+  appendFileSync(log + '.auth', (req.headers.authorization ?? '-') + ' ' + req.url + '\\n');
   const url = new URL(req.url, 'http://x');
   if (url.pathname === '/nodescripts/init') {
     const mode = readFileSync(modeFile, 'utf8').trim();
     const body = mode === 'ok'
-      ? '#!/bin/sh\\necho "NODE-SCRIPT-RAN $PROVISIOND_NODEID $PROVISIOND_IP/$PROVISIOND_PREFIX via $PROVISIOND_ROUTER dns $PROVISIOND_DNS"\\nmkdir -p /run/provisiond\\nprintf "BOOT_ROOT=/newroot\\\\n" > /run/provisiond/boot\\n'
+      ? '#!/bin/sh\\nPROVISIOND_CREDENTIAL=${'c0ffee'.repeat(10)}abcd; export PROVISIOND_CREDENTIAL # this boot\\necho "NODE-SCRIPT-RAN $PROVISIOND_NODEID $PROVISIOND_IP/$PROVISIOND_PREFIX via $PROVISIOND_ROUTER dns $PROVISIOND_DNS"\\nmkdir -p /run/provisiond\\nprintf "BOOT_ROOT=/newroot\\\\n" > /run/provisiond/boot\\n'
       : '#!/bin/sh\\necho "provisiond: nodescript 20-foo failed on the master (exit 3)" >&2\\nexit 3\\n';
     res.writeHead(200, { 'content-type': 'text/x-shellscript' }).end(body);
     return;
@@ -101,6 +102,10 @@ t.test('the stage-1 client in a namespace with a fake network', { skip, timeout:
   t.notMatch(ok.out, /DHCP on nolink0/, 'an interface without link is not tried');
   t.ok(requests().includes(`/nodescripts/init?nodeid=${MAC}`), 'asked for the init nodescript with the MAC of the leased interface');
   t.same(stages(), ['dhcp', 'got-script', 'init-script-start', 'script-exit'], 'stages reported in order');
+  const auth = readFileSync(join(dir, 'requests.auth'), 'utf8').split('\n').filter((l) => l.includes('/events?'));
+  t.ok(auth.length === 4 && auth.every((l) => l.startsWith(`Bearer ${'c0ffee'.repeat(10)}abcd /`)), `every report carries the credential the init script handed over: ${auth.join(' | ')}`);
+  t.equal(statSync(join(root, 'run/provisiond/credential')).mode & 0o777, 0o600, 'kept readable by root only');
+  t.equal(statSync(join(root, 'run/provisiond/init.sh')).mode & 0o777, 0o600, 'and so is the script that carries it');
   t.ok(existsSync(join(root, 'run')), 'ran');
 
   // 2. master from provisiond=, the script fails: retries with backoff, then the reason and the reboot

@@ -52,6 +52,20 @@ export async function startDaemon(t: Teardown, extraConfig = '', opts: { watch?:
   return { daemon, statedir, configPath, base: `http://127.0.0.1:${port}`, port, log, write: (rel, text, mode) => writeIn(statedir, rel, text, mode) };
 }
 
+/**
+ * Boots `nodeid` as far as its init script and returns the node credential the script hands it
+ * (line 2, `PROVISIOND_CREDENTIAL=...`): what the node presents afterwards.
+ */
+export async function initCredential(base: string, nodeid: string): Promise<string> {
+  const script = await (await fetch(`${base}/nodescripts/init?nodeid=${nodeid}`)).text();
+  const m = /^PROVISIOND_CREDENTIAL=([0-9a-f]{64});/m.exec(script);
+  if (!m) throw new Error(`no node credential in the init script of ${nodeid}: ${script.slice(0, 200)}`);
+  return m[1]!;
+}
+
+/** Request headers presenting a node credential. */
+export const bearer = (credential: string): { headers: Record<string, string> } => ({ headers: { Authorization: `Bearer ${credential}` } });
+
 /** Reads a whole response body as text. */
 export async function text(url: string, init?: RequestInit): Promise<{ status: number; body: string; headers: Headers }> {
   const res = await fetch(url, init);

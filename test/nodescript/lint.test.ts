@@ -32,6 +32,27 @@ t.test('variables and backticks that expand on the master', async (t) => {
   ]) t.same(lint(`#!/bin/sh\n${ok}\n`), [], `not flagged: ${ok}`);
 });
 
+t.test('secrets printed into the node\'s script: warned, with the protected-file way instead', async (t) => {
+  const cases: [string, RegExp][] = [
+    ["cat <<'EOF'\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\nEOF", /^3 warning a private key in the script reaches every node/],
+    ['echo "-----BEGIN RSA PRIVATE KEY-----"', /^2 warning a private key in the script/],
+    ['echo "cat > /etc/munge/munge.key <<X"\ncat /etc/munge/munge.key\necho X', /^3 warning prints the secret file \/etc\/munge\/munge\.key into the node's script/],
+    ['echo x\nbase64 "/etc/ssh/ssh_host_ed25519_key"', /^3 warning prints the secret file \/etc\/ssh\/ssh_host_ed25519_key/],
+    ['echo "bindpw s3cr3tPassw0rd" ', /^2 warning what looks like a bindpw is sent in the node's script/],
+    ["cat <<'EOF'\nrootpw = hunter22\nEOF", /^3 warning what looks like a rootpw is sent/],
+    ['printf \'password=%s\\n\' "topsecret"\necho "PASSWORD: Tr0ub4dor"', /^3 warning what looks like a password is sent/],
+  ];
+  for (const [src, want] of cases) {
+    const found = lint(`#!/bin/sh\n${src}\n`);
+    t.ok(found.some((f) => want.test(f)), `flagged: ${src.split('\n').join(' | ')} -> ${found.join('; ')}`);
+    t.ok(found.every((f) => !/secret file|private key|looks like/.test(f) || /getfile/.test(f)), 'each says what to do instead');
+  }
+  for (const ok of [
+    'cat /root/.ssh/id_ed25519.pub', 'echo "password: \\$PASSWORD"', "echo 'getfile nodefiles/$NODENAME/munge.key /etc/munge/munge.key'",
+    'echo "PasswordAuthentication no"', "cat <<'EOF'\nrootpw {SSHA}\nEOF", 'awk -F: \'{print $1}\' /etc/passwd',
+  ]) t.same(lint(`#!/bin/sh\n${ok}\n`).filter((f) => /secret|private key|looks like/.test(f)), [], `not flagged: ${ok}`);
+});
+
 t.test('an executable script that prints nothing', async (t) => {
   t.match(lint('#!/bin/sh\ntouch /tmp/x\n'), ['1 warning executable script that prints nothing: only its output reaches the node (a node-side script must be non-executable, starting with #!/bin/sh)']);
   t.same(lint('#!/usr/bin/perl\nprint "echo hi\\n";\n'), []);

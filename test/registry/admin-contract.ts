@@ -39,6 +39,25 @@ export function adminContract(tap: Tap, backend: ContractBackend): void {
     t.equal((await reopened.getTokenByHash('f'.repeat(64)))?.name, 'vcl', 'tokens survive a reopen');
   });
 
+  tap.test('node credentials: one per node, a new one replaces and names the old, found by hash, durable', async (t) => {
+    const open = await backend.create(t);
+    const reg = await open();
+    t.teardown(() => reg.close());
+    const A = '52:54:00:00:00:0A';
+    t.equal(await reg.getNodeCredential(A), null, 'a node that never booted has none');
+    const first = await reg.putNodeCredential({ nodeid: A, hash: '1'.repeat(64), address: '10.0.0.5', issued: 1000 });
+    t.same(first, { nodeid: A, hash: '1'.repeat(64), address: '10.0.0.5', issued: 1000, previousHash: null });
+    const second = await reg.putNodeCredential({ nodeid: A, hash: '2'.repeat(64), address: '10.0.0.6', issued: 2000 });
+    t.same(second, { nodeid: A, hash: '2'.repeat(64), address: '10.0.0.6', issued: 2000, previousHash: '1'.repeat(64) }, 'the next boot replaces it and keeps the old hash as previous');
+    t.equal(await reg.getNodeCredentialByHash('1'.repeat(64)), null, 'the earlier boot\'s credential is no longer anyone\'s');
+    t.equal((await reg.getNodeCredentialByHash('2'.repeat(64)))?.nodeid, A, 'the current one is found by its hash');
+    await t.rejects(reg.putNodeCredential({ nodeid: A, hash: 'secret', address: null, issued: 1 }), RegistryValueError, 'only a sha256 is stored, never a secret');
+    await reg.close();
+    const reopened = await open();
+    t.teardown(() => reopened.close());
+    t.equal((await reopened.getNodeCredential(A))?.hash, '2'.repeat(64), 'credentials survive a reopen');
+  });
+
   tap.test('audit: appended with an id, newest first, paged, filtered by who, durable', async (t) => {
     const open = await backend.create(t);
     const reg = await open();

@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import { NodeNotFoundError } from '../../util/errors.js';
 import { RegistryConflictError, RegistryValueError } from '../errors.js';
-import { ROLES, TASK_STATUSES, type ApiToken, type AuditEntry, type Role, type TaskRecord, type TaskStatus } from '../types.js';
+import { ROLES, TASK_STATUSES, type ApiToken, type AuditEntry, type NodeCredential, type Role, type TaskRecord, type TaskStatus } from '../types.js';
 import { SqliteAutoRegister } from './auto-register.js';
 
 interface TokenRow {
@@ -18,6 +18,16 @@ interface TokenRow {
   last_used: number | null;
   revoked: number | null;
 }
+
+interface CredentialRow {
+  nodeid: string;
+  hash: string;
+  address: string | null;
+  issued: number;
+  previous_hash: string | null;
+}
+
+const credentialOf = (r: CredentialRow): NodeCredential => ({ nodeid: r.nodeid, hash: r.hash, address: r.address, issued: r.issued, previousHash: r.previous_hash });
 
 interface TaskRow {
   id: string;
@@ -42,6 +52,11 @@ function prepareAdmin(db: Database.Database) {
     putToken: db.prepare('INSERT OR REPLACE INTO api_tokens (name, role, hash, created, expires, last_used, revoked) VALUES (@name, @role, @hash, @created, @expires, NULL, NULL)'),
     revokeToken: db.prepare('UPDATE api_tokens SET revoked = ? WHERE name = ?'),
     touchToken: db.prepare('UPDATE api_tokens SET last_used = ? WHERE name = ? AND (last_used IS NULL OR last_used < ?)'),
+    credential: db.prepare<[string], CredentialRow>('SELECT * FROM node_credentials WHERE nodeid = ?'),
+    credentialByHash: db.prepare<[string], CredentialRow>('SELECT * FROM node_credentials WHERE hash = ?'),
+    putCredential: db.prepare(
+      'INSERT OR REPLACE INTO node_credentials (nodeid, hash, address, issued, previous_hash) VALUES (@nodeid, @hash, @address, @issued, (SELECT hash FROM node_credentials WHERE nodeid = @nodeid))',
+    ),
     addAudit: db.prepare(
       'INSERT INTO audit (time, who, role, action, method, path, target, status, detail) VALUES (@time, @who, @role, @action, @method, @path, @target, @status, @detail)',
     ),
@@ -107,6 +122,26 @@ export abstract class SqliteAdmin extends SqliteAutoRegister {
   async touchToken(name: string, time: number): Promise<void> {
     // Coarse (a minute): a busy orchestrator must not turn every request into a write.
     this.write(`recording the use of token ${name}`, () => this.adminSt.touchToken.run(time, name, time - 60_000));
+  }
+
+  // ---- node credentials ----
+
+  async putNodeCredential(cred: Omit<NodeCredential, 'previousHash'>): Promise<NodeCredential> {
+    if (!/^[0-9a-f]{64}$/.test(cred.hash)) throw new RegistryValueError(`credential of ${cred.nodeid}: the hash must be 64 hex digits`);
+    return this.write(`storing the credential of ${cred.nodeid}`, () => {
+      this.adminSt.putCredential.run(cred);
+      return credentialOf(this.adminSt.credential.get(cred.nodeid)!);
+    });
+  }
+
+  async getNodeCredential(nodeid: string): Promise<NodeCredential | null> {
+    const row = this.adminSt.credential.get(nodeid);
+    return row ? credentialOf(row) : null;
+  }
+
+  async getNodeCredentialByHash(hash: string): Promise<NodeCredential | null> {
+    const row = this.adminSt.credentialByHash.get(hash);
+    return row ? credentialOf(row) : null;
   }
 
   // ---- audit ----

@@ -175,6 +175,19 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX tasks_status ON tasks(status);
     `,
   },
+  {
+    version: 9,
+    what: 'per-boot node credentials (hashes only), one per node',
+    sql: `
+      CREATE TABLE node_credentials (
+        nodeid TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        address TEXT,
+        issued INTEGER NOT NULL,
+        previous_hash TEXT
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

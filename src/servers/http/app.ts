@@ -41,6 +41,15 @@ function rawPath(req: Request): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** The node credential a request presents: `Authorization: Bearer X` (busybox wget sends it with --header) or `X-Provisiond-Credential: X`. */
+export function presentedCredential(req: Request): string | null {
+  const auth = req.headers.authorization;
+  const bearer = typeof auth === 'string' && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, '').trim() : '';
+  const header = req.headers['x-provisiond-credential'];
+  const value = bearer || (typeof header === 'string' ? header.trim() : '');
+  return value === '' ? null : value;
+}
+
 function macParam(value: unknown, what: string): string {
   const mac = typeof value === 'string' ? parseMac(value) : null;
   if (!mac) throw new HttpError(400, `bad ${what}: not a hardware address: ${JSON.stringify(value ?? '')}`);
@@ -121,7 +130,7 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
       else state.scriptsInFlight.set(addr, n);
       if (!res.writableFinished) abort.abort(new Error('client went away'));
     });
-    const body = await handlers.nodescript({ state: st, nodeid, addr, signal: abort.signal });
+    const body = await handlers.nodescript({ state: st, nodeid, addr, signal: abort.signal, credential: presentedCredential(req) });
     res.status(200);
     res.setHeader('Content-Type', 'text/x-shellscript; charset=utf-8');
     res.setHeader('Cache-Control', 'no-store');
@@ -160,9 +169,10 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
     const first = path.split('/')[1] ?? '';
     if (!state.options.filePrefixes.includes(first)) return next();
     const addr = clientAddress(req);
-    // The hook runs before the file is looked for: it may make it (a VNFS image built when first asked for).
+    // The hook runs before the file is looked for: it may refuse it (a protected file, whether it exists
+    // or not) or make it (a VNFS image built when first asked for).
     const located = locateExported(path.slice(first.length + 2), state.options.trees, state.options.fallbackTree);
-    await handlers.beforeGetfile?.({ tree: located.tree.name, relative: located.relative, file: join(located.tree.dir, ...located.relative.split('/')) });
+    await handlers.beforeGetfile?.({ tree: located.tree.name, relative: located.relative, file: join(located.tree.dir, ...located.relative.split('/')), addr, credential: presentedCredential(req) });
     const target = realExported(located);
     const report = await sendFile(req, res, target.file, { checksums: state.checksums, chunkSize: state.options.chunkSize, sendfile: state.sendfile });
     res.locals.sentBytes = report.bytes;
@@ -182,7 +192,7 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
     const msg = (pick('msg') ?? text) || null;
     if (!stage) throw new HttpError(400, 'bad event: stage is missing (?stage=...&msg=...)');
     if (stage.length > 128 || (msg?.length ?? 0) > 2048) throw new HttpError(413, 'bad event: stage or msg too long');
-    await handlers.nodeEvent({ nodeid, stage, msg, addr: clientAddress(req) });
+    await handlers.nodeEvent({ nodeid, stage, msg, addr: clientAddress(req), credential: presentedCredential(req) });
     res.status(200).type('text/plain').send('ok\n');
   };
   const bodies = [express.json({ limit: '8kb' }), express.urlencoded({ extended: false, limit: '8kb' }), express.text({ limit: '8kb', type: 'text/*' })];

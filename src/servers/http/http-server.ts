@@ -63,6 +63,13 @@ export class HttpServer {
     // Idle timeout per socket: a transfer whose bytes keep flowing is never cut.
     server.timeout = options.requestTimeoutMs;
     server.keepAliveTimeout = 5_000;
+    const accept = this.#handlers.acceptConnection;
+    if (accept) {
+      server.on('connection', (socket: Socket) => {
+        const a = socket.remoteAddress ?? '';
+        if (!accept(a.startsWith('::ffff:') ? a.slice(7) : a)) socket.destroy();
+      });
+    }
     server.on('clientError', (err, socket) => {
       this.#log.debug({ err: err.message, addr: (socket as Socket).remoteAddress }, 'bad http request dropped');
       if (socket.writable && !socket.destroyed) {

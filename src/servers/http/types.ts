@@ -14,6 +14,8 @@ export interface NodescriptRequest {
   addr: string;
   /** Aborted when the client goes away: the engine stops the node's scripts. */
   signal: AbortSignal;
+  /** The node credential the request presented (`Authorization: Bearer` or `X-Provisiond-Credential`), or null. */
+  credential: string | null;
 }
 
 /** The server's routes, as `request` reports them. */
@@ -38,13 +40,21 @@ export interface HttpHandlers {
   /** Absolute path of a boot file (`/boot/vmlinuz`, `/boot/vnfs/NAME/vmlinuz`, a loader); throw HttpError(404). */
   bootFile(req: { segments: string[]; addr: string }): Promise<string>;
   /** A node reporting its progress. */
-  nodeEvent(ev: { nodeid: string; stage: string; msg: string | null; addr: string }): Promise<void>;
-  /** Called before a getfile is served (the VNFS image is rebuilt here when its tree changed). */
-  beforeGetfile?(file: { tree: string; relative: string; file: string }): Promise<void>;
+  nodeEvent(ev: { nodeid: string; stage: string; msg: string | null; addr: string; credential: string | null }): Promise<void>;
+  /**
+   * Called before a getfile is served: may refuse it (throw HttpError: a protected file without the
+   * right credential); the VNFS image is rebuilt here when its tree changed.
+   */
+  beforeGetfile?(file: { tree: string; relative: string; file: string; addr: string; credential: string | null }): Promise<void>;
   /** Every boot-file and getfile transfer, once finished or cut. */
   transfer?(t: TransferReport & { route: 'boot' | 'files'; addr: string; url: string }): void;
   /** Every request, once answered (the daemon's metrics). */
   request?(r: HttpRequestReport): void;
+  /**
+   * Whether to take a new connection from `addr`: false closes it before a byte is read (an address
+   * flooding bad credentials costs an accept, not a request).
+   */
+  acceptConnection?(addr: string): boolean;
   /** Extra fields of the `/healthz` answer. */
   health?(): Record<string, unknown>;
 }
