@@ -98,7 +98,10 @@ t.test('each counter moves by exactly what a known sequence implies', async (t) 
   t.match(init.body, /20-broken failed on the master \(exit 3\)/);
   const image = await lab.run(C, 'curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', `${base}/files/vnfs/demo/image.cpio.gz`]);
   t.equal(Number(image), IMAGE_SIZE);
-  t.equal((await curl(C, `${base}/nodescripts/ready?nodeid=${MAC}`)).status, 200);
+  // The ready check-in presents the credential its init script handed over (node identity).
+  const credential = /^PROVISIOND_CREDENTIAL=([0-9a-f]{64})/m.exec(init.body)?.[1];
+  t.ok(credential, 'the init script hands the node its credential');
+  t.equal((await curl(C, `${base}/nodescripts/ready?nodeid=${MAC}`, [`Authorization: Bearer ${credential}`])).status, 200);
 
   // Counters move as responses close and batches commit: wait (bounded) for the last of them.
   let after = await scrape();
