@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { NodescriptEngine } from '../nodescript/types.js';
 import type { RegistryStore, TaskRecord, TaskStatus } from '../registry/types.js';
 import type { EventHub } from './events.js';
+import type { SessionStore } from './sessions.js';
 
 /** The task runner as the API uses it (src/tasks/ implements it). */
 export interface TaskService {
@@ -26,6 +27,8 @@ export interface ApiContext {
   /** Null when the daemon runs without one (tests of the API alone). */
   tasks: TaskService | null;
   events: EventHub;
+  /** The web UI's login sessions (kept across API reloads). */
+  sessions: SessionStore;
   /** When the daemon started (ms), for /healthz. */
   startedAt: number;
   /** The daemon's services and where they listen, for /healthz. */

@@ -12,7 +12,9 @@ import { openApiDocument } from './openapi.js';
 import { eventOperations } from './routes/events.js';
 import { metaOperations } from './routes/meta.js';
 import { resourceOperations } from './routes/resources.js';
+import { sessionOperations } from './routes/session.js';
 import { taskOperations } from './routes/tasks.js';
+import { mountUi } from './ui.js';
 import { tokenOperations } from './routes/tokens.js';
 
 export { API_BASE } from './app.js';
@@ -23,7 +25,7 @@ export const API_VERSION = '1.0.0';
 
 /** Every operation of the API, the document's own included. */
 export function apiOperations(): Operation[] {
-  const ops: Operation[] = [...metaOperations, ...tokenOperations, ...resourceOperations, ...taskOperations, ...eventOperations];
+  const ops: Operation[] = [...metaOperations, ...sessionOperations, ...tokenOperations, ...resourceOperations, ...taskOperations, ...eventOperations];
   let doc: Record<string, unknown> | null = null;
   ops.push(
     defineOperation({
@@ -40,12 +42,13 @@ export function apiOperations(): Operation[] {
   return ops;
 }
 
-/** The API's express application: /api/v1/... and the reference page at /api/docs. */
+/** The API's express application: /api/v1/..., the reference page at /api/docs and the web UI at /ui/. */
 export function createApi(api: ApiContext, o: { maxBody: number }): express.Express {
   return createApiApp(api, apiOperations(), o, (app) => {
     app.get(['/api/docs', '/api/docs/'], (_req, res) => {
       res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
       res.type('html').send(DOCS_PAGE);
     });
+    mountUi(app);
   });
 }

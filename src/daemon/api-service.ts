@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createApi, EventHub, type ApiContext } from '../api/index.js';
 import { ApiServer } from '../api/server.js';
+import { SessionStore } from '../api/sessions.js';
 import { statePath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../util/errors.js';
@@ -36,6 +37,7 @@ export const startApi: ServiceFactory = async (ctx): Promise<Service | null> => 
     nodescripts: ctx.nodescripts,
     tasks: ctx.tasks ?? null,
     events: ctx.events ?? new EventHub(),
+    sessions: new SessionStore(),
     startedAt: ctx.startedAt ?? Date.now(),
     services: () => [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })),
   };

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ApiServer } from '../../src/api/server.js';
 import { createApi, type ApiContext, type TaskService } from '../../src/api/index.js';
 import { EventHub } from '../../src/api/events.js';
+import { SessionStore } from '../../src/api/sessions.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { RegistryStore, TaskRecord } from '../../src/registry/types.js';
 import { apiDaemon } from './resources-helpers.js';
@@ -214,6 +215,7 @@ t.test('power, bootdev, reload and image builds answer 202 with the task and its
     nodescripts: undefined as never,
     tasks,
     events: new EventHub(),
+    sessions: new SessionStore(),
     startedAt: Date.now(),
     services: () => [],
   };
