@@ -89,8 +89,8 @@ export function closeEvents() {
   statusListener?.(false);
 }
 
-/** Every node, page after page (the API's cursor). */
-export async function allNodes(query = '', { signal } = {}) {
+/** Every node, page after page (the API's cursor); onPage(nodesSoFar) after each page but the last. */
+export async function allNodes(query = '', { signal } = {}, onPage = null) {
   const out = [];
   let cursor = null;
   do {
@@ -100,6 +100,7 @@ export async function allNodes(query = '', { signal } = {}) {
     const page = await api('GET', `/nodes?${q}`, undefined, { signal });
     out.push(...page.items);
     cursor = page.next;
+    if (cursor) onPage?.(out);
   } while (cursor);
   return out;
 }

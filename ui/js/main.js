@@ -8,6 +8,7 @@ let unmount = null;
 
 const routes = [
   [/^#?\/?$/, 'overview', () => import('./overview.js')],
+  [/^#\/nodes(?:\?(.*))?$/, 'nodes', () => import('./nodes.js')],
 ];
 
 async function route() {
@@ -21,7 +22,7 @@ async function route() {
     for (const a of top.querySelectorAll('[data-nav]')) a.classList.toggle('on', a.dataset.nav === nav);
     const page = await load();
     app.replaceChildren();
-    unmount = page.mount(app, m[1] === undefined ? undefined : decodeURIComponent(m[1]));
+    unmount = page.mount(app, m[1]);
     return;
   }
   app.replaceChildren(Object.assign(document.createElement('p'), { textContent: `No such page: ${hash}` }));
