@@ -9,6 +9,7 @@ import type { ApiContext } from './context.js';
 import { DOCS_PAGE } from './docs-page.js';
 import { defineOperation, type Operation } from './operation.js';
 import { openApiDocument } from './openapi.js';
+import { consoleOperations } from './routes/console.js';
 import { eventOperations } from './routes/events.js';
 import { metaOperations } from './routes/meta.js';
 import { resourceOperations } from './routes/resources.js';
@@ -25,7 +26,7 @@ export const API_VERSION = '1.0.0';
 
 /** Every operation of the API, the document's own included. */
 export function apiOperations(): Operation[] {
-  const ops: Operation[] = [...metaOperations, ...sessionOperations, ...tokenOperations, ...resourceOperations, ...taskOperations, ...eventOperations];
+  const ops: Operation[] = [...metaOperations, ...sessionOperations, ...tokenOperations, ...resourceOperations, ...taskOperations, ...eventOperations, ...consoleOperations];
   let doc: Record<string, unknown> | null = null;
   ops.push(
     defineOperation({

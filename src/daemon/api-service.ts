@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { createApi, EventHub, type ApiContext } from '../api/index.js';
 import { ApiServer } from '../api/server.js';
 import { SessionStore } from '../api/sessions.js';
+import { ConsoleHub } from '../api/console-hub.js';
+import { consoleUpgrade } from '../api/console-ws.js';
 import { statePath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../util/errors.js';
@@ -38,11 +40,12 @@ export const startApi: ServiceFactory = async (ctx): Promise<Service | null> => 
     tasks: ctx.tasks ?? null,
     events: ctx.events ?? new EventHub(),
     sessions: new SessionStore(),
+    consoles: new ConsoleHub(log.child({ part: 'console' }), { graceMs: ctx.config.api.consoleGrace * 1000 }),
     startedAt: ctx.startedAt ?? Date.now(),
     services: () => [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })),
   };
   const make = async (config: Config) => {
-    const server = new ApiServer(createApi(api, { maxBody: config.api.maxBody }), { listen: config.api.listen, port: config.api.port, tls: readTls(config) }, log);
+    const server = new ApiServer(createApi(api, { maxBody: config.api.maxBody }), { listen: config.api.listen, port: config.api.port, tls: readTls(config), upgrade: consoleUpgrade(api) }, log);
     await server.listen();
     return server;
   };
@@ -64,6 +67,9 @@ export const startApi: ServiceFactory = async (ctx): Promise<Service | null> => 
       server = fresh;
       void previous.close();
     },
-    close: () => server.close(),
+    close: async () => {
+      await api.consoles.close();
+      await server.close();
+    },
   } as Service & { url: string };
 };

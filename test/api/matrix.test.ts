@@ -33,6 +33,7 @@ const BY_ID: Record<string, Need> = {
   'session.create': 'public',
   'session.get': 'viewer',
   'session.delete': 'viewer',
+  'nodes.console': 'viewer',
 };
 
 const BY_TAG: Record<string, Partial<Record<string, Need>>> = {
