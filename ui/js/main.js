@@ -9,6 +9,7 @@ let unmount = null;
 const routes = [
   [/^#?\/?$/, 'overview', () => import('./overview.js')],
   [/^#\/nodes(?:\?(.*))?$/, 'nodes', () => import('./nodes.js')],
+  [/^#\/node\/([^?]+)$/, 'nodes', () => import('./node.js')],
 ];
 
 async function route() {
