@@ -26,8 +26,8 @@ export interface ConsoleViewer {
 }
 
 export interface ConsoleHubOptions {
-  /** How long a session outlives its last viewer (default 10 s). */
-  graceMs?: number;
+  /** How long a session outlives its last viewer (default 10 s); a function follows config reloads. */
+  graceMs?: number | (() => number);
   /** Scrollback kept and sent to a joiner (default 256 KiB). */
   scrollbackBytes?: number;
 }
@@ -64,14 +64,14 @@ function tail(file: string, max: number): Buffer {
 
 export class ConsoleHub {
   readonly #shares = new Map<string, Share>();
-  readonly #graceMs: number;
+  readonly #graceMs: () => number;
   readonly #scrollback: number;
 
   constructor(
     private readonly log: Logger,
     { graceMs = 10_000, scrollbackBytes = 256 * 1024 }: ConsoleHubOptions = {},
   ) {
-    this.#graceMs = graceMs;
+    this.#graceMs = typeof graceMs === 'number' ? () => graceMs : graceMs;
     this.#scrollback = scrollbackBytes;
   }
 
@@ -163,7 +163,7 @@ export class ConsoleHub {
     share.viewers.delete(viewer);
     this.#announce(share);
     if (share.viewers.size > 0 || share.closed) return;
-    share.grace = setTimeout(() => void this.#end(share, 'no viewer left'), this.#graceMs);
+    share.grace = setTimeout(() => void this.#end(share, 'no viewer left'), this.#graceMs());
     share.grace.unref();
   }
 

@@ -40,7 +40,7 @@ export const startApi: ServiceFactory = async (ctx): Promise<Service | null> => 
     tasks: ctx.tasks ?? null,
     events: ctx.events ?? new EventHub(),
     sessions: new SessionStore(),
-    consoles: new ConsoleHub(log.child({ part: 'console' }), { graceMs: ctx.config.api.consoleGrace * 1000 }),
+    consoles: new ConsoleHub(log.child({ part: 'console' }), { graceMs: () => current().api.consoleGrace * 1000 }),
     startedAt: ctx.startedAt ?? Date.now(),
     services: () => [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })),
   };
