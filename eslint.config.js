@@ -39,4 +39,14 @@ export default tseslint.config(
   // `provisiond serve` (cli) starts the composition root (daemon); the daemon never imports the CLI.
   layer(['src/daemon/**'], ['cli']),
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } } },
+  // ui/: the web UI's plain ES modules, run by the browser.
+  {
+    files: ['ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'history', 'fetch', 'EventSource', 'WebSocket', 'AbortController', 'URLSearchParams', 'URL', 'Node', 'HTMLElement', 'ResizeObserver', 'requestAnimationFrame', 'cancelAnimationFrame', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'TextEncoder', 'TextDecoder', 'console', 'navigator'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
 );

@@ -6,7 +6,7 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
-import { authenticate } from './auth.js';
+import { authenticateRequest } from './auth.js';
 import type { ApiContext } from './context.js';
 import { ApiError, errorBody, toApiError, validationError } from './errors.js';
 import type { Pacer } from '../util/pacer.js';
@@ -73,7 +73,7 @@ function mount(router: express.Router, api: ApiContext, op: Operation, json: exp
       let caller: Caller | null = null;
       try {
         if (op.access !== 'public') {
-          caller = await authenticate(api.registry, req.headers.authorization);
+          caller = await authenticateRequest(api.registry, api.sessions, req);
           if (!allows(caller.role, op.access)) {
             throw new ApiError(403, 'forbidden', `token ${caller.name} (role ${caller.role}) may not ${op.id}: it needs the ${op.access} role`);
           }

@@ -9,6 +9,8 @@ import type { NodescriptEngine } from '../nodescript/types.js';
 import type { RegistryStore, TaskRecord, TaskStatus } from '../registry/types.js';
 import type { Pacer } from '../util/pacer.js';
 import type { EventHub } from './events.js';
+import type { SessionStore } from './sessions.js';
+import type { ConsoleHub } from './console-hub.js';
 
 /** The task runner as the API uses it (src/tasks/ implements it). */
 export interface TaskService {
@@ -29,6 +31,10 @@ export interface ApiContext {
   events: EventHub;
   /** Long work (pages of nodes, imports) calls `pacer.pace()` between items so DHCP keeps its turns. */
   pacer: Pacer;
+  /** The web UI's login sessions (kept across API reloads). */
+  sessions: SessionStore;
+  /** The shared serial consoles of the web UI (one session per node, kept across API reloads). */
+  consoles: ConsoleHub;
   /** When the daemon started (ms), for /healthz. */
   startedAt: number;
   /** The daemon's services and where they listen, for /healthz. */

@@ -77,6 +77,18 @@ export class EventHub {
     return { events: ordered.filter((e) => e.seq > seq), gap: seq + 1 < oldest };
   }
 
+  /** The newest events still in the buffer that `keep` accepts, newest first, at most `limit`. */
+  recent(keep: (e: HubEvent) => boolean, limit: number): HubEvent[] {
+    const out: HubEvent[] = [];
+    const n = this.#ring.length;
+    for (let i = 0; i < n && out.length < limit; i++) {
+      // Newest first: the slot before #start (when full), else the end of the array.
+      const e = this.#ring[(this.#start - 1 - i + 2 * n) % n]!;
+      if (keep(e)) out.push(e);
+    }
+    return out;
+  }
+
   subscribe(l: Listener): () => void {
     this.#listeners.add(l);
     return () => this.#listeners.delete(l);

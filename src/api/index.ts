@@ -9,11 +9,14 @@ import type { ApiContext } from './context.js';
 import { DOCS_PAGE } from './docs-page.js';
 import { defineOperation, type Operation } from './operation.js';
 import { openApiDocument } from './openapi.js';
+import { consoleOperations } from './routes/console.js';
 import { eventOperations } from './routes/events.js';
 import { metaOperations } from './routes/meta.js';
 import { metricsOperations } from './routes/metrics.js';
 import { resourceOperations } from './routes/resources.js';
+import { sessionOperations } from './routes/session.js';
 import { taskOperations } from './routes/tasks.js';
+import { mountUi } from './ui.js';
 import { tokenOperations } from './routes/tokens.js';
 
 export { API_BASE } from './app.js';
@@ -29,7 +32,7 @@ export function createMetricsApp(api: ApiContext): express.Express {
 
 /** Every operation of the API, the document's own included. */
 export function apiOperations(): Operation[] {
-  const ops: Operation[] = [...metaOperations, ...metricsOperations, ...tokenOperations, ...resourceOperations, ...taskOperations, ...eventOperations];
+  const ops: Operation[] = [...metaOperations, ...metricsOperations, ...sessionOperations, ...tokenOperations, ...resourceOperations, ...taskOperations, ...eventOperations, ...consoleOperations];
   let doc: Record<string, unknown> | null = null;
   ops.push(
     defineOperation({
@@ -54,12 +57,13 @@ function metricsAlias(app: express.Express): void {
   });
 }
 
-/** The API's express application: /api/v1/..., /metrics, and the reference page at /api/docs. */
+/** The API's express application: /api/v1/..., /metrics, the reference page at /api/docs and the web UI at /ui/. */
 export function createApi(api: ApiContext, o: { maxBody: number }): express.Express {
   return createApiApp(api, apiOperations(), o, (app) => {
     app.get(['/api/docs', '/api/docs/'], (_req, res) => {
       res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
       res.type('html').send(DOCS_PAGE);
     });
+    mountUi(app);
   }, metricsAlias);
 }

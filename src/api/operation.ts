@@ -7,6 +7,7 @@ import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import type { Role } from '../registry/types.js';
 import type { ApiContext } from './context.js';
+import type { Session } from './sessions.js';
 
 /** Who may call: a role (and every role above it), or `public` (no token: health, the document itself). */
 export type Access = Role | 'public';
@@ -15,6 +16,8 @@ export type Access = Role | 'public';
 export interface Caller {
   name: string;
   role: Role;
+  /** The web UI's session, when the request came with its cookie rather than a Bearer token. */
+  session?: Session;
 }
 
 export interface ApiRequest<P, Q, B> {

@@ -3,9 +3,10 @@
  * application and knows nothing else. Slow or broken clients cannot hold it: headers within 10 s,
  * the whole request within 30 s; event streams stay open as long as their client reads.
  */
-import { createServer as createHttp, type ServerResponse, type Server } from 'node:http';
+import { createServer as createHttp, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type express from 'express';
 import type { Logger } from '../log/logger.js';
 
@@ -14,12 +15,16 @@ export interface ApiServerOptions {
   port: number;
   /** PEM text of the certificate (chain) and key; null: plain HTTP. */
   tls: { cert: Buffer; key: Buffer } | null;
+  /** Takes HTTP upgrades (the console WebSockets); without it they are refused. */
+  upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
 export class ApiServer {
   #server: Server | null = null;
   /** Responses being written (event streams stay here as long as their client reads). */
   readonly #responses = new Set<ServerResponse>();
+  /** Upgraded connections (WebSockets): no longer the HTTP server's, closed by close() all the same. */
+  readonly #upgraded = new Set<Duplex>();
 
   constructor(
     private readonly app: express.Express,
@@ -53,6 +58,13 @@ export class ApiServer {
       if (socket.writable && !socket.destroyed) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       else socket.destroy();
     });
+    const upgrade = this.options.upgrade;
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!upgrade) return void socket.destroy();
+      this.#upgraded.add(socket);
+      socket.once('close', () => this.#upgraded.delete(socket));
+      upgrade(req, socket, head);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, listen, () => {
@@ -72,6 +84,7 @@ export class ApiServer {
     server.closeIdleConnections();
     // Event streams never end by themselves: end them now, the clients reconnect to the next daemon.
     for (const res of this.#responses) if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) res.socket?.destroy();
+    for (const s of this.#upgraded) s.destroy();
     const timer = setTimeout(() => server.closeAllConnections(), 5_000);
     await closed;
     clearTimeout(timer);

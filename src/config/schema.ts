@@ -191,6 +191,8 @@ export const configSchema = z
         insecure: z.boolean().default(false),
         /** Largest request body, bytes. */
         maxBody: z.number().int().positive().default(1048576),
+        /** Seconds a web console stays open after its last viewer left (then the BMC's SOL is freed). */
+        consoleGrace: seconds.default(10),
       })
       .strict()
       .prefault({}),

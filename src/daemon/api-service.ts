@@ -5,6 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { createApi, EventHub, type ApiContext } from '../api/index.js';
 import { ApiServer } from '../api/server.js';
+import { SessionStore } from '../api/sessions.js';
+import { ConsoleHub } from '../api/console-hub.js';
+import { consoleUpgrade } from '../api/console-ws.js';
 import { statePath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../util/errors.js';
@@ -39,6 +42,8 @@ export function apiContext(ctx: DaemonContext, log: Logger): ApiContext {
     tasks: ctx.tasks ?? null,
     events: ctx.events ?? new EventHub(),
     pacer: new Pacer(),
+    sessions: new SessionStore(),
+    consoles: new ConsoleHub(log.child({ part: 'console' }), { graceMs: () => current().api.consoleGrace * 1000 }),
     startedAt: ctx.startedAt ?? Date.now(),
     services: () => [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })),
     metrics: ctx.metrics ? () => ctx.metrics!.scrape() : undefined,
@@ -50,7 +55,7 @@ export const startApi: ServiceFactory = async (ctx): Promise<Service | null> => 
   const log = ctx.log.child({ server: 'api' });
   const api = apiContext(ctx, log);
   const make = async (config: Config) => {
-    const server = new ApiServer(createApi(api, { maxBody: config.api.maxBody }), { listen: config.api.listen, port: config.api.port, tls: readTls(config) }, log);
+    const server = new ApiServer(createApi(api, { maxBody: config.api.maxBody }), { listen: config.api.listen, port: config.api.port, tls: readTls(config), upgrade: consoleUpgrade(api) }, log);
     await server.listen();
     return server;
   };
@@ -72,6 +77,9 @@ export const startApi: ServiceFactory = async (ctx): Promise<Service | null> => 
       server = fresh;
       void previous.close();
     },
-    close: () => server.close(),
+    close: async () => {
+      await api.consoles.close();
+      await server.close();
+    },
   } as Service & { url: string };
 };

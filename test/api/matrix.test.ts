@@ -30,6 +30,11 @@ const BY_ID: Record<string, Need> = {
   'tasks.cancel': 'operator',
   'events.stream': 'viewer',
   'metrics.get': 'viewer',
+  'events.recent': 'viewer',
+  'session.create': 'public',
+  'session.get': 'viewer',
+  'session.delete': 'viewer',
+  'nodes.console': 'viewer',
 };
 
 const BY_TAG: Record<string, Partial<Record<string, Need>>> = {
@@ -116,7 +121,9 @@ t.test('every documented operation, with no token, a revoked, an expired one and
       calls++;
       t.same(r.problems, [], `${label} as ${c.who}: answer matches the document`);
       if (required === 'public') {
-        t.ok(r.status >= 200 && r.status < 300, `${label} as ${c.who}: ${r.status}, public`);
+        // A public operation with a body (the login) answers the empty body of the matrix with a 400.
+        if (op.requestBody) t.ok(r.status === 400 && r.code === 'invalid', `${label} as ${c.who}: ${r.status}, public (the empty body refused)`);
+        else t.ok(r.status >= 200 && r.status < 300, `${label} as ${c.who}: ${r.status}, public`);
       } else if (c.role === null) {
         t.equal(r.status, 401, `${label} as ${c.who}: 401`);
         t.equal(r.code, 'unauthorized', `${label} as ${c.who}: code unauthorized`);

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { ApiServer } from '../../src/api/server.js';
 import { createApi, type ApiContext, type TaskService } from '../../src/api/index.js';
 import { EventHub } from '../../src/api/events.js';
+import { SessionStore } from '../../src/api/sessions.js';
+import { ConsoleHub } from '../../src/api/console-hub.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { RegistryStore, TaskRecord } from '../../src/registry/types.js';
 import { Pacer } from '../../src/util/pacer.js';
@@ -216,6 +218,8 @@ t.test('power, bootdev, reload and image builds answer 202 with the task and its
     tasks,
     events: new EventHub(),
     pacer: new Pacer(),
+    sessions: new SessionStore(),
+    consoles: new ConsoleHub(silentLogger()),
     startedAt: Date.now(),
     services: () => [],
   };

@@ -10,6 +10,7 @@ import { parseMac } from '../../util/mac.js';
 import { expandRanges, globToRegExp, isGlob } from '../../util/patterns.js';
 import { EVENT_KINDS, type EventKind, type HubEvent } from '../events.js';
 import { HANDLED, defineOperation } from '../operation.js';
+import { epochMs, limitParam } from '../schemas.js';
 
 /** Bytes a slow subscriber may have waiting before it is cut off. */
 const MAX_PENDING = 8 * 1024 * 1024;
@@ -38,7 +39,44 @@ function frame(e: HubEvent): string {
   return `id: ${e.id}\nevent: ${e.kind}\ndata: ${JSON.stringify({ kind: e.kind, node: e.node, time: e.time, ...e.data })}\n\n`;
 }
 
+const kindsParam = z
+  .string()
+  .optional()
+  .refine((s) => s === undefined || s.split(',').every((k) => (EVENT_KINDS as string[]).includes(k)), { message: `kinds are ${EVENT_KINDS.join(', ')}` })
+  .meta({ description: `comma-separated: ${EVENT_KINDS.join(', ')}` });
+
+const recentEvent = z
+  .strictObject({ id: z.string(), kind: z.enum(EVENT_KINDS as [EventKind, ...EventKind[]]), node: z.string().nullable(), time: epochMs, data: z.record(z.string(), z.unknown()) })
+  .meta({ id: 'HubEvent', description: 'an event of the stream, as its `data` says it, with its id' });
+
 export const eventOperations = [
+  defineOperation({
+    id: 'events.recent',
+    method: 'get',
+    path: '/events/recent',
+    tag: 'events',
+    summary: 'The newest events still in the stream\'s buffer (since the daemon started), newest first, as JSON',
+    description:
+      'What a page shows before it follows the stream: e.g. `?kind=timeline&failed=true` for the latest failed boot steps. `last` is the id of the newest event in the buffer: open the stream with `lastEventId=` it to miss nothing in between.',
+    access: 'viewer',
+    query: z.strictObject({
+      node: z.string().optional().meta({ description: 'comma-separated node patterns or hardware addresses' }),
+      kind: kindsParam,
+      failed: z.enum(['true', 'false']).optional().meta({ description: 'true: only failed steps (timeline events with ok false)' }),
+      limit: limitParam(50, 1000),
+    }),
+    response: { status: 200, description: 'the events', schema: z.strictObject({ items: z.array(recentEvent), last: z.string().nullable() }).meta({ id: 'RecentEvents' }) },
+    handler: async ({ api, query }) => {
+      const kinds = new Set<EventKind>((query.kind?.split(',') as EventKind[] | undefined) ?? EVENT_KINDS);
+      const matchNode = nodeMatcher(query.node);
+      const failed = query.failed === 'true';
+      const last = api.events.lastSeq > 0 ? `${api.events.run}-${api.events.lastSeq}` : null;
+      const items = api.events
+        .recent((e) => kinds.has(e.kind) && (query.node === undefined || matchNode(e)) && (!failed || e.data.ok === false), query.limit)
+        .map((e) => ({ id: e.id, kind: e.kind, node: e.node, time: e.time, data: e.data }));
+      return { items, last };
+    },
+  }),
   defineOperation({
     id: 'events.stream',
     method: 'get',
@@ -50,11 +88,7 @@ export const eventOperations = [
     access: 'viewer',
     query: z.strictObject({
       node: z.string().optional().meta({ description: 'comma-separated node patterns or hardware addresses' }),
-      kind: z
-        .string()
-        .optional()
-        .refine((s) => s === undefined || s.split(',').every((k) => (EVENT_KINDS as string[]).includes(k)), { message: `kinds are ${EVENT_KINDS.join(', ')}` })
-        .meta({ description: `comma-separated: ${EVENT_KINDS.join(', ')}` }),
+      kind: kindsParam,
       lastEventId: z.string().optional().meta({ description: 'as the Last-Event-ID header' }),
     }),
     response: { status: 200, description: 'the stream', contentType: 'text/event-stream' },

@@ -28,7 +28,7 @@ export const metaOperations = [
     summary: 'The token the request was made with: its name and role',
     access: 'viewer',
     response: { status: 200, description: 'the caller', schema: z.strictObject({ name: z.string(), role }).meta({ id: 'Whoami' }) },
-    handler: async ({ caller }) => caller!,
+    handler: async ({ caller }) => ({ name: caller!.name, role: caller!.role }),
   }),
   defineOperation({
     id: 'audit.list',

@@ -171,7 +171,8 @@ export class ApiDocument {
       }
       for (const p of declared) if (!inPath.has(p.name)) problems.push(`${here}: path parameter ${p.name} is not in the path`);
       if (!op.tags?.length) problems.push(`${here}: no tag`);
-      if (!Object.keys(op.responses ?? {}).some((s) => s.startsWith('2'))) problems.push(`${here}: no success response`);
+      // 101: a WebSocket (the console) succeeds by switching protocols.
+      if (!Object.keys(op.responses ?? {}).some((s) => s.startsWith('2') || s === '101')) problems.push(`${here}: no success response`);
     }
     const text = JSON.stringify(this.doc);
     for (const m of text.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) {
