@@ -57,7 +57,7 @@ t.test('node page: settings, timeline picture with the failed step, reload phase
   t.match(await broken.locator('text').textContent(), /^init 20-broken: exit 3 in /, 'the failed nodescript, with its exit code');
   t.equal(await broken.locator('circle').getAttribute('class'), 'fail', 'drawn in red');
   t.equal(await broken.locator('circle').evaluate((c) => (globalThis as unknown as { getComputedStyle(e: unknown): { fill: string } }).getComputedStyle(c).fill), 'rgb(196, 40, 28)', 'red');
-  t.equal(await page.locator('#timeline-picture circle').count(), 4, 'a mark per step of the boot');
+  t.equal(await page.locator('#timeline-picture circle').count(), 5, 'a mark per step of the boot (the credential issued with init is one)');
   t.equal(await page.locator('#timeline tr.failed').count(), 2, 'and the table has them too');
 
   // A step arriving live is added to the picture without a reload.
