@@ -20,8 +20,6 @@ export interface PgRegistryOptions extends PgConnectOptions {
   logger: Logger;
   /** Timeline events older than this many days are pruned (default 90). */
   eventRetentionDays?: number;
-  /** Upgrade the schema on open (default true; false refuses a database that is behind, as `db status` reads). */
-  migrate?: boolean;
 }
 
 /** A registry change, for whoever keeps a copy (the multi-server notifications will hook here). */
@@ -60,7 +58,7 @@ export class PgCore {
     try {
       const client = await pool.connect();
       try {
-        const { from, to } = await migratePg(client, redactUrl(opts.url), opts.migrate === false ? 0 : undefined);
+        const { from, to } = await migratePg(client, redactUrl(opts.url));
         return { pool, from, to };
       } finally {
         client.release();
