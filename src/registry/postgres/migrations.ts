@@ -97,9 +97,9 @@ const MIGRATION_LOCK = 0x70766d31;
 
 /** The schema version of the database (0 when it has none yet). */
 export async function schemaVersion(client: pg.ClientBase): Promise<number> {
-  const { rows } = await client.query<{ v: number | null }>(
-    "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN NULL ELSE (SELECT max(version) FROM schema_version) END AS v",
-  );
+  const exists = await client.query<{ t: string | null }>("SELECT to_regclass('schema_version')::text AS t");
+  if (exists.rows[0]?.t == null) return 0;
+  const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_version');
   return rows[0]?.v ?? 0;
 }
 

@@ -14,17 +14,18 @@ import { parseMac } from '../../util/mac.js';
 import { LeaseConflictError, RegistryValueError } from '../errors.js';
 import type { DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
 import { checkGroupUpdate, checkName, checkNodeid, mergeAttrs } from '../validate.js';
-import { PgAdmin } from './admin.js';
+import type { RegistryArchive, RegistryRestore } from '../archive.js';
+import { PgArchive } from './archive.js';
 import { sqlState } from './connection.js';
 import type { PgRegistryOptions } from './core.js';
 import { eventFromRow, GROUP_COLUMNS, groupFromRow, groupParams, LEASE_COLUMNS, leaseFromRow, leaseParams, type EventRow, type GroupRow, type LeaseRow } from './rows.js';
 
 export type { PgRegistryOptions } from './core.js';
 
-export class PgRegistry extends PgAdmin implements RegistryStore {
+export class PgRegistry extends PgArchive implements RegistryStore, RegistryArchive, RegistryRestore {
   /** Connects to `opts.url`, creating or upgrading the schema. */
   static async open(opts: PgRegistryOptions): Promise<PgRegistry> {
-    const { pool, from, to } = await PgAdmin.connect(opts);
+    const { pool, from, to } = await PgArchive.connect(opts);
     const reg = new PgRegistry(pool, opts.url, opts.logger, opts);
     if (from !== to) opts.logger.info({ database: reg.where, from, to }, from === 0 ? 'registry database created' : 'registry database schema upgraded');
     reg.startUpkeep();
