@@ -23,6 +23,7 @@ const NOUNS: Record<string, Noun> = {
   module: () => import('./module/index.js'),
   token: () => import('./token/index.js'),
   task: () => import('./task/index.js'),
+  db: () => import('./db/index.js'),
 };
 
 /** Root options that take a value (the word after them is not the noun). */

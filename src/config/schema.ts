@@ -29,6 +29,11 @@ export const configSchema = z
       .string()
       .regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must be sqlite:PATH or postgres://...')
       .default('sqlite:var/provisiond.db'),
+    /**
+     * PostgreSQL only: a file (relative to the statedir) whose first line is the password, used
+     * when the URL has none; else PGPASSWORD or ~/.pgpass, as libpq does.
+     */
+    databasePasswordFile: z.string().min(1).nullable().default(null),
     log: z
       .object({
         level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -209,8 +209,8 @@ export class Daemon {
   /** Applies a validated config: services rebind, start or stop as it asks. */
   async apply(next: Config, why = 'new config'): Promise<string | null> {
     const prev = this.#config;
-    if (next.statedir !== prev.statedir || next.database !== prev.database) {
-      const msg = 'statedir and database cannot change while running: restart the daemon to apply';
+    if (next.statedir !== prev.statedir || next.database !== prev.database || next.databasePasswordFile !== prev.databasePasswordFile) {
+      const msg = 'statedir, database and databasePasswordFile cannot change while running: restart the daemon to apply';
       this.log.error({ why }, `config refused, the running one stays in force: ${msg}`);
       return msg;
     }

@@ -23,3 +23,19 @@ export class ImportEntryError extends ProvisiondError {
     super(message, options);
   }
 }
+
+/**
+ * A lease claim lost: another machine holds the address (a live lease, possibly made by another
+ * server on the same database). The DHCP engine picks another address, or stays silent so that
+ * the client retries; nothing was written.
+ */
+export class LeaseConflictError extends RegistryConflictError {
+  constructor(
+    readonly address: string,
+    readonly holder: string | null,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,11 +1,15 @@
 /**
  * Opens the registry named by `config.database`: `sqlite:PATH` (PATH relative to the statedir) is
- * the embedded default; `postgres://...` is reserved for the multi-server backend.
+ * the embedded default; `postgres://user@host:port/db` (or `postgresql://`) is PostgreSQL, its
+ * password from the URL, `databasePasswordFile`, or PGPASSWORD / ~/.pgpass as libpq reads them.
  */
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { statePath } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { RegistryUnavailableError } from './errors.js';
+import { isPostgresUrl } from './postgres/connection.js';
+import { PgRegistry } from './postgres/registry.js';
 import { SqliteRegistry } from './sqlite/registry.js';
 import type { SqliteRegistryOptions } from './sqlite/store.js';
 import type { RegistryStore } from './types.js';
@@ -35,7 +39,28 @@ export async function openRegistry(config: Config, logger: Logger, options: Open
     if (path === '') throw new RegistryUnavailableError(`${config.source}: database: sqlite: needs a file path, e.g. sqlite:var/provisiond.db`);
     return SqliteRegistry.open({ path, logger: logger.child({ registry: 'sqlite' }), durability: config.dhcp.durability, ...options });
   }
-  throw new RegistryUnavailableError(
-    `${config.source}: database: the PostgreSQL backend (${config.database.split(':')[0]}://) is not implemented in this version; use sqlite:PATH`,
-  );
+  if (isPostgresUrl(config.database)) {
+    const password = databasePassword(config);
+    try {
+      return await PgRegistry.open({ url: config.database, password, logger: logger.child({ registry: 'postgres' }) });
+    } catch (err) {
+      throw new RegistryUnavailableError(`${config.source}: database: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  throw new RegistryUnavailableError(`${config.source}: database: ${JSON.stringify(config.database.split(':')[0])} is not a known backend; use sqlite:PATH or postgres://...`);
+}
+
+/** The password of `databasePasswordFile` (its first line), or null; errors name the file and the key. */
+export function databasePassword(config: Pick<Config, 'databasePasswordFile' | 'statedir' | 'source'>): string | null {
+  if (config.databasePasswordFile === null) return null;
+  const file = statePath(config, config.databasePasswordFile);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new RegistryUnavailableError(`${config.source}: databasePasswordFile: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const password = text.split(/\r?\n/)[0] ?? '';
+  if (password === '') throw new RegistryUnavailableError(`${config.source}: databasePasswordFile: ${file} is empty (the password is its first line)`);
+  return password;
 }

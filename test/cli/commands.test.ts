@@ -12,7 +12,7 @@ import { TS_NODE_ARGS } from '../ts-child.js';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../bin/provisiond.js', import.meta.url));
-const NOUNS = ['serve', 'power', 'reload', 'console', 'node', 'group', 'initramfs', 'vnfs', 'script', 'module', 'token'];
+const NOUNS = ['serve', 'power', 'reload', 'console', 'node', 'group', 'initramfs', 'vnfs', 'script', 'module', 'token', 'db'];
 
 t.test('the noun is the first word that is not a root option or its value', async (t) => {
   t.equal(nounOf(['node', 'list']), 'node');

@@ -61,7 +61,7 @@ t.test('config: an invalid edit is refused and the old config stays; a valid one
   t.pass('the old address is closed');
   t.equal(await h.daemon.reload('test'), null, 'reload() of the same valid file succeeds');
   writeFileSync(h.configPath, testConfig('/somewhere/else'));
-  t.match(await h.daemon.reload('test'), /statedir and database cannot change while running/);
+  t.match(await h.daemon.reload('test'), /statedir, database and databasePasswordFile cannot change while running/);
 });
 
 t.test('the perceus service starts when enabled by a reload and speaks the Perceus protocol', async (t) => {

@@ -211,3 +211,18 @@ t.test('replies carry the boot fields, options 66/67, 175.176 for iPXE and the l
   t.equal(o.options.get(Opt.REBINDING_TIME)?.readUInt32BE(0), 525);
   t.equal(getIpOption(o, Opt.SUBNET_MASK), '255.255.255.0');
 });
+
+t.test('two clients REQUESTing one address while a registry lookup is in flight: one ACK, one NAK', async (t) => {
+  // addressReserved answers after real I/O (a networked registry): the second request must not
+  // pass the availability check made before that wait.
+  const { send, store } = setup(['10.0.0.100', '10.0.0.199'], { addressReserved: () => new Promise((r) => setTimeout(() => r(false), 20)) });
+  const a = '52:54:00:00:0a:01';
+  const b = '52:54:00:00:0a:02';
+  const [ra, rb] = await Promise.all([
+    send({ mac: a, type: MessageType.REQUEST, requested: '10.0.0.150' }),
+    send({ mac: b, type: MessageType.REQUEST, requested: '10.0.0.150' }),
+  ]);
+  const types = [ra, rb].map((r) => (r ? getMessageType(r) : null)).sort();
+  t.same(types, [MessageType.ACK, MessageType.NAK].sort(), 'one is bound, the other told no');
+  t.equal([...store.saved.values()].filter((l) => l.address === '10.0.0.150').length, 1, 'one lease of the address is stored');
+});

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { parseConfig } from '../../src/config/load.js';
 import { memoryLogger, silentLogger } from '../../src/log/logger.js';
 import { RegistryUnavailableError } from '../../src/registry/errors.js';
-import { openRegistry } from '../../src/registry/open.js';
+import { databasePassword, openRegistry } from '../../src/registry/open.js';
 import { migrate, SCHEMA_VERSION } from '../../src/registry/sqlite/migrations.js';
 import { SqliteRegistry } from '../../src/registry/sqlite/registry.js';
 import { defaults } from './contract.js';
@@ -31,12 +31,23 @@ t.test('openRegistry creates var/provisiond.db under the statedir', async (t) =>
   t.ok(existsSync(join(dir, 'state', 'var', 'provisiond.db')), 'the database is where the config says');
 });
 
-t.test('a postgres:// database is refused with a clear message', async (t) => {
-  const config = parseConfig('database: postgres://pvd:secret@db/provisiond\n', 'etc/provisiond.yaml', tempdir(t));
+t.test('an unreachable postgres:// database is a clear error naming the file and key, without the password', async (t) => {
+  const config = parseConfig('database: postgres://pvd:secret@127.0.0.1:1/provisiond\n', 'etc/provisiond.yaml', tempdir(t));
   const err = await openRegistry(config, silentLogger()).catch((e: unknown) => e);
   t.ok(err instanceof RegistryUnavailableError);
-  t.match((err as Error).message, /^etc\/provisiond\.yaml: database: .*not implemented in this version/);
+  t.match((err as Error).message, /^etc\/provisiond\.yaml: database: opening: registry database postgres:\/\/pvd:\*\*\*@127\.0\.0\.1:1\/provisiond is unreachable/);
   t.notMatch((err as Error).message, /secret/, 'the password of the URL is not printed');
+});
+
+t.test('databasePasswordFile: its first line is the password; a missing or empty file is refused with the key', async (t) => {
+  const dir = tempdir(t);
+  writeFileSync(join(dir, 'pgpass'), 's3cret\nignored\n');
+  writeFileSync(join(dir, 'empty'), '');
+  const conf = (file: string) => parseConfig(`database: postgres://pvd@db/provisiond\ndatabasePasswordFile: ${file}\n`, 'etc/provisiond.yaml', dir);
+  t.equal(databasePassword(conf('pgpass')), 's3cret');
+  t.throws(() => databasePassword(conf('nope')), { message: /^etc\/provisiond\.yaml: databasePasswordFile: cannot read .*nope/ });
+  t.throws(() => databasePassword(conf('empty')), { message: /databasePasswordFile: .*empty is empty/ });
+  t.equal(databasePassword(parseConfig('', 'x.yaml', dir)), null, 'none by default');
 });
 
 t.test('a database written by schema version 1 is upgraded in place, data kept', async (t) => {

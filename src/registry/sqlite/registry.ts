@@ -9,13 +9,14 @@ import { parseMac } from '../../util/mac.js';
 import { RegistryValueError } from '../errors.js';
 import type { DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
 import { checkGroupUpdate, checkName, checkNodeid, mergeAttrs } from '../validate.js';
-import { eventsFromRow, groupParams } from './statements.js';
+import { allAudit, allTasks, type RegistryArchive, type RegistryDump } from '../archive.js';
+import { eventsFromRow, groupParams, type EventRow } from './statements.js';
 import { SqliteCore, type SqliteRegistryOptions } from './store.js';
 import { SqliteAdmin } from './admin.js';
 
 export type { SqliteRegistryOptions } from './store.js';
 
-export class SqliteRegistry extends SqliteAdmin implements RegistryStore {
+export class SqliteRegistry extends SqliteAdmin implements RegistryStore, RegistryArchive {
   /** Opens the database at `opts.path`, creating or upgrading its schema. */
   static open(opts: SqliteRegistryOptions): SqliteRegistry {
     const { db, from, to } = SqliteCore.connect(opts);
@@ -153,6 +154,25 @@ export class SqliteRegistry extends SqliteAdmin implements RegistryStore {
 
   async flush(): Promise<void> {
     await this.drain();
+  }
+
+  // ---- the whole registry (db copy) ----
+
+  async dump(): Promise<RegistryDump> {
+    await this.flush();
+    const rows = this.db.prepare<[], EventRow>('SELECT * FROM events ORDER BY time, id').all();
+    const events = rows.flatMap(eventsFromRow).sort((a, b) => a.time - b.time);
+    return {
+      nodes: await this.listNodes(),
+      groups: await this.listGroups(),
+      leases: await this.listLeases(),
+      declined: await this.listDeclined(),
+      unknown: await this.listUnknown(),
+      events,
+      tokens: await this.listTokens(),
+      audit: await allAudit((o) => this.listAudit(o)),
+      tasks: await allTasks((o) => this.listTasks(o)),
+    };
   }
 
   async close(): Promise<void> {

@@ -230,6 +230,9 @@ export class DhcpEngine {
     if (!fixed && (!this.table.isFreeFor(w, hwaddr, now) || (own && own.address !== wanted && own.state !== 'released' && own.expires > now && own.state !== 'offered') || (await this.reserved(w, hwaddr)))) {
       return this.nak(req, hwaddr, arrival, `address ${wanted} is not available`);
     }
+    // The checks above awaited (a registry lookup may be real I/O): another request may have taken
+    // the address meanwhile. Check again with nothing awaited before the table is written.
+    if (!fixed && !this.table.isFreeFor(w, hwaddr, Date.now())) return this.nak(req, hwaddr, arrival, `address ${wanted} is not available`);
     const lease: DhcpLease = { hwaddr, address: wanted, expires: now + this.opts.leaseTime * 1000, state: 'bound', hostname: d.hostname ?? getStringOption(req, Opt.HOSTNAME), clientId: req.options.get(Opt.CLIENT_ID)?.toString('hex') ?? null, uuid: getClientUuid(req) };
     // In the table at once, so that no one else is offered the address meanwhile; acknowledged only
     // once committed: an ACK is a promise that survives a crash of this server.

@@ -1,0 +1,141 @@
+/**
+ * The admin API's tables in the PostgreSQL backend: tokens (hashes only), the audit log and tasks.
+ * Every write is its own committed transaction, so what the API acknowledged is durable; the unique
+ * constraints (one live token per name, one task per caller and idempotency key) hold across servers.
+ */
+import { NodeNotFoundError } from '../../util/errors.js';
+import { RegistryConflictError, RegistryValueError } from '../errors.js';
+import { ROLES, TASK_STATUSES, type ApiToken, type AuditEntry, type Role, type TaskRecord, type TaskStatus } from '../types.js';
+import { PgAutoRegister } from './auto-register.js';
+
+interface TokenRow {
+  name: string;
+  role: string;
+  hash: string;
+  created: number;
+  expires: number | null;
+  last_used: number | null;
+  revoked: number | null;
+}
+
+const tokenOf = (r: TokenRow): ApiToken => ({
+  name: r.name,
+  role: r.role as Role,
+  hash: r.hash,
+  created: r.created,
+  expires: r.expires,
+  lastUsed: r.last_used,
+  revoked: r.revoked,
+});
+
+const AUDIT_COLUMNS = 'id, time, who, role, action, method, path, target, status, detail';
+
+export abstract class PgAdmin extends PgAutoRegister {
+  // ---- tokens ----
+
+  async createToken(token: Omit<ApiToken, 'lastUsed' | 'revoked'>): Promise<ApiToken> {
+    if (!ROLES.includes(token.role)) throw new RegistryValueError(`token ${token.name}: role ${JSON.stringify(token.role)} is not one of ${ROLES.join(', ')}`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(token.name)) {
+      throw new RegistryValueError(`token name ${JSON.stringify(token.name)}: letters, digits, '.', '_', '@' and '-', at most 64`);
+    }
+    // The name of a revoked token may be given again; a live one is refused, atomically.
+    const { rows } = await this.q<TokenRow>(
+      `creating token ${token.name}`,
+      `INSERT INTO api_tokens (name, role, hash, created, expires) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role, hash = EXCLUDED.hash, created = EXCLUDED.created,
+         expires = EXCLUDED.expires, last_used = NULL, revoked = NULL
+       WHERE api_tokens.revoked IS NOT NULL
+       RETURNING *`,
+      [token.name, token.role, token.hash, token.created, token.expires],
+    );
+    if (!rows[0]) throw new RegistryConflictError(`a token named ${JSON.stringify(token.name)} exists: revoke it first`);
+    return tokenOf(rows[0]);
+  }
+
+  async listTokens(): Promise<ApiToken[]> {
+    return (await this.q<TokenRow>('listing tokens', 'SELECT * FROM api_tokens ORDER BY name')).rows.map(tokenOf);
+  }
+
+  async getTokenByHash(hash: string): Promise<ApiToken | null> {
+    const { rows } = await this.q<TokenRow>('looking up a token', 'SELECT * FROM api_tokens WHERE hash = $1', [hash]);
+    return rows[0] ? tokenOf(rows[0]) : null;
+  }
+
+  async revokeToken(name: string, time = Date.now()): Promise<ApiToken> {
+    const { rows } = await this.q<TokenRow>(
+      `revoking token ${name}`,
+      'UPDATE api_tokens SET revoked = coalesce(revoked, $2) WHERE name = $1 RETURNING *',
+      [name, time],
+    );
+    if (!rows[0]) throw new NodeNotFoundError(`no token named ${JSON.stringify(name)}`);
+    return tokenOf(rows[0]);
+  }
+
+  async touchToken(name: string, time: number): Promise<void> {
+    // Coarse (a minute): a busy orchestrator must not turn every request into a write.
+    await this.q(`recording the use of token ${name}`, 'UPDATE api_tokens SET last_used = $1 WHERE name = $2 AND (last_used IS NULL OR last_used < $3)', [
+      time,
+      name,
+      time - 60_000,
+    ]);
+  }
+
+  // ---- audit ----
+
+  async addAudit(entry: Omit<AuditEntry, 'id'>): Promise<AuditEntry> {
+    const { rows } = await this.q<{ id: number }>(
+      'recording an audit entry',
+      'INSERT INTO audit (time, who, role, action, method, path, target, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id',
+      [entry.time, entry.who, entry.role, entry.action, entry.method, entry.path, entry.target, entry.status, entry.detail],
+    );
+    return { ...entry, id: rows[0]!.id };
+  }
+
+  async listAudit(options: { before?: number; limit?: number; who?: string } = {}): Promise<AuditEntry[]> {
+    const { rows } = await this.q<AuditEntry>(
+      'listing the audit log',
+      `SELECT ${AUDIT_COLUMNS} FROM audit WHERE id < $1 AND ($2::text IS NULL OR who = $2) ORDER BY id DESC LIMIT $3`,
+      [options.before ?? Number.MAX_SAFE_INTEGER, options.who ?? null, options.limit ?? 100],
+    );
+    return rows;
+  }
+
+  // ---- tasks ----
+
+  async putTask(task: TaskRecord): Promise<TaskRecord> {
+    if (!TASK_STATUSES.includes(task.status)) throw new RegistryValueError(`task ${task.id}: status ${JSON.stringify(task.status)} is unknown`);
+    const body = JSON.stringify(task);
+    return this.tx(`writing task ${task.id}`, async (c) => {
+      const updated = await c.query('UPDATE tasks SET status = $2, body = $3 WHERE id = $1', [task.id, task.status, body]);
+      if (updated.rowCount) return task;
+      const inserted = await c.query(
+        `INSERT INTO tasks (id, action, status, created, created_by, idempotency_key, body) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
+        [task.id, task.action, task.status, task.created, task.createdBy, task.idempotencyKey, body],
+      );
+      if (inserted.rowCount) return task;
+      // The same caller and key (possibly through another server): the first task stands.
+      const { rows } = await c.query<{ body: string }>('SELECT body FROM tasks WHERE created_by = $1 AND idempotency_key = $2', [task.createdBy, task.idempotencyKey]);
+      return JSON.parse(rows[0]!.body) as TaskRecord;
+    });
+  }
+
+  async getTask(id: string): Promise<TaskRecord | null> {
+    const { rows } = await this.q<{ body: string }>('reading a task', 'SELECT body FROM tasks WHERE id = $1', [id]);
+    return rows[0] ? (JSON.parse(rows[0].body) as TaskRecord) : null;
+  }
+
+  async listTasks(options: { status?: TaskStatus[]; unfinished?: boolean; before?: string; limit?: number } = {}): Promise<TaskRecord[]> {
+    let statuses = options.status ?? null;
+    if (options.unfinished) statuses = (statuses ?? TASK_STATUSES).filter((s) => s !== 'terminated' && s !== 'complete');
+    const { rows } = await this.q<{ body: string }>(
+      'listing tasks',
+      `SELECT body FROM tasks
+        WHERE seq < coalesce((SELECT seq FROM tasks WHERE id = $1), CASE WHEN $1::text IS NULL THEN 9223372036854775807 ELSE 0 END)
+          AND ($2::text[] IS NULL OR status = ANY($2))
+        ORDER BY seq DESC LIMIT $3`,
+      [options.before ?? null, statuses, options.limit ?? 100],
+    );
+    return rows.map((r) => JSON.parse(r.body) as TaskRecord);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The connection pool and the write discipline of the PostgreSQL registry. There is no in-memory
+ * copy: every read asks the database, so a change committed by any server or CLI is in force
+ * everywhere at once (a cache kept fresh by LISTEN/NOTIFY can come later behind `changed`).
+ *
+ * Acknowledged means durable: a write resolves only once its transaction committed (synchronous_commit
+ * on, see connection.ts). PostgreSQL groups the WAL flushes of concurrent commits by itself (group
+ * commit), so many DHCP claims in flight share fsyncs without a queue of our own.
+ */
+import type pg from 'pg';
+import type { Logger } from '../../log/logger.js';
+import { NodeNotFoundError } from '../../util/errors.js';
+import { RegistryConflictError, RegistryUnavailableError } from '../errors.js';
+import { checkName, checkNodeid } from '../validate.js';
+import { createPool, describePgError, redactUrl, type PgConnectOptions } from './connection.js';
+import { migratePg } from './migrations.js';
+import { NODE_COLUMNS, nodeFromRow, type NodeRow } from './rows.js';
+
+export interface PgRegistryOptions extends PgConnectOptions {
+  logger: Logger;
+  /** Timeline events older than this many days are pruned (default 90). */
+  eventRetentionDays?: number;
+}
+
+/** A registry change, for whoever keeps a copy (the multi-server notifications will hook here). */
+export interface RegistryChange {
+  kind: 'node' | 'group' | 'lease' | 'declined';
+  key: string;
+}
+
+export type Db = pg.Pool | pg.PoolClient;
+
+export class PgCore {
+  readonly where: string;
+  private closed = false;
+  /** Writes in flight, so that flush() and close() wait for them. */
+  private readonly inflight = new Set<Promise<unknown>>();
+  /** The last write of each key (a hardware address): writes of one key commit in the order made. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private pruneTimer: NodeJS.Timeout | null = null;
+  readonly retentionMs: number;
+  /** Called after each committed change (no-op for now; see RegistryChange). */
+  onChange: (change: RegistryChange) => void = () => {};
+
+  protected constructor(
+    readonly pool: pg.Pool,
+    readonly url: string,
+    readonly log: Logger,
+    opts: PgRegistryOptions,
+  ) {
+    this.where = redactUrl(url);
+    this.retentionMs = (opts.eventRetentionDays ?? 90) * 86_400_000;
+  }
+
+  /** Opens the pool, checks the connection and migrates (or checks) the schema. */
+  protected static async connect(opts: PgRegistryOptions): Promise<{ pool: pg.Pool; from: number; to: number }> {
+    const pool = createPool(opts);
+    try {
+      const client = await pool.connect();
+      try {
+        const { from, to } = await migratePg(client, redactUrl(opts.url));
+        return { pool, from, to };
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw describePgError(opts.url, 'opening', err);
+    }
+  }
+
+  protected startUpkeep(): void {
+    const prune = (): void => {
+      void this.track(this.pool.query('DELETE FROM events WHERE time < $1', [Date.now() - this.retentionMs])).catch((err: unknown) =>
+        this.log.warn({ err: String(err) }, 'pruning old timeline events failed: will retry'),
+      );
+    };
+    prune();
+    this.pruneTimer = setInterval(prune, 3_600_000);
+    this.pruneTimer.unref();
+  }
+
+  protected assertOpen(): void {
+    if (this.closed) throw new RegistryUnavailableError(`registry database ${this.where} is closed`);
+  }
+
+  /** Keeps `p` in flight until it settles. */
+  protected track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    const done = (): void => {
+      this.inflight.delete(p);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  /** A query outside any transaction, errors described. */
+  protected async q<R extends pg.QueryResultRow>(what: string, sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    this.assertOpen();
+    try {
+      return await this.track(this.pool.query<R>(sql, params));
+    } catch (err) {
+      throw describePgError(this.url, what, err);
+    }
+  }
+
+  /** Runs `fn` in one transaction; committed before it resolves, rolled back when it throws. */
+  protected tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const run = async (): Promise<T> => {
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (err) {
+        throw describePgError(this.url, what, err);
+      }
+      let broken: unknown;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
+        throw describePgError(this.url, what, err);
+      } finally {
+        client.release(broken instanceof Error ? broken : undefined);
+      }
+    };
+    return this.track(run());
+  }
+
+  /** Runs `fn` after the previous write of `key` settled: a release never overtakes its binding. */
+  protected serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const next = this.track(prev.then(fn, fn));
+    const tail = next.catch(() => {});
+    this.chains.set(key, tail);
+    void tail.then(() => {
+      if (this.chains.get(key) === tail) this.chains.delete(key);
+    });
+    return next;
+  }
+
+  /** Waits for every write made so far. */
+  protected async drain(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  protected async closeCore(): Promise<void> {
+    if (this.closed) return;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    await this.drain();
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  // ---- shared lookups ----
+
+  protected async nodeWhere(db: Db, where: string, params: unknown[], lock = false): Promise<ReturnType<typeof nodeFromRow> | null> {
+    const { rows } = await db.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM nodes WHERE ${where}${lock ? ' FOR UPDATE' : ''}`, params);
+    return rows[0] ? nodeFromRow(rows[0]) : null;
+  }
+
+  /** The node of `name` (locked for the transaction), or a NodeNotFoundError. */
+  protected async mustNode(c: pg.PoolClient, name: string) {
+    const node = await this.nodeWhere(c, 'name = $1', [name], true);
+    if (!node) throw new NodeNotFoundError(`no node named ${JSON.stringify(name)}`);
+    return node;
+  }
+
+  /** Refuses a name, hardware address or fixed address another node has (same messages as SQLite). */
+  protected async assertFree(c: Db, what: { name?: string; nodeid?: string; ipaddr?: string | null }, except?: string): Promise<void> {
+    if (what.name !== undefined) {
+      checkName(what.name, 'node name');
+      const other = await this.nodeWhere(c, 'name = $1', [what.name]);
+      if (other && other.name !== except) throw new RegistryConflictError(`node name ${what.name} is already taken (by ${other.nodeid})`);
+    }
+    if (what.nodeid !== undefined) {
+      const nodeid = checkNodeid(what.nodeid);
+      const other = await this.nodeWhere(c, 'nodeid = $1', [nodeid]);
+      if (other && other.name !== except) throw new RegistryConflictError(`hardware address ${nodeid} is already node ${other.name}`);
+    }
+    if (what.ipaddr) {
+      const other = await this.nodeWhere(c, 'ipaddr = $1', [what.ipaddr]);
+      if (other && other.name !== except) throw new RegistryConflictError(`address ${what.ipaddr} is already the fixed address of node ${other.name}`);
+    }
+  }
+}

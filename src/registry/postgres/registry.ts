@@ -1,0 +1,208 @@
+/**
+ * The RegistryStore of the PostgreSQL backend: nodes (nodes.ts), auto-registration
+ * (auto-register.ts), the admin tables (admin.ts), and here groups, unknown machines, leases,
+ * declined addresses and the timeline.
+ *
+ * A lease is an atomic claim: `leases.address` is unique, so of two servers claiming one address
+ * for two machines, one commits and the other gets a LeaseConflictError (nothing written). A holder
+ * whose lease is released, expired or declined gives the address up to the claim, in the same
+ * transaction.
+ */
+import { isIPv4 } from 'node:net';
+import { NodeNotFoundError } from '../../util/errors.js';
+import { parseMac } from '../../util/mac.js';
+import { LeaseConflictError, RegistryValueError } from '../errors.js';
+import type { DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
+import { checkGroupUpdate, checkName, checkNodeid, mergeAttrs } from '../validate.js';
+import type { RegistryArchive, RegistryRestore } from '../archive.js';
+import { PgArchive } from './archive.js';
+import { sqlState } from './connection.js';
+import type { PgRegistryOptions } from './core.js';
+import { eventFromRow, GROUP_COLUMNS, groupFromRow, groupParams, LEASE_COLUMNS, leaseFromRow, leaseParams, type EventRow, type GroupRow, type LeaseRow } from './rows.js';
+
+export type { PgRegistryOptions } from './core.js';
+
+export class PgRegistry extends PgArchive implements RegistryStore, RegistryArchive, RegistryRestore {
+  /** Connects to `opts.url`, creating or upgrading the schema. */
+  static async open(opts: PgRegistryOptions): Promise<PgRegistry> {
+    const { pool, from, to } = await PgArchive.connect(opts);
+    const reg = new PgRegistry(pool, opts.url, opts.logger, opts);
+    if (from !== to) opts.logger.info({ database: reg.where, from, to }, from === 0 ? 'registry database created' : 'registry database schema upgraded');
+    reg.startUpkeep();
+    return reg;
+  }
+
+  // ---- groups ----
+
+  async getGroup(name: string): Promise<GroupRecord | null> {
+    const { rows } = await this.q<GroupRow>('reading a group', `SELECT ${GROUP_COLUMNS} FROM groups WHERE name = $1`, [name]);
+    return rows[0] ? groupFromRow(rows[0]) : null;
+  }
+
+  async listGroups(): Promise<GroupRecord[]> {
+    return (await this.q<GroupRow>('listing groups', `SELECT ${GROUP_COLUMNS} FROM groups ORDER BY name`)).rows.map(groupFromRow);
+  }
+
+  async updateGroup(name: string, update: GroupUpdate): Promise<GroupRecord> {
+    checkName(name, 'group name');
+    checkGroupUpdate(update);
+    return this.tx(`updating group ${name}`, async (c) => {
+      await c.query('INSERT INTO groups (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [name]);
+      const { rows } = await c.query<GroupRow>(`SELECT ${GROUP_COLUMNS} FROM groups WHERE name = $1 FOR UPDATE`, [name]);
+      const old = groupFromRow(rows[0]!);
+      const next: GroupRecord = { ...old, attrs: mergeAttrs(old.attrs, update.attrs) };
+      for (const k of ['vnfs', 'enabled', 'debug', 'boot', 'desc'] as const) {
+        if (update[k] !== undefined) (next as unknown as Record<string, unknown>)[k] = update[k];
+      }
+      await c.query(`UPDATE groups SET (${GROUP_COLUMNS}) = ($1, $2, $3, $4, $5, $6, $7) WHERE name = $1`, groupParams(next));
+      return next;
+    });
+  }
+
+  /** Deletes the group's settings; its nodes keep the group name and fall back to the defaults. */
+  async deleteGroup(name: string): Promise<void> {
+    const { rowCount } = await this.q(`deleting group ${name}`, 'DELETE FROM groups WHERE name = $1', [name]);
+    if (!rowCount) throw new NodeNotFoundError(`no group named ${JSON.stringify(name)}`);
+  }
+
+  // ---- unknown machines ----
+
+  async recordUnknown(nodeid: string, addr: string | null, via: string): Promise<void> {
+    const mac = parseMac(nodeid);
+    if (mac === null) return;
+    const now = Date.now();
+    await this.serial(`unknown ${mac}`, () =>
+      this.q(
+        'recording an unknown machine',
+        `INSERT INTO unknown (nodeid, lastaddr, via, firstseen, lastseen, count)
+         SELECT $1, $2, $3, $4, $4, 1 WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE nodeid = $1)
+         ON CONFLICT (nodeid) DO UPDATE SET lastaddr = coalesce(EXCLUDED.lastaddr, unknown.lastaddr), via = EXCLUDED.via,
+           lastseen = EXCLUDED.lastseen, count = unknown.count + 1`,
+        [mac, addr, via, now],
+      ),
+    );
+  }
+
+  async listUnknown(): Promise<UnknownNode[]> {
+    const { rows } = await this.q<UnknownNode>(
+      'listing unknown machines',
+      'SELECT nodeid, lastaddr, via, firstseen, lastseen, count FROM unknown WHERE nodeid NOT IN (SELECT nodeid FROM nodes) ORDER BY lastseen DESC',
+    );
+    return rows;
+  }
+
+  // ---- leases ----
+
+  async getLease(hwaddr: string): Promise<Lease | null> {
+    const mac = parseMac(hwaddr);
+    if (mac === null) return null;
+    const { rows } = await this.q<LeaseRow>('reading a lease', `SELECT ${LEASE_COLUMNS} FROM leases WHERE hwaddr = $1`, [mac]);
+    return rows[0] ? leaseFromRow(rows[0]) : null;
+  }
+
+  /** The lease of `address`; none while the address is declined (its holder no longer has it). */
+  async getLeaseByAddress(address: string): Promise<Lease | null> {
+    const { rows } = await this.q<LeaseRow>(
+      'reading a lease',
+      `SELECT ${LEASE_COLUMNS} FROM leases WHERE address = $1 AND NOT EXISTS (SELECT 1 FROM declined WHERE address = $1)`,
+      [address],
+    );
+    return rows[0] ? leaseFromRow(rows[0]) : null;
+  }
+
+  async listLeases(): Promise<Lease[]> {
+    return (await this.q<LeaseRow>('listing leases', `SELECT ${LEASE_COLUMNS} FROM leases ORDER BY hwaddr`)).rows.map(leaseFromRow);
+  }
+
+  /**
+   * Claims `lease.address` for `lease.hwaddr`; resolves once committed. Throws LeaseConflictError
+   * when another machine holds the address with a live lease (here or on another server).
+   */
+  async putLease(lease: Lease): Promise<void> {
+    this.assertOpen();
+    const hwaddr = checkNodeid(lease.hwaddr);
+    if (!isIPv4(lease.address)) throw new RegistryValueError(`lease of ${hwaddr}: ${JSON.stringify(lease.address)} is not an IPv4 address`);
+    const row = leaseParams({ ...lease, hwaddr });
+    await this.serial(`lease ${hwaddr}`, () =>
+      this.tx(`writing the lease of ${hwaddr}`, async (c) => {
+        // A holder that no longer has the address gives it up; a live holder keeps it (the insert fails).
+        await c.query(
+          `DELETE FROM leases WHERE address = $2 AND hwaddr <> $1
+             AND (state = 'released' OR expires <= $3 OR EXISTS (SELECT 1 FROM declined WHERE address = $2))`,
+          [hwaddr, lease.address, Date.now()],
+        );
+        await c.query('DELETE FROM declined WHERE address = $1', [lease.address]);
+        try {
+          await c.query('SAVEPOINT claim');
+          await c.query(
+            `INSERT INTO leases (${LEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (hwaddr) DO UPDATE SET address = EXCLUDED.address, expires = EXCLUDED.expires, state = EXCLUDED.state,
+               hostname = EXCLUDED.hostname, client_id = EXCLUDED.client_id, uuid = EXCLUDED.uuid`,
+            row,
+          );
+        } catch (err) {
+          if (sqlState(err) !== '23505') throw err;
+          await c.query('ROLLBACK TO SAVEPOINT claim');
+          const { rows } = await c.query<{ hwaddr: string }>('SELECT hwaddr FROM leases WHERE address = $1', [lease.address]);
+          const holder = rows[0]?.hwaddr ?? null;
+          throw new LeaseConflictError(lease.address, holder, `lease of ${hwaddr}: address ${lease.address} is held by ${holder ?? 'another machine'}`, { cause: err });
+        }
+      }),
+    );
+  }
+
+  async deleteLease(hwaddr: string): Promise<void> {
+    const mac = checkNodeid(hwaddr);
+    await this.serial(`lease ${mac}`, () => this.q(`deleting the lease of ${mac}`, 'DELETE FROM leases WHERE hwaddr = $1', [mac]));
+  }
+
+  async listDeclined(): Promise<DeclinedAddress[]> {
+    return (await this.q<DeclinedAddress>('listing declined addresses', 'SELECT address, expires FROM declined ORDER BY address')).rows;
+  }
+
+  async putDeclined(declined: DeclinedAddress): Promise<void> {
+    const { address, expires } = declined;
+    if (!isIPv4(address)) throw new RegistryValueError(`declined address ${JSON.stringify(address)} is not an IPv4 address`);
+    await this.q(
+      `declining ${address}`,
+      'INSERT INTO declined (address, expires) VALUES ($1, $2) ON CONFLICT (address) DO UPDATE SET expires = EXCLUDED.expires',
+      [address, expires],
+    );
+  }
+
+  // ---- timeline ----
+
+  async addEvent(event: TimelineEvent): Promise<void> {
+    const nodeid = parseMac(event.nodeid) ?? event.nodeid;
+    await this.q('recording a timeline event', 'INSERT INTO events (time, nodeid, source, stage, msg, ok, addr) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+      event.time,
+      nodeid,
+      event.source,
+      event.stage,
+      event.msg,
+      event.ok,
+      event.addr ?? null,
+    ]);
+  }
+
+  async listEvents(nodeid: string, options: { since?: number; limit?: number } = {}): Promise<TimelineEvent[]> {
+    const mac = parseMac(nodeid) ?? nodeid;
+    // The latest `limit` events since `since`, oldest first.
+    const { rows } = await this.q<EventRow>(
+      'reading the timeline',
+      `SELECT * FROM (SELECT id, time, nodeid, source, stage, msg, ok, addr FROM events WHERE nodeid = $1 AND time >= $2
+        ORDER BY time DESC, id DESC LIMIT $3) e ORDER BY time, id`,
+      [mac, options.since ?? 0, options.limit ?? null],
+    );
+    return rows.map(eventFromRow);
+  }
+
+  async flush(): Promise<void> {
+    await this.drain();
+  }
+
+  async close(): Promise<void> {
+    await this.registerPending();
+    await this.closeCore();
+  }
+}
