@@ -23,9 +23,15 @@ t.test('provisiond serve with database: postgres://: init, events and ready land
   const init = await text(`${h.base}/nodescripts/init?nodeid=${MAC}`);
   t.equal(init.status, 200);
   t.match(init.body, /hello from n0518/, 'the init nodescript runs with the node from PostgreSQL');
-  const ev = await text(`${h.base}/nodes/${MAC}/events?stage=kernel&msg=up`);
+  // What the node does after init presents the credential the script handed it (node identity),
+  // issued and checked through PostgreSQL.
+  const credential = /^PROVISIOND_CREDENTIAL=([0-9a-f]{64})/m.exec(init.body)?.[1];
+  t.ok(credential, 'the init script carries the node credential');
+  const auth = { headers: { authorization: `Bearer ${credential}` } };
+  t.equal((await text(`${h.base}/nodes/${MAC}/events?stage=kernel&msg=other`)).status, 401, 'an event without it is refused');
+  const ev = await text(`${h.base}/nodes/${MAC}/events?stage=kernel&msg=up`, auth);
   t.equal(ev.status, 200);
-  const ready = await text(`${h.base}/nodescripts/ready?nodeid=${MAC}`);
+  const ready = await text(`${h.base}/nodescripts/ready?nodeid=${MAC}`, auth);
   t.equal(ready.status, 200, 'the ready check-in is answered');
 
   const other = await PgRegistry.open({ url, logger: silentLogger() });

@@ -5,7 +5,7 @@
  */
 import { NodeNotFoundError } from '../../util/errors.js';
 import { RegistryConflictError, RegistryValueError } from '../errors.js';
-import { ROLES, TASK_STATUSES, type ApiToken, type AuditEntry, type Role, type TaskRecord, type TaskStatus } from '../types.js';
+import { ROLES, TASK_STATUSES, type ApiToken, type AuditEntry, type NodeCredential, type Role, type TaskRecord, type TaskStatus } from '../types.js';
 import { PgAutoRegister } from './auto-register.js';
 
 interface TokenRow {
@@ -30,7 +30,42 @@ const tokenOf = (r: TokenRow): ApiToken => ({
 
 const AUDIT_COLUMNS = 'id, time, who, role, action, method, path, target, status, detail';
 
+interface CredentialRow {
+  nodeid: string;
+  hash: string;
+  address: string | null;
+  issued: string | number;
+  previous_hash: string | null;
+}
+
+const credentialOf = (r: CredentialRow): NodeCredential => ({ nodeid: r.nodeid, hash: r.hash, address: r.address, issued: Number(r.issued), previousHash: r.previous_hash });
+
 export abstract class PgAdmin extends PgAutoRegister {
+  // ---- node credentials ----
+
+  async putNodeCredential(cred: Omit<NodeCredential, 'previousHash'>): Promise<NodeCredential> {
+    if (!/^[0-9a-f]{64}$/.test(cred.hash)) throw new RegistryValueError(`credential of ${cred.nodeid}: the hash must be 64 hex digits`);
+    // The credential it replaces becomes previous_hash, in the same statement.
+    const { rows } = await this.q<CredentialRow>(
+      `storing the credential of ${cred.nodeid}`,
+      `INSERT INTO node_credentials (nodeid, hash, address, issued) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (nodeid) DO UPDATE SET previous_hash = node_credentials.hash, hash = EXCLUDED.hash, address = EXCLUDED.address, issued = EXCLUDED.issued
+       RETURNING *`,
+      [cred.nodeid, cred.hash, cred.address, cred.issued],
+    );
+    return credentialOf(rows[0]!);
+  }
+
+  async getNodeCredential(nodeid: string): Promise<NodeCredential | null> {
+    const { rows } = await this.q<CredentialRow>('looking up a node credential', 'SELECT * FROM node_credentials WHERE nodeid = $1', [nodeid]);
+    return rows[0] ? credentialOf(rows[0]) : null;
+  }
+
+  async getNodeCredentialByHash(hash: string): Promise<NodeCredential | null> {
+    const { rows } = await this.q<CredentialRow>('looking up a node credential', 'SELECT * FROM node_credentials WHERE hash = $1', [hash]);
+    return rows[0] ? credentialOf(rows[0]) : null;
+  }
+
   // ---- tokens ----
 
   async createToken(token: Omit<ApiToken, 'lastUsed' | 'revoked'>): Promise<ApiToken> {

@@ -88,6 +88,19 @@ export const pgMigrations: readonly PgMigration[] = [
       CREATE INDEX tasks_status ON tasks (status);
     `,
   },
+  {
+    version: 2,
+    what: 'per-boot node credentials (hashes only), one per node',
+    sql: `
+      CREATE TABLE node_credentials (
+        nodeid text PRIMARY KEY,
+        hash text NOT NULL UNIQUE,
+        address text,
+        issued bigint NOT NULL,
+        previous_hash text
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = pgMigrations[pgMigrations.length - 1]!.version;

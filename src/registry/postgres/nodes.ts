@@ -108,6 +108,21 @@ export abstract class PgNodes extends PgCore {
     });
   }
 
+  async claimNode(candidates: readonly string[], key: string, update: NodeUpdate): Promise<NodeRecord | null> {
+    checkNodeUpdate(update);
+    if (update.attrs?.[key] === undefined || update.attrs[key] === null) throw new TypeError(`claimNode: the update must set the attribute it claims (${key})`);
+    if (candidates.length === 0) return null;
+    return this.tx(`claiming a node (${key})`, async (c) => {
+      // FOR UPDATE SKIP LOCKED: a row another claimer holds is skipped, and one it claimed and
+      // committed meanwhile is checked again (its attribute now set) and passed over.
+      const { rows } = await c.query<{ name: string }>(
+        'SELECT name FROM nodes WHERE name = ANY($1::text[]) AND NOT (attrs ? $2) ORDER BY array_position($1::text[], name) LIMIT 1 FOR UPDATE SKIP LOCKED',
+        [candidates, key],
+      );
+      return rows[0] ? this.applyUpdate(c, rows[0].name, update) : null;
+    });
+  }
+
   private async applyUpdate(c: pg.PoolClient, name: string, update: NodeUpdate): Promise<NodeRecord> {
     const old = await this.mustNode(c, name);
     const next: NodeRecord = { ...old };
