@@ -55,6 +55,8 @@ export class Daemon {
   /** The Prometheus metrics every service feeds (GET /metrics of the admin API). */
   readonly metrics: DaemonMetrics;
   #sweep: NodeJS.Timeout | null = null;
+  /** The node requests of each service's context (their node identity counts feed the metrics). */
+  readonly #nodeRequests: NodeRequests[] = [];
 
   private constructor(
     config: Config,
@@ -76,6 +78,11 @@ export class Daemon {
       pools: () => (this.services.get('dhcp') as DhcpService | undefined)?.server.poolUsage() ?? [],
       nodescripts: () => ({ running: this.#engine.running, waiting: this.#engine.waiting ?? 0 }),
       nodes: nodeCounts,
+      nodeCredentials: () => {
+        const sum = { issued: 0, revoked: 0, accepted: 0, refused: 0, limited: 0, sourceRefused: 0, dropped: 0 };
+        for (const r of this.#nodeRequests) for (const k of Object.keys(sum) as Array<keyof typeof sum>) sum[k] += r.identity.counters[k];
+        return sum;
+      },
     });
     this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline });
     this.tasks.on('change', (t) => this.feed.task(t));
@@ -144,6 +151,7 @@ export class Daemon {
       },
       onScript: (r) => this.metrics.nodescript(r),
     });
+    this.#nodeRequests.push(nodes);
     return {
       config: this.#config,
       log: this.log,

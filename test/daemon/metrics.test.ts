@@ -101,6 +101,7 @@ t.test('each counter moves by exactly what a known sequence implies', async (t) 
   // The ready check-in presents the credential its init script handed over (node identity).
   const credential = /^PROVISIOND_CREDENTIAL=([0-9a-f]{64})/m.exec(init.body)?.[1];
   t.ok(credential, 'the init script hands the node its credential');
+  t.equal((await curl(C, `${base}/nodescripts/ready?nodeid=${MAC}`)).status, 401, 'a check-in without it is refused');
   t.equal((await curl(C, `${base}/nodescripts/ready?nodeid=${MAC}`, [`Authorization: Bearer ${credential}`])).status, 200);
 
   // Counters move as responses close and batches commit: wait (bounded) for the last of them.
@@ -133,7 +134,12 @@ t.test('each counter moves by exactly what a known sequence implies', async (t) 
   t.equal(delta(after, 'provisiond_http_requests_total', { route: 'ipxe-script', status: '200' }), 1, 'one iPXE script');
   t.equal(delta(after, 'provisiond_http_requests_total', { route: 'nodescripts', status: '200' }), 2, 'two nodescript requests (init, ready)');
   t.equal(delta(after, 'provisiond_http_requests_total', { route: 'files', status: '200' }), 1, 'one getfile');
-  t.equal(delta(after, 'provisiond_http_requests_total'), 4, 'and no other request');
+  t.equal(delta(after, 'provisiond_http_requests_total', { route: 'nodescripts', status: '401' }), 1, 'one refused (no credential)');
+  t.equal(delta(after, 'provisiond_http_requests_total'), 5, 'and no other request');
+  t.equal(delta(after, 'provisiond_node_credential_checks_total', { result: 'issued' }), 1, 'one node credential issued (init)');
+  t.equal(delta(after, 'provisiond_node_credential_checks_total', { result: 'accepted' }), 1, 'one request accepted with it (ready)');
+  t.equal(delta(after, 'provisiond_node_credential_checks_total', { result: 'refused' }), 1, 'one refused without it');
+  t.equal(delta(after, 'provisiond_node_credential_checks_total', { result: 'wrong-source' }), 0, 'none from another address');
   t.equal(delta(after, 'provisiond_http_response_bytes_total', { route: 'files' }), IMAGE_SIZE, 'the image bytes');
   t.equal(delta(after, 'provisiond_http_getfile_duration_seconds_count'), 1, 'the getfile timed');
 

@@ -61,7 +61,22 @@ export interface MetricSources {
   nodescripts(): { running: number; waiting: number };
   /** Nodes by state and by verdict (a registry scan; cached by the caller). */
   nodes(): Promise<{ states: Map<string, number>; verdicts: Map<string, number> }>;
+  /** Node identity's counts since the start (credentials issued, requests accepted or refused...); null before the HTTP side runs. */
+  nodeCredentials?(): Readonly<Record<NodeCredentialResult, number>> | null;
 }
+
+/** The outcomes node identity counts (src/daemon/node-identity.ts), as the `result` label. */
+export const NODE_CREDENTIAL_RESULTS = ['issued', 'revoked', 'accepted', 'refused', 'limited', 'sourceRefused', 'dropped'] as const;
+export type NodeCredentialResult = (typeof NODE_CREDENTIAL_RESULTS)[number];
+const CREDENTIAL_LABEL: Record<NodeCredentialResult, string> = {
+  issued: 'issued',
+  revoked: 'revoked',
+  accepted: 'accepted',
+  refused: 'refused',
+  limited: 'rate-limited',
+  sourceRefused: 'wrong-source',
+  dropped: 'connection-dropped',
+};
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const TRANSFER_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -156,6 +171,17 @@ export class DaemonMetrics {
         const n = await sources()?.nodes();
         for (const state of ['none', 'init', 'ready']) this.set({ state }, 0);
         for (const [state, count] of n?.states ?? []) this.set({ state }, count);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}node_credential_checks_total`,
+      help: 'Node identity: per-boot credentials issued and revoked (a new init), node requests accepted with one, refused (missing, wrong, an earlier boot\'s, another node\'s), rate-limited (429), refused for coming from another address than the lease, and connections dropped unread from a flooding address.',
+      labelNames: ['result'],
+      registers: [this.registry],
+      collect() {
+        const counts = sources()?.nodeCredentials?.() ?? null;
+        this.reset();
+        for (const r of NODE_CREDENTIAL_RESULTS) this.inc({ result: CREDENTIAL_LABEL[r] }, counts?.[r] ?? 0);
       },
     });
     new Gauge({
