@@ -5,7 +5,7 @@
 import { isIPv4 } from 'node:net';
 import { parseMac } from '../util/mac.js';
 import { isPlainName } from '../util/names.js';
-import { RegistryValueError } from './errors.js';
+import { ImportEntryError, RegistryValueError } from './errors.js';
 import type { GroupUpdate, NewNode, NodeRecord, NodeUpdate } from './types.js';
 
 /** Attribute keys: a letter, then letters, digits, `_`, `-` or `.` (`rack`, `power.driver`). */
@@ -104,4 +104,29 @@ export function mergeAttrs(current: Record<string, string>, update: Record<strin
     else out[k] = v;
   }
   return out;
+}
+
+/**
+ * The records of an import, each normalized, none naming a node or hardware address an earlier entry
+ * names: an ImportEntryError naming the entry (1-based) otherwise. Every backend imports through it.
+ */
+export function normalizeImport(nodes: readonly NewNode[]): NodeRecord[] {
+  const records = nodes.map((n, i) => {
+    try {
+      return normalizeNewNode(n);
+    } catch (err) {
+      throw new ImportEntryError(i, `entry ${i + 1}: ${(err as Error).message}`, { cause: err });
+    }
+  });
+  const names = new Map<string, number>();
+  const ids = new Map<string, number>();
+  records.forEach((r, i) => {
+    const dupName = names.get(r.name);
+    if (dupName !== undefined) throw new ImportEntryError(i, `entry ${i + 1}: node name ${r.name} is also entry ${dupName + 1}`);
+    const dupId = ids.get(r.nodeid);
+    if (dupId !== undefined) throw new ImportEntryError(i, `entry ${i + 1}: hardware address ${r.nodeid} is also entry ${dupId + 1}`);
+    names.set(r.name, i);
+    ids.set(r.nodeid, i);
+  });
+  return records;
 }

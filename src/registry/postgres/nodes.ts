@@ -8,7 +8,7 @@ import { parseMac } from '../../util/mac.js';
 import { ImportEntryError } from '../errors.js';
 import { resolveNode, type ResolveDefaults } from '../resolve.js';
 import type { NewNode, NodeRecord, NodeUpdate, ResolvedNode } from '../types.js';
-import { checkName, checkNodeid, checkNodeUpdate, mergeAttrs, normalizeNewNode } from '../validate.js';
+import { checkName, checkNodeid, checkNodeUpdate, mergeAttrs, normalizeImport, normalizeNewNode } from '../validate.js';
 import { PgCore } from './core.js';
 import { GROUP_COLUMNS, groupFromRow, NODE_COLUMNS, nodeFromRow, nodeParams, type GroupRow, type NodeRow } from './rows.js';
 
@@ -65,23 +65,7 @@ export abstract class PgNodes extends PgCore {
   }
 
   async importNodes(nodes: NewNode[]): Promise<number> {
-    const records = nodes.map((n, i) => {
-      try {
-        return normalizeNewNode(n);
-      } catch (err) {
-        throw new ImportEntryError(i, `entry ${i + 1}: ${(err as Error).message}`, { cause: err });
-      }
-    });
-    const names = new Map<string, number>();
-    const ids = new Map<string, number>();
-    records.forEach((r, i) => {
-      const dupName = names.get(r.name);
-      if (dupName !== undefined) throw new ImportEntryError(i, `entry ${i + 1}: node name ${r.name} is also entry ${dupName + 1}`);
-      const dupId = ids.get(r.nodeid);
-      if (dupId !== undefined) throw new ImportEntryError(i, `entry ${i + 1}: hardware address ${r.nodeid} is also entry ${dupId + 1}`);
-      names.set(r.name, i);
-      ids.set(r.nodeid, i);
-    });
+    const records = normalizeImport(nodes);
     return this.tx(`importing ${records.length} nodes`, async (c) => {
       for (const [i, r] of records.entries()) {
         try {

@@ -6,7 +6,7 @@
 import { ImportEntryError } from '../errors.js';
 import { resolveNode, type ResolveDefaults } from '../resolve.js';
 import type { NewNode, NodeRecord, NodeUpdate, ResolvedNode } from '../types.js';
-import { checkName, checkNodeid, checkNodeUpdate, mergeAttrs, normalizeNewNode } from '../validate.js';
+import { checkName, checkNodeid, checkNodeUpdate, mergeAttrs, normalizeImport, normalizeNewNode } from '../validate.js';
 import { nodeParams } from './statements.js';
 import { SqliteCore } from './store.js';
 
@@ -42,23 +42,7 @@ export abstract class SqliteNodes extends SqliteCore {
   }
 
   async importNodes(nodes: NewNode[]): Promise<number> {
-    const records = nodes.map((n, i) => {
-      try {
-        return normalizeNewNode(n);
-      } catch (err) {
-        throw new ImportEntryError(i, `entry ${i + 1}: ${(err as Error).message}`, { cause: err });
-      }
-    });
-    const names = new Map<string, number>();
-    const ids = new Map<string, number>();
-    records.forEach((r, i) => {
-      const dupName = names.get(r.name);
-      if (dupName !== undefined) throw new ImportEntryError(i, `entry ${i + 1}: node name ${r.name} is also entry ${dupName + 1}`);
-      const dupId = ids.get(r.nodeid);
-      if (dupId !== undefined) throw new ImportEntryError(i, `entry ${i + 1}: hardware address ${r.nodeid} is also entry ${dupId + 1}`);
-      names.set(r.name, i);
-      ids.set(r.nodeid, i);
-    });
+    const records = normalizeImport(nodes);
     const added: NodeRecord[] = [];
     this.write(`importing ${records.length} nodes`, () => {
       records.forEach((r, i) => {
