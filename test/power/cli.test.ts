@@ -44,6 +44,25 @@ await reg.updateNode('lab1', { attrs: { 'power.statefile': join(state, 'lab1') }
 await reg.updateNode('lab2', { attrs: { 'power.statefile': join(state, 'lab2') } });
 await reg.close();
 
+/** The CLI in the background: resolves with its exit code and output once it exits. */
+function background(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/provisiond.js'), '-c', cfgFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  return new Promise((r) => child.on('exit', (code) => r({ code, out, err })));
+}
+
+/** Waits (at most 20 s) until the exec fixture's state file of `node` says on. */
+async function poweredOn(node: string): Promise<void> {
+  const end = Date.now() + 20000;
+  while (!(existsSync(join(state, node)) && readFileSync(join(state, node), 'utf8').trim() === 'on')) {
+    if (Date.now() > end) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin/provisiond.js'), '-c', cfgFile, ...args], { encoding: 'utf8', timeout: 120000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -102,18 +121,9 @@ t.test('--verbose logs each command run, with the password masked', async (t) =>
 });
 
 t.test('reload --wait: bootdev pxe, power on, then waits for ready on the VNFS; a silent node times out', async (t) => {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/provisiond.js'), '-c', cfgFile, 'reload', 'lab[1-2]', '--wait', '--wait-timeout', '8', '--interval', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const done = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const run = background('reload', 'lab[1-2]', '--wait', '--wait-timeout', '8', '--interval', '0.2');
   // lab1 boots: once its power came on, it checks in as the HTTP service would record it.
-  const end = Date.now() + 20000;
-  while (!(existsSync(join(state, 'lab1')) && readFileSync(join(state, 'lab1'), 'utf8').trim() === 'on')) {
-    if (Date.now() > end) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await poweredOn('lab1');
   const r2 = await openRegistry(config, silentLogger());
   // What the HTTP service records as the node asks for its init script, then checks in ready.
   await r2.recordContact(mac(301), 'init', '10.0.0.31');
@@ -125,7 +135,7 @@ t.test('reload --wait: bootdev pxe, power on, then waits for ready on the VNFS; 
   await r2.addEvent({ time: Date.now() + 2, nodeid: mac(301), source: 'http', stage: 'nodescript ready', msg: 'requested by lab1 from 10.0.0.31', ok: true });
   await r2.flush();
   await r2.close();
-  const code = await done;
+  const { code, out, err } = await run;
   t.equal(readFileSync(join(state, 'lab1.boot'), 'utf8').trim(), 'pxe', 'the boot device was set to pxe first');
   t.match(out, /^lab1 {2}powered on to boot pxe/m);
   t.match(out, /^lab1 {2}getfile demo\.img 45%/m, 'progress shows the boot stage from the timeline');
@@ -160,17 +170,8 @@ t.test('node deploy --wait: the VNFS set first, then the reload, ready on the ne
   t.match(dry.stdout, /^lab1 {2}vnfs set to rescue; then /m, '--dry-run says the VNFS comes first');
 
   rmSync(join(state, 'lab1'), { force: true });
-  const child = spawn(process.execPath, [join(ROOT, 'bin/provisiond.js'), '-c', cfgFile, 'node', 'deploy', 'rescue', 'lab1', '--wait', '--wait-timeout', '15', '--interval', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const done = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  const end = Date.now() + 20000;
-  while (!(existsSync(join(state, 'lab1')) && readFileSync(join(state, 'lab1'), 'utf8').trim() === 'on')) {
-    if (Date.now() > end) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const run = background('node', 'deploy', 'rescue', 'lab1', '--wait', '--wait-timeout', '15', '--interval', '0.2');
+  await poweredOn('lab1');
   const r2 = await openRegistry(config, silentLogger());
   t.equal((await r2.getNode('lab1'))?.vnfs, 'rescue', 'the VNFS was set before the node was powered');
   // The node boots the new VNFS: init, getfile of its image, ready.
@@ -183,7 +184,7 @@ t.test('node deploy --wait: the VNFS set first, then the reload, ready on the ne
   await r2.addEvent({ time: Date.now() + 2, nodeid: mac(301), source: 'http', stage: 'nodescript ready', msg: 'requested by lab1 from 10.0.0.31', ok: true });
   await r2.flush();
   await r2.close();
-  const code = await done;
+  const { code, out, err } = await run;
   t.equal(code, 0, `deployed (${err.trim()})`);
   t.match(out, /^lab1 {2}powered on to boot pxe/m);
   t.match(out, /^lab1 {2}ready on rescue \(\d+s\)$/m, 'ready on the deployed VNFS');
