@@ -55,6 +55,7 @@ function serverFor(config: Config, booter: Booter, ctx: DaemonContext, log: Logg
     pumpSpinUs: t.pumpSpinUs,
     generate: (path) => booter.tftpFile(path),
     onStart: ctx.metrics ? () => ctx.metrics!.tftpStart() : undefined,
+    onDrop: ctx.metrics ? (reason) => ctx.metrics!.tftpIgnored.inc({ reason }) : undefined,
     onTransfer: withMetrics(ctx, tftpTimeline(booter, ctx.timeline, log)),
     logger: log,
   });

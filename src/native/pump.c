@@ -14,7 +14,8 @@
  *  in:  J id job     A id reason (abort: error packet to the client, outcome aborted)
  *       P 0 allowed(u8) (busy-polling allowed: few transfers run in all pumps, see spin())
  *  out: S id port(u16)   F id reason (not started: Node serves it itself)
- *       E id outcome(u8) bytes(u64) retransmits(u32) ms(u32) reason
+ *       E id outcome(u8) bytes(u64) retransmits(u32) ms(u32) strays(u32) reason
+ *       (strays: packets ignored: from another port, runts, unknown opcodes, ACKs fitting no block)
  * Job: client ip(u32) port(u16) bind ip(u32) blksize(u16) windowsize(u16) timeout ms(u32) retries(u16)
  *      flags(u8: 1 tsize asked) size(u64) dev(u64) ino(u64) oack length(u16) oack path
  */
@@ -48,7 +49,7 @@ struct xfer {
   uint32_t id;
   int sock, stray, fd, phase, tsize_asked, want_out;
   struct sockaddr_in peer;
-  uint32_t blksize, window, timeout_ms, retries, tries;
+  uint32_t blksize, window, timeout_ms, retries, tries, strays;
   uint64_t size, last_block, last_len, acked, next, sent_upto, retransmits;
   int64_t deadline, started;
   unsigned char *oack; size_t oack_len;
@@ -113,12 +114,13 @@ static void finish(struct xfer *x, int outcome, const char *reason) {
   x->phase = PH_DONE;
   uint64_t bytes = outcome == OUT_OK ? (x->last_block - 1) * x->blksize + x->last_len : x->acked * x->blksize;
   size_t rl = reason ? strlen(reason) : 0;
-  unsigned char p[17 + 512];
+  unsigned char p[21 + 512];
   if (rl > 512) rl = 512;
   p[0] = (unsigned char)outcome; be(p + 1, bytes, 8); be(p + 9, x->retransmits, 4);
   be(p + 13, (uint64_t)(now_ms() - x->started), 4);
-  if (rl) memcpy(p + 17, reason, rl);
-  emit('E', x->id, p, (uint32_t)(17 + rl));
+  be(p + 17, x->strays, 4);
+  if (rl) memcpy(p + 21, reason, rl);
+  emit('E', x->id, p, (uint32_t)(21 + rl));
   epoll_ctl(ep, EPOLL_CTL_DEL, x->sock, NULL);
   epoll_ctl(ep, EPOLL_CTL_DEL, x->stray, NULL);
   for (size_t i = 0; i < nxs; i++) if (xs[i] == x) { xs[i] = xs[--nxs]; break; }
@@ -243,14 +245,14 @@ static void on_client_error(struct xfer *x, const unsigned char *p, size_t n) {
 
 static void on_ack(struct xfer *x, unsigned block, int64_t now) {
   if (x->phase == PH_OACK) {
-    if (block != 0) return;
+    if (block != 0) { x->strays++; return; }
     x->phase = PH_DATA;
     x->tries = 0; arm(x, now);
     send_window(x);
     return;
   }
   uint64_t delta = (block - (x->acked & 0xffff)) & 0xffff;
-  if (delta == 0 || x->acked + delta > x->sent_upto) return; /* duplicate, old or bogus: send nothing */
+  if (delta == 0 || x->acked + delta > x->sent_upto) { x->strays++; return; } /* duplicate, old or bogus: send nothing */
   if (x->acked + delta < x->sent_upto) x->retransmits += x->sent_upto - (x->acked + delta);
   x->acked += delta;
   if (x->acked >= x->last_block) { finish(x, OUT_OK, NULL); return; }
@@ -263,10 +265,12 @@ static void on_ack(struct xfer *x, unsigned block, int64_t now) {
 static void on_packet(struct xfer *x, int64_t now) {
   unsigned char p[1024];
   ssize_t n = recv(x->sock, p, sizeof p, MSG_DONTWAIT);
-  if (n < 4) return; /* runt, or a reported ICMP error (ECONNREFUSED): retransmission deals with a lost client */
+  if (n < 0) return; /* a reported ICMP error (ECONNREFUSED): retransmission deals with a lost client */
+  if (n < 4) { x->strays++; return; }
   unsigned op = (unsigned)rd(p, 2);
   if (op == 4) on_ack(x, (unsigned)rd(p + 2, 2), now);
   else if (op == 5) on_client_error(x, p, (size_t)n);
+  else x->strays++;
 }
 
 /* A packet on the stray socket: someone else (or an old socket of the client) wrote to this TID. */
@@ -274,7 +278,9 @@ static void on_stray(struct xfer *x) {
   unsigned char p[1024];
   struct sockaddr_in from; socklen_t fl = sizeof from;
   ssize_t n = recvfrom(x->stray, p, sizeof p, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
-  if (n >= 0 && fl == sizeof from && from.sin_family == AF_INET) send_error(x->stray, &from, 5, "unknown transfer id");
+  if (n < 0) return;
+  x->strays++;
+  if (fl == sizeof from && from.sin_family == AF_INET) send_error(x->stray, &from, 5, "unknown transfer id");
 }
 
 static void on_timeout(struct xfer *x, int64_t now) {

@@ -40,6 +40,8 @@ export interface TransferRecord extends Omit<Partial<TransferEnd>, 'outcome'> {
   engine?: 'native' | 'js';
 }
 
+export type TftpDropReason = 'malformed' | 'unexpected' | 'duplicate' | 'superseded';
+
 export interface TftpServerOptions {
   listen?: string;
   port?: number;
@@ -75,6 +77,14 @@ export interface TftpServerOptions {
   /** A transfer's data phase begins (after the file was found and options negotiated); each ends in one onTransfer. */
   onStart?: (t: { file: string; client: TftpClient; engine: 'native' | 'js' }) => void;
   onTransfer?: (record: TransferRecord) => void;
+  /**
+   * A datagram on the request port dropped: `malformed` (not a TFTP packet), `unexpected` (a packet
+   * other than a request: an ACK, DATA, ERROR or OACK sent to port 69) or `duplicate` (a request
+   * sent again for the transfer already running to that client port: the transfer's timer answers)
+   * or `superseded` (a newer request from the same client port came before this one's transfer began).
+   * Packets a transfer ignores are in its record (`strays`).
+   */
+  onDrop?: (reason: TftpDropReason) => void;
   logger: Logger;
 }
 
@@ -105,7 +115,7 @@ export interface TftpStats {
 }
 
 export class TftpServer {
-  private readonly o: Required<Omit<TftpServerOptions, 'generate' | 'onStart' | 'onTransfer' | 'root'>> & Pick<TftpServerOptions, 'generate' | 'onStart' | 'onTransfer' | 'root'>;
+  private readonly o: Required<Omit<TftpServerOptions, 'generate' | 'onStart' | 'onTransfer' | 'onDrop' | 'root'>> & Pick<TftpServerOptions, 'generate' | 'onStart' | 'onTransfer' | 'onDrop' | 'root'>;
   private socket: Socket | null = null;
   private readonly transfers = new Map<string, Placeholder>();
   private pool: PumpPool | null = null;
@@ -187,15 +197,18 @@ export class TftpServer {
     } catch (err) {
       this.stats.malformed++;
       const reason = err instanceof TftpDecodeError ? err.message : String(err);
-      this.o.logger.debug({ client: `${client.address}:${client.port}`, reason }, 'tftp malformed packet dropped');
-      // A request we cannot read (a NUL inside the name ends it early, say) still gets an answer, so the client stops.
+      // A request we cannot read (a NUL inside the name ends it early, say) still gets an answer, so
+      // the client stops: it is counted as refused; anything else is dropped and counted as malformed.
       const op = msg.length >= 2 ? msg.readUInt16BE(0) : 0;
-      if (op === 1 || op === 2) this.refuse(client, msg.toString('latin1', 2, Math.min(msg.length, 66)).replace(/\0.*$/s, ''), ErrorCode.ILLEGAL_OPERATION, `malformed request: ${reason}`);
+      if (op === 1 || op === 2) return this.refuse(client, msg.toString('latin1', 2, Math.min(msg.length, 66)).replace(/\0.*$/s, ''), ErrorCode.ILLEGAL_OPERATION, `malformed request: ${reason}`);
+      this.o.logger.debug({ client: `${client.address}:${client.port}`, reason }, 'tftp malformed packet dropped');
+      this.dropped('malformed');
       return;
     }
     if (req.op === 'wrq') return this.refuse(client, req.filename, ErrorCode.ACCESS_VIOLATION, 'read-only server: writes are refused');
     if (req.op !== 'rrq') {
       this.stats.malformed++;
+      this.dropped('unexpected');
       return;
     }
     this.stats.requests++;
@@ -203,7 +216,7 @@ export class TftpServer {
     const existing = this.transfers.get(key);
     if (existing) {
       // The client sent its request again because our first answer is slow or lost: our timer answers it.
-      if (existing.file === req.filename) return;
+      if (existing.file === req.filename) return this.dropped('duplicate');
       existing.transfer.abort('superseded by a new request');
     }
     if (this.transfers.size >= this.o.maxTransfers) return this.refuse(client, req.filename, ErrorCode.NOT_DEFINED, 'server busy, try again');
@@ -221,19 +234,21 @@ export class TftpServer {
     if (!path.ok) return this.refuse(client, req.filename, ErrorCode.ACCESS_VIOLATION, `access violation: ${path.reason}`);
     const placeholder: Placeholder = { transfer: { abort: () => {} }, file: req.filename, started: false };
     this.transfers.set(key, placeholder); // a retransmitted request arriving while we look the file up is ignored
+    // Only this request's own entry: a newer request of the client may have replaced it meanwhile.
+    const forget = () => this.transfers.get(key) === placeholder && this.transfers.delete(key);
     let found: Found;
     try {
       found = await this.find(path.path, client);
     } catch (err) {
-      this.transfers.delete(key);
+      forget();
       throw err;
     }
     if (found && 'refused' in found) {
-      this.transfers.delete(key);
+      forget();
       return this.refuse(client, req.filename, ErrorCode.ACCESS_VIOLATION, `access violation: ${found.refused}`);
     }
     if (!found) {
-      this.transfers.delete(key);
+      forget();
       return this.refuse(client, req.filename, ErrorCode.FILE_NOT_FOUND, 'file not found', 'not-found');
     }
     const origin = found.origin;
@@ -241,7 +256,7 @@ export class TftpServer {
     if (req.mode === 'netascii') {
       const raw = await this.whole(content, size);
       if (raw === null) {
-        this.transfers.delete(key);
+        if (this.transfers.get(key) === placeholder) this.transfers.delete(key);
         return this.refuse(client, req.filename, ErrorCode.NOT_DEFINED, `file too large for netascii mode (over ${this.o.maxNetasciiBytes} bytes)`);
       }
       content = toNetascii(raw);
@@ -271,7 +286,8 @@ export class TftpServer {
     const st = await file.fh.stat({ bigint: true });
     if (this.transfers.get(run.key) !== run.placeholder || !this.socket || !this.pool) {
       await file.fh.close().catch(() => {});
-      return true; // superseded or shut down meanwhile
+      this.dropped('superseded'); // or shut down meanwhile
+      return true;
     }
     const { negotiated } = run;
     const handle = this.pool.start(
@@ -329,6 +345,7 @@ export class TftpServer {
       // Superseded or shut down meanwhile.
       source.close();
       socket.close();
+      if (!run.announced) this.dropped('superseded');
       return;
     }
     const transfer: Transfer = new Transfer({
@@ -437,6 +454,14 @@ export class TftpServer {
     this.record({ file, client, origin: null, outcome, reason: message });
   }
 
+  private dropped(reason: TftpDropReason): void {
+    try {
+      this.o.onDrop?.(reason);
+    } catch (err) {
+      this.o.logger.error({ err: (err as Error).message }, 'tftp onDrop callback threw');
+    }
+  }
+
   private record(r: TransferRecord): void {
     const fields = {
       file: r.file,
@@ -447,6 +472,7 @@ export class TftpServer {
       blksize: r.blksize,
       windowsize: r.windowsize,
       retransmits: r.retransmits || undefined,
+      strays: r.strays || undefined,
       engine: r.engine,
       reason: r.reason ?? undefined,
     };

@@ -22,6 +22,8 @@ export interface TransferEnd {
   /** Blocks sent again after a timeout or a gap reported by the client. */
   retransmits: number;
   durationMs: number;
+  /** Packets ignored: from another port (answered with error 5), runts, other opcodes, ACKs that fit no block sent. */
+  strays: number;
 }
 
 export interface TransferOptions {
@@ -114,7 +116,7 @@ export class Transfer {
     }
     // The absolute block this 16-bit number means: the one in (acked, sentUpTo] with these low bits.
     const delta = (block - this.acked) & 0xffff;
-    if (delta === 0 || this.acked + delta > this.sentUpTo) return; // duplicate, old or bogus: send nothing
+    if (delta === 0 || this.acked + delta > this.sentUpTo) return void this.strays++; // duplicate, old or bogus: send nothing
     if (this.acked + delta < this.sentUpTo) this.retransmits += this.sentUpTo - (this.acked + delta);
     this.acked += delta;
     this.o.source.release(this.acked);
@@ -209,6 +211,6 @@ export class Transfer {
       this.o.socket.close();
     } catch {}
     const bytes = outcome === 'ok' && this.lastBlock !== null ? (this.lastBlock - 1) * this.blksize + this.lastLen : this.acked * this.blksize;
-    this.o.onEnd({ outcome, reason, bytes, retransmits: this.retransmits, durationMs: Date.now() - this.started });
+    this.o.onEnd({ outcome, reason, bytes, retransmits: this.retransmits, durationMs: Date.now() - this.started, strays: this.strays });
   }
 }

@@ -129,7 +129,8 @@ class Pump {
           bytes: Number(p.readBigUInt64BE(1)),
           retransmits: p.readUInt32BE(9),
           durationMs: p.readUInt32BE(13),
-          reason: p.length > 17 ? p.toString('utf8', 17) : null,
+          strays: p.readUInt32BE(17),
+          reason: p.length > 21 ? p.toString('utf8', 21) : null,
         });
       }
     });
@@ -142,7 +143,7 @@ class Pump {
     this.jobs.clear();
     if (jobs.length) this.logger.error({ transfers: jobs.length, reason }, 'tftp native pump died');
     for (const j of jobs) {
-      if (j.started) j.onEnd({ outcome: 'error', reason, bytes: 0, retransmits: 0, durationMs: 0 });
+      if (j.started) j.onEnd({ outcome: 'error', reason, bytes: 0, retransmits: 0, durationMs: 0, strays: 0 });
       else j.onRefused(reason);
     }
     this.onDeath(this);
