@@ -108,6 +108,7 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         );
       },
       request: ctx.metrics ? (r) => ctx.metrics!.httpRequest(r) : undefined,
+      malformed: ctx.metrics ? (status) => ctx.metrics!.httpMalformed.inc({ status: String(status) }) : undefined,
       acceptConnection: (addr) => requests.identity.acceptConnection(addr),
       health: () => ({ services: [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })), nodeCredentials: { ...requests.identity.counters } }),
     },

@@ -17,6 +17,7 @@ export const startPerceus: ServiceFactory = async (ctx): Promise<Service | null>
       logger: log,
       handlers: {
         script: ({ state, nodeid, addr, signal }) => nodes.nodescript({ state, nodeid, addr, signal, via: 'perceus' }),
+        outcome: ctx.metrics ? (outcome) => ctx.metrics!.perceusRequests.inc({ outcome }) : undefined,
         log: ({ msg, addr }) => {
           log.info({ addr, line: msg }, 'perceus client log');
           void ctx.registry.getNodeByAddress(addr).then((node) => {

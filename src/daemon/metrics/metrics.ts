@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { MessageType } from '../../protocol/dhcp/constants.js';
 import type { DhcpDropReason, DhcpObserver } from '../../servers/dhcp/types.js';
 import type { HttpRequestReport } from '../../servers/http/types.js';
+import { PERCEUS_OUTCOMES } from '../../servers/perceus/perceus-server.js';
 import type { TransferRecord } from '../../servers/tftp/server.js';
 import type { ScriptResult } from '../../nodescript/types.js';
 import type { RegistryBatch } from '../../registry/sqlite/store.js';
@@ -102,11 +103,15 @@ export class DaemonMetrics {
   readonly tftpRefused = this.#counter('tftp_requests_refused_total', 'TFTP requests answered with an error before any data, by reason (not-found, refused).', ['reason']);
   readonly tftpBytes = this.#counter('tftp_sent_bytes_total', 'Bytes of file data TFTP clients acknowledged.');
   readonly tftpRetransmits = this.#counter('tftp_retransmitted_blocks_total', 'TFTP data blocks sent again after a timeout or a gap the client reported.');
+  readonly tftpIgnored = this.#counter('tftp_packets_ignored_total', 'TFTP datagrams ignored, by reason: malformed (not a TFTP packet), unexpected (not a request), duplicate (a request already being served) and superseded (replaced by a newer request of the same client port before its transfer began) on the request port; stray on a transfer\'s port (from another port, a runt, another opcode, a duplicate or impossible ACK).', ['reason']);
   readonly tftpDuration = new Histogram({ name: `${PREFIX}tftp_transfer_duration_seconds`, help: 'Duration of completed TFTP transfers.', buckets: TRANSFER_BUCKETS, registers: [this.registry] });
 
   readonly httpRequests = this.#counter('http_requests_total', 'Requests to the node-facing HTTP server, by route and status.', ['route', 'status']);
   readonly httpBytes = this.#counter('http_response_bytes_total', 'Bytes sent by the node-facing HTTP server, by route (file bodies for boot and files; whole responses for the others).', ['route']);
+  readonly httpMalformed = this.#counter('http_malformed_requests_total', 'Requests to the node-facing HTTP server its parser could not read (no route), by the status answered: 400, 408 (not sent in time), 431 (headers too large).', ['status']);
   readonly httpGetfile = new Histogram({ name: `${PREFIX}http_getfile_duration_seconds`, help: 'Duration of complete getfile transfers (GET /files/..., the VNFS image).', buckets: TRANSFER_BUCKETS, registers: [this.registry] });
+
+  readonly perceusRequests = this.#counter('perceus_connections_total', 'Connections to the Perceus TCP protocol (config perceus), by outcome: the request they carried (script, ping, log), or why none was served (bad-request, too-long, timeout, closed before a line).', ['outcome']);
 
   readonly scriptRuns = this.#counter('nodescript_runs_total', 'Nodescripts run on the master (one process each).');
   readonly scriptFailures = this.#counter('nodescript_failures_total', 'Nodescripts that failed, by reason (exit, signal, timeout, output-limit, unreadable).', ['reason']);
@@ -206,6 +211,9 @@ export class DaemonMetrics {
     for (const reason of ['truncated', 'bad-cookie', 'bad-op', 'bad-hardware-address', 'bad-option']) this.dhcpParseFailures.inc({ reason }, 0);
     for (const reason of ['aborted', 'timeout', 'error']) this.tftpFailed.inc({ reason }, 0);
     for (const reason of ['not-found', 'refused']) this.tftpRefused.inc({ reason }, 0);
+    for (const reason of ['malformed', 'unexpected', 'duplicate', 'superseded', 'stray']) this.tftpIgnored.inc({ reason }, 0);
+    for (const status of ['400', '408', '431']) this.httpMalformed.inc({ status }, 0);
+    for (const outcome of PERCEUS_OUTCOMES) this.perceusRequests.inc({ outcome }, 0);
     for (const reason of ['exit', 'signal', 'timeout', 'output-limit', 'unreadable']) this.scriptFailures.inc({ reason }, 0);
     for (const result of ['ok', 'failed']) this.registryBatches.inc({ result }, 0);
     for (const phase of BOOT_PHASES) this.bootPhase.zero({ phase });
@@ -253,6 +261,7 @@ export class DaemonMetrics {
   tftpEnd(r: TransferRecord): void {
     this.tftpBytes.inc(r.bytes ?? 0);
     this.tftpRetransmits.inc(r.retransmits ?? 0);
+    this.tftpIgnored.inc({ reason: 'stray' }, r.strays ?? 0);
     switch (r.outcome) {
       case 'ok':
         this.tftpCompleted.inc();

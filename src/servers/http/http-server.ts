@@ -72,10 +72,16 @@ export class HttpServer {
     }
     server.on('clientError', (err, socket) => {
       this.#log.debug({ err: err.message, addr: (socket as Socket).remoteAddress }, 'bad http request dropped');
+      const code = (err as NodeJS.ErrnoException).code;
+      const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      try {
+        this.#handlers.malformed?.(status);
+      } catch {
+        // A counter must never break the server.
+      }
       if (socket.writable && !socket.destroyed) {
-        const code = (err as NodeJS.ErrnoException).code;
-        const status = code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+        socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       } else socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {

@@ -50,6 +50,8 @@ export interface HttpHandlers {
   transfer?(t: TransferReport & { route: 'boot' | 'files'; addr: string; url: string }): void;
   /** Every request, once answered (the daemon's metrics). */
   request?(r: HttpRequestReport): void;
+  /** A request Node's HTTP parser could not read (no route, no handler ran), with the status it was answered. */
+  malformed?(status: 400 | 408 | 431): void;
   /**
    * Whether to take a new connection from `addr`: false closes it before a byte is read (an address
    * flooding bad credentials costs an accept, not a request).

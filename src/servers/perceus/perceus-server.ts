@@ -11,10 +11,16 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../../log/logger.js';
 import { parseMac } from '../../util/mac.js';
 
+/** How a connection ended: the request it carried, or why it was dropped. */
+export type PerceusOutcome = 'script' | 'ping' | 'log' | 'bad-request' | 'too-long' | 'timeout' | 'closed';
+export const PERCEUS_OUTCOMES: readonly PerceusOutcome[] = ['script', 'ping', 'log', 'bad-request', 'too-long', 'timeout', 'closed'];
+
 export interface PerceusHandlers {
   /** The node's script for `state`; throw to refuse (the message goes to the node as a shell comment). */
   script(req: { state: string; nodeid: string; nodename: string | null; addr: string; signal: AbortSignal }): Promise<Readable>;
   log(req: { msg: string; addr: string }): void;
+  /** Every connection, once: what it asked for, or why nothing was asked (the daemon's metrics). */
+  outcome?(outcome: PerceusOutcome): void;
 }
 
 export interface PerceusServerOptions {
@@ -71,24 +77,44 @@ export class PerceusServer {
     const addr = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.#sockets.add(socket);
     const abort = new AbortController();
+    let counted = false;
+    const count = (outcome: PerceusOutcome) => {
+      if (counted) return;
+      counted = true;
+      try {
+        this.opts.handlers.outcome?.(outcome);
+      } catch {
+        // A counter must never break a connection.
+      }
+    };
     socket.on('close', () => {
       this.#sockets.delete(socket);
+      count('closed');
       abort.abort(new Error('client went away'));
     });
     socket.on('error', (err) => logger.debug({ addr, err: err.message }, 'perceus: connection error'));
-    socket.setTimeout(this.opts.options.timeoutMs ?? 10_000, () => socket.destroy());
+    socket.setTimeout(this.opts.options.timeoutMs ?? 10_000, () => {
+      count('timeout');
+      socket.destroy();
+    });
     socket.write('# PERCEUSD START\n');
     let buf = '';
     const onData = (chunk: Buffer) => {
       buf += chunk.toString('latin1');
       const nl = buf.indexOf('\n');
       if (nl === -1) {
-        if (buf.length > MAX_LINE) socket.destroy();
+        if (buf.length > MAX_LINE) {
+          count('too-long');
+          socket.destroy();
+        }
         return;
       }
       socket.off('data', onData);
       socket.setTimeout(0);
-      void this.#answer(socket, buf.slice(0, nl), addr, abort.signal).catch((err: unknown) => {
+      const line = buf.slice(0, nl);
+      const req = parsePerceusRequest(line);
+      count(req ? req.kind : 'bad-request');
+      void this.#answer(socket, req, line, addr, abort.signal).catch((err: unknown) => {
         logger.warn({ addr, err: String(err) }, 'perceus: request failed');
         socket.destroy();
       });
@@ -96,9 +122,8 @@ export class PerceusServer {
     socket.on('data', onData);
   }
 
-  async #answer(socket: Socket, line: string, addr: string, signal: AbortSignal): Promise<void> {
+  async #answer(socket: Socket, req: ReturnType<typeof parsePerceusRequest>, line: string, addr: string, signal: AbortSignal): Promise<void> {
     const { handlers, logger } = this.opts;
-    const req = parsePerceusRequest(line);
     if (!req) {
       logger.debug({ addr, line: line.slice(0, 200) }, 'perceus: bad request line');
       socket.end('# provisiond: bad request (expected "<state> nodeid=<MAC>", "ping <token>" or "log <message>")\n');
