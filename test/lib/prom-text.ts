@@ -22,10 +22,14 @@ const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 
+/**
+ * A value as Go's strconv.ParseFloat reads it, which the format names: the special values in any
+ * case (prom-client writes `Nan` for the event-loop lag before its first sample; Prometheus takes it).
+ */
 function parseValue(s: string, where: string): number {
-  if (s === '+Inf') return Infinity;
-  if (s === '-Inf') return -Infinity;
-  if (s === 'NaN') return NaN;
+  if (/^\+?inf(inity)?$/i.test(s)) return Infinity;
+  if (/^-inf(inity)?$/i.test(s)) return -Infinity;
+  if (/^nan$/i.test(s)) return NaN;
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s)) throw new Error(`${where}: bad value ${JSON.stringify(s)}`);
   return Number(s);
 }
@@ -119,7 +123,7 @@ export function parsePromText(text: string): Map<string, Family> {
     if (line[i] !== ' ') throw new Error(`${where}: expected a space before the value`);
     const parts = line.slice(i + 1).split(' ');
     if (parts.length > 2 || (parts.length === 2 && !/^-?\d+$/.test(parts[1]!))) throw new Error(`${where}: bad value or timestamp`);
-    const value = parseValue(parts[0]!, where);
+    const value = parseValue(parts[0]!, `${where} (${line.slice(0, nameEnd + 80)})`);
     let f: Family | null = current;
     if (!familyOf(name, f)) {
       // A sample with no TYPE line of its own: an untyped family.
