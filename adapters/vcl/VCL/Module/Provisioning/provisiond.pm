@@ -77,7 +77,7 @@ sub initialize {
 	$ssl{SSL_ca_file}     = $ca if $ca;
 	$ssl{SSL_verify_mode} = 0   if !$verify;
 	my $poll = _setting('poll_interval', 5);
-	$poll = 5 unless $poll =~ /^\d+(\.\d+)?$/ && $poll > 0;
+	$poll = 5 unless $poll =~ /^\d+$/ && $poll > 0;
 	$self->{provisiond} = {
 		url   => $url,
 		token => $token,
