@@ -371,16 +371,10 @@ sub _follow_task {
 	my $progress_at = $start;
 	my $lastcheck_at = $start;
 	my $seen = _progress_mark($task);
-	my %phase;
+	my %told;
 	for (;;) {
+		_tell_phases($task, \%told, $on_phase) if $on_phase;
 		return $self->_task_ended($task, $what) if ($task->{status} || '') =~ /^(complete|terminated)$/;
-		for my $n (@{$task->{nodes} || []}) {
-			my $phase = $n->{phase} or next;
-			next if ($phase{$n->{node}} // '') eq $phase;
-			$phase{$n->{node}} = $phase;
-			my @messages = @{$n->{messages} || []};
-			$on_phase->($phase, @messages ? $messages[-1]{message} : $phase) if $on_phase;
-		}
 		my $now = time;
 		if ($now - $progress_at >= $idle) {
 			return $self->_give_up($id, "$what: no progress for " . int(($now - $progress_at) / 60) . ' minutes (task ' . $id . ')');
@@ -406,6 +400,26 @@ sub _follow_task {
 			$progress_at = time;
 		}
 	}
+}
+
+# Calls $on_phase->(phase, message) once for each phase a node of the task reached since the last
+# call, in order: from the node's messages (each phase change is one, "dhcp: ..."), which keep the
+# phases a poll did not see, then from its current phase.
+sub _tell_phases {
+	my ($task, $told, $on_phase) = @_;
+	for my $n (@{$task->{nodes} || []}) {
+		my $t = $told->{$n->{node}} ||= {count => 0, phases => {}};
+		my @messages = @{$n->{messages} || []};
+		for my $m (@messages[$t->{count} .. $#messages]) {
+			my ($phase) = ($m->{message} // '') =~ /^(power|dhcp|kernel|init|getfile|ready): /;
+			next if !$phase || $t->{phases}{$phase}++;
+			$on_phase->($phase, $m->{message});
+		}
+		$t->{count} = scalar @messages;
+		my $phase = $n->{phase};
+		$on_phase->($phase, @messages ? $messages[-1]{message} : $phase) if $phase && !$t->{phases}{$phase}++;
+	}
+	return;
 }
 
 # What moves when a task progresses: its phases, progress times and messages.
