@@ -194,7 +194,7 @@ sub capture {
 		notify($ERRORS{'WARNING'}, 0, "provisiond: the OS module's pre_capture failed on $node");
 		return 0;
 	}
-	my $task = $self->_call(POST => '/nodes/' . _esc($node) . '/capture', {vnfs => $image}) or return 0;
+	my $task = $self->_call(POST => '/nodes/' . _esc($node) . '/capture', {vnfs => $image, timeout => $CAPTURE_OVERALL_SECONDS}) or return 0;
 	notify($ERRORS{'OK'}, 0, "provisiond: capture task $task->{id}: $node as $image");
 	my $done = $self->_follow_task($task, "capture of $node as $image", $CAPTURE_IDLE_SECONDS, $CAPTURE_OVERALL_SECONDS);
 	return 0 if !$done || ($done->{result} || '') ne 'success';
