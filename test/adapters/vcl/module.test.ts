@@ -3,7 +3,7 @@
  * process, API on loopback), without VMs: the nodes are driven by the exec power driver's fixture (a
  * state file per node). Missing settings, a bad token and an unknown node give false with the API's
  * message logged; does_image_exist and get_image_size for existing, unbuilt and missing VNFS; the
- * power methods; a load whose node never comes up fails after VCL's no-progress limit (on a fake
+ * power methods; a refused capture; a load whose node never comes up fails after VCL's no-progress limit (on a fake
  * clock: minutes in seconds), cancelling its task; unload releases an allocation.
  * VCL is not installable here: fixtures/lib holds stand-ins for the classes the module inherits.
  */
@@ -123,6 +123,15 @@ if (gate(t, perlWhyNot())) {
     const states = out.loadlog.map((l) => l.state);
     t.same([states[0], states.at(-1)], ['info', 'loadimagefailed'], `load log: ${states.join(', ')}`);
     t.ok(states.includes('provisiond_power'), 'the power phase is in the load log');
+  });
+
+  t.test('a capture provisiond refuses: 0, after the OS module\'s pre_capture, with the API\'s answer', async (t) => {
+    // An operator token may not capture (admin only); before the capture operation exists the path
+    // is unknown: either way the module says what the API answered.
+    const out = await runVcl({ ...input([{ method: 'capture', set: { image_name: 'vclnew' } }]), os: true });
+    t.equal(resultOf(out, 'capture'), 0);
+    t.same(out.os, ['pre_capture end_state=on'], 'pre_capture first, the node left on');
+    t.match(messages(out, 'WARNING'), /POST \/nodes\/vcl01\/capture: 40[345] /);
   });
 
   t.test('unload powers the node off and releases its allocation', async (t) => {
