@@ -8,10 +8,13 @@
  * VCL is not installable here: fixtures/lib holds stand-ins for the classes the module inherits.
  */
 import t from 'tap';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gate } from '../../lib/gate.js';
-import { startApiDaemon } from '../../api/lib/harness.js';
+import { apiUrl, startApiDaemon } from '../../api/lib/harness.js';
+import { startDaemon } from '../../lib/daemon.js';
+import { createToken } from '../../../src/registry/tokens.js';
 import { perlWhyNot } from './lib/prereqs.js';
 import { messages, resultOf, runVcl, type VclInput } from './lib/vcl.js';
 
@@ -141,5 +144,26 @@ if (gate(t, perlWhyNot())) {
     t.same(out.results.map((r) => r.result), [1, 'off']);
     t.match(messages(out, 'OK'), /released vcl03 \(allocated to vcl-reservation-42\)/);
     t.equal((await h.viewer.get('/allocations/vcl03')).status, 404, 'no allocation left');
+  });
+
+  t.test('an HTTPS API: trusted with provisiond|ca_file, refused without it, unless verify_tls is 0', async (t) => {
+    let statedir = '';
+    const tls = await startDaemon(t, 'api:\n  listen: 127.0.0.1\n  port: 0\n  tls:\n    cert: etc/api.crt\n    key: etc/api.key\n', {
+      setup: (d) => {
+        mkdirSync(join((statedir = d), 'etc'), { recursive: true });
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=provisiond test', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(d, 'etc/api.key'), '-out', join(d, 'etc/api.crt')], { stdio: 'ignore' });
+      },
+    });
+    const base = apiUrl(tls);
+    t.match(base, /^https:/);
+    const { secret } = await createToken(tls.daemon.registry, { name: 'vcl-tls', role: 'operator' });
+    const run = (extra: Record<string, string>) =>
+      runVcl({ variables: { 'provisiond|api_url': base, 'provisiond|token': secret, ...extra }, data: { computer_node_name: 'nosuch', image_name: 'rocky9' }, calls: [{ method: 'node_status' }] });
+    const trusted = await run({ 'provisiond|ca_file': join(statedir, 'etc/api.crt') });
+    t.match(messages(trusted, 'WARNING'), /GET \/nodes\/nosuch\/verdict: 404 not_found/, 'with the CA file: the API answers (an unknown node)');
+    const untrusted = await run({});
+    t.match(messages(untrusted, 'WARNING'), /GET \/nodes\/nosuch\/verdict: 500 .*certificate verify failed/i, 'without it: the certificate is refused, and the log says so');
+    const unverified = await run({ 'provisiond|verify_tls': '0' });
+    t.match(messages(unverified, 'WARNING'), /404 not_found/, 'verify_tls 0: no check');
   });
 }
