@@ -5,7 +5,8 @@
  * reservation wants image vclimg: node_status is RELOAD, load deploys it and returns 1 once the node
  * is ready on vclimg (a load log entry per phase, lastcheck updated, the OS module's post_load
  * called), then node_status is READY and get_current_image_name is vclimg; the image checks; the
- * power methods. Capture (image.pm's order: capture -> does_image_exist -> get_image_size) runs
+ * power methods; a load during which provisiond is killed with SIGKILL and restarted still returns 1.
+ * Capture (image.pm's order: capture -> does_image_exist -> get_image_size) runs
  * when the daemon has the capture operation.
  * VCL is not installable here: fixtures/lib holds stand-ins for the classes the module inherits.
  */
@@ -13,6 +14,7 @@ import t from 'tap';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../../lib/cleanup.js';
+import { sleep } from '../../lib/sleep.js';
 import { gate } from '../../lib/gate.js';
 import { e2eWhyNot } from '../../e2e/lib/prereqs.js';
 import { TestNetwork } from '../../e2e/lib/netns.js';
@@ -100,6 +102,30 @@ if (gate(t, e2eWhyNot() ?? perlWhyNot())) {
     const node = await api('/nodes/vcl1');
     t.equal(node.vnfs, 'vclimg', 'provisiond has the node on vclimg');
     t.equal(node.bootVnfs, 'vclimg');
+  });
+
+  t.test('provisiond killed with SIGKILL during load: the task resumes, load still returns 1', async (t) => {
+    const since = Date.now();
+    const loading = runVcl({ ...input([{ method: 'load' }, { method: 'node_status' }]), data: { ...input([]).data, image_name: 'demo' } }, { perl, timeoutMs: LOAD_TIMEOUT });
+    let failed: unknown = null;
+    loading.catch((err: unknown) => (failed = err));
+    // Killed once the node booted its stage-1 (iPXE does not retry a cut download; the stage-1 does).
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      const r = await api(`/nodes/vcl1/timeline?since=${since}`).catch(() => ({ events: [] }));
+      const events = (r as { events?: Array<{ stage: string; source: string }> }).events ?? [];
+      if (events.some((e) => e.source === 'http' && e.stage === 'http initramfs.img')) break;
+      if (failed || Date.now() > deadline) throw new Error(`the node never fetched its initramfs during the load: ${String(failed ?? JSON.stringify(r))}`);
+      await sleep(200);
+    }
+    await cluster.kill9();
+    t.comment('provisiond killed with SIGKILL while load waited for the node');
+    await sleep(3000);
+    await cluster.start();
+    const out = await loading;
+    t.equal(resultOf(out, 'load'), 1, `load: 1 (${messages(out, 'WARNING')})`);
+    t.equal(resultOf(out, 'node_status'), 'READY');
+    t.match(messages(out, 'WARNING'), /GET \/tasks\/[\w-]+: 500 Can't connect/, 'the polls that found no daemon were logged, and load went on');
   });
 
   const doc = JSON.parse(await net.exec('curl', ['-sf', `${base}/api/v1/openapi.json`])) as { paths: Record<string, unknown> };
