@@ -25,7 +25,8 @@ const mac = (i: number) => `52:54:00:0e:00:${i.toString(16).padStart(2, '0')}`;
 
 /** The exec power driver's scripts: each logs its verb; `on` also asks the test to boot the node. */
 const POWER_SCRIPTS: Record<string, string> = {
-  on: 'echo on > "$POWER_STATEFILE"; echo on >> "$POWER_STATEFILE.log"; echo "$NODEID" >> "$POWER_BOOTLOG"',
+  // A node with power.noboot set never boots (a broken NIC, a hung firmware).
+  on: 'echo on > "$POWER_STATEFILE"; echo on >> "$POWER_STATEFILE.log"; [ -n "$POWER_NOBOOT" ] || echo "$NODEID" >> "$POWER_BOOTLOG"',
   off: 'echo off > "$POWER_STATEFILE"; echo off >> "$POWER_STATEFILE.log"',
   // ACPI: the node's OS powers it off, unless it ignores the button (power.acpi=ignore).
   shutdown: 'echo shutdown >> "$POWER_STATEFILE.log"; [ "$POWER_ACPI" = ignore ] || echo off > "$POWER_STATEFILE"',
@@ -40,13 +41,14 @@ if (gate(t, missingCommands(['python3']).length ? 'the OpenNebula driver tests n
   const bootlog = join(h.statedir, 'boots.log');
   writeFileSync(bootlog, '');
   await reg.updateGroup('pool', { attrs: { 'power.driver': 'exec', 'power.dir': join(h.statedir, 'power'), 'power.bootlog': bootlog } });
-  await reg.updateGroup('solo', { attrs: { 'power.driver': 'exec', 'power.dir': join(h.statedir, 'power'), 'power.bootlog': bootlog } });
+  for (const g of ['solo', 'flaky']) await reg.updateGroup(g, { attrs: { 'power.driver': 'exec', 'power.dir': join(h.statedir, 'power'), 'power.bootlog': bootlog } });
   const nodes = ['one01', 'one02', 'one03', 'one04', 'one05'];
   await reg.importNodes([
     ...nodes.map((name, i) => ({ name, nodeid: mac(i + 1), group: 'pool', vnfs: 'demo' })),
     { name: 'solo1', nodeid: mac(9), group: 'solo', vnfs: 'demo' },
+    { name: 'flaky1', nodeid: mac(10), group: 'flaky', vnfs: 'demo', attrs: { 'power.noboot': 'yes' } },
   ]);
-  for (const n of [...nodes, 'solo1']) await reg.updateNode(n, { attrs: { 'power.statefile': join(h.statedir, `${n}.power`) } });
+  for (const n of [...nodes, 'solo1', 'flaky1']) await reg.updateNode(n, { attrs: { 'power.statefile': join(h.statedir, `${n}.power`) } });
   // Their DHCP leases (poll's GUEST_IP_ADDRESSES).
   for (let i = 1; i <= nodes.length; i++) await reg.putLease({ hwaddr: mac(i), address: `10.9.0.${10 + i}`, expires: Date.now() + 86_400_000, state: 'bound' });
   const powerOf = (n: string) => (existsSync(join(h.statedir, `${n}.power`)) ? readFileSync(join(h.statedir, `${n}.power`), 'utf8').trim() : 'off');
@@ -170,6 +172,25 @@ if (gate(t, missingCommands(['python3']).length ? 'the OpenNebula driver tests n
     t.equal(powerOf(c), 'off', 'SHUTDOWN: powered off');
     t.same(await owners('one:23'), [], 'and released');
     for (const [n, id] of [[a, '21'], [b, '22']] as const) t.equal((await run('cancel', [n, 'h', id, 'h'])).code, 0);
+  });
+
+  t.test('a deploy that times out gives the node back; the retry deploys it again', async (t) => {
+    const file = join(h.statedir, 'deployment.51.xml');
+    writeFileSync(file, deploymentXml({ group: 'flaky', image: 'rocky9' }));
+    const impatient = writeDriverConfig(join(h.statedir, 'impatient.conf'), { ...settings, deploy_timeout: 3 });
+    const failed = await runDriver('deploy', [file, 'TODO', '51', 'h51'], { config: impatient });
+    t.equal(failed.code, 1);
+    t.equal(failed.stdout, '');
+    t.match(failed.error, /^deploy: deploy of rocky9 on flaky1: task \S+ complete failure: /, `the task's failure (${failed.error})`);
+    t.same(await owners('one:51'), [], 'the node was given back');
+    t.equal(powerOf('flaky1'), 'off', 'powered off');
+    // Its NIC mended, oneprovision's retry (--fail-retry) deploys it.
+    await reg.updateNode('flaky1', { attrs: { 'power.noboot': null } });
+    const retried = await run('deploy', [file, 'TODO', '51', 'h51']);
+    t.equal(retried.code, 0, retried.error ?? retried.stderr);
+    t.equal(retried.stdout, 'flaky1\n', 'the same node, deployed this time');
+    t.match(parsePoll((await run('poll', ['flaky1', 'h51', '51', 'h51'])).stdout).pairs, { STATE: 'a', VNFS: 'rocky9' });
+    t.equal((await run('cancel', ['flaky1', 'h51', '51', 'h51'])).code, 0);
   });
 
   t.test('failures: non-zero exit, the message between the 8< markers, nothing on stdout', async (t) => {

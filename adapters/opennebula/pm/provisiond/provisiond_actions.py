@@ -3,9 +3,10 @@ The six actions of provisiond's OpenNebula provision driver. Each takes the API 
 settings and the arguments oneprovision passed (HOST_ID HOST last), and returns what goes on
 stdout (the deploy id, the poll pairs) or None; a failure raises DriverError.
 """
+import time
 import urllib.parse
 
-from provisiond_pm import (SHUTDOWN_STATES, DriverError, allocation, host_args, node_path, orderly_off, owned, owner_of,
+from provisiond_pm import (SHUTDOWN_STATES, ApiError, DriverError, allocation, host_args, node_path, orderly_off, owned, owner_of,
                            parse_deployment, power, power_state, read_deployment, release, reload, wait_task)
 
 
@@ -28,9 +29,7 @@ def deploy(api, settings, args):
         body = {'group': prov['group'], 'vnfs': prov['image'], 'owner': owner, 'timeout': timeout}
         if prov['hostname']:
             body['hostname'] = prov['hostname']
-        # The same key for every try of this host: a retried POST gets the same node, never a second one.
-        key = 'opennebula-%s-deploy' % owner
-        answer = api.post('/allocations', body, {'Idempotency-Key': key})[1]
+        answer = allocate(api, settings, body, owner)
         node, task_id = answer['node'], answer['task']
     if task_id is not None:
         try:
@@ -43,6 +42,28 @@ def deploy(api, settings, args):
                 pass
             raise
     return node
+
+
+def allocate(api, settings, body, owner):
+    """
+    POST /allocations, tried again when provisiond could not be reached or answer (restarting): one
+    Idempotency-Key for the tries of this deploy, made from the host, so that a POST whose answer was
+    lost does not allocate a second node. (A deploy run again by oneprovision finds the host's node
+    by its owner before it gets here; the key is not kept across runs because provisiond would
+    answer a key reused after a failed deploy gave its node back with that deploy's old task.)
+    """
+    key = 'opennebula-%s-deploy-%d' % (owner, int(time.time() * 1000))
+    for attempt in range(3):
+        try:
+            answer = api.post('/allocations', body, {'Idempotency-Key': key})[1]
+            break
+        except ApiError as err:
+            if attempt == 2 or (err.status is not None and err.status not in (502, 503, 504)):
+                raise
+            time.sleep(settings['poll_interval'])
+    if answer['owner'] != owner:
+        raise DriverError('provisiond answered Idempotency-Key %s with node %s of %s, not of %s' % (key, answer['node'], answer['owner'], owner))
+    return answer
 
 
 def running_deploy(api, node):
