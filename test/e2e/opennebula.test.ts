@@ -7,13 +7,14 @@
  * through its QMP socket (the qemu power driver).
  *
  * deploy allocates it from the XML's GROUP, deploys IMAGE and returns once it is ready, printing
- * only its name; poll, parsed as oneprovision parses it, gives the node's DHCP lease address;
+ * only its name, though provisiond is killed with SIGKILL (and started again) while it waits; poll, parsed as oneprovision parses it, gives the node's DHCP lease address;
  * reboot brings it back ready through a new boot; cancel releases it and powers it off.
  */
 import t from 'tap';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../lib/cleanup.js';
+import { sleep } from '../lib/sleep.js';
 import { gate, missingCommands } from '../lib/gate.js';
 import { deploymentXml, parsePoll, runDriver, writeDriverConfig, type DriverRun } from '../adapters/lib/oneprovision.js';
 import { e2eWhyNot } from './lib/prereqs.js';
@@ -63,11 +64,24 @@ if (gate(t, e2eWhyNot() ?? (missingCommands(['python3']).length ? 'the OpenNebul
     runDriver(action, args, { config, stdin, timeoutMs: (BOOT_TIMEOUT + 120) * 1000, spawn: (cmd, argv, options) => net.spawn(cmd, argv, options) });
   const api = async (path: string) => JSON.parse(await net.exec('curl', ['-s', '-H', `Authorization: Bearer ${token}`, `http://127.0.0.1:${API_PORT}/api/v1${path}`])) as Record<string, unknown>;
 
-  t.test('deploy -> poll -> reboot -> cancel, as oneprovision calls them', async (t) => {
+  t.test('deploy (provisiond killed -9 meanwhile) -> poll -> reboot -> cancel, as oneprovision calls them', async (t) => {
     const file = join(dir, 'deployment.xml');
     writeFileSync(file, deploymentXml({ group: 'hypervisors', image: 'demo', hostname: 'kvm-host-42' }));
     let started = Date.now();
-    const deployed = await run('deploy', [file, 'TODO', HOST_ID, 'provision-42']);
+    const deploying = run('deploy', [file, 'TODO', HOST_ID, 'provision-42']);
+    // provisiond is killed with SIGKILL while the deploy waits for the node (booting its stage-1),
+    // and started again: the task it acknowledged goes on, and the driver keeps asking.
+    const deadline = Date.now() + BOOT_TIMEOUT * 1000;
+    for (;;) {
+      const events = ((await api(`/nodes/kvm1/timeline?since=${started}`).catch(() => ({}))) as { events?: Array<{ source: string; stage: string }> }).events ?? [];
+      if (events.some((e) => e.source === 'http' && e.stage === 'http initramfs.img')) break;
+      if (Date.now() > deadline) throw new Error(`the node never fetched its initramfs after the deploy began: ${JSON.stringify(events)}`);
+      await sleep(200);
+    }
+    await cluster.kill9();
+    t.comment('provisiond killed with SIGKILL while the deploy waited for the node');
+    await cluster.start();
+    const deployed = await deploying;
     t.equal(deployed.code, 0, `deploy succeeded (${deployed.error ?? deployed.stderr.trim()})`);
     t.equal(deployed.stdout, 'kvm1\n', 'deploy printed only the deploy id: the node name');
     t.comment(`deploy: allocated and ready in ${((Date.now() - started) / 1000).toFixed(0)} s`);

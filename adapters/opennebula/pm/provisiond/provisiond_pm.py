@@ -10,11 +10,11 @@ later action checks before it touches the node.
 Python 3.6 or later, standard library only (an OpenNebula front-end has python3, no pip).
 """
 import configparser
+import http.client
 import json
 import os
 import re
 import select
-import socket
 import ssl
 import sys
 import time
@@ -168,8 +168,9 @@ class Api(object):
                 return res.status, (json.loads(text) if text else {}), res.headers
         except urllib.error.HTTPError as err:
             raise self._refused(method, path, err)
-        except (urllib.error.URLError, socket.timeout, ConnectionError, ssl.SSLError) as err:
-            reason = getattr(err, 'reason', err)
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+            # Refused, reset, cut short, timed out, TLS: provisiond unreachable (or restarting).
+            reason = getattr(err, 'reason', None) or err
             raise ApiError('cannot reach provisiond at %s: %s' % (self.base, reason))
 
     def _refused(self, method, path, err):
