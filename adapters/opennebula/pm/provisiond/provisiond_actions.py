@@ -6,8 +6,8 @@ stdout (the deploy id, the poll pairs) or None; a failure raises DriverError.
 import time
 import urllib.parse
 
-from provisiond_pm import (SHUTDOWN_STATES, ApiError, DriverError, allocation, host_args, node_path, orderly_off, owned, owner_of,
-                           parse_deployment, power, power_state, read_deployment, release, reload, wait_task)
+from provisiond_api import ApiError, allocation, node_path, orderly_off, owned, power, power_state, release, reload, wait_task
+from provisiond_pm import SHUTDOWN_STATES, DriverError, host_args, owner_of, parse_deployment, read_deployment
 
 
 def deploy(api, settings, args):
