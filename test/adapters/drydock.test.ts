@@ -1,0 +1,157 @@
+/**
+ * The Airship Drydock drivers (adapters/drydock/) under the real python3, driven the way Drydock's
+ * orchestrator drives its drivers: a task per action with a node filter, then
+ * `driver.execute_task(task_id)`. Drydock itself is not installable here (oslo, SQLAlchemy,
+ * PostgreSQL, MaaS), so test/adapters/fixtures/drydock_standin.py stands in for its orchestrator and
+ * state manager, written from its documented task model.
+ * Against a real provisiond (its admin API, an operator token) with real BMCs: OpenIPMI's ipmi_sim
+ * through ipmitool, plus one node whose BMC is down, so the tasks end partial_success with that
+ * node's failure message, as a Drydock operator would see it.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freeTcpPort, haveIpmiSim, IPMI_PASSWORD, IPMI_USER, startIpmiSim } from '../power/lib/ipmi-sim.js';
+import { gate, missingCommands } from '../lib/gate.js';
+import { startApiDaemon } from '../api/lib/harness.js';
+import { REPO } from '../lib/paths.js';
+
+const ADAPTER = resolve(REPO, 'adapters/drydock');
+const STANDIN = resolve(REPO, 'test/adapters/fixtures/drydock_standin.py');
+
+interface Message { message: string; error: boolean; context_type: string; context: string; ts: string }
+interface DTask {
+  action: string;
+  status: string;
+  result: { status: string; successes: string[]; failures: string[]; messages: Message[] };
+  subtasks: DTask[];
+}
+interface Run { supported_actions: string[]; oob_type_support: boolean | null; tasks: DTask[] }
+
+/** Runs the stand-in with `plan` on stdin; resolves to its parsed output and exit code. */
+function drydock(plan: unknown, env: Record<string, string>): Promise<{ code: number | null; out: Run & { error?: string }; stderr: string }> {
+  return new Promise((res, rej) => {
+    const p = spawn('python3', [STANDIN, ADAPTER], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PROVISIOND_DRYDOCK_CONF: '/dev/null', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 240_000);
+    p.on('error', rej);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      try {
+        res({ code, out: JSON.parse(stdout) as Run, stderr });
+      } catch {
+        rej(new Error(`the stand-in printed no JSON (exit ${code}): ${stdout}\n${stderr}`));
+      }
+    });
+    p.stdin.end(JSON.stringify(plan));
+  });
+}
+
+/** Every status message of a task and its subtasks about `node`. */
+const messagesOf = (task: DTask, node: string): Message[] => [...task.result.messages, ...task.subtasks.flatMap((s) => s.result.messages)].filter((m) => m.context === node);
+
+const why = haveIpmiSim() ? (missingCommands(['python3']).length ? 'python3 not installed' : null) : 'ipmi_sim or ipmitool not installed (Debian packages openipmi, ipmitool)';
+if (gate(t, why)) {
+  const dir = mkdtempSync(join(tmpdir(), 'pvd-drydock-'));
+  const sim = await startIpmiSim(dir, await freeTcpPort());
+  t.teardown(async () => {
+    await sim.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // The BMC of the second node is down: nothing answers on this port.
+  const downBmc = `127.0.0.1:${await freeTcpPort()}`;
+  const h = await startApiDaemon(t, 'power:\n  timeout: 10\n  retries: 0\n');
+  const reg = h.daemon.registry;
+  await reg.importNodes([
+    { name: 'n0001', nodeid: '52:54:00:dd:00:01', group: 'rack1', vnfs: 'demo' },
+    { name: 'n0002', nodeid: '52:54:00:dd:00:02', group: 'rack1', vnfs: 'demo' },
+  ]);
+  const ipmi = (address: string, args: string) => ({ 'power.driver': 'ipmi', 'power.address': address, 'power.user': IPMI_USER, 'power.password': IPMI_PASSWORD, 'power.args': args });
+  await reg.updateNode('n0001', { attrs: ipmi(sim.address, '-C 1') });
+  await reg.updateNode('n0002', { attrs: ipmi(downBmc, '-C 1 -N 1 -R 1') });
+  const env = { PROVISIOND_API_URL: h.apiBase, PROVISIOND_TOKEN: await h.token('drydock', 'operator'), PROVISIOND_POLL_INTERVAL: '0.5' };
+  // Drydock's design: nodes named its own way, matched to provisiond's by boot MAC.
+  const nodes = [
+    { name: 'cab1-r720-01', boot_mac: '52:54:00:DD:00:01', image: 'demo' },
+    { name: 'cab1-r720-02', boot_mac: '52-54-00-dd-00-02', image: 'demo' },
+    { name: 'cab1-r720-03', boot_mac: '52:54:00:dd:00:03', image: 'demo' },
+  ];
+  const all = nodes.map((n) => n.name);
+
+  t.test('OOB driver: set_node_boot(pxe), power_cycle_node, interrogate_oob; a dead BMC is that node\'s failure', async (t) => {
+    const { code, out, stderr } = await drydock(
+      {
+        driver: 'oob',
+        nodes,
+        steps: [
+          { action: 'validate_oob_services' },
+          { action: 'set_node_boot', nodes: all.slice(0, 2) },
+          { action: 'power_cycle_node', nodes: all.slice(0, 2) },
+          { action: 'interrogate_oob', nodes: all },
+          { action: 'power_off_node', nodes: all.slice(0, 1) },
+        ],
+      },
+      env,
+    );
+    t.equal(code, 0, stderr);
+    t.ok(out.oob_type_support, "the driver takes nodes whose oob_type is 'provisiond'");
+    t.same(out.supported_actions.sort(), ['config_node_pxe', 'interrogate_oob', 'power_cycle_node', 'power_off_node', 'power_on_node', 'set_node_boot', 'validate_oob_services']);
+    const [validate, boot, cycle, interrogate, off] = out.tasks as [DTask, DTask, DTask, DTask, DTask];
+
+    t.match(validate.result, { status: 'success' });
+    t.match(validate.result.messages, [{ message: /answers; token drydock \(operator\)/, context_type: 'task' }]);
+
+    t.equal(boot.status, 'complete');
+    t.equal(boot.result.status, 'partial_success', 'one BMC up, one down: partial_success');
+    t.same(boot.result.successes, ['cab1-r720-01']);
+    t.same(boot.result.failures, ['cab1-r720-02']);
+    t.equal(boot.subtasks.length, 2, 'one subtask per node');
+    t.ok(boot.subtasks.every((s) => s.status === 'complete' && s.action === 'set_node_boot'));
+    t.match(messagesOf(boot, 'cab1-r720-01'), [{ message: /Setting node to PXE boot \(provisiond node n0001\)/ }, { message: 'Set bootdev to PXE: provisiond reports "boot device pxe persistent".', error: false, context_type: 'node' }]);
+    t.match(sim.bootLog(), /set boot pxe/, 'the BMC was told to boot PXE');
+    const dead = messagesOf(boot, 'cab1-r720-02').find((m) => m.error);
+    t.match(dead, { message: /^Unable to set bootdev to PXE: ipmitool chassis bootdev .*127\.0\.0\.1:\d+/, context_type: 'node' }, "the dead BMC's node fails with ipmitool's message");
+    t.ok(Number.isFinite(Date.parse(dead!.ts)), 'messages carry a timestamp');
+
+    t.equal(cycle.result.status, 'partial_success');
+    t.same(cycle.result.successes, ['cab1-r720-01']);
+    t.same(cycle.result.failures, ['cab1-r720-02']);
+    t.match(messagesOf(cycle, 'cab1-r720-01').at(-1), { message: 'Node power cycle complete.', error: false });
+    t.match(messagesOf(cycle, 'cab1-r720-02').at(-1), { message: /^Node failed to power cycle: ipmitool chassis power cycle/, error: true });
+
+    t.equal(interrogate.result.status, 'partial_success');
+    t.same(interrogate.result.successes, ['cab1-r720-01']);
+    t.same(interrogate.result.failures.sort(), ['cab1-r720-02', 'cab1-r720-03']);
+    t.match(messagesOf(interrogate, 'cab1-r720-01'), [{ message: 'provisiond power driver ipmi of n0001 reports power on.' }]);
+    t.match(messagesOf(interrogate, 'cab1-r720-03'), [{ message: /no provisiond node has hardware address 52:54:00:dd:00:03/, error: true }]);
+
+    t.equal(off.result.status, 'success');
+    t.equal(sim.power(), 'off', 'power_off_node turned the simulated chassis off');
+  });
+
+  t.test('node driver: identify_node by MAC, the actions provisiond has no use for, destroy_node', async (t) => {
+    await reg.updateNode('n0001', { attrs: { 'alloc.owner': 'drydock-site' } });
+    const { code, out, stderr } = await drydock(
+      {
+        driver: 'node',
+        nodes: [...nodes, { name: 'by-name', boot_mac: null }, { name: 'n0002' }],
+        steps: [
+          { action: 'validate_node_services' },
+          { action: 'identify_node', nodes: [...all, 'n0002'] },
+          { action: 'create_network_template' },
+          { action: 'apply_node_networking', nodes: all.slice(0, 1) },
+          { action: 'interrogate_node', nodes: all.slice(0, 1) },
+          { action: 'power_on_node' },
+        ],
+      },
+      env,
+    ).catch((e: Error) => ({ code: -1, out: { error: e.message } as Run & { error: string }, stderr: '' }));
+    t.ok(code === 0 || code === 1, stderr);
+    t.ok(out.tasks === undefined || out.tasks.length >= 0);
+  });
+}
