@@ -33,7 +33,7 @@ interface Run { supported_actions: string[]; oob_type_support: boolean | null; t
 /** Runs the stand-in with `plan` on stdin; resolves to its parsed output and exit code. */
 function drydock(plan: unknown, env: Record<string, string>): Promise<{ code: number | null; out: Run & { error?: string }; stderr: string }> {
   return new Promise((res, rej) => {
-    const p = spawn('python3', [STANDIN, ADAPTER], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PROVISIOND_DRYDOCK_CONF: '/dev/null', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn('python3', [STANDIN, ADAPTER], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1', PROVISIOND_DRYDOCK_CONF: '/dev/null', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -134,24 +134,80 @@ if (gate(t, why)) {
     t.equal(sim.power(), 'off', 'power_off_node turned the simulated chassis off');
   });
 
-  t.test('node driver: identify_node by MAC, the actions provisiond has no use for, destroy_node', async (t) => {
-    await reg.updateNode('n0001', { attrs: { 'alloc.owner': 'drydock-site' } });
+  t.test('node driver: identify_node by MAC, the actions provisiond has no use for, interrogate_node, destroy_node', async (t) => {
+    // n0001 allocated and running: destroy_node releases it, which powers it off.
+    await reg.updateNode('n0001', { attrs: { 'alloc.owner': 'drydock-site', 'alloc.since': new Date().toISOString() } });
+    const on = await h.operator.post('/nodes/n0001/power', { action: 'on' });
+    t.equal(on.status, 202);
+    for (let i = 0; i < 100 && sim.power() !== 'on'; i++) await new Promise((r) => setTimeout(r, 100));
+    t.equal(sim.power(), 'on');
+
     const { code, out, stderr } = await drydock(
       {
         driver: 'node',
-        nodes: [...nodes, { name: 'by-name', boot_mac: null }, { name: 'n0002' }],
+        nodes: [...nodes, { name: 'n0002' }],
         steps: [
           { action: 'validate_node_services' },
           { action: 'identify_node', nodes: [...all, 'n0002'] },
           { action: 'create_network_template' },
-          { action: 'apply_node_networking', nodes: all.slice(0, 1) },
+          { action: 'apply_node_networking', nodes: all.slice(0, 2) },
           { action: 'interrogate_node', nodes: all.slice(0, 1) },
-          { action: 'power_on_node' },
+          { action: 'destroy_node', nodes: all.slice(0, 2) },
+          { action: 'deploy_node', nodes: [all[2]!] },
         ],
       },
       env,
-    ).catch((e: Error) => ({ code: -1, out: { error: e.message } as Run & { error: string }, stderr: '' }));
-    t.ok(code === 0 || code === 1, stderr);
-    t.ok(out.tasks === undefined || out.tasks.length >= 0);
+    );
+    t.equal(code, 0, stderr);
+    t.ok(['identify_node', 'deploy_node', 'destroy_node', 'configure_hardware', 'apply_node_storage', 'apply_node_platform', 'create_boot_media'].every((a) => out.supported_actions.includes(a)), 'every node action of Drydock is supported');
+    const [validate, identify, template, networking, interrogate, destroy, deploy] = out.tasks as [DTask, DTask, DTask, DTask, DTask, DTask, DTask];
+    t.equal(validate.result.status, 'success');
+
+    t.equal(identify.result.status, 'partial_success');
+    t.same(identify.result.successes.sort(), ['cab1-r720-01', 'cab1-r720-02', 'n0002'], 'matched by boot MAC (any notation), or by name without one');
+    t.same(identify.result.failures, ['cab1-r720-03']);
+    t.match(messagesOf(identify, 'cab1-r720-01'), [{ message: 'Node cab1-r720-01 identified as provisiond node n0001 (52:54:00:DD:00:01).', error: false }]);
+    t.match(messagesOf(identify, 'cab1-r720-03'), [{ message: 'no provisiond node has hardware address 52:54:00:dd:00:03 (register it: provisiond node add 52:54:00:dd:00:03)', error: true, context_type: 'node' }]);
+
+    t.match(template, { status: 'complete', subtasks: [], result: { status: 'success', messages: [{ message: /^provisiond has no use for create_network_template: /, context_type: 'task' }] } });
+    t.same(networking.result.successes.sort(), ['cab1-r720-01', 'cab1-r720-02'], 'a no-op succeeds for every node');
+    t.match(messagesOf(networking, 'cab1-r720-02'), [{ message: /^provisiond has no use for apply_node_networking: /, error: false }]);
+
+    t.match(messagesOf(interrogate, 'cab1-r720-01'), [{ message: /^provisiond node n0001: state never seen, verdict RELOAD \(.+\), vnfs demo, booted -, owner drydock-site, power on \(ipmi\)\.$/ }]);
+
+    t.equal(destroy.result.status, 'partial_success');
+    t.same(destroy.result.successes, ['cab1-r720-01']);
+    t.same(destroy.result.failures, ['cab1-r720-02']);
+    t.match(messagesOf(destroy, 'cab1-r720-01'), [{ message: 'Released provisiond node n0001 from drydock-site.' }, { message: /^Node destroyed: powered off/ }]);
+    t.match(messagesOf(destroy, 'cab1-r720-02').at(-1), { message: /^Node destroy failed: ipmitool chassis power off/, error: true });
+    t.equal(sim.power(), 'off', 'the released node is powered off');
+    t.equal((await h.viewer.get('/allocations/n0001')).status, 404, 'and no longer allocated');
+
+    t.equal(deploy.result.status, 'failure', 'deploy_node on a node provisiond does not know');
+    t.same(deploy.result.failures, ['cab1-r720-03']);
+  });
+
+  t.test('settings: a missing token or a bad URL is refused with where it came from, the key and the reason', async (t) => {
+    const conf = join(dir, 'drydock.conf');
+    writeFileSync(conf, `[DEFAULT]\npoll_interval = 10\n[provisiond]\napi_url = ${h.apiBase}\n`);
+    const noToken = await drydock({ driver: 'oob', nodes: [], steps: [] }, { PROVISIOND_DRYDOCK_CONF: conf });
+    t.equal(noToken.code, 2);
+    t.match(noToken.out.error, `${conf}: [provisiond] token: missing (or token_file, PROVISIOND_TOKEN)`);
+    writeFileSync(conf, `[provisiond]\napi_url = ftp://master\ntoken = pvd_x\n`);
+    t.match((await drydock({ driver: 'oob', nodes: [], steps: [] }, { PROVISIOND_DRYDOCK_CONF: conf })).out.error, `${conf}: [provisiond] api_url: 'ftp://master' is not an http(s) URL`);
+    writeFileSync(conf, `[provisiond]\napi_url = ${h.apiBase}\ntoken = pvd_x\npoll_intervall = 3\n`);
+    t.match((await drydock({ driver: 'oob', nodes: [], steps: [] }, { PROVISIOND_DRYDOCK_CONF: conf })).out.error, /\[provisiond\] poll_intervall: unknown key/);
+
+    // From the file, with a viewer token: the driver starts, validate_oob_services says why it cannot work.
+    writeFileSync(conf, `[provisiond]\napi_url = ${h.apiBase}\ntoken = ${await h.token('ro', 'viewer')}\n`);
+    const viewer = await drydock({ driver: 'oob', nodes, steps: [{ action: 'validate_oob_services' }, { action: 'power_on_node', nodes: all.slice(0, 1) }] }, { PROVISIOND_DRYDOCK_CONF: conf });
+    t.equal(viewer.code, 0, viewer.stderr);
+    t.match(viewer.out.tasks[0]!.result, { status: 'failure', messages: [{ message: /token ro has role viewer; Drydock needs operator or admin/, error: true }] });
+    t.match(messagesOf(viewer.out.tasks[1]!, 'cab1-r720-01').at(-1), { message: /POST \/nodes\/n0001\/power: 403 /, error: true });
+
+    // The API down: each node fails with the address it tried.
+    const down = await drydock({ driver: 'oob', nodes, steps: [{ action: 'interrogate_oob', nodes: all.slice(0, 1) }] }, { ...env, PROVISIOND_API_URL: `http://127.0.0.1:${await freeTcpPort()}` });
+    t.match(down.out.tasks[0]!.result, { status: 'failure', failures: ['cab1-r720-01'] });
+    t.match(messagesOf(down.out.tasks[0]!, 'cab1-r720-01'), [{ message: /^provisiond API http:\/\/127\.0\.0\.1:\d+\/api\/v1: .*refused/, error: true }]);
   });
 }
