@@ -9,51 +9,13 @@
  * node's failure message, as a Drydock operator would see it.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { freeTcpPort, haveIpmiSim, IPMI_PASSWORD, IPMI_USER, startIpmiSim } from '../power/lib/ipmi-sim.js';
 import { gate, missingCommands } from '../lib/gate.js';
 import { startApiDaemon } from '../api/lib/harness.js';
-import { REPO } from '../lib/paths.js';
-
-const ADAPTER = resolve(REPO, 'adapters/drydock');
-const STANDIN = resolve(REPO, 'test/adapters/fixtures/drydock_standin.py');
-
-interface Message { message: string; error: boolean; context_type: string; context: string; ts: string }
-interface DTask {
-  action: string;
-  status: string;
-  result: { status: string; successes: string[]; failures: string[]; messages: Message[] };
-  subtasks: DTask[];
-}
-interface Run { supported_actions: string[]; oob_type_support: boolean | null; tasks: DTask[] }
-
-/** Runs the stand-in with `plan` on stdin; resolves to its parsed output and exit code. */
-function drydock(plan: unknown, env: Record<string, string>): Promise<{ code: number | null; out: Run & { error?: string }; stderr: string }> {
-  return new Promise((res, rej) => {
-    const p = spawn('python3', [STANDIN, ADAPTER], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1', PROVISIOND_DRYDOCK_CONF: '/dev/null', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 240_000);
-    p.on('error', rej);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      try {
-        res({ code, out: JSON.parse(stdout) as Run, stderr });
-      } catch {
-        rej(new Error(`the stand-in printed no JSON (exit ${code}): ${stdout}\n${stderr}`));
-      }
-    });
-    p.stdin.end(JSON.stringify(plan));
-  });
-}
-
-/** Every status message of a task and its subtasks about `node`. */
-const messagesOf = (task: DTask, node: string): Message[] => [...task.result.messages, ...task.subtasks.flatMap((s) => s.result.messages)].filter((m) => m.context === node);
+import { drydock, messagesOf, type DTask } from './lib/drydock.js';
 
 const why = haveIpmiSim() ? (missingCommands(['python3']).length ? 'python3 not installed' : null) : 'ipmi_sim or ipmitool not installed (Debian packages openipmi, ipmitool)';
 if (gate(t, why)) {
