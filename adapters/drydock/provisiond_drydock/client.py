@@ -81,7 +81,8 @@ class ApiClient:
     def wait_task(self, task: Dict[str, Any], timeout: float,
                   on_change: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
         """Follows a task until it is finished; ``on_change`` sees it each time it progressed.
-        Past ``timeout`` seconds the task is cancelled and TimeoutError raised."""
+        Past ``timeout`` seconds the task is cancelled and TimeoutError raised. While the daemon
+        does not answer (a restart), the task is asked for again until then."""
         end = time.monotonic() + timeout
         seen = None
         interval = min(1.0, self.settings.poll_interval)
@@ -101,4 +102,9 @@ class ApiClient:
                 raise TimeoutError('provisiond task %s (%s) did not finish within %ds'
                                    % (task['id'], task.get('action'), timeout))
             time.sleep(interval)
-            task = self.task(task['id'])
+            try:
+                task = self.task(task['id'])
+            except ApiError as e:
+                # provisiond keeps its tasks across a restart: wait for it to answer again.
+                if e.status not in (0, 502, 503, 504):
+                    raise
