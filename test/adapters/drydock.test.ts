@@ -161,7 +161,8 @@ if (gate(t, why)) {
     t.match((await drydock({ driver: 'oob', nodes: [], steps: [] }, { PROVISIOND_DRYDOCK_CONF: conf })).out.error, /\[provisiond\] poll_intervall: unknown key/);
 
     // From the file, with a viewer token: the driver starts, validate_oob_services says why it cannot work.
-    writeFileSync(conf, `[provisiond]\napi_url = ${h.apiBase}\ntoken = ${await h.token('ro', 'viewer')}\n`);
+    // Drydock's own file, as oslo.config writes it: a key repeated for a list ([plugins] oob_driver).
+    writeFileSync(conf, `[plugins]\noob_driver = drydock_provisioner.drivers.oob.pyghmi_driver.PyghmiDriver\noob_driver = provisiond_drydock.ProvisiondOobDriver\nnode_driver = provisiond_drydock.ProvisiondNodeDriver\n[provisiond]\napi_url = ${h.apiBase}\ntoken = ${await h.token('ro', 'viewer')}\n`);
     const viewer = await drydock({ driver: 'oob', nodes, steps: [{ action: 'validate_oob_services' }, { action: 'power_on_node', nodes: all.slice(0, 1) }] }, { PROVISIOND_DRYDOCK_CONF: conf });
     t.equal(viewer.code, 0, viewer.stderr);
     t.match(viewer.out.tasks[0]!.result, { status: 'failure', messages: [{ message: /token ro has role viewer; Drydock needs operator or admin/, error: true }] });

@@ -65,7 +65,9 @@ class Settings:
         env = os.environ if environ is None else environ
         path = env.get('PROVISIOND_DRYDOCK_CONF', DEFAULT_CONF)
         values: Dict[str, Tuple[str, str]] = {}
-        parser = configparser.ConfigParser(interpolation=None)
+        # oslo.config files repeat a key for a list ([plugins] oob_driver, once per driver):
+        # not strict, or Drydock's own file would be refused.
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
         try:
             with open(path, encoding='utf-8') as f:
                 parser.read_file(f)
