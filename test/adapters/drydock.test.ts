@@ -116,13 +116,14 @@ if (gate(t, why)) {
           { action: 'interrogate_node', nodes: all.slice(0, 1) },
           { action: 'destroy_node', nodes: all.slice(0, 2) },
           { action: 'deploy_node', nodes: [all[2]!] },
+          { action: 'identify_node', nodes: all, design_ref: 'broken' },
         ],
       },
       env,
     );
     t.equal(code, 0, stderr);
     t.ok(['identify_node', 'deploy_node', 'destroy_node', 'configure_hardware', 'apply_node_storage', 'apply_node_platform', 'create_boot_media'].every((a) => out.supported_actions.includes(a)), 'every node action of Drydock is supported');
-    const [validate, identify, template, networking, interrogate, destroy, deploy] = out.tasks as [DTask, DTask, DTask, DTask, DTask, DTask, DTask];
+    const [validate, identify, template, networking, interrogate, destroy, deploy, broken] = out.tasks as [DTask, DTask, DTask, DTask, DTask, DTask, DTask, DTask];
     t.equal(validate.result.status, 'success');
 
     t.equal(identify.result.status, 'partial_success');
@@ -147,6 +148,7 @@ if (gate(t, why)) {
 
     t.equal(deploy.result.status, 'failure', 'deploy_node on a node provisiond does not know');
     t.same(deploy.result.failures, ['cab1-r720-03']);
+    t.match(broken, { status: 'complete', subtasks: [], result: { status: 'failure', messages: [{ message: 'cannot find the target nodes: Unable to render effective site design.', error: true, context_type: 'task' }] } }, 'a design that cannot be rendered fails the task, not the driver');
   });
 
   t.test('settings: a missing token or a bad URL is refused with where it came from, the key and the reason', async (t) => {

@@ -57,7 +57,14 @@ class ProvisiondDriverMixin:
             task.save()
             return
 
-        nodes = list(self.orchestrator.get_target_nodes(task))
+        try:
+            nodes = list(self.orchestrator.get_target_nodes(task))
+        except Exception as e:  # the design cannot be rendered: the task fails, Drydock goes on
+            note(task, 'cannot find the target nodes: %s' % e, str(task.get_id()), error=True, ctx_type='task')
+            task.failure()
+            task.set_status(fields.COMPLETE)
+            task.save()
+            return
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=64)
         running = {}
         try:

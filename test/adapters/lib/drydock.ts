@@ -21,7 +21,7 @@ export interface Run { supported_actions: string[]; oob_type_support: boolean | 
 export interface Plan {
   driver: 'oob' | 'node';
   nodes: Array<Record<string, unknown> & { name: string }>;
-  steps: Array<{ action: string; nodes?: string[] }>;
+  steps: Array<{ action: string; nodes?: string[]; design_ref?: string }>;
 }
 
 type Spawner = (cmd: string, args: string[], options: SpawnOptions) => ChildProcess;
