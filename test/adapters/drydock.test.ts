@@ -9,7 +9,7 @@
  * node's failure message, as a Drydock operator would see it.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeTcpPort, haveIpmiSim, IPMI_PASSWORD, IPMI_USER, startIpmiSim } from '../power/lib/ipmi-sim.js';
@@ -164,9 +164,11 @@ if (gate(t, why)) {
 
     // From the file, with a viewer token: the driver starts, validate_oob_services says why it cannot work.
     // Drydock's own file, as oslo.config writes it: a key repeated for a list ([plugins] oob_driver).
-    writeFileSync(conf, `[plugins]\noob_driver = drydock_provisioner.drivers.oob.pyghmi_driver.PyghmiDriver\noob_driver = provisiond_drydock.ProvisiondOobDriver\nnode_driver = provisiond_drydock.ProvisiondNodeDriver\n[provisiond]\napi_url = ${h.apiBase}\ntoken = ${await h.token('ro', 'viewer')}\n`);
+    writeFileSync(conf, `[DEFAULT]\nleader_grace_period = 300\npoll_interval = 10\n[plugins]\noob_driver = drydock_provisioner.drivers.oob.pyghmi_driver.PyghmiDriver\noob_driver = provisiond_drydock.ProvisiondOobDriver\nnode_driver = provisiond_drydock.ProvisiondNodeDriver\n[provisiond]\napi_url = ${h.apiBase}\ntoken = ${await h.token('ro', 'viewer')}\n`);
+    writeFileSync(conf, `${readFileSync(conf, 'utf8')}timeout_identify_node = 2\n[timeouts]\ndrydock_timeout = 3\ndeploy_node = 30\nidentify_node = 7\n`);
     const viewer = await drydock({ driver: 'oob', nodes, steps: [{ action: 'validate_oob_services' }, { action: 'power_on_node', nodes: all.slice(0, 1) }] }, { PROVISIOND_DRYDOCK_CONF: conf });
     t.equal(viewer.code, 0, viewer.stderr);
+    t.same(viewer.out.timeouts, { deploy_node: 1800, identify_node: 120, set_node_boot: 180 }, "Drydock's [timeouts] apply (minutes), [provisiond] timeout_<action> over them");
     t.match(viewer.out.tasks[0]!.result, { status: 'failure', messages: [{ message: /token ro has role viewer; Drydock needs operator or admin/, error: true }] });
     t.match(messagesOf(viewer.out.tasks[1]!, 'cab1-r720-01').at(-1), { message: /POST \/nodes\/n0001\/power: 403 /, error: true });
 

@@ -66,8 +66,9 @@ class Settings:
         path = env.get('PROVISIOND_DRYDOCK_CONF', DEFAULT_CONF)
         values: Dict[str, Tuple[str, str]] = {}
         # oslo.config files repeat a key for a list ([plugins] oob_driver, once per driver):
-        # not strict, or Drydock's own file would be refused.
-        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        # not strict, or Drydock's own file would be refused. And its [DEFAULT] holds Drydock's
+        # own options: a plain section here, not defaults leaking into [provisiond].
+        parser = configparser.ConfigParser(interpolation=None, strict=False, default_section='\0none')
         try:
             with open(path, encoding='utf-8') as f:
                 parser.read_file(f)
@@ -76,6 +77,12 @@ class Settings:
                 raise SettingsError('%s: cannot be read: no such file (PROVISIOND_DRYDOCK_CONF)' % path)
         except (OSError, configparser.Error) as e:
             raise SettingsError('%s: cannot be read: %s' % (path, e))
+        # Drydock's own [timeouts] (minutes per action; drydock_timeout for the rest) apply
+        # unless [provisiond] timeout_<action> says otherwise.
+        if parser.has_section('timeouts'):
+            for key, value in parser.items('timeouts'):
+                name = 'timeout_default' if key == 'drydock_timeout' else 'timeout_' + key
+                values[name] = (value.strip(), '%s: [timeouts] %s' % (path, key))
         if parser.has_section(SECTION):
             for key, value in parser.items(SECTION):
                 if key not in ENV and not key.startswith('timeout_'):

@@ -17,7 +17,7 @@ export interface DTask {
   result: { status: string; successes: string[]; failures: string[]; messages: Message[] };
   subtasks: DTask[];
 }
-export interface Run { supported_actions: string[]; oob_type_support: boolean | null; tasks: DTask[]; error?: string }
+export interface Run { supported_actions: string[]; timeouts: Record<string, number>; oob_type_support: boolean | null; tasks: DTask[]; error?: string }
 export interface Plan {
   driver: 'oob' | 'node';
   nodes: Array<Record<string, unknown> & { name: string }>;
