@@ -23,6 +23,7 @@ import { EventHub } from '../api/events.js';
 import { EventFeed } from './events.js';
 import { startWatchers } from './watch.js';
 import { TaskRunner } from '../tasks/index.js';
+import { NodeActionBoard } from '../tasks/node-actions.js';
 import { DaemonMetrics } from './metrics/metrics.js';
 import { cachedNodeCounts } from './metrics/nodes.js';
 import type { DhcpService } from './dhcp.js';
@@ -52,6 +53,8 @@ export class Daemon {
   readonly startedAt = Date.now();
   /** Runs the admin API's tasks; takes over those of a runner process that is gone. */
   readonly tasks: TaskRunner;
+  /** Actions offered to nodes' ready agents (captures): the tasks offer, the HTTP service hands them out. */
+  readonly actions = new NodeActionBoard();
   /** The Prometheus metrics every service feeds (GET /metrics of the admin API). */
   readonly metrics: DaemonMetrics;
   #sweep: NodeJS.Timeout | null = null;
@@ -84,7 +87,7 @@ export class Daemon {
         return sum;
       },
     });
-    this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline });
+    this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline, actions: this.actions });
     this.tasks.on('change', (t) => this.feed.task(t));
   }
 
@@ -164,6 +167,7 @@ export class Daemon {
       nodes,
       events: this.events,
       tasks: this.tasks,
+      actions: this.actions,
       startedAt: this.startedAt,
       metrics: this.metrics,
     };
