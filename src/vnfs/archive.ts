@@ -233,17 +233,27 @@ export async function extractCapsule(stream: Readable, dest: string, opts: Impor
  * while `consume` reads its entries; an error of either side, or of `consume`, ends all of it.
  */
 export async function readTar(stream: Readable, extract: tar.Extract, consume: () => Promise<void>, via?: Transform): Promise<void> {
+  // An error of the stream ends the extraction, and the promise settles once `consume` has stopped
+  // writing: a caller that removes the destination then leaves nothing behind.
   await new Promise<void>((resolve, reject) => {
-    stream.on('error', reject);
-    via?.on('error', reject);
-    extract.on('error', reject);
-    (via ? stream.pipe(via) : stream).pipe(extract);
-    consume().then(resolve, (err: unknown) => {
+    let failure: unknown = null;
+    const fail = (err: unknown): void => {
+      failure ??= err;
       stream.unpipe(via ?? extract);
       stream.destroy();
-      extract.destroy();
-      reject(err);
-    });
+      extract.destroy(err instanceof Error ? err : new Error(String(err)));
+    };
+    stream.on('error', fail);
+    via?.on('error', fail);
+    extract.on('error', fail);
+    (via ? stream.pipe(via) : stream).pipe(extract);
+    consume().then(
+      () => (failure === null ? resolve() : reject(failure)),
+      (err: unknown) => {
+        fail(err);
+        reject(failure);
+      },
+    );
   });
 }
 

@@ -49,7 +49,6 @@ export const nodeActionOperations = [
       timeout: z.number().positive().optional().meta({ description: 'seconds the whole capture may take (default 3600)' }),
     }),
     response: { status: 202, description: 'the task; Location names it', schema: task },
-    extraResponses: { 409: { description: 'a VNFS of that name exists' } },
     target: ({ params }) => params.node,
     handler: async ({ api, params, body, caller, req }) => {
       const node = await findNode(api.registry, params.node);
