@@ -115,7 +115,8 @@ export class Daemon {
     }
     // Tasks left by a daemon that stopped, or by a CLI that did not wait (reload without --wait), go on here.
     await daemon.tasks.resume().catch((err: unknown) => log.error({ err: errorMessage(err) }, `tasks: resume failed: ${errorMessage(err)}`));
-    daemon.#sweep = setInterval(() => void daemon.tasks.resume().catch(() => {}), 30_000).unref();
+    // Every few seconds: a capture the CLI stores (it cannot run one) starts without a long wait.
+    daemon.#sweep = setInterval(() => void daemon.tasks.resume().catch(() => {}), 3_000).unref();
     if (daemon.services.size === 0) log.warn({}, 'every server is disabled in the config: nothing is being served');
     if (watch) {
       daemon.#stopWatching = await startWatchers({

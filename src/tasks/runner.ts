@@ -105,12 +105,15 @@ export class TaskRunner extends EventEmitter {
       nodes = (await selectNodes(this.#registry, config, p.nodes)).map((n) => n.name);
       if (p.action === 'capture' && nodes.length !== 1) throw new UsageError(`capture: params.nodes: ${JSON.stringify(p.nodes[0])} names ${nodes.length} nodes: capture takes one`);
     }
-    const fresh = newTask({ action: p.action, params: req.params, createdBy: req.createdBy, idempotencyKey: req.idempotencyKey ?? null, runner: this.runnerId, nodes, now: Date.now() });
+    // A capture needs the daemon's node-facing server: a runner without one (the CLI's) stores it
+    // queued for no runner, and the daemon's sweep takes it over and runs it.
+    const mine = this.#canRun(p.action);
+    const fresh = newTask({ action: p.action, params: req.params, createdBy: req.createdBy, idempotencyKey: req.idempotencyKey ?? null, runner: mine ? this.runnerId : null, nodes, now: Date.now() });
     const stored = await this.#registry.putTask(fresh);
     if (stored.id !== fresh.id) return { task: stored, created: false };
     const answer = structuredClone(fresh);
     this.emit('change', answer);
-    this.#start(fresh, p, false);
+    if (mine) this.#start(fresh, p, false);
     return { task: structuredClone(answer), created: true };
   }
 
@@ -235,7 +238,13 @@ export class TaskRunner extends EventEmitter {
     }
   }
 
+  /** Whether this runner can run an action (a capture needs the node action board). */
+  #canRun(action: string): boolean {
+    return action !== 'capture' || this.#actions !== null;
+  }
+
   async #takeOver(seen: TaskRecord): Promise<void> {
+    if (!this.#canRun(seen.action)) return;
     // Read again just before: another runner may have taken it over since the list was read.
     const task = await this.#registry.getTask(seen.id);
     if (!task || task.runner !== seen.runner || isFinished(task.status) || this.#running.has(task.id)) return;
