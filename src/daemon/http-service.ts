@@ -14,6 +14,9 @@ import type { NodeRequests } from './node-requests.js';
 import { ProtectedFiles } from './protected-files.js';
 import { booterOf, type DaemonContext, type Service, type ServiceFactory } from './service.js';
 import { formatBytes, formatDuration } from './timeline.js';
+import { captureScript } from '../tasks/capture-script.js';
+import { NodeActionBoard, UploadRefusedError } from '../tasks/node-actions.js';
+import type { NodeRecord } from '../registry/types.js';
 
 /** The HttpServer options a config asks for. */
 export function httpOptions(config: Config): HttpServerOptions {
@@ -50,6 +53,19 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
   const log = ctx.log.child({ server: 'http' });
   const booter = booterOf(ctx);
   const protectedFiles = new ProtectedFiles({ identity: requests.identity, booter, registry: ctx.registry, timeline: ctx.timeline, config: current });
+  const board = ctx.actions ?? new NodeActionBoard();
+  const nodeAddress = (): string => {
+    const listen = current().http.listen;
+    return `${listen === '0.0.0.0' ? current().master : listen}:${server.port}`;
+  };
+  /** The node of a ready agent's request, its source and credential checked. */
+  const agentNode = async (nodeid: string, addr: string, credential: string | null, what: string): Promise<NodeRecord> => {
+    const node = await ctx.registry.getNodeByNodeid(nodeid);
+    if (!node) throw new HttpError(404, `${what} for ${nodeid} refused: not a registered node`);
+    await requests.identity.verifySource(node, addr, what);
+    await requests.identity.check(node, credential, addr, what);
+    return node;
+  };
   const server: HttpServer = new HttpServer({
     options: httpOptions(ctx.config),
     logger: log,
@@ -83,6 +99,37 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         const booted = stage === 'image' ? /^([\w.+-]+) ([0-9a-f]{64})$/.exec(msg ?? '') : null;
         if (booted) await ctx.registry.recordBootImage(nodeid, booted[1]!, booted[2]!);
       },
+      nodeActions: async ({ nodeid, addr, credential, waitMs, signal }) => {
+        await agentNode(nodeid, addr, credential, 'actions');
+        const a = await board.take(nodeid, waitMs, signal);
+        if (!a) return null;
+        const base = current().vnfs.master ?? nodeAddress();
+        log.info({ nodeid, addr, task: a.task, action: a.kind }, 'node action taken');
+        return captureScript({ url: `http://${base}/nodes/${nodeid}/upload/${a.token}`, vnfs: a.vnfs, task: a.task, exclude: a.exclude });
+      },
+      upload: async ({ nodeid, token, addr, credential, body, length, failed }) => {
+        const node = await agentNode(nodeid, addr, credential, 'upload');
+        let action;
+        try {
+          action = board.claim(nodeid, token);
+        } catch (err) {
+          if (!(err instanceof UploadRefusedError)) throw err;
+          ctx.timeline({ nodeid, source: 'http', stage: 'refused', msg: `upload from ${addr}: ${err.message}`, ok: false, addr });
+          throw new HttpError(err.status, `upload refused: ${err.message}`, { headers: { Connection: 'close' } });
+        }
+        if (failed !== null) {
+          body.resume();
+          action.fail(failed);
+          return `the failure is noted (task ${action.task})`;
+        }
+        log.info({ node: node.name, addr, task: action.task, bytes: length }, 'capture upload started');
+        try {
+          return await action.receive(body, length);
+        } catch (err) {
+          log.warn({ node: node.name, addr, task: action.task, err: errorMessage(err) }, 'capture upload refused');
+          throw new HttpError(422, `upload refused: ${errorMessage(err)}`, { headers: { Connection: 'close' } });
+        }
+      },
       beforeGetfile: async ({ tree, relative, addr, credential }) => {
         await protectedFiles.check({ tree, relative, addr, credential });
         const parts = relative.split('/');
@@ -114,10 +161,6 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
     },
   });
   await server.listen();
-  const nodeAddress = () => {
-    const listen = current().http.listen;
-    return `${listen === '0.0.0.0' ? current().master : listen}:${server.port}`;
-  };
   return {
     name: 'http',
     server,

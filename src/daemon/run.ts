@@ -23,6 +23,7 @@ import { EventHub } from '../api/events.js';
 import { EventFeed } from './events.js';
 import { startWatchers } from './watch.js';
 import { TaskRunner } from '../tasks/index.js';
+import { NodeActionBoard } from '../tasks/node-actions.js';
 import { DaemonMetrics } from './metrics/metrics.js';
 import { cachedNodeCounts } from './metrics/nodes.js';
 import type { DhcpService } from './dhcp.js';
@@ -52,6 +53,8 @@ export class Daemon {
   readonly startedAt = Date.now();
   /** Runs the admin API's tasks; takes over those of a runner process that is gone. */
   readonly tasks: TaskRunner;
+  /** Actions offered to nodes' ready agents (captures): the tasks offer, the HTTP service hands them out. */
+  readonly actions = new NodeActionBoard();
   /** The Prometheus metrics every service feeds (GET /metrics of the admin API). */
   readonly metrics: DaemonMetrics;
   #sweep: NodeJS.Timeout | null = null;
@@ -84,7 +87,7 @@ export class Daemon {
         return sum;
       },
     });
-    this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline });
+    this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline, actions: this.actions });
     this.tasks.on('change', (t) => this.feed.task(t));
   }
 
@@ -112,7 +115,8 @@ export class Daemon {
     }
     // Tasks left by a daemon that stopped, or by a CLI that did not wait (reload without --wait), go on here.
     await daemon.tasks.resume().catch((err: unknown) => log.error({ err: errorMessage(err) }, `tasks: resume failed: ${errorMessage(err)}`));
-    daemon.#sweep = setInterval(() => void daemon.tasks.resume().catch(() => {}), 30_000).unref();
+    // Every few seconds: a capture the CLI stores (it cannot run one) starts without a long wait.
+    daemon.#sweep = setInterval(() => void daemon.tasks.resume().catch(() => {}), 3_000).unref();
     if (daemon.services.size === 0) log.warn({}, 'every server is disabled in the config: nothing is being served');
     if (watch) {
       daemon.#stopWatching = await startWatchers({
@@ -164,6 +168,7 @@ export class Daemon {
       nodes,
       events: this.events,
       tasks: this.tasks,
+      actions: this.actions,
       startedAt: this.startedAt,
       metrics: this.metrics,
     };

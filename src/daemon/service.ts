@@ -12,6 +12,7 @@ import type { NodeRequests } from './node-requests.js';
 import type { EventHub } from '../api/events.js';
 import type { TaskService } from '../api/context.js';
 import type { DaemonMetrics } from './metrics/metrics.js';
+import type { NodeActionBoard } from '../tasks/node-actions.js';
 
 /** What every service factory receives from the daemon. */
 export interface DaemonContext {
@@ -39,6 +40,8 @@ export interface DaemonContext {
   tasks?: TaskService;
   /** When the daemon started (ms). */
   startedAt?: number;
+  /** Actions the tasks offer to nodes' ready agents (captures), taken through the HTTP service. */
+  actions?: NodeActionBoard;
   /** The daemon's Prometheus metrics, fed through the servers' hooks; absent: nothing is counted. */
   metrics?: DaemonMetrics;
 }

@@ -5,9 +5,10 @@
  */
 import { POWER_ACTIONS, type BootDevice, type PowerAction } from '../power/types.js';
 import { UsageError } from '../util/errors.js';
+import { checkExcludes } from '../vnfs/capture.js';
 
-export type TaskAction = 'power' | 'bootdev' | 'reload' | 'deploy' | 'vnfs-image';
-export const TASK_ACTIONS: readonly TaskAction[] = ['power', 'bootdev', 'reload', 'deploy', 'vnfs-image'];
+export type TaskAction = 'power' | 'bootdev' | 'reload' | 'deploy' | 'vnfs-image' | 'capture';
+export const TASK_ACTIONS: readonly TaskAction[] = ['power', 'bootdev', 'reload', 'deploy', 'vnfs-image', 'capture'];
 export const BOOT_DEVICES: readonly BootDevice[] = ['pxe', 'disk'];
 
 export interface TaskRequest {
@@ -17,7 +18,8 @@ export interface TaskRequest {
    * bootdev: `{ nodes, device: pxe|disk, persistent?: boolean }`;
    * reload: `{ nodes, timeout?: seconds (default config node.timeout), interval?: seconds between looks at the registry (1) }`;
    * deploy: reload's, and `vnfs`: the VNFS each node is set to first;
-   * vnfs-image: `{ vnfs: string }`.
+   * vnfs-image: `{ vnfs: string }`;
+   * capture: `{ nodes: [one node], vnfs: the new VNFS, exclude?: path globs, timeout?: seconds (default 3600) }`.
    * The fanned-out ones also take `concurrency`, `callTimeout` (seconds per driver call) and `retries`
    * (defaults: config power.*).
    */
@@ -39,7 +41,8 @@ export type TaskParams =
   | ({ action: 'bootdev'; nodes: string[]; device: BootDevice; persistent: boolean } & FanOutParams)
   | ({ action: 'reload'; nodes: string[]; timeout: number | null; interval: number } & FanOutParams)
   | ({ action: 'deploy'; nodes: string[]; vnfs: string; timeout: number | null; interval: number } & FanOutParams)
-  | { action: 'vnfs-image'; vnfs: string };
+  | { action: 'vnfs-image'; vnfs: string }
+  | { action: 'capture'; nodes: string[]; vnfs: string; exclude: string[]; timeout: number | null };
 
 const FAN_OUT_KEYS = ['concurrency', 'callTimeout', 'retries'];
 const KEYS: Record<TaskAction, string[]> = {
@@ -48,6 +51,7 @@ const KEYS: Record<TaskAction, string[]> = {
   reload: ['nodes', 'timeout', 'interval', ...FAN_OUT_KEYS],
   deploy: ['nodes', 'vnfs', 'timeout', 'interval', ...FAN_OUT_KEYS],
   'vnfs-image': ['vnfs'],
+  capture: ['nodes', 'vnfs', 'exclude', 'timeout'],
 };
 
 /** Checks a request's action and parameters; returns them typed. */
@@ -69,6 +73,13 @@ export function parseParams(action: unknown, params: unknown): TaskParams {
   if (a === 'vnfs-image') {
     if (typeof p.vnfs !== 'string' || !/^[\w.+-]+$/.test(p.vnfs)) bad('vnfs', 'a VNFS name');
     return { action: a, vnfs: p.vnfs as string };
+  }
+  if (a === 'capture') {
+    if (typeof p.vnfs !== 'string' || !/^[\w.+-]+$/.test(p.vnfs)) bad('vnfs', 'a VNFS name');
+    if (!Array.isArray(p.nodes) || p.nodes.length !== 1 || typeof p.nodes[0] !== 'string' || p.nodes[0] === '') bad('nodes', 'one node name');
+    if (p.exclude !== undefined && !Array.isArray(p.exclude)) bad('exclude', 'a list of path globs');
+    const timeout = num('timeout', 1, false);
+    return { action: a, nodes: p.nodes as string[], vnfs: p.vnfs as string, exclude: checkExcludes((p.exclude as unknown[] | undefined) ?? []), timeout };
   }
   const nodes = p.nodes;
   if (!Array.isArray(nodes) || nodes.length === 0 || nodes.some((n) => typeof n !== 'string' || n.trim() === '')) bad('nodes', 'a non-empty list of node names, patterns or MACs');

@@ -33,7 +33,7 @@ export function isFinished(s: TaskStatus): boolean {
   return s === 'terminated' || s === 'complete';
 }
 
-export function newTask(o: { action: string; params: Record<string, unknown>; createdBy: string; idempotencyKey: string | null; runner: string; nodes: readonly string[]; now: number }): TaskRecord {
+export function newTask(o: { action: string; params: Record<string, unknown>; createdBy: string; idempotencyKey: string | null; runner: string | null; nodes: readonly string[]; now: number }): TaskRecord {
   return {
     id: newTaskId(),
     action: o.action,

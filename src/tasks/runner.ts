@@ -17,13 +17,16 @@ import { runBootdev, runPower } from './actions/power.js';
 import { runDeploy } from './actions/deploy.js';
 import { passedPower, runReload } from './actions/reload.js';
 import { runVnfsImage } from './actions/vnfs-image.js';
+import { runCapture } from './actions/capture.js';
+import type { NodeActionBoard } from './node-actions.js';
+import { removeStaging } from '../vnfs/capture.js';
 import { selectNodes } from './nodes.js';
 import { parseParams, type TaskAction, type TaskParams, type TaskRequest } from './params.js';
 import { addMessage, finishNode, finishTask, isFinished, newTask } from './record.js';
 
 export type { TaskAction, TaskRequest } from './params.js';
 
-const ACTIONS: Record<TaskAction, Action<never>> = { power: runPower, bootdev: runBootdev, reload: runReload, deploy: runDeploy, 'vnfs-image': runVnfsImage };
+const ACTIONS: Record<TaskAction, Action<never>> = { power: runPower, bootdev: runBootdev, reload: runReload, deploy: runDeploy, 'vnfs-image': runVnfsImage, capture: runCapture };
 
 /** How often a running task looks for a cancel asked by another process, and `wait` polls. */
 const POLL_MS = 250;
@@ -50,6 +53,8 @@ export interface TaskRunnerOptions {
    * its recorder, so the steps also reach the event stream.
    */
   timeline?: (event: TimelineEvent) => void | Promise<void>;
+  /** Where actions for nodes' ready agents are offered (the daemon's; a capture needs it). */
+  actions?: NodeActionBoard;
 }
 
 /** Emits `change` (task: TaskRecord) after every change is committed. */
@@ -62,9 +67,10 @@ export class TaskRunner extends EventEmitter {
   readonly #log: Logger;
   readonly #timeline: (event: TimelineEvent) => void | Promise<void>;
   readonly #running = new Map<string, Running>();
+  readonly #actions: NodeActionBoard | null;
   #closed = false;
 
-  constructor({ registry, config, log, runnerId = `${hostname()}:${process.pid}`, timeline }: TaskRunnerOptions) {
+  constructor({ registry, config, log, runnerId = `${hostname()}:${process.pid}`, timeline, actions }: TaskRunnerOptions) {
     super();
     // Every wait() listens while it waits; the daemon's event feed listens for good.
     this.setMaxListeners(0);
@@ -75,6 +81,7 @@ export class TaskRunner extends EventEmitter {
     this.#log = log;
     this.#timeline = timeline ?? ((e) => registry.addEvent(e));
     this.runnerId = runnerId;
+    this.#actions = actions ?? null;
     TaskRunner.#open.set(runnerId, (TaskRunner.#open.get(runnerId) ?? 0) + 1);
   }
 
@@ -93,15 +100,20 @@ export class TaskRunner extends EventEmitter {
     if (p.action === 'vnfs-image' || p.action === 'deploy') {
       if (!vnfsExists(config.statedir, p.vnfs)) throw new UsageError(`${p.action}: params.vnfs ${JSON.stringify(p.vnfs)}: no such vnfs`);
     }
+    if (p.action === 'capture' && vnfsExists(config.statedir, p.vnfs)) throw new UsageError(`capture: params.vnfs ${JSON.stringify(p.vnfs)}: vnfs ${p.vnfs} exists already`);
     if (p.action !== 'vnfs-image') {
       nodes = (await selectNodes(this.#registry, config, p.nodes)).map((n) => n.name);
+      if (p.action === 'capture' && nodes.length !== 1) throw new UsageError(`capture: params.nodes: ${JSON.stringify(p.nodes[0])} names ${nodes.length} nodes: capture takes one`);
     }
-    const fresh = newTask({ action: p.action, params: req.params, createdBy: req.createdBy, idempotencyKey: req.idempotencyKey ?? null, runner: this.runnerId, nodes, now: Date.now() });
+    // A capture needs the daemon's node-facing server: a runner without one (the CLI's) stores it
+    // queued for no runner, and the daemon's sweep takes it over and runs it.
+    const mine = this.#canRun(p.action);
+    const fresh = newTask({ action: p.action, params: req.params, createdBy: req.createdBy, idempotencyKey: req.idempotencyKey ?? null, runner: mine ? this.runnerId : null, nodes, now: Date.now() });
     const stored = await this.#registry.putTask(fresh);
     if (stored.id !== fresh.id) return { task: stored, created: false };
     const answer = structuredClone(fresh);
     this.emit('change', answer);
-    this.#start(fresh, p, false);
+    if (mine) this.#start(fresh, p, false);
     return { task: structuredClone(answer), created: true };
   }
 
@@ -226,7 +238,13 @@ export class TaskRunner extends EventEmitter {
     }
   }
 
+  /** Whether this runner can run an action (a capture needs the node action board). */
+  #canRun(action: string): boolean {
+    return action !== 'capture' || this.#actions !== null;
+  }
+
   async #takeOver(seen: TaskRecord): Promise<void> {
+    if (!this.#canRun(seen.action)) return;
     // Read again just before: another runner may have taken it over since the list was read.
     const task = await this.#registry.getTask(seen.id);
     if (!task || task.runner !== seen.runner || isFinished(task.status) || this.#running.has(task.id)) return;
@@ -241,6 +259,11 @@ export class TaskRunner extends EventEmitter {
     }
     if (p && task.cancelRequested) {
       finishTask(task, 'terminated', `cancelled by ${task.cancelRequested.by}`);
+    } else if (p && task.status !== 'queued' && p.action === 'capture') {
+      // Its upload (if any) died with the daemon: nothing half-made stays, the node can be captured again.
+      await removeStaging(this.#config().statedir, task.id).catch(() => {});
+      for (const n of task.nodes) finishNode(task, n, 'failure', `the daemon restarted during the capture (runner ${was} gone): its upload was lost and no vnfs was made; capture again`);
+      finishTask(task, 'complete', 'the daemon restarted during the capture');
     } else if (p && task.status !== 'queued') {
       const why = `the daemon restarted during the ${task.action}: the runner ${was} was gone, so whether its ${task.action === 'vnfs-image' ? 'build finished' : 'power call happened'} is unknown`;
       for (const n of task.nodes) {
@@ -287,6 +310,7 @@ export class TaskRunner extends EventEmitter {
         timeline: this.#timeline,
         changed: () => (run.stop.signal.aborted ? Promise.resolve() : run.persist.save()),
         resumed,
+        actions: this.#actions,
       };
       try {
         await (ACTIONS[params.action] as Action)(ctx);

@@ -98,6 +98,13 @@ export function symlinkStaysInside(name: string, target: string): boolean {
 export interface ImportOptions {
   /** Device nodes and ownership are restored only when running as root. */
   asRoot?: boolean;
+  /**
+   * A tar of a root file system rather than of a capsule (a node's capture): every entry goes below
+   * this folder of `dest` (`rootfs`), with the same checks as a capsule's rootfs/, and no top folder is stripped.
+   */
+  under?: string;
+  /** Entries (their name below `under`, e.g. `proc/1/stat`) left out of the extraction. */
+  skip?: (name: string) => boolean;
 }
 
 /**
@@ -120,15 +127,16 @@ export async function extractCapsule(stream: Readable, dest: string, opts: Impor
     for await (const entry of extract) {
       const h = entry.header;
       let name = safeEntryName(h.name);
-      if (name === '') {
+      if (name === '' || (opts.under !== undefined && opts.skip?.(name))) {
         entry.resume();
         continue;
       }
+      if (opts.under !== undefined) name = `${opts.under}/${name}`;
       entries++;
       // Perceus and `tar czf x.vnfs NAME/` put everything under one folder; it is dropped on the fly
       // once it is clear the capsule's own members (config, rootfs) sit below it.
       const top = name.split('/')[0]!;
-      if (entries === 1 && h.type === 'directory' && !['rootfs', 'nodescripts', 'config'].includes(top) && !name.includes('/')) {
+      if (opts.under === undefined && entries === 1 && h.type === 'directory' && !['rootfs', 'nodescripts', 'config'].includes(top) && !name.includes('/')) {
         strip = top;
         entry.resume();
         continue;
@@ -178,7 +186,7 @@ export async function extractCapsule(stream: Readable, dest: string, opts: Impor
         }
         case 'link': {
           const raw = safeEntryName(h.linkname ?? '');
-          const target = strip ? raw.slice(strip.length + 1) : raw;
+          const target = opts.under !== undefined && raw ? `${opts.under}/${raw}` : strip ? raw.slice(strip.length + 1) : raw;
           if (!target || (strip && !raw.startsWith(`${strip}/`)) || isBelowSymlink(target) || links.has(target)) {
             throw new ProvisiondError(`entry ${JSON.stringify(h.name)}: hard link to ${JSON.stringify(h.linkname)} outside the capsule`);
           }
@@ -225,17 +233,27 @@ export async function extractCapsule(stream: Readable, dest: string, opts: Impor
  * while `consume` reads its entries; an error of either side, or of `consume`, ends all of it.
  */
 export async function readTar(stream: Readable, extract: tar.Extract, consume: () => Promise<void>, via?: Transform): Promise<void> {
+  // An error of the stream ends the extraction, and the promise settles once `consume` has stopped
+  // writing: a caller that removes the destination then leaves nothing behind.
   await new Promise<void>((resolve, reject) => {
-    stream.on('error', reject);
-    via?.on('error', reject);
-    extract.on('error', reject);
-    (via ? stream.pipe(via) : stream).pipe(extract);
-    consume().then(resolve, (err: unknown) => {
+    let failure: unknown = null;
+    const fail = (err: unknown): void => {
+      failure ??= err;
       stream.unpipe(via ?? extract);
       stream.destroy();
-      extract.destroy();
-      reject(err);
-    });
+      extract.destroy(err instanceof Error ? err : new Error(String(err)));
+    };
+    stream.on('error', fail);
+    via?.on('error', fail);
+    extract.on('error', fail);
+    (via ? stream.pipe(via) : stream).pipe(extract);
+    consume().then(
+      () => (failure === null ? resolve() : reject(failure)),
+      (err: unknown) => {
+        fail(err);
+        reject(failure);
+      },
+    );
   });
 }
 

@@ -11,9 +11,14 @@ import { UsageError } from '../../util/errors.js';
 import { parseMac } from '../../util/mac.js';
 import { ApiError } from '../errors.js';
 import { asField, asFieldAsync, findNode, nodeDetail } from '../node-access.js';
-import { defineOperation } from '../operation.js';
+import { defineOperation, Reply } from '../operation.js';
+import { API_BASE } from '../app.js';
 import { nodeDetail as nodeDetailSchema, nodeParam, timelineEvent, verdict } from '../resource-schemas.js';
-import { limitParam } from '../schemas.js';
+import { limitParam, task } from '../schemas.js';
+import { vnfsExists } from '../../vnfs/index.js';
+import { isPlainName } from '../../util/names.js';
+import { checkExcludes } from '../../vnfs/capture.js';
+import { startTask } from './tasks.js';
 
 /** `since` as the CLI takes it (90s, 15m, 2h, 1d, a date), or milliseconds since the epoch. */
 function since(text: string | undefined): number | undefined {
@@ -28,6 +33,35 @@ function since(text: string | undefined): number | undefined {
 }
 
 export const nodeActionOperations = [
+  defineOperation({
+    id: 'nodes.capture',
+    method: 'post',
+    path: '/nodes/:node/capture',
+    tag: 'nodes',
+    summary: "Capture a running node's root file system as a new VNFS (VCL's capture): a task (capture) with its phases",
+    description:
+      "The node's ready agent hears of it on its long-poll and streams its root file system (one file system, without the contents of /proc /sys /dev /run /tmp and the exclude globs) to a one-time upload URL; the upload gets the checks of `vnfs import`, the capsule appears whole or not at all, then its image is built. Phases: request, upload (message `upload: N bytes received`), import, image. A cut upload ends the task failed, with no VNFS left. 409 when the VNFS exists; 422 naming the field for a bad name or glob.",
+    access: 'admin',
+    params: nodeParam,
+    body: z.strictObject({
+      vnfs: z.string().meta({ description: 'the new VNFS (letters, digits, . _ + -); it must not exist' }),
+      exclude: z.array(z.string()).optional().meta({ description: 'absolute path globs left out too (`/var/cache/*`, `/home`); `*` and `?` match as find -path' }),
+      timeout: z.number().positive().optional().meta({ description: 'seconds the whole capture may take (default 3600)' }),
+    }),
+    response: { status: 202, description: 'the task; Location names it', schema: task },
+    target: ({ params }) => params.node,
+    handler: async ({ api, params, body, caller, req }) => {
+      const node = await findNode(api.registry, params.node);
+      if (!isPlainName(body.vnfs)) throw new ApiError(422, 'invalid', `body.vnfs: ${JSON.stringify(body.vnfs)} is not a VNFS name (letters, digits, . _ + -)`, 'body.vnfs');
+      const exclude = asField('body.exclude', () => checkExcludes(body.exclude ?? []));
+      // A retried POST (same Idempotency-Key, same caller) gets its first task, even once its VNFS exists.
+      const key = req.headers['idempotency-key'];
+      const earlier = typeof key === 'string' && key !== '' && api.tasks ? (await api.tasks.list({ limit: 1000 })).find((t) => t.action === 'capture' && t.createdBy === caller!.name && t.idempotencyKey === key) : undefined;
+      if (earlier) return new Reply(202, earlier, { Location: `${API_BASE}/tasks/${earlier.id}`, 'Idempotent-Replayed': 'true' });
+      if (vnfsExists(api.config().statedir, body.vnfs)) throw new ApiError(409, 'conflict', `vnfs ${body.vnfs} exists already`, 'body.vnfs');
+      return startTask(api, caller!, req.headers, 'capture', { nodes: [node.name], vnfs: body.vnfs, exclude, ...(body.timeout !== undefined ? { timeout: body.timeout } : {}) });
+    },
+  }),
   defineOperation({
     id: 'nodes.import',
     method: 'post',

@@ -4,6 +4,7 @@ import { register as list } from './list.js';
 import { register as transfer } from './transfer.js';
 import { register as manage } from './manage.js';
 import { register as build } from './build.js';
+import { register as capture } from './capture.js';
 
 export function register(program: Command): void {
   const vnfs = program.command('vnfs').description('VNFS capsules: the root file systems nodes boot into, and their images');
@@ -11,4 +12,5 @@ export function register(program: Command): void {
   transfer(vnfs);
   manage(vnfs);
   build(vnfs);
+  capture(vnfs);
 }

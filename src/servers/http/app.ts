@@ -3,6 +3,7 @@
  * HttpError into a status with a reason. Paths (kept stable, documented in the README):
  *   GET /nodescripts/<state>?nodeid=<MAC>   GET /boot/<MAC>.ipxe   GET /boot/<file>
  *   GET /files/<path> (and /<vnfs.prefix>/<path>)   POST|GET /nodes/<MAC>/events   GET /healthz
+ *   GET /nodes/<MAC>/actions?wait=<S> (the ready agent's long-poll)   PUT|POST /nodes/<MAC>/upload/<TOKEN>
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
@@ -28,6 +29,8 @@ export interface AppState {
 }
 
 const STATE = /^\w+$/;
+/** The longest long-poll of a ready agent, seconds. */
+const MAX_ACTION_WAIT = 120;
 
 /** The client's IPv4 address (`::ffff:` mapping removed). */
 export function clientAddress(req: Request): string {
@@ -62,6 +65,8 @@ export function routeOf(path: string, filePrefixes: readonly string[]): HttpRout
   if (first === 'nodescripts') return 'nodescripts';
   if (first === 'boot') return /^\/boot\/[^/]+\.ipxe$/.test(path) ? 'ipxe-script' : 'boot';
   if (first === 'nodes' && path.endsWith('/events')) return 'events';
+  if (first === 'nodes' && path.endsWith('/actions')) return 'actions';
+  if (first === 'nodes' && path.split('/')[3] === 'upload') return 'upload';
   if (first === 'healthz') return 'healthz';
   if (filePrefixes.includes(first)) return 'files';
   return 'other';
@@ -198,6 +203,42 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
   const bodies = [express.json({ limit: '8kb' }), express.urlencoded({ extended: false, limit: '8kb' }), express.text({ limit: '8kb', type: 'text/*' })];
   app.post('/nodes/:mac/events', ...bodies, events);
   app.get('/nodes/:mac/events', events);
+
+  app.get('/nodes/:mac/actions', async (req, res) => {
+    if (!handlers.nodeActions) throw new HttpError(404, 'not found: this server takes no node actions');
+    const nodeid = macParam(req.params.mac, 'node');
+    const wait = req.query.wait === undefined ? 0 : Number(req.query.wait);
+    if (!Number.isFinite(wait) || wait < 0 || wait > MAX_ACTION_WAIT) throw new HttpError(400, `bad wait ${JSON.stringify(req.query.wait)}: seconds, 0 to ${MAX_ACTION_WAIT}`);
+    const abort = new AbortController();
+    // A long-poll sends nothing while it waits: the idle timeout must not cut it (TCP keepalive sees a vanished node).
+    const idle = req.socket.timeout ?? 0;
+    req.socket.setTimeout(0);
+    req.socket.setKeepAlive(true, 30_000);
+    res.once('close', () => {
+      abort.abort();
+      if (!req.socket.destroyed && idle > 0) req.socket.setTimeout(idle);
+    });
+    const script = await handlers.nodeActions({ nodeid, addr: clientAddress(req), credential: presentedCredential(req), waitMs: wait * 1000, signal: abort.signal });
+    if (res.destroyed) return;
+    res.setHeader('Cache-Control', 'no-store');
+    if (script === null) res.status(204).end();
+    else res.status(200).type('text/x-shellscript; charset=utf-8').send(script);
+  });
+
+  const upload = async (req: Request, res: Response) => {
+    if (!handlers.upload) throw new HttpError(404, 'not found: this server takes no uploads');
+    const nodeid = macParam(req.params.mac, 'node');
+    const token = String(req.params.token ?? '');
+    if (!/^[0-9a-f]{16,128}$/.test(token)) throw new HttpError(404, 'not found: not an upload URL');
+    const failed = typeof req.query.failed === 'string' ? req.query.failed.slice(0, 200) : null;
+    const header = req.headers['content-length'];
+    const length = header === undefined ? null : Number(header);
+    const text = await handlers.upload({ nodeid, token, addr: clientAddress(req), credential: presentedCredential(req), body: req, length, failed });
+    res.status(200).type('text/plain').setHeader('Connection', 'close');
+    res.send(`${text}\n`);
+  };
+  app.put('/nodes/:mac/upload/:token', upload);
+  app.post('/nodes/:mac/upload/:token', upload);
 
   app.use((req, _res, next) => next(new HttpError(404, `not found: ${req.method} ${rawPath(req)}`)));
 

@@ -63,6 +63,9 @@ export class HttpServer {
     // Idle timeout per socket: a transfer whose bytes keep flowing is never cut.
     server.timeout = options.requestTimeoutMs;
     server.keepAliveTimeout = 5_000;
+    // A client that half-closes once its request is sent (busybox nc, uploading a capture) still
+    // gets its answer: without this, Node drops the request at the client's FIN.
+    (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     const accept = this.#handlers.acceptConnection;
     if (accept) {
       server.on('connection', (socket: Socket) => {

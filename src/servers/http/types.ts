@@ -19,7 +19,7 @@ export interface NodescriptRequest {
 }
 
 /** The server's routes, as `request` reports them. */
-export type HttpRoute = 'nodescripts' | 'ipxe-script' | 'boot' | 'files' | 'events' | 'healthz' | 'other';
+export type HttpRoute = 'nodescripts' | 'ipxe-script' | 'boot' | 'files' | 'events' | 'actions' | 'upload' | 'healthz' | 'other';
 
 /** One request, once its response ended (`complete`) or its connection closed first. */
 export interface HttpRequestReport {
@@ -39,6 +39,17 @@ export interface HttpHandlers {
   ipxeScript(req: { nodeid: string | null; addr: string }): Promise<string>;
   /** Absolute path of a boot file (`/boot/vmlinuz`, `/boot/vnfs/NAME/vmlinuz`, a loader); throw HttpError(404). */
   bootFile(req: { segments: string[]; addr: string }): Promise<string>;
+  /**
+   * A node's ready agent asking for work (`GET /nodes/<MAC>/actions?wait=S`): the script of the next
+   * action, waiting up to `waitMs` for one (null: none; the server answers 204). Throw HttpError to refuse.
+   */
+  nodeActions?(req: { nodeid: string; addr: string; credential: string | null; waitMs: number; signal: AbortSignal }): Promise<string | null>;
+  /**
+   * An upload to a one-time URL (`PUT|POST /nodes/<MAC>/upload/<TOKEN>`): `body` is the request
+   * stream, `length` its Content-Length (null: chunked). `failed`: the node reports it could not
+   * make the upload (`?failed=REASON`, empty body). Resolves with the text answered; throw HttpError to refuse.
+   */
+  upload?(req: { nodeid: string; token: string; addr: string; credential: string | null; body: Readable; length: number | null; failed: string | null }): Promise<string>;
   /** A node reporting its progress. */
   nodeEvent(ev: { nodeid: string; stage: string; msg: string | null; addr: string; credential: string | null }): Promise<void>;
   /**

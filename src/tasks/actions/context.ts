@@ -12,6 +12,7 @@ import { ProvisiondError } from '../../util/errors.js';
 import { driverFor, resolveNames } from '../nodes.js';
 import type { FanOutParams, TaskParams } from '../params.js';
 import { addMessage, finishNode, isFinished } from '../record.js';
+import type { NodeActionBoard } from '../node-actions.js';
 
 export interface RunContext<P extends TaskParams = TaskParams> {
   task: TaskRecord;
@@ -29,6 +30,8 @@ export interface RunContext<P extends TaskParams = TaskParams> {
   changed(): Promise<void>;
   /** True when this run takes over a task another runner started. */
   resumed: boolean;
+  /** Where actions for nodes' ready agents are offered; null in a runner of the CLI. */
+  actions: NodeActionBoard | null;
 }
 
 export type Action<P extends TaskParams = TaskParams> = (ctx: RunContext<P>) => Promise<void>;
