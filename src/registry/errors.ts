@@ -3,6 +3,7 @@
  * one line with a non-zero exit.
  */
 import { ProvisiondError } from '../util/errors.js';
+import type { Lease } from './types.js';
 
 /** The database cannot be used: corrupted, locked by another process, unreadable, too new. */
 export class RegistryUnavailableError extends ProvisiondError {}
@@ -34,8 +35,12 @@ export class LeaseConflictError extends RegistryConflictError {
     readonly address: string,
     readonly holder: string | null,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; lease?: Lease | null },
   ) {
-    super(message, options);
+    super(message, { cause: options?.cause });
+    this.lease = options?.lease ?? null;
   }
+
+  /** The holder's lease, when the store read it (a DHCP server puts it in its table). */
+  readonly lease: Lease | null;
 }

@@ -13,6 +13,7 @@ import { NodeNotFoundError } from '../../util/errors.js';
 import { RegistryConflictError, RegistryUnavailableError } from '../errors.js';
 import { checkName, checkNodeid } from '../validate.js';
 import { createPool, describePgError, redactUrl, type PgConnectOptions } from './connection.js';
+import type { PgCache } from './cache.js';
 import { migratePg } from './migrations.js';
 import { NODE_COLUMNS, nodeFromRow, type NodeRow } from './rows.js';
 
@@ -20,6 +21,11 @@ export interface PgRegistryOptions extends PgConnectOptions {
   logger: Logger;
   /** Timeline events older than this many days are pruned (default 90). */
   eventRetentionDays?: number;
+  /**
+   * Keep nodes, groups, leases and declined addresses in memory, fresh by LISTEN/NOTIFY (cache.ts):
+   * the daemon's hot lookups. Off (every read asks the database) for the CLI's short runs.
+   */
+  cache?: boolean;
 }
 
 /** A registry change, for whoever keeps a copy (the multi-server notifications will hook here). */
@@ -41,6 +47,8 @@ export class PgCore {
   readonly retentionMs: number;
   /** Called after each committed change (no-op for now; see RegistryChange). */
   onChange: (change: RegistryChange) => void = () => {};
+  /** The in-memory copy of the hot tables (option `cache`), or null: reads ask the database. */
+  protected cache: PgCache | null = null;
 
   protected constructor(
     readonly pool: pg.Pool,
@@ -104,30 +112,40 @@ export class PgCore {
     }
   }
 
-  /** Runs `fn` in one transaction; committed before it resolves, rolled back when it throws. */
-  protected tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` in one transaction; committed before it resolves, rolled back when it throws. With
+   * the cache on, it resolves once the cache has the change too (`sync`), unless the caller puts
+   * what it wrote in the cache itself (`sync` false).
+   */
+  protected tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>, sync = true): Promise<T> {
     this.assertOpen();
     const run = async (): Promise<T> => {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (err) {
-        throw describePgError(this.url, what, err);
-      }
-      let broken: unknown;
-      try {
-        await client.query('BEGIN');
-        const result = await fn(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
-        throw describePgError(this.url, what, err);
-      } finally {
-        client.release(broken instanceof Error ? broken : undefined);
-      }
+      const result = await this.txOnce(what, fn);
+      if (sync && this.cache) await this.cache.sync();
+      return result;
     };
     return this.track(run());
+  }
+
+  private async txOnce<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw describePgError(this.url, what, err);
+    }
+    let broken: unknown;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
+      throw describePgError(this.url, what, err);
+    } finally {
+      client.release(broken instanceof Error ? broken : undefined);
+    }
   }
 
   /** Runs `fn` after the previous write of `key` settled: a release never overtakes its binding. */
@@ -152,6 +170,7 @@ export class PgCore {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.drain();
     this.closed = true;
+    await this.cache?.close();
     await this.pool.end();
   }
 

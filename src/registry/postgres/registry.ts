@@ -16,7 +16,8 @@ import type { DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, T
 import { checkGroupUpdate, checkName, checkNodeid, mergeAttrs } from '../validate.js';
 import type { RegistryArchive, RegistryRestore } from '../archive.js';
 import { PgArchive } from './archive.js';
-import { sqlState } from './connection.js';
+import { PgCache, type LeaseChange } from './cache.js';
+import { describePgError, sqlState } from './connection.js';
 import type { PgRegistryOptions } from './core.js';
 import { eventFromRow, GROUP_COLUMNS, groupFromRow, groupParams, LEASE_COLUMNS, leaseFromRow, leaseParams, type EventRow, type GroupRow, type LeaseRow } from './rows.js';
 
@@ -27,6 +28,17 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
   static async open(opts: PgRegistryOptions): Promise<PgRegistry> {
     const { pool, from, to } = await PgArchive.connect(opts);
     const reg = new PgRegistry(pool, opts.url, opts.logger, opts);
+    if (opts.cache) {
+      const cache = new PgCache(opts, pool, opts.logger);
+      try {
+        await cache.start();
+      } catch (err) {
+        await cache.close();
+        await pool.end().catch(() => {});
+        throw describePgError(opts.url, 'listening for changes', err);
+      }
+      reg.cache = cache;
+    }
     if (from !== to) opts.logger.info({ database: reg.where, from, to }, from === 0 ? 'registry database created' : 'registry database schema upgraded');
     reg.startUpkeep();
     return reg;
@@ -35,6 +47,8 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
   // ---- groups ----
 
   async getGroup(name: string): Promise<GroupRecord | null> {
+    const ix = this.cache?.fresh();
+    if (ix) return ix.groups.get(name) ?? null;
     const { rows } = await this.q<GroupRow>('reading a group', `SELECT ${GROUP_COLUMNS} FROM groups WHERE name = $1`, [name]);
     return rows[0] ? groupFromRow(rows[0]) : null;
   }
@@ -63,6 +77,7 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
   async deleteGroup(name: string): Promise<void> {
     const { rowCount } = await this.q(`deleting group ${name}`, 'DELETE FROM groups WHERE name = $1', [name]);
     if (!rowCount) throw new NodeNotFoundError(`no group named ${JSON.stringify(name)}`);
+    await this.cache?.sync();
   }
 
   // ---- unknown machines ----
@@ -96,12 +111,16 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
   async getLease(hwaddr: string): Promise<Lease | null> {
     const mac = parseMac(hwaddr);
     if (mac === null) return null;
+    const ix = this.cache?.fresh();
+    if (ix) return ix.leases.get(mac) ?? null;
     const { rows } = await this.q<LeaseRow>('reading a lease', `SELECT ${LEASE_COLUMNS} FROM leases WHERE hwaddr = $1`, [mac]);
     return rows[0] ? leaseFromRow(rows[0]) : null;
   }
 
   /** The lease of `address`; none while the address is declined (its holder no longer has it). */
   async getLeaseByAddress(address: string): Promise<Lease | null> {
+    const ix = this.cache?.fresh();
+    if (ix) return ix.leasesByAddress.get(address) ?? null;
     const { rows } = await this.q<LeaseRow>(
       'reading a lease',
       `SELECT ${LEASE_COLUMNS} FROM leases WHERE address = $1 AND NOT EXISTS (SELECT 1 FROM declined WHERE address = $1)`,
@@ -143,17 +162,21 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
         } catch (err) {
           if (sqlState(err) !== '23505') throw err;
           await c.query('ROLLBACK TO SAVEPOINT claim');
-          const { rows } = await c.query<{ hwaddr: string }>('SELECT hwaddr FROM leases WHERE address = $1', [lease.address]);
-          const holder = rows[0]?.hwaddr ?? null;
-          throw new LeaseConflictError(lease.address, holder, `lease of ${hwaddr}: address ${lease.address} is held by ${holder ?? 'another machine'}`, { cause: err });
+          const { rows } = await c.query<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM leases WHERE address = $1`, [lease.address]);
+          const held = rows[0] ? leaseFromRow(rows[0]) : null;
+          const holder = held?.hwaddr ?? null;
+          throw new LeaseConflictError(lease.address, holder, `lease of ${hwaddr}: address ${lease.address} is held by ${holder ?? 'another machine'}`, { cause: err, lease: held });
         }
-      }),
+      }, false),
     );
+    // In the cache at once: a DHCPACK's lease is what the next lookup by address finds.
+    this.cache?.putLease({ ...lease, hwaddr });
   }
 
   async deleteLease(hwaddr: string): Promise<void> {
     const mac = checkNodeid(hwaddr);
     await this.serial(`lease ${mac}`, () => this.q(`deleting the lease of ${mac}`, 'DELETE FROM leases WHERE hwaddr = $1', [mac]));
+    this.cache?.removeLease(mac);
   }
 
   async listDeclined(): Promise<DeclinedAddress[]> {
@@ -168,6 +191,12 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
       'INSERT INTO declined (address, expires) VALUES ($1, $2) ON CONFLICT (address) DO UPDATE SET expires = EXCLUDED.expires',
       [address, expires],
     );
+    this.cache?.putDeclined({ address, expires });
+  }
+
+  /** Tells `fn` of every lease and declined-address change, made here or elsewhere (needs the cache); returns the unsubscribe. */
+  onLeaseChange(fn: (c: LeaseChange) => void): () => void {
+    return this.cache ? this.cache.onLeaseChange(fn) : () => {};
   }
 
   // ---- timeline ----
