@@ -101,7 +101,7 @@ export class Daemon {
     const log = given ?? createLogger({ level: logLevel ?? config.log.level, format: logFormat ?? config.log.format });
     log.info({ config: config.source, statedir: config.statedir }, 'configuration loaded');
     const metrics = new DaemonMetrics();
-    const registry = await openRegistry(config, log, { onBatch: (b) => metrics.registryBatch(b) });
+    const registry = await openRegistry(config, log, { onBatch: (b) => metrics.registryBatch(b), cache: true });
     const engine = createNodescriptEngine({ ...engineOptionsFromConfig(config), logger: log });
     const daemon = new Daemon(config, log, registry, engine, metrics);
     try {

@@ -43,4 +43,6 @@ export class LeaseConflictError extends RegistryConflictError {
 
   /** The holder's lease, when the store read it (a DHCP server puts it in its table). */
   readonly lease: Lease | null;
+  /** Marks a lost claim for the DHCP server (DhcpLeaseStore.putLease), which knows no registry errors. */
+  readonly claimLost = true;
 }

@@ -358,7 +358,20 @@ export interface RegistryStore {
   /** Tasks, newest first; `before` a task id (paging); `status` filters; `unfinished` = neither terminated nor complete. */
   listTasks(options?: { status?: TaskStatus[]; unfinished?: boolean; before?: string; limit?: number }): Promise<TaskRecord[]>;
 
+  /**
+   * Tells `fn` of every lease and declined-address change, made by this process or another (several
+   * servers on one database); returns the unsubscribe. Optional: only stores that hear of other
+   * writers (PostgreSQL with its cache) have it.
+   */
+  onLeaseChange?(fn: (change: LeaseChange) => void): () => void;
+
   /** Writes anything batched. */
   flush(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** A lease or declined address as the database has it now (null: gone); `reload`: everything may have changed. */
+export type LeaseChange =
+  | { kind: 'lease'; hwaddr: string; lease: Lease | null }
+  | { kind: 'declined'; address: string; declined: DeclinedAddress | null }
+  | { kind: 'reload' };

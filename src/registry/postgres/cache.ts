@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../../log/logger.js';
 import { RegistryIndex } from '../memory-index.js';
-import type { DeclinedAddress, GroupRecord, Lease, NodeRecord } from '../types.js';
+import type { DeclinedAddress, GroupRecord, Lease, LeaseChange, NodeRecord } from '../types.js';
 import { pgConfig, redactUrl, type PgConnectOptions } from './connection.js';
 import { GROUP_COLUMNS, groupFromRow, LEASE_COLUMNS, leaseFromRow, NODE_COLUMNS, nodeFromRow, type GroupRow, type LeaseRow, type NodeRow } from './rows.js';
 
@@ -24,12 +24,7 @@ export const CHANGES_CHANNEL = 'provisiond_changes';
 type Kind = 'node' | 'group' | 'lease' | 'declined';
 const KINDS: readonly Kind[] = ['node', 'group', 'lease', 'declined'];
 
-/** A lease or declined address changed in the database (by anyone): its state now. */
-export type LeaseChange =
-  | { kind: 'lease'; hwaddr: string; lease: Lease | null }
-  | { kind: 'declined'; address: string; declined: DeclinedAddress | null }
-  /** The cache reloaded everything (after a lost connection): re-read what you keep. */
-  | { kind: 'reload' };
+export type { LeaseChange } from '../types.js';
 
 /** ms a sync waits for its token before giving up (the write stands; readers may briefly see the old value). */
 const SYNC_TIMEOUT_MS = 2000;
