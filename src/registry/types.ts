@@ -365,9 +365,31 @@ export interface RegistryStore {
    */
   onLeaseChange?(fn: (change: LeaseChange) => void): () => void;
 
+  /**
+   * Several servers on one database: registers this server (heartbeats) and takes part in the
+   * election of the leader of singleton work. Optional: a store only one server uses has none.
+   */
+  joinCluster?(me: { id: string; address: string; version: string }): Promise<ClusterMembership>;
+  /** The servers sharing the database and the leader, from their heartbeats (PostgreSQL only). */
+  clusterStatus?(): Promise<ClusterStatus>;
+
   /** Writes anything batched. */
   flush(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The servers sharing one database, by the database's clock. */
+export interface ClusterStatus {
+  servers: Array<{ id: string; address: string; version: string; started: Date; heartbeat: Date; lagMs: number; leader: boolean }>;
+  leader: { server: string; generation: number; heartbeat: Date; lagMs: number } | null;
+}
+
+/** This server's part in a cluster of servers on one database. */
+export interface ClusterMembership {
+  /** True while this server leads (singleton work runs here). */
+  readonly isLeader: boolean;
+  /** Leaves: the leadership passes at once; called by close(). */
+  stop(): Promise<void>;
 }
 
 /** A lease or declined address as the database has it now (null: gone); `reload`: everything may have changed. */

@@ -14,6 +14,7 @@ import { RegistryConflictError, RegistryUnavailableError } from '../errors.js';
 import { checkName, checkNodeid } from '../validate.js';
 import { createPool, describePgError, redactUrl, type PgConnectOptions } from './connection.js';
 import type { PgCache } from './cache.js';
+import type { ClusterMember } from './cluster.js';
 import { migratePg } from './migrations.js';
 import { NODE_COLUMNS, nodeFromRow, type NodeRow } from './rows.js';
 
@@ -49,6 +50,8 @@ export class PgCore {
   onChange: (change: RegistryChange) => void = () => {};
   /** The in-memory copy of the hot tables (option `cache`), or null: reads ask the database. */
   protected cache: PgCache | null = null;
+  /** This server's membership of the servers sharing the database (joinCluster), or null. */
+  protected member: ClusterMember | null = null;
 
   protected constructor(
     readonly pool: pg.Pool,
@@ -77,13 +80,25 @@ export class PgCore {
     }
   }
 
-  protected startUpkeep(): void {
+  /** Prunes old timeline events now (on the leader only when servers share the database). */
+  protected pruneNow(): void {
+    this.prune?.();
+  }
+
+  private prune: (() => void) | null = null;
+
+  protected startUpkeep(pruneAtOnce = true): void {
     const prune = (): void => {
-      void this.track(this.pool.query('DELETE FROM events WHERE time < $1', [Date.now() - this.retentionMs])).catch((err: unknown) =>
-        this.log.warn({ err: String(err) }, 'pruning old timeline events failed: will retry'),
-      );
+      const sql = 'DELETE FROM events WHERE time < $1';
+      const params = [Date.now() - this.retentionMs];
+      // Several servers: singleton work, the leader's alone, fenced by its generation.
+      const m = this.member;
+      const run = m ? (m.isLeader ? m.fenced('pruning old timeline events', (c) => c.query(sql, params)) : null) : this.pool.query(sql, params);
+      if (run === null) return;
+      void this.track(run).catch((err: unknown) => this.log.warn({ err: String(err) }, 'pruning old timeline events failed: will retry'));
     };
-    prune();
+    this.prune = prune;
+    if (pruneAtOnce) prune();
     this.pruneTimer = setInterval(prune, 3_600_000);
     this.pruneTimer.unref();
   }
@@ -168,6 +183,7 @@ export class PgCore {
   protected async closeCore(): Promise<void> {
     if (this.closed) return;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    await this.member?.stop();
     await this.drain();
     this.closed = true;
     await this.cache?.close();

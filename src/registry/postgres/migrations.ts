@@ -124,6 +124,22 @@ export const pgMigrations: readonly PgMigration[] = [
       CREATE TRIGGER declined_notify AFTER INSERT OR UPDATE OR DELETE ON declined FOR EACH ROW EXECUTE FUNCTION provisiond_notify('declined', 'address');
     `,
   },
+  {
+    version: 4,
+    what: 'servers sharing the database (heartbeats) and the leader of singleton work (a fencing generation)',
+    sql: `
+      CREATE TABLE servers (
+        id text PRIMARY KEY,
+        address text NOT NULL, version text NOT NULL,
+        started timestamptz NOT NULL, heartbeat timestamptz NOT NULL
+      );
+      -- One row: who leads, since which takeover (generation), and its last heartbeat.
+      CREATE TABLE leader (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        server text NOT NULL, generation bigint NOT NULL, heartbeat timestamptz NOT NULL
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = pgMigrations[pgMigrations.length - 1]!.version;

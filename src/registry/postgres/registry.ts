@@ -12,11 +12,12 @@ import { isIPv4 } from 'node:net';
 import { NodeNotFoundError } from '../../util/errors.js';
 import { parseMac } from '../../util/mac.js';
 import { LeaseConflictError, RegistryValueError } from '../errors.js';
-import type { DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
+import type { ClusterStatus, DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
 import { checkGroupUpdate, checkName, checkNodeid, mergeAttrs } from '../validate.js';
 import type { RegistryArchive, RegistryRestore } from '../archive.js';
 import { PgArchive } from './archive.js';
 import { PgCache, type LeaseChange } from './cache.js';
+import { ClusterMember, clusterStatus, type ServerIdentity } from './cluster.js';
 import { describePgError, sqlState } from './connection.js';
 import type { PgRegistryOptions } from './core.js';
 import { eventFromRow, GROUP_COLUMNS, groupFromRow, groupParams, LEASE_COLUMNS, leaseFromRow, leaseParams, type EventRow, type GroupRow, type LeaseRow } from './rows.js';
@@ -40,7 +41,8 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
       reg.cache = cache;
     }
     if (from !== to) opts.logger.info({ database: reg.where, from, to }, from === 0 ? 'registry database created' : 'registry database schema upgraded');
-    reg.startUpkeep();
+    // The daemon (cache on) joins the servers of the database: pruning is then the leader's.
+    reg.startUpkeep(!opts.cache);
     return reg;
   }
 
@@ -192,6 +194,34 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
       [address, expires],
     );
     this.cache?.putDeclined({ address, expires });
+  }
+
+  async clusterStatus(): Promise<ClusterStatus> {
+    this.assertOpen();
+    try {
+      return await clusterStatus(this.pool);
+    } catch (err) {
+      throw describePgError(this.url, 'reading the servers', err);
+    }
+  }
+
+  /** Registers this server and takes part in the leader election (cluster.ts). */
+  async joinCluster(me: ServerIdentity): Promise<ClusterMember> {
+    this.assertOpen();
+    if (this.member) return this.member;
+    const member = new ClusterMember(this.pool, me, this.log);
+    try {
+      await member.start();
+    } catch (err) {
+      throw describePgError(this.url, 'joining the servers of the database', err);
+    }
+    this.member = member;
+    // The first pruning ran before there was a leader: once leading, prune (fenced).
+    member.onLeadership = (leader) => {
+      if (leader) this.pruneNow();
+    };
+    if (member.isLeader) this.pruneNow();
+    return member;
   }
 
   /** Tells `fn` of every lease and declined-address change, made here or elsewhere (needs the cache); returns the unsubscribe. */
