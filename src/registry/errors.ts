@@ -27,8 +27,8 @@ export class ImportEntryError extends ProvisiondError {
 
 /**
  * A lease claim lost: another machine holds the address (a live lease, possibly made by another
- * server on the same database). The DHCP engine picks another address, or stays silent so that
- * the client retries; nothing was written.
+ * server on the same database). Nothing was written; the DHCP engine NAKs its client, which
+ * starts over and is offered another address.
  */
 export class LeaseConflictError extends RegistryConflictError {
   constructor(

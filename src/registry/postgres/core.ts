@@ -1,7 +1,7 @@
 /**
- * The connection pool and the write discipline of the PostgreSQL registry. There is no in-memory
- * copy: every read asks the database, so a change committed by any server or CLI is in force
- * everywhere at once (a cache kept fresh by LISTEN/NOTIFY can come later behind `changed`).
+ * The connection pool and the write discipline of the PostgreSQL registry. Reads ask the database,
+ * unless the store keeps the hot tables in memory (option `cache`, cache.ts: fresh by
+ * LISTEN/NOTIFY, what the daemon opens).
  *
  * Acknowledged means durable: a write resolves only once its transaction committed (synchronous_commit
  * on, see connection.ts). PostgreSQL groups the WAL flushes of concurrent commits by itself (group
