@@ -309,7 +309,7 @@ export interface RegistryStore {
    * DHCPACK waits for it), and rejects when the commit failed. Implementations group the writes of
    * many callers into one commit.
    */
-  putLease(lease: Lease): Promise<void>;
+  putLease(lease: Lease, opts?: LeasePutOptions): Promise<void>;
   /** Removes a lease; resolves once committed, as putLease. */
   deleteLease(hwaddr: string): Promise<void>;
   /** Declined (quarantined) addresses, expired ones included. */
@@ -390,6 +390,15 @@ export interface ClusterMembership {
   readonly isLeader: boolean;
   /** Leaves: the leadership passes at once; called by close(). */
   stop(): Promise<void>;
+}
+
+export interface LeasePutOptions {
+  /**
+   * Fail (LeaseConflictError, nothing written) when the machine holds another address with a live
+   * bound lease: a server's late answer must not move a client another server bound meanwhile.
+   * Stores written by one server only may ignore it (their caller checked already).
+   */
+  exclusive?: boolean;
 }
 
 /** A lease or declined address as the database has it now (null: gone); `reload`: everything may have changed. */

@@ -2,8 +2,8 @@
  * Two DHCP engines (two servers, server ids 10.0.0.1 and 10.0.0.2) on one PostgreSQL lease store,
  * each with its own cached registry as the daemon opens it: no address is ACKed to two clients, a
  * server that loses a claim NAKs (the client starts over), a lease made on one server is renewed or
- * INIT-REBOOTed on the other with the same address, and a release on one frees the address on the
- * other. The crowd of real clients on three daemons is test/dhcp/multi-server.test.ts.
+ * INIT-REBOOTed on the other with the same address, a late answer cannot move a client the other
+ * bound meanwhile, and a release on one frees the address on the other. The crowd of real clients on three daemons is test/dhcp/multi-server.test.ts.
  */
 import t from 'tap';
 import { silentLogger } from '../../src/log/logger.js';
@@ -120,6 +120,15 @@ t.test('two servers on one PostgreSQL', { skip: missing }, async (t) => {
     // A client asking B for an address A's client holds is NAKed.
     const steal = await B.send({ mac: mac(501), type: MessageType.REQUEST, requested: addr });
     t.equal(steal && getMessageType(steal), MessageType.NAK, 'another client asking for it is NAKed');
+  });
+
+  t.test("a late answer cannot move a client another server bound meanwhile (exclusive claim)", async (t) => {
+    const expires = Date.now() + 600_000;
+    await A.reg.putLease({ hwaddr: mac(800), address: '10.0.0.240', expires, state: 'bound' });
+    // B answers an old REQUEST of the same client for another address, as if it had not heard yet.
+    const late = B.reg.putLease({ hwaddr: mac(800), address: '10.0.0.241', expires, state: 'bound' }, { exclusive: true });
+    await t.rejects(late, { claimLost: true, lease: { hwaddr: mac(800), address: '10.0.0.240' } }, 'refused, naming the binding that stands');
+    t.equal((await A.reg.listLeases()).find((l) => l.hwaddr === mac(800))?.address, '10.0.0.240', 'the database keeps it');
   });
 
   t.test('a release on B frees the address on A', async (t) => {

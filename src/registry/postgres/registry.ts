@@ -139,7 +139,7 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
    * Claims `lease.address` for `lease.hwaddr`; resolves once committed. Throws LeaseConflictError
    * when another machine holds the address with a live lease (here or on another server).
    */
-  async putLease(lease: Lease): Promise<void> {
+  async putLease(lease: Lease, opts: { exclusive?: boolean } = {}): Promise<void> {
     this.assertOpen();
     const hwaddr = checkNodeid(lease.hwaddr);
     if (!isIPv4(lease.address)) throw new RegistryValueError(`lease of ${hwaddr}: ${JSON.stringify(lease.address)} is not an IPv4 address`);
@@ -155,12 +155,20 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
         await c.query('DELETE FROM declined WHERE address = $1', [lease.address]);
         try {
           await c.query('SAVEPOINT claim');
-          await c.query(
+          const { rowCount } = await c.query(
             `INSERT INTO leases (${LEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (hwaddr) DO UPDATE SET address = EXCLUDED.address, expires = EXCLUDED.expires, state = EXCLUDED.state,
-               hostname = EXCLUDED.hostname, client_id = EXCLUDED.client_id, uuid = EXCLUDED.uuid`,
-            row,
+               hostname = EXCLUDED.hostname, client_id = EXCLUDED.client_id, uuid = EXCLUDED.uuid
+             WHERE NOT $8::boolean OR leases.address = EXCLUDED.address OR leases.state <> 'bound' OR leases.expires <= $9`,
+            [...row, opts.exclusive === true, Date.now()],
           );
+          if (rowCount === 0) {
+            // Exclusive: the machine holds another address with a live binding (made by another
+            // server meanwhile); that binding stands.
+            const { rows } = await c.query<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM leases WHERE hwaddr = $1`, [hwaddr]);
+            const held = rows[0] ? leaseFromRow(rows[0]) : null;
+            throw new LeaseConflictError(lease.address, hwaddr, `lease of ${hwaddr}: it holds ${held?.address ?? 'another address'} with a live lease`, { lease: held });
+          }
         } catch (err) {
           if (sqlState(err) !== '23505') throw err;
           await c.query('ROLLBACK TO SAVEPOINT claim');

@@ -281,7 +281,7 @@ export class DhcpEngine {
     // once committed: an ACK is a promise that survives a crash of this server.
     this.table.set(lease);
     let lost: DhcpClaimLost | null = null;
-    const committed = this.writing([hwaddr, wanted], this.opts.leases.putLease(lease)).catch((err: unknown) => {
+    const committed = this.writing([hwaddr, wanted], this.opts.leases.putLease(lease, { exclusive: !fixed })).catch((err: unknown) => {
       if (!isClaimLost(err)) throw err;
       lost = err;
     });

@@ -83,9 +83,10 @@ export interface DhcpLeaseStore {
   /**
    * Claims the lease's address. With several servers on one store, a claim of an address another
    * machine holds (a live lease) rejects with an error whose `claimLost` is true and whose `lease`
-   * is the holder's lease when known; nothing is written.
+   * is the holder's lease when known; nothing is written. `exclusive`: fail the same way when the
+   * machine holds another address with a live bound lease (bound meanwhile by another server).
    */
-  putLease(lease: DhcpLease): Promise<void>;
+  putLease(lease: DhcpLease, opts?: { exclusive?: boolean }): Promise<void>;
   deleteLease(hwaddr: string): Promise<void>;
   listDeclined(): Promise<DhcpDeclined[]>;
   putDeclined(declined: DhcpDeclined): Promise<void>;
