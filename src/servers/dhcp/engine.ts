@@ -219,7 +219,15 @@ export class DhcpEngine {
   private async discover(req: DhcpPacket, hwaddr: string, arrival: Arrival, pool: Pool): Promise<DhcpPacket | null> {
     const d = await this.decide(req, hwaddr, arrival);
     if (!d.answer) return this.ignore(hwaddr, d.reason, 'not-answered');
-    const addr = await this.allocate(hwaddr, pool, d.address ?? null, getIpOption(req, Opt.REQUESTED_ADDRESS));
+    let addr: number | null = null;
+    // allocate() awaits (reserved addresses, ping): another DISCOVER may have been offered the same
+    // address meanwhile (the random allocator draws it again). Checked with nothing awaited before
+    // the offer goes in the table.
+    for (let tries = 0; tries < MAX_PING_TRIES; tries++) {
+      addr = await this.allocate(hwaddr, pool, d.address ?? null, getIpOption(req, Opt.REQUESTED_ADDRESS));
+      if (addr === null || d.address || this.table.isFreeFor(addr, hwaddr, Date.now())) break;
+      addr = null;
+    }
     if (addr === null) {
       this.stats.exhausted++;
       this.opts.observer?.exhausted?.(pool.options.network);
