@@ -24,6 +24,7 @@ const NOUNS: Record<string, Noun> = {
   token: () => import('./token/index.js'),
   task: () => import('./task/index.js'),
   db: () => import('./db/index.js'),
+  cluster: () => import('./cluster/index.js'),
 };
 
 /** Root options that take a value (the word after them is not the noun). */

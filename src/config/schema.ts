@@ -90,6 +90,12 @@ export const configSchema = z
         /** Probe an address with ICMP before offering it. */
         pingCheck: z.boolean().default(false),
         /**
+         * How a new client's address is chosen: `iterative` (the next never-used one), `random`
+         * among the free ones (several servers on one database seldom collide), `auto`: random
+         * with a postgres:// database, iterative with SQLite.
+         */
+        allocator: z.enum(['auto', 'iterative', 'random']).default('auto'),
+        /**
          * What an acknowledged lease survives: `fsync` (a power cut: the registry syncs every commit)
          * or `process` (a crash or kill -9 of the daemon, not a power cut). Applies to every commit of
          * the registry.

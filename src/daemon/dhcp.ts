@@ -21,6 +21,13 @@ export function dhcpPools(config: Config): PoolOptions[] {
   return [main, ...d.subnets.map((s) => ({ network: s.network, range: s.range, router: s.router, dns: s.dns, domain: d.domain, interface: s.interface }))];
 }
 
+/** `dhcp.allocator`, `auto` resolved: random when servers may share the database (PostgreSQL). */
+export function dhcpAllocator(config: Config): 'iterative' | 'random' {
+  const a = config.dhcp.allocator;
+  if (a !== 'auto') return a;
+  return config.database.startsWith('sqlite:') ? 'iterative' : 'random';
+}
+
 /** The server's callbacks: decisions are the Booter's, steps go on the node's timeline. */
 export function dhcpHandler(booter: Booter, log: Logger, timeline: DaemonContext['timeline']): DhcpHandler {
   return {
@@ -53,6 +60,7 @@ export const startDhcp: ServiceFactory = async (ctx): Promise<DhcpService | null
     pools: dhcpPools(config),
     leaseTime: config.dhcp.leaseTime,
     pingCheck: config.dhcp.pingCheck,
+    allocator: dhcpAllocator(config),
     handler: dhcpHandler(booterOf(ctx), log, ctx.timeline),
     observer: ctx.metrics?.dhcp,
     leases: registry,

@@ -3,6 +3,7 @@
  * -> services (services.ts), then live reload (config file watch and SIGHUP) and an orderly stop on
  * SIGTERM/SIGINT.
  */
+import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { Booter } from '../boot/booter.js';
 import { loadConfig } from '../config/load.js';
@@ -11,7 +12,8 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { createNodescriptEngine, engineOptionsFromConfig } from '../nodescript/index.js';
 import type { NodescriptEngine } from '../nodescript/types.js';
 import { openRegistry } from '../registry/open.js';
-import type { RegistryStore } from '../registry/types.js';
+import type { ClusterMembership, RegistryStore } from '../registry/types.js';
+import { PROVISIOND_VERSION } from '../util/version.js';
 import { errorMessage } from '../util/errors.js';
 import { forgetImageChecks } from '../vnfs/index.js';
 import type { HttpService } from './http-service.js';
@@ -104,7 +106,15 @@ export class Daemon {
     const log = given ?? createLogger({ level: logLevel ?? config.log.level, format: logFormat ?? config.log.format });
     log.info({ config: config.source, statedir: config.statedir }, 'configuration loaded');
     const metrics = new DaemonMetrics();
-    const registry = await openRegistry(config, log, { onBatch: (b) => metrics.registryBatch(b) });
+    const registry = await openRegistry(config, log, { onBatch: (b) => metrics.registryBatch(b), cache: true });
+    // Several servers on one database: this one heartbeats and may lead the singleton work.
+    let member: ClusterMembership | undefined;
+    try {
+      member = await registry.joinCluster?.({ id: `${hostname()}:${process.pid}`, address: `${config.master ?? hostname()}:${config.http.port}`, version: PROVISIOND_VERSION });
+    } catch (err) {
+      await registry.close();
+      throw err;
+    }
     const engine = createNodescriptEngine({ ...engineOptionsFromConfig(config), logger: log });
     const daemon = new Daemon(config, log, registry, engine, metrics);
     try {
@@ -114,9 +124,11 @@ export class Daemon {
       throw err;
     }
     // Tasks left by a daemon that stopped, or by a CLI that did not wait (reload without --wait), go on here.
-    await daemon.tasks.resume().catch((err: unknown) => log.error({ err: errorMessage(err) }, `tasks: resume failed: ${errorMessage(err)}`));
+    // With several servers on one database, taking tasks over is the leader's work.
+    const leads = (): boolean => member?.isLeader ?? true;
+    if (leads()) await daemon.tasks.resume().catch((err: unknown) => log.error({ err: errorMessage(err) }, `tasks: resume failed: ${errorMessage(err)}`));
     // Every few seconds: a capture the CLI stores (it cannot run one) starts without a long wait.
-    daemon.#sweep = setInterval(() => void daemon.tasks.resume().catch(() => {}), 3_000).unref();
+    daemon.#sweep = setInterval(() => void (leads() ? daemon.tasks.resume().catch(() => {}) : null), 3_000).unref();
     if (daemon.services.size === 0) log.warn({}, 'every server is disabled in the config: nothing is being served');
     if (watch) {
       daemon.#stopWatching = await startWatchers({

@@ -3,6 +3,7 @@
  * one line with a non-zero exit.
  */
 import { ProvisiondError } from '../util/errors.js';
+import type { Lease } from './types.js';
 
 /** The database cannot be used: corrupted, locked by another process, unreadable, too new. */
 export class RegistryUnavailableError extends ProvisiondError {}
@@ -26,16 +27,22 @@ export class ImportEntryError extends ProvisiondError {
 
 /**
  * A lease claim lost: another machine holds the address (a live lease, possibly made by another
- * server on the same database). The DHCP engine picks another address, or stays silent so that
- * the client retries; nothing was written.
+ * server on the same database). Nothing was written; the DHCP engine NAKs its client, which
+ * starts over and is offered another address.
  */
 export class LeaseConflictError extends RegistryConflictError {
   constructor(
     readonly address: string,
     readonly holder: string | null,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; lease?: Lease | null },
   ) {
-    super(message, options);
+    super(message, { cause: options?.cause });
+    this.lease = options?.lease ?? null;
   }
+
+  /** The holder's lease, when the store read it (a DHCP server puts it in its table). */
+  readonly lease: Lease | null;
+  /** Marks a lost claim for the DHCP server (DhcpLeaseStore.putLease), which knows no registry errors. */
+  readonly claimLost = true;
 }

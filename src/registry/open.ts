@@ -23,6 +23,8 @@ export interface OpenRegistryOptions {
   beforeCommit?: () => Promise<void>;
   /** Told of every batch of the servers' writes (see SqliteRegistryOptions.onBatch). */
   onBatch?: SqliteRegistryOptions['onBatch'];
+  /** PostgreSQL: keep the hot tables in memory, fresh by LISTEN/NOTIFY (the daemon; see postgres/cache.ts). */
+  cache?: boolean;
 }
 
 /** The database file a `sqlite:` URL names, resolved against the statedir; null for other backends. */
@@ -42,7 +44,7 @@ export async function openRegistry(config: Config, logger: Logger, options: Open
   if (isPostgresUrl(config.database)) {
     const password = databasePassword(config);
     try {
-      return await PgRegistry.open({ url: config.database, password, logger: logger.child({ registry: 'postgres' }) });
+      return await PgRegistry.open({ url: config.database, password, logger: logger.child({ registry: 'postgres' }), cache: options.cache ?? false });
     } catch (err) {
       throw new RegistryUnavailableError(`${config.source}: database: ${(err as Error).message}`, { cause: err });
     }

@@ -309,7 +309,7 @@ export interface RegistryStore {
    * DHCPACK waits for it), and rejects when the commit failed. Implementations group the writes of
    * many callers into one commit.
    */
-  putLease(lease: Lease): Promise<void>;
+  putLease(lease: Lease, opts?: LeasePutOptions): Promise<void>;
   /** Removes a lease; resolves once committed, as putLease. */
   deleteLease(hwaddr: string): Promise<void>;
   /** Declined (quarantined) addresses, expired ones included. */
@@ -358,7 +358,51 @@ export interface RegistryStore {
   /** Tasks, newest first; `before` a task id (paging); `status` filters; `unfinished` = neither terminated nor complete. */
   listTasks(options?: { status?: TaskStatus[]; unfinished?: boolean; before?: string; limit?: number }): Promise<TaskRecord[]>;
 
+  /**
+   * Tells `fn` of every lease and declined-address change, made by this process or another (several
+   * servers on one database); returns the unsubscribe. Optional: only stores that hear of other
+   * writers (PostgreSQL with its cache) have it.
+   */
+  onLeaseChange?(fn: (change: LeaseChange) => void): () => void;
+
+  /**
+   * Several servers on one database: registers this server (heartbeats) and takes part in the
+   * election of the leader of singleton work. Optional: a store only one server uses has none.
+   */
+  joinCluster?(me: { id: string; address: string; version: string }): Promise<ClusterMembership>;
+  /** The servers sharing the database and the leader, from their heartbeats (PostgreSQL only). */
+  clusterStatus?(): Promise<ClusterStatus>;
+
   /** Writes anything batched. */
   flush(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The servers sharing one database, by the database's clock. */
+export interface ClusterStatus {
+  servers: Array<{ id: string; address: string; version: string; started: Date; heartbeat: Date; lagMs: number; leader: boolean }>;
+  leader: { server: string; generation: number; heartbeat: Date; lagMs: number } | null;
+}
+
+/** This server's part in a cluster of servers on one database. */
+export interface ClusterMembership {
+  /** True while this server leads (singleton work runs here). */
+  readonly isLeader: boolean;
+  /** Leaves: the leadership passes at once; called by close(). */
+  stop(): Promise<void>;
+}
+
+export interface LeasePutOptions {
+  /**
+   * Fail (LeaseConflictError, nothing written) when the machine holds another address with a live
+   * bound lease: a server's late answer must not move a client another server bound meanwhile.
+   * Stores written by one server only may ignore it (their caller checked already).
+   */
+  exclusive?: boolean;
+}
+
+/** A lease or declined address as the database has it now (null: gone); `reload`: everything may have changed. */
+export type LeaseChange =
+  | { kind: 'lease'; hwaddr: string; lease: Lease | null }
+  | { kind: 'declined'; address: string; declined: DeclinedAddress | null }
+  | { kind: 'reload' };

@@ -40,7 +40,8 @@ export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//.test(url);
 }
 
-export function createPool(o: PgConnectOptions): pg.Pool {
+/** The client settings of `o` (a pool's, or the one connection that listens for changes). */
+export function pgConfig(o: PgConnectOptions): pg.PoolConfig {
   if (!isPostgresUrl(o.url)) throw new TypeError(`not a postgres:// URL: ${redactUrl(o.url)}`);
   const config: pg.PoolConfig = {
     connectionString: o.url,
@@ -55,7 +56,11 @@ export function createPool(o: PgConnectOptions): pg.Pool {
   };
   const hasPassword = /^postgres(?:ql)?:\/\/[^:@/]*:[^@/]*@/.test(o.url);
   if (!hasPassword && o.password) config.password = o.password;
-  const pool = new pg.Pool(config);
+  return config;
+}
+
+export function createPool(o: PgConnectOptions): pg.Pool {
+  const pool = new pg.Pool(pgConfig(o));
   // An idle connection that the server closes (a restart) must not crash the daemon: the pool
   // drops it and the next query opens a new one.
   pool.on('error', () => {});

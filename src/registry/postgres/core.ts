@@ -1,7 +1,7 @@
 /**
- * The connection pool and the write discipline of the PostgreSQL registry. There is no in-memory
- * copy: every read asks the database, so a change committed by any server or CLI is in force
- * everywhere at once (a cache kept fresh by LISTEN/NOTIFY can come later behind `changed`).
+ * The connection pool and the write discipline of the PostgreSQL registry. Reads ask the database,
+ * unless the store keeps the hot tables in memory (option `cache`, cache.ts: fresh by
+ * LISTEN/NOTIFY, what the daemon opens).
  *
  * Acknowledged means durable: a write resolves only once its transaction committed (synchronous_commit
  * on, see connection.ts). PostgreSQL groups the WAL flushes of concurrent commits by itself (group
@@ -13,6 +13,8 @@ import { NodeNotFoundError } from '../../util/errors.js';
 import { RegistryConflictError, RegistryUnavailableError } from '../errors.js';
 import { checkName, checkNodeid } from '../validate.js';
 import { createPool, describePgError, redactUrl, type PgConnectOptions } from './connection.js';
+import type { PgCache } from './cache.js';
+import type { ClusterMember } from './cluster.js';
 import { migratePg } from './migrations.js';
 import { NODE_COLUMNS, nodeFromRow, type NodeRow } from './rows.js';
 
@@ -20,6 +22,11 @@ export interface PgRegistryOptions extends PgConnectOptions {
   logger: Logger;
   /** Timeline events older than this many days are pruned (default 90). */
   eventRetentionDays?: number;
+  /**
+   * Keep nodes, groups, leases and declined addresses in memory, fresh by LISTEN/NOTIFY (cache.ts):
+   * the daemon's hot lookups. Off (every read asks the database) for the CLI's short runs.
+   */
+  cache?: boolean;
 }
 
 /** A registry change, for whoever keeps a copy (the multi-server notifications will hook here). */
@@ -41,6 +48,10 @@ export class PgCore {
   readonly retentionMs: number;
   /** Called after each committed change (no-op for now; see RegistryChange). */
   onChange: (change: RegistryChange) => void = () => {};
+  /** The in-memory copy of the hot tables (option `cache`), or null: reads ask the database. */
+  protected cache: PgCache | null = null;
+  /** This server's membership of the servers sharing the database (joinCluster), or null. */
+  protected member: ClusterMember | null = null;
 
   protected constructor(
     readonly pool: pg.Pool,
@@ -69,13 +80,25 @@ export class PgCore {
     }
   }
 
-  protected startUpkeep(): void {
+  /** Prunes old timeline events now (on the leader only when servers share the database). */
+  protected pruneNow(): void {
+    this.prune?.();
+  }
+
+  private prune: (() => void) | null = null;
+
+  protected startUpkeep(pruneAtOnce = true): void {
     const prune = (): void => {
-      void this.track(this.pool.query('DELETE FROM events WHERE time < $1', [Date.now() - this.retentionMs])).catch((err: unknown) =>
-        this.log.warn({ err: String(err) }, 'pruning old timeline events failed: will retry'),
-      );
+      const sql = 'DELETE FROM events WHERE time < $1';
+      const params = [Date.now() - this.retentionMs];
+      // Several servers: singleton work, the leader's alone, fenced by its generation.
+      const m = this.member;
+      const run = m ? (m.isLeader ? m.fenced('pruning old timeline events', (c) => c.query(sql, params)) : null) : this.pool.query(sql, params);
+      if (run === null) return;
+      void this.track(run).catch((err: unknown) => this.log.warn({ err: String(err) }, 'pruning old timeline events failed: will retry'));
     };
-    prune();
+    this.prune = prune;
+    if (pruneAtOnce) prune();
     this.pruneTimer = setInterval(prune, 3_600_000);
     this.pruneTimer.unref();
   }
@@ -104,30 +127,40 @@ export class PgCore {
     }
   }
 
-  /** Runs `fn` in one transaction; committed before it resolves, rolled back when it throws. */
-  protected tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` in one transaction; committed before it resolves, rolled back when it throws. With
+   * the cache on, it resolves once the cache has the change too (`sync`), unless the caller puts
+   * what it wrote in the cache itself (`sync` false).
+   */
+  protected tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>, sync = true): Promise<T> {
     this.assertOpen();
     const run = async (): Promise<T> => {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (err) {
-        throw describePgError(this.url, what, err);
-      }
-      let broken: unknown;
-      try {
-        await client.query('BEGIN');
-        const result = await fn(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
-        throw describePgError(this.url, what, err);
-      } finally {
-        client.release(broken instanceof Error ? broken : undefined);
-      }
+      const result = await this.txOnce(what, fn);
+      if (sync && this.cache) await this.cache.sync();
+      return result;
     };
     return this.track(run());
+  }
+
+  private async txOnce<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw describePgError(this.url, what, err);
+    }
+    let broken: unknown;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
+      throw describePgError(this.url, what, err);
+    } finally {
+      client.release(broken instanceof Error ? broken : undefined);
+    }
   }
 
   /** Runs `fn` after the previous write of `key` settled: a release never overtakes its binding. */
@@ -150,8 +183,10 @@ export class PgCore {
   protected async closeCore(): Promise<void> {
     if (this.closed) return;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    await this.member?.stop();
     await this.drain();
     this.closed = true;
+    await this.cache?.close();
     await this.pool.end();
   }
 

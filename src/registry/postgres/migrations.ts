@@ -101,6 +101,45 @@ export const pgMigrations: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    what: 'change notifications (LISTEN provisiond_changes) for the caches of several servers',
+    sql: `
+      -- Every committed change of a node, group, lease or declined address is announced as
+      -- "KIND KEY" (its key before and after the change); a server re-reads what it names.
+      CREATE FUNCTION provisiond_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        before text;
+        after text;
+      BEGIN
+        IF TG_OP <> 'INSERT' THEN before := to_jsonb(OLD) ->> TG_ARGV[1]; END IF;
+        IF TG_OP <> 'DELETE' THEN after := to_jsonb(NEW) ->> TG_ARGV[1]; END IF;
+        IF before IS NOT NULL THEN PERFORM pg_notify('provisiond_changes', TG_ARGV[0] || ' ' || before); END IF;
+        IF after IS NOT NULL AND after IS DISTINCT FROM before THEN PERFORM pg_notify('provisiond_changes', TG_ARGV[0] || ' ' || after); END IF;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER nodes_notify AFTER INSERT OR UPDATE OR DELETE ON nodes FOR EACH ROW EXECUTE FUNCTION provisiond_notify('node', 'name');
+      CREATE TRIGGER groups_notify AFTER INSERT OR UPDATE OR DELETE ON groups FOR EACH ROW EXECUTE FUNCTION provisiond_notify('group', 'name');
+      CREATE TRIGGER leases_notify AFTER INSERT OR UPDATE OR DELETE ON leases FOR EACH ROW EXECUTE FUNCTION provisiond_notify('lease', 'hwaddr');
+      CREATE TRIGGER declined_notify AFTER INSERT OR UPDATE OR DELETE ON declined FOR EACH ROW EXECUTE FUNCTION provisiond_notify('declined', 'address');
+    `,
+  },
+  {
+    version: 4,
+    what: 'servers sharing the database (heartbeats) and the leader of singleton work (a fencing generation)',
+    sql: `
+      CREATE TABLE servers (
+        id text PRIMARY KEY,
+        address text NOT NULL, version text NOT NULL,
+        started timestamptz NOT NULL, heartbeat timestamptz NOT NULL
+      );
+      -- One row: who leads, since which takeover (generation), and its last heartbeat.
+      CREATE TABLE leader (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        server text NOT NULL, generation bigint NOT NULL, heartbeat timestamptz NOT NULL
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = pgMigrations[pgMigrations.length - 1]!.version;

@@ -18,16 +18,22 @@ const UPDATE_NODE = `UPDATE nodes SET (${NODE_COLUMNS}) = ($1, $2, $3, $4, $5, $
 export abstract class PgNodes extends PgCore {
   async getNode(name: string): Promise<NodeRecord | null> {
     this.assertOpen();
+    const ix = this.cache?.fresh();
+    if (ix) return ix.nodes.get(name) ?? null;
     return this.read('reading a node', 'name = $1', [name]);
   }
 
   async getNodeByNodeid(nodeid: string): Promise<NodeRecord | null> {
     const mac = parseMac(nodeid);
     if (mac === null) return null;
+    const ix = this.cache?.fresh();
+    if (ix) return ix.byNodeid.get(mac) ?? null;
     return this.read('looking up a node', 'nodeid = $1', [mac]);
   }
 
   async getNodeByAddress(addr: string): Promise<NodeRecord | null> {
+    const ix = this.cache?.fresh();
+    if (ix) return ix.nodeByAddress(addr);
     // Its fixed address first, then a live lease (offered or bound) of an address not declined.
     const { rows } = await this.q<NodeRow>(
       'looking up a node by address',
@@ -165,15 +171,19 @@ export abstract class PgNodes extends PgCore {
     await this.serial(`node ${mac}`, () =>
       this.q('recording a contact', 'UPDATE nodes SET state = coalesce($2, state), lastaddr = coalesce($3, lastaddr), lastcontact = $4 WHERE nodeid = $1', [mac, state, addr, time]),
     );
+    this.cache?.contact(mac, state, addr, time);
   }
 
   async recordBootImage(nodeid: string, vnfs: string, sha256: string): Promise<void> {
     const mac = parseMac(nodeid);
     if (mac === null) return;
     await this.serial(`node ${mac}`, () => this.q('recording a boot image', 'UPDATE nodes SET bootvnfs = $2, bootimage = $3 WHERE nodeid = $1', [mac, vnfs, sha256]));
+    await this.cache?.sync();
   }
 
   async resolve(node: NodeRecord, defaults: ResolveDefaults): Promise<ResolvedNode> {
+    const ix = this.cache?.fresh();
+    if (ix) return resolveNode(node, ix.groups.get(node.group ?? defaults.group) ?? null, defaults);
     const { rows } = await this.q<GroupRow>('reading a group', `SELECT ${GROUP_COLUMNS} FROM groups WHERE name = $1`, [node.group ?? defaults.group]);
     return resolveNode(node, rows[0] ? groupFromRow(rows[0]) : null, defaults);
   }

@@ -12,11 +12,13 @@ import { isIPv4 } from 'node:net';
 import { NodeNotFoundError } from '../../util/errors.js';
 import { parseMac } from '../../util/mac.js';
 import { LeaseConflictError, RegistryValueError } from '../errors.js';
-import type { DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
+import type { ClusterStatus, DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
 import { checkGroupUpdate, checkName, checkNodeid, mergeAttrs } from '../validate.js';
 import type { RegistryArchive, RegistryRestore } from '../archive.js';
 import { PgArchive } from './archive.js';
-import { sqlState } from './connection.js';
+import { PgCache, type LeaseChange } from './cache.js';
+import { ClusterMember, clusterStatus, type ServerIdentity } from './cluster.js';
+import { describePgError, sqlState } from './connection.js';
 import type { PgRegistryOptions } from './core.js';
 import { eventFromRow, GROUP_COLUMNS, groupFromRow, groupParams, LEASE_COLUMNS, leaseFromRow, leaseParams, type EventRow, type GroupRow, type LeaseRow } from './rows.js';
 
@@ -27,14 +29,28 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
   static async open(opts: PgRegistryOptions): Promise<PgRegistry> {
     const { pool, from, to } = await PgArchive.connect(opts);
     const reg = new PgRegistry(pool, opts.url, opts.logger, opts);
+    if (opts.cache) {
+      const cache = new PgCache(opts, pool, opts.logger);
+      try {
+        await cache.start();
+      } catch (err) {
+        await cache.close();
+        await pool.end().catch(() => {});
+        throw describePgError(opts.url, 'listening for changes', err);
+      }
+      reg.cache = cache;
+    }
     if (from !== to) opts.logger.info({ database: reg.where, from, to }, from === 0 ? 'registry database created' : 'registry database schema upgraded');
-    reg.startUpkeep();
+    // The daemon (cache on) joins the servers of the database: pruning is then the leader's.
+    reg.startUpkeep(!opts.cache);
     return reg;
   }
 
   // ---- groups ----
 
   async getGroup(name: string): Promise<GroupRecord | null> {
+    const ix = this.cache?.fresh();
+    if (ix) return ix.groups.get(name) ?? null;
     const { rows } = await this.q<GroupRow>('reading a group', `SELECT ${GROUP_COLUMNS} FROM groups WHERE name = $1`, [name]);
     return rows[0] ? groupFromRow(rows[0]) : null;
   }
@@ -63,6 +79,7 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
   async deleteGroup(name: string): Promise<void> {
     const { rowCount } = await this.q(`deleting group ${name}`, 'DELETE FROM groups WHERE name = $1', [name]);
     if (!rowCount) throw new NodeNotFoundError(`no group named ${JSON.stringify(name)}`);
+    await this.cache?.sync();
   }
 
   // ---- unknown machines ----
@@ -96,12 +113,16 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
   async getLease(hwaddr: string): Promise<Lease | null> {
     const mac = parseMac(hwaddr);
     if (mac === null) return null;
+    const ix = this.cache?.fresh();
+    if (ix) return ix.leases.get(mac) ?? null;
     const { rows } = await this.q<LeaseRow>('reading a lease', `SELECT ${LEASE_COLUMNS} FROM leases WHERE hwaddr = $1`, [mac]);
     return rows[0] ? leaseFromRow(rows[0]) : null;
   }
 
   /** The lease of `address`; none while the address is declined (its holder no longer has it). */
   async getLeaseByAddress(address: string): Promise<Lease | null> {
+    const ix = this.cache?.fresh();
+    if (ix) return ix.leasesByAddress.get(address) ?? null;
     const { rows } = await this.q<LeaseRow>(
       'reading a lease',
       `SELECT ${LEASE_COLUMNS} FROM leases WHERE address = $1 AND NOT EXISTS (SELECT 1 FROM declined WHERE address = $1)`,
@@ -118,7 +139,7 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
    * Claims `lease.address` for `lease.hwaddr`; resolves once committed. Throws LeaseConflictError
    * when another machine holds the address with a live lease (here or on another server).
    */
-  async putLease(lease: Lease): Promise<void> {
+  async putLease(lease: Lease, opts: { exclusive?: boolean } = {}): Promise<void> {
     this.assertOpen();
     const hwaddr = checkNodeid(lease.hwaddr);
     if (!isIPv4(lease.address)) throw new RegistryValueError(`lease of ${hwaddr}: ${JSON.stringify(lease.address)} is not an IPv4 address`);
@@ -134,26 +155,38 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
         await c.query('DELETE FROM declined WHERE address = $1', [lease.address]);
         try {
           await c.query('SAVEPOINT claim');
-          await c.query(
+          const { rowCount } = await c.query(
             `INSERT INTO leases (${LEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (hwaddr) DO UPDATE SET address = EXCLUDED.address, expires = EXCLUDED.expires, state = EXCLUDED.state,
-               hostname = EXCLUDED.hostname, client_id = EXCLUDED.client_id, uuid = EXCLUDED.uuid`,
-            row,
+               hostname = EXCLUDED.hostname, client_id = EXCLUDED.client_id, uuid = EXCLUDED.uuid
+             WHERE NOT $8::boolean OR leases.address = EXCLUDED.address OR leases.state <> 'bound' OR leases.expires <= $9`,
+            [...row, opts.exclusive === true, Date.now()],
           );
+          if (rowCount === 0) {
+            // Exclusive: the machine holds another address with a live binding (made by another
+            // server meanwhile); that binding stands.
+            const { rows } = await c.query<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM leases WHERE hwaddr = $1`, [hwaddr]);
+            const held = rows[0] ? leaseFromRow(rows[0]) : null;
+            throw new LeaseConflictError(lease.address, hwaddr, `lease of ${hwaddr}: it holds ${held?.address ?? 'another address'} with a live lease`, { lease: held });
+          }
         } catch (err) {
           if (sqlState(err) !== '23505') throw err;
           await c.query('ROLLBACK TO SAVEPOINT claim');
-          const { rows } = await c.query<{ hwaddr: string }>('SELECT hwaddr FROM leases WHERE address = $1', [lease.address]);
-          const holder = rows[0]?.hwaddr ?? null;
-          throw new LeaseConflictError(lease.address, holder, `lease of ${hwaddr}: address ${lease.address} is held by ${holder ?? 'another machine'}`, { cause: err });
+          const { rows } = await c.query<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM leases WHERE address = $1`, [lease.address]);
+          const held = rows[0] ? leaseFromRow(rows[0]) : null;
+          const holder = held?.hwaddr ?? null;
+          throw new LeaseConflictError(lease.address, holder, `lease of ${hwaddr}: address ${lease.address} is held by ${holder ?? 'another machine'}`, { cause: err, lease: held });
         }
-      }),
+      }, false),
     );
+    // In the cache at once: a DHCPACK's lease is what the next lookup by address finds.
+    this.cache?.putLease({ ...lease, hwaddr });
   }
 
   async deleteLease(hwaddr: string): Promise<void> {
     const mac = checkNodeid(hwaddr);
     await this.serial(`lease ${mac}`, () => this.q(`deleting the lease of ${mac}`, 'DELETE FROM leases WHERE hwaddr = $1', [mac]));
+    this.cache?.removeLease(mac);
   }
 
   async listDeclined(): Promise<DeclinedAddress[]> {
@@ -168,6 +201,40 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
       'INSERT INTO declined (address, expires) VALUES ($1, $2) ON CONFLICT (address) DO UPDATE SET expires = EXCLUDED.expires',
       [address, expires],
     );
+    this.cache?.putDeclined({ address, expires });
+  }
+
+  async clusterStatus(): Promise<ClusterStatus> {
+    this.assertOpen();
+    try {
+      return await clusterStatus(this.pool);
+    } catch (err) {
+      throw describePgError(this.url, 'reading the servers', err);
+    }
+  }
+
+  /** Registers this server and takes part in the leader election (cluster.ts). */
+  async joinCluster(me: ServerIdentity): Promise<ClusterMember> {
+    this.assertOpen();
+    if (this.member) return this.member;
+    const member = new ClusterMember(this.pool, me, this.log);
+    try {
+      await member.start();
+    } catch (err) {
+      throw describePgError(this.url, 'joining the servers of the database', err);
+    }
+    this.member = member;
+    // The first pruning ran before there was a leader: once leading, prune (fenced).
+    member.onLeadership = (leader) => {
+      if (leader) this.pruneNow();
+    };
+    if (member.isLeader) this.pruneNow();
+    return member;
+  }
+
+  /** Tells `fn` of every lease and declined-address change, made here or elsewhere (needs the cache); returns the unsubscribe. */
+  onLeaseChange(fn: (c: LeaseChange) => void): () => void {
+    return this.cache ? this.cache.onLeaseChange(fn) : () => {};
   }
 
   // ---- timeline ----

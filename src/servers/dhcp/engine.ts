@@ -9,7 +9,7 @@ import type { Logger } from '../../log/logger.js';
 import { buildReply } from './reply.js';
 import { intToIp, ipToInt, LeaseTable, type DhcpLease, type Pool } from './pool.js';
 import { pingAnswers } from './ping.js';
-import type { DhcpClientInfo, DhcpDecision, DhcpDropReason, DhcpEvent, DhcpServerOptions, DhcpStats } from './types.js';
+import { isClaimLost, type DhcpClientInfo, type DhcpClaimLost, type DhcpDecision, type DhcpDropReason, type DhcpEvent, type DhcpLeaseChange, type DhcpServerOptions, type DhcpStats } from './types.js';
 
 /** How long an offered address is held for the client before others may get it. */
 const OFFER_HOLD_MS = 60_000;
@@ -26,7 +26,7 @@ export interface Arrival {
 
 export class DhcpEngine {
   readonly table = new LeaseTable();
-  readonly stats: DhcpStats = { received: 0, malformed: 0, ignored: 0, offers: 0, acks: 0, naks: 0, exhausted: 0, errors: 0, broadcastInstead: 0, uncommitted: 0 };
+  readonly stats: DhcpStats = { received: 0, malformed: 0, ignored: 0, offers: 0, acks: 0, naks: 0, exhausted: 0, errors: 0, broadcastInstead: 0, uncommitted: 0, claimsLost: 0 };
   private readonly log: Logger;
   private readonly lastExhaustedLog = new Map<Pool, number>();
 
@@ -100,6 +100,49 @@ export class DhcpEngine {
 
   private lastCommitFailLog = -Infinity;
 
+  /** Hardware addresses and addresses whose lease change this server is committing (see remote()). */
+  private readonly inflight = new Map<string, number>();
+
+  /** Tracks `write` under `keys` until it settles. */
+  private writing<T>(keys: string[], write: Promise<T>): Promise<T> {
+    for (const k of keys) this.inflight.set(k, (this.inflight.get(k) ?? 0) + 1);
+    const done = (): void => {
+      for (const k of keys) {
+        const n = (this.inflight.get(k) ?? 1) - 1;
+        if (n <= 0) this.inflight.delete(k);
+        else this.inflight.set(k, n);
+      }
+    };
+    write.then(done, done);
+    return write;
+  }
+
+  /**
+   * A change of the lease store made elsewhere (another server on the shared database), or the
+   * echo of our own. A change of a lease or address this server is committing is older than that
+   * commit (which wins or fails as a lost claim): skipped.
+   */
+  remote(change: DhcpLeaseChange): void {
+    if (change.kind === 'reload') return;
+    if (change.kind === 'declined') {
+      if (this.inflight.has(change.address)) return;
+      if (change.declined) this.table.decline(change.address, change.declined.expires);
+      else this.table.undecline(change.address);
+      return;
+    }
+    if (this.inflight.has(change.hwaddr)) return;
+    const own = this.table.byHwaddr(change.hwaddr);
+    if (!change.lease) {
+      // Deleted in the store (a decline, an admin): our own offer to it stands.
+      if (own && own.state !== 'offered') this.table.delete(change.hwaddr);
+      return;
+    }
+    if (this.inflight.has(change.lease.address)) return;
+    const l = change.lease;
+    if (own && own.address === l.address && own.state === l.state && own.expires === l.expires) return;
+    this.table.set({ ...l });
+  }
+
   /** Handles one server-mode request. */
   async handle(req: DhcpPacket, arrival: Arrival): Promise<DhcpPacket | null> {
     const type = getMessageType(req);
@@ -148,7 +191,7 @@ export class DhcpEngine {
       if (pool.inRange(r) && this.table.isFreeFor(r, hwaddr, now) && !(await this.reserved(r, hwaddr))) return r;
     }
     for (let tries = 0; tries < MAX_PING_TRIES; tries++) {
-      const addr = this.table.candidate(pool, hwaddr, now, () => false);
+      const addr = this.table.candidate(pool, hwaddr, now, () => false, this.opts.allocator === 'random');
       if (addr === null) return null;
       if (await this.reserved(addr, hwaddr)) {
         // Held by a node's fixed address: mark it so the scan does not stop on it again.
@@ -170,13 +213,21 @@ export class DhcpEngine {
   private quarantine(address: string): Promise<boolean> {
     const expires = Date.now() + this.opts.leaseTime * 1000;
     this.table.decline(address, expires);
-    return this.commit(address, this.opts.leases.putDeclined({ address, expires }));
+    return this.commit(address, this.writing([address], this.opts.leases.putDeclined({ address, expires })));
   }
 
   private async discover(req: DhcpPacket, hwaddr: string, arrival: Arrival, pool: Pool): Promise<DhcpPacket | null> {
     const d = await this.decide(req, hwaddr, arrival);
     if (!d.answer) return this.ignore(hwaddr, d.reason, 'not-answered');
-    const addr = await this.allocate(hwaddr, pool, d.address ?? null, getIpOption(req, Opt.REQUESTED_ADDRESS));
+    let addr: number | null = null;
+    // allocate() awaits (reserved addresses, ping): another DISCOVER may have been offered the same
+    // address meanwhile (the random allocator draws it again). Checked with nothing awaited before
+    // the offer goes in the table.
+    for (let tries = 0; tries < MAX_PING_TRIES; tries++) {
+      addr = await this.allocate(hwaddr, pool, d.address ?? null, getIpOption(req, Opt.REQUESTED_ADDRESS));
+      if (addr === null || d.address || this.table.isFreeFor(addr, hwaddr, Date.now())) break;
+      addr = null;
+    }
     if (addr === null) {
       this.stats.exhausted++;
       this.opts.observer?.exhausted?.(pool.options.network);
@@ -237,13 +288,28 @@ export class DhcpEngine {
     // In the table at once, so that no one else is offered the address meanwhile; acknowledged only
     // once committed: an ACK is a promise that survives a crash of this server.
     this.table.set(lease);
-    const committed = this.opts.leases.putLease(lease);
+    let lost: DhcpClaimLost | null = null;
+    const committed = this.writing([hwaddr, wanted], this.opts.leases.putLease(lease, { exclusive: !fixed })).catch((err: unknown) => {
+      if (!isClaimLost(err)) throw err;
+      lost = err;
+    });
     // On the timeline beside its offer (one row per exchange); a commit that fails is recorded after it.
     this.event({ hwaddr, stage: 'ack', address: wanted, msg: `bound ${wanted} for ${this.opts.leaseTime} s${d.boot ? ` boot ${d.boot.file}` : ''}`, ok: true });
     if (!(await this.commit(hwaddr, committed))) {
       this.event({ hwaddr, stage: 'uncommitted', address: wanted, msg: `lease of ${wanted} not committed: no ack sent`, ok: false });
       return null;
     }
+    if (lost !== null) {
+      // Another server's client holds the address (a claim in the shared database won first):
+      // the holder's lease goes in the table, this client starts over.
+      const holder = (lost as DhcpClaimLost).lease;
+      if (this.table.byHwaddr(hwaddr) === lease) this.table.delete(hwaddr);
+      if (holder) this.table.set(holder);
+      this.stats.claimsLost++;
+      return this.nak(req, hwaddr, arrival, `address ${wanted} is held by ${holder?.hwaddr ?? 'another machine'} (claimed on another server)`);
+    }
+    // A change heard meanwhile may have taken the entry out: the committed lease stands.
+    if (!this.table.byHwaddr(hwaddr)) this.table.set(lease);
     this.stats.acks++;
     return buildReply(req, { type: MessageType.ACK, serverId: arrival.serverId, yiaddr: wanted, pool, leaseTime: this.opts.leaseTime, hostname: d.hostname, boot: d.boot });
   }
@@ -254,7 +320,7 @@ export class DhcpEngine {
       // Kept as this client's address (stable across reboots), but free for others when needed:
       // once committed, so that a crash cannot hand the address out twice.
       const lease: DhcpLease = { ...own, state: 'released', expires: Date.now() };
-      if (!(await this.commit(hwaddr, this.opts.leases.putLease(lease)))) return null;
+      if (!(await this.commit(hwaddr, this.writing([hwaddr, own.address], this.opts.leases.putLease(lease))))) return null;
       // Unless the client asked again meanwhile (its newer binding stands).
       if (this.table.byHwaddr(hwaddr) === own) this.table.set(lease);
       this.event({ hwaddr, stage: 'release', address: own.address, msg: `released ${own.address}`, ok: true });
@@ -268,7 +334,7 @@ export class DhcpEngine {
     if (!address || !own || own.address !== address) return this.ignore(hwaddr, 'decline of an address not leased to it', 'bad-request');
     // The address is quarantined at once (taken from everyone: nothing is handed out early); the
     // client's binding goes with the same commit.
-    const dropped = this.opts.leases.deleteLease(hwaddr);
+    const dropped = this.writing([hwaddr, address], this.opts.leases.deleteLease(hwaddr));
     if (this.table.byHwaddr(hwaddr) === own) this.table.delete(hwaddr);
     const [ok] = await Promise.all([this.commit(hwaddr, dropped), this.quarantine(address)]);
     if (!ok) return null;

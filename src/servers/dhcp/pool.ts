@@ -5,7 +5,9 @@
  *
  * Allocation keeps addresses stable: a hardware address gets back the address it last had (even
  * long expired or released); new clients take never-used addresses first, and only when the pool
- * has none left is the address of the longest-expired lease of another client reclaimed.
+ * has none left is the address of the longest-expired lease of another client reclaimed. The
+ * never-used address is the next one (iterative) or one drawn at random among them (several
+ * servers sharing a lease database, so that they seldom offer the same one).
  */
 import { ipToUint32 } from '../../protocol/dhcp/packet.js';
 
@@ -83,6 +85,9 @@ export class Pool {
   }
 }
 
+/** Random draws of the random allocator before it lists the free addresses. */
+const RANDOM_DRAWS = 32;
+
 export class LeaseTable {
   private readonly byHw = new Map<string, DhcpLease>();
   private readonly byAddr = new Map<number, DhcpLease>();
@@ -131,6 +136,11 @@ export class LeaseTable {
     this.declinedUntil.set(addr, expires);
   }
 
+  /** Lifts the decline of `address` (its holder, if any, keeps it). */
+  undecline(address: string): void {
+    this.declinedUntil.delete(ipToInt(address));
+  }
+
   /** Until when `address` is declined, or undefined when it is not. */
   declinedUntilOf(address: string): number | undefined {
     return this.declinedUntil.get(ipToInt(address));
@@ -157,9 +167,24 @@ export class LeaseTable {
    * else the longest-expired lease of someone else. `skip` filters candidates (reserved
    * addresses, ones that answered a ping). Null when the pool is exhausted.
    */
-  candidate(pool: Pool, hwaddr: string, now: number, skip: (addr: number) => boolean): number | null {
+  candidate(pool: Pool, hwaddr: string, now: number, skip: (addr: number) => boolean, random = false): number | null {
     const size = pool.size;
-    for (let n = 0; n < size; n++) {
+    const unused = (addr: number): boolean => {
+      const declined = this.declinedUntil.get(addr);
+      return !this.byAddr.has(addr) && (declined === undefined || declined <= now) && !skip(addr);
+    };
+    if (random) {
+      // A never-used address drawn at random: a few draws find one while the pool is not full,
+      // else one picked among all that are left.
+      for (let n = 0; n < RANDOM_DRAWS; n++) {
+        const addr = pool.start + Math.floor(Math.random() * size);
+        if (unused(addr)) return addr;
+      }
+      const free: number[] = [];
+      for (let addr = pool.start; addr <= pool.end; addr++) if (unused(addr)) free.push(addr);
+      if (free.length > 0) return free[Math.floor(Math.random() * free.length)]!;
+    }
+    for (let n = 0; n < (random ? 0 : size); n++) {
       const addr = pool.cursor;
       pool.cursor = addr >= pool.end ? pool.start : addr + 1;
       const l = this.byAddr.get(addr);

@@ -47,6 +47,7 @@ export class DhcpServer {
   private inflight = 0;
   private drained: (() => void) | null = null;
   private closed = false;
+  private unwatch: (() => void) | null = null;
   private readonly neighbours = new Neighbours();
   private sendFailures = { count: 0, loggedAt: -Infinity };
 
@@ -75,6 +76,8 @@ export class DhcpServer {
 
   /** Loads the persisted leases, then binds the sockets. */
   async listen(): Promise<void> {
+    // Other servers' claims (a shared lease database) from now on, then everything known so far.
+    this.unwatch = this.opts.leases.onLeaseChange?.((c) => (c.kind === 'reload' ? void this.reloadLeases() : this.engine.remote(c))) ?? null;
     this.engine.table.load(await this.opts.leases.listLeases(), await this.opts.leases.listDeclined());
     const ifaces = new Map<string | null, Pool | null>();
     ifaces.set(this.opts.interface, this.opts.mode === 'server' ? this.pools[0]! : null);
@@ -203,7 +206,18 @@ export class DhcpServer {
   };
 
   /** Stops receiving, lets requests in flight finish, and makes every lease durable. */
+  /** After the store lost track of changes (a lost database connection): every lease read again. */
+  private async reloadLeases(): Promise<void> {
+    try {
+      this.engine.table.load(await this.opts.leases.listLeases(), await this.opts.leases.listDeclined());
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'dhcp: reading the leases again failed');
+    }
+  }
+
   async close(): Promise<void> {
+    this.unwatch?.();
+    this.unwatch = null;
     this.closed = true;
     for (const l of this.listeners) await new Promise<void>((r) => l.socket.close(() => r()));
     this.listeners = [];

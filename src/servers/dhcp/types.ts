@@ -80,11 +80,39 @@ export interface DhcpHandler {
  */
 export interface DhcpLeaseStore {
   listLeases(): Promise<DhcpLease[]>;
-  putLease(lease: DhcpLease): Promise<void>;
+  /**
+   * Claims the lease's address. With several servers on one store, a claim of an address another
+   * machine holds (a live lease) rejects with an error whose `claimLost` is true and whose `lease`
+   * is the holder's lease when known; nothing is written. `exclusive`: fail the same way when the
+   * machine holds another address with a live bound lease (bound meanwhile by another server).
+   */
+  putLease(lease: DhcpLease, opts?: { exclusive?: boolean }): Promise<void>;
   deleteLease(hwaddr: string): Promise<void>;
   listDeclined(): Promise<DhcpDeclined[]>;
   putDeclined(declined: DhcpDeclined): Promise<void>;
   flush(): Promise<void>;
+  /**
+   * Tells `fn` of every lease and declined-address change of the store, whoever made it (another
+   * server on a shared database); returns the unsubscribe. Optional: a store only this server
+   * writes has nothing to tell.
+   */
+  onLeaseChange?(fn: (change: DhcpLeaseChange) => void): () => void;
+}
+
+/** A lease or declined address as the store has it now (null: gone), or `reload`: read them all again. */
+export type DhcpLeaseChange =
+  | { kind: 'lease'; hwaddr: string; lease: DhcpLease | null }
+  | { kind: 'declined'; address: string; declined: DhcpDeclined | null }
+  | { kind: 'reload' };
+
+/** What a lost claim rejects with (see DhcpLeaseStore.putLease). */
+export interface DhcpClaimLost {
+  claimLost: true;
+  lease: DhcpLease | null;
+}
+
+export function isClaimLost(err: unknown): err is DhcpClaimLost {
+  return typeof err === 'object' && err !== null && (err as { claimLost?: unknown }).claimLost === true;
 }
 
 /** Why a request got no answer, in words that do not vary with the packet (counters, metrics). */
@@ -140,6 +168,12 @@ export interface DhcpServerOptions {
   leaseTime: number;
   /** Ping an address before offering it to a new client. */
   pingCheck?: boolean;
+  /**
+   * How a new client's address is chosen: `iterative` (the next never-used one; stable, compact)
+   * or `random` among the free ones, so that several servers sharing one lease store seldom
+   * offer the same address (an iterative allocator on each of them collides). Default iterative.
+   */
+  allocator?: 'iterative' | 'random';
   handler: DhcpHandler;
   /** Told of every request, drop and reply (the daemon's metrics); none by default. */
   observer?: DhcpObserver;
@@ -161,4 +195,6 @@ export interface DhcpStats {
   broadcastInstead: number;
   /** ACKs (and RELEASEs, DECLINEs) not answered because their lease change could not be committed. */
   uncommitted: number;
+  /** REQUESTs NAKed because another server's client claimed the address first (a shared lease store). */
+  claimsLost: number;
 }
