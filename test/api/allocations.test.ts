@@ -85,13 +85,33 @@ t.test('50 allocations at once from a group of 20: 20 nodes, 30 refusals; releas
 
   // Two free now: the same Idempotency-Key gets the same one twice.
   const key = { headers: { 'Idempotency-Key': 'one-nebula-vm-77' } };
-  const a1 = await h.operator.post('/allocations', { group: 'pool', vnfs: 'rocky9', owner: 'vm-77', hostname: 'web01.example.org' }, key);
+  const a0 = await h.operator.post('/allocations', { group: 'pool', vnfs: 'rocky9', owner: 'vm-77', hostname: 'web01.example.org' }, key);
   const a2 = await h.operator.post('/allocations', { group: 'pool', vnfs: 'rocky9', owner: 'vm-77', hostname: 'web01.example.org' }, key);
-  t.equal(a1.status, 201);
+  t.equal(a0.status, 201);
   t.equal(a2.status, 201);
-  t.equal((a2.body as Allocation).node, (a1.body as Allocation).node, 'a retry with the same key gets the same node');
+  t.equal((a2.body as Allocation).node, (a0.body as Allocation).node, 'a retry with the same key gets the same node');
   t.equal(a2.headers.get('idempotent-replayed'), 'true');
-  t.equal((a1.body as Allocation).hostname, 'web01.example.org');
+  t.equal((a0.body as Allocation).hostname, 'web01.example.org');
+  // The key is spent: for another owner, or once its allocation is released, it is refused (not a
+  // new node under the old deploy task).
+  const other = await h.operator.post('/allocations', { group: 'pool', vnfs: 'rocky9', owner: 'vm-78' }, key);
+  t.equal(other.status, 422, 'the same key for another owner: 422');
+  t.match(other.body, { error: { field: 'header.Idempotency-Key', message: /another owner/ } });
+  t.equal((await h.operator.request('DELETE', `/allocations/${(a0.body as Allocation).node}?keep=true`)).status, 200);
+  const stale = await h.operator.post('/allocations', { group: 'pool', vnfs: 'rocky9', owner: 'vm-77' }, key);
+  t.equal(stale.status, 422, 'the key of a released allocation: 422');
+  t.match(stale.body, { error: { field: 'header.Idempotency-Key', message: /since released/ } });
+  // Two requests with one new key at once: one node, both answers name it, the other node stays free.
+  const key2 = { headers: { 'Idempotency-Key': 'one-nebula-vm-79' } };
+  const [r1, r2] = await Promise.all([1, 2].map(() => h.operator.post('/allocations', { group: 'pool', vnfs: 'rocky9', owner: 'vm-79' }, key2)));
+  t.same([r1!.status, r2!.status], [201, 201], 'both concurrent retries: 201');
+  t.equal((r1!.body as Allocation).node, (r2!.body as Allocation).node, 'both name the same node');
+  const owned = ((await h.viewer.get('/allocations?owner=vm-79')).body as { items: Allocation[] }).items;
+  t.equal(owned.length, 1, 'one node allocated for the two requests');
+  t.equal((await h.operator.request('DELETE', `/allocations/${owned[0]!.node}?keep=true`)).status, 200);
+  const again = await h.operator.post('/allocations', { group: 'pool', vnfs: 'rocky9', owner: 'vm-77', hostname: 'web01.example.org' }, { headers: { 'Idempotency-Key': 'one-nebula-vm-77b' } });
+  t.equal(again.status, 201, 'a new key allocates again');
+  const a1 = again;
   const bad = await h.operator.post('/allocations', { group: 'pool', vnfs: 'rocky9', owner: 'x', hostname: 'bad_name!' });
   t.equal(bad.status, 400);
   t.match(bad.body, { error: { field: 'body.hostname' } });

@@ -32,14 +32,20 @@ function present(a: Allocation, task: string | null) {
   return { ...a, task };
 }
 
-/** The allocation an earlier POST with the same Idempotency-Key (same caller) made, if any. */
-async function replayed(api: ApiContext, caller: Caller, key: string | null): Promise<Reply | null> {
+/**
+ * The allocation an earlier POST with the same Idempotency-Key (same caller) made, if any. A key
+ * whose allocation was released, or that was sent for another owner, is refused: replaying it can
+ * neither give the old node back nor allocate a new one under the old deploy task.
+ */
+async function replayed(api: ApiContext, caller: Caller, key: string | null, owner: string): Promise<Reply | null> {
   if (key === null || !api.tasks) return null;
   const earlier = (await api.tasks.list({ limit: 1000 })).find((t) => t.action === 'deploy' && t.createdBy === caller.name && t.idempotencyKey === key);
   if (!earlier) return null;
-  const node = await api.registry.getNode(earlier.nodes[0]?.node ?? '');
+  const name = earlier.nodes[0]?.node ?? '';
+  const node = await api.registry.getNode(name);
   const a = node ? allocationOf(node) : null;
-  if (!a) return null;
+  if (!a) throw new ApiError(422, 'invalid', `header.Idempotency-Key: already used for the allocation of ${name}, since released: send a new key`, 'header.Idempotency-Key');
+  if (a.owner !== owner) throw new ApiError(422, 'invalid', `header.Idempotency-Key: already used for an allocation to another owner: send a new key`, 'header.Idempotency-Key');
   return new Reply(201, present(a, earlier.id), { Location: `${API_BASE}/allocations/${a.node}`, 'Idempotent-Replayed': 'true' });
 }
 
@@ -71,7 +77,7 @@ export const allocationOperations = [
     target: ({ body }) => body.group ?? body.pattern ?? null,
     handler: async ({ api, body, caller, req }) => {
       const key = typeof req.headers['idempotency-key'] === 'string' && req.headers['idempotency-key'] !== '' ? req.headers['idempotency-key'] : null;
-      const again = await replayed(api, caller!, key);
+      const again = await replayed(api, caller!, key, body.owner);
       if (again) return again;
       if (!vnfsExists(api.config().statedir, body.vnfs)) throw new ApiError(422, 'invalid', `body.vnfs: no VNFS ${JSON.stringify(body.vnfs)}`, 'body.vnfs');
       let node;
@@ -88,6 +94,13 @@ export const allocationOperations = [
         // Not deployed: the node goes back to the pool.
         await releaseNode(api.registry, node.name).catch(() => {});
         throw err;
+      }
+      if (reply.headers['Idempotent-Replayed']) {
+        // A retry with the same key raced this one and won: this node goes back, the first one is the answer.
+        await releaseNode(api.registry, node.name).catch(() => {});
+        const first = await replayed(api, caller!, key, body.owner);
+        if (first) return first;
+        throw new ApiError(409, 'conflict', 'header.Idempotency-Key: a request with this key is being answered: retry');
       }
       const taskId = (reply.body as { id: string }).id;
       return new Reply(201, present({ ...allocationOf(node)!, vnfs: body.vnfs }, taskId), { Location: `${API_BASE}/allocations/${node.name}` });

@@ -128,9 +128,7 @@ if (gate(t, e2eWhyNot() ?? perlWhyNot())) {
     t.match(messages(out, 'WARNING'), /GET \/tasks\/[\w-]+: 500 Can't connect/, 'the polls that found no daemon were logged, and load went on');
   });
 
-  const doc = JSON.parse(await net.exec('curl', ['-sf', `${base}/api/v1/openapi.json`])) as { paths: Record<string, unknown> };
-  const captureGate = doc.paths['/nodes/{node}/capture'] ? false : 'capture not merged yet';
-  t.test('image.pm order: capture -> does_image_exist -> get_image_size', { skip: captureGate }, async (t) => {
+  t.test('image.pm order: capture -> does_image_exist -> get_image_size', async (t) => {
     const out = await runVcl(
       input([{ method: 'capture', set: { image_name: 'vclcap' } }, { method: 'does_image_exist' }, { method: 'get_image_size' }], admin),
       { perl, timeoutMs: LOAD_TIMEOUT },
