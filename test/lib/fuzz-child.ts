@@ -93,7 +93,7 @@ const http: Target = {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const route = routeOf(path, ['files', 'vnfs']);
-    check(['nodescripts', 'ipxe-script', 'boot', 'files', 'events', 'healthz', 'other'].includes(route), `route ${route} is one of the fixed names`);
+    check(['nodescripts', 'ipxe-script', 'boot', 'files', 'events', 'actions', 'upload', 'healthz', 'other'].includes(route), `route ${route} is one of the fixed names`);
     try {
       const { tree, relative } = locateExported(path.replace(/^\//, ''), TREES, { name: 'files', dir: '/var/lib/provisiond/files' });
       const parts = relative.split('/');

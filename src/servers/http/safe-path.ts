@@ -77,7 +77,8 @@ export function realExported({ tree, relative }: { tree: ExportedTree; relative:
     file = realpathSync.native(join(root, ...relative.split('/')));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') throw new HttpError(404, 'not found');
+    // A name longer than the file system takes (found by the fuzz test) names no file either.
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG') throw new HttpError(404, 'not found');
     throw err;
   }
   if (!file.startsWith(root + sep)) throw new HttpError(403, 'forbidden: path leaves the exported tree');
