@@ -1,5 +1,5 @@
-// The web UI's shell: login, the header, and a hash router (#/, #/nodes, #/node/NAME) that mounts
-// one page at a time; each page's mount returns its unmount.
+// The web UI's shell: login, the header, and a hash router (#/, #/nodes, #/node/NAME, #/tasks,
+// #/task/ID, #/groups, #/vnfs) that mounts one page at a time; each page's mount returns its unmount.
 import { closeEvents, login, logout, onStreamStatus, resume, session, whenLoggedOut } from './api.js';
 
 const app = document.getElementById('app');
@@ -10,6 +10,10 @@ const routes = [
   [/^#?\/?$/, 'overview', () => import('./overview.js')],
   [/^#\/nodes(?:\?(.*))?$/, 'nodes', () => import('./nodes.js')],
   [/^#\/node\/([^?]+)$/, 'nodes', () => import('./node.js')],
+  [/^#\/tasks$/, 'tasks', () => import('./tasks.js')],
+  [/^#\/task\/([^?]+)$/, 'tasks', () => import('./tasks.js')],
+  [/^#\/groups$/, 'groups', () => import('./groups.js')],
+  [/^#\/(vnfs)$/, 'vnfs', () => import('./groups.js')],
 ];
 
 async function route() {
