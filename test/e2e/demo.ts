@@ -91,6 +91,29 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
 
+/** A veth pair from this host into the demo's namespace: 10.254.87.1 here, 10.254.87.2 there. */
+async function uiLink(net: TestNetwork): Promise<{ inside: string; remove(): void }> {
+  const host = `pvdui${process.pid % 100000}`;
+  const peer = `pvduin${process.pid % 100000}`;
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  ip('link', 'add', host, 'type', 'veth', 'peer', 'name', peer);
+  ip('link', 'set', peer, 'netns', net.name);
+  ip('addr', 'add', '10.254.87.1/30', 'dev', host);
+  ip('link', 'set', host, 'up');
+  await net.exec('ip', ['addr', 'add', '10.254.87.2/30', 'dev', peer]);
+  await net.exec('ip', ['link', 'set', peer, 'up']);
+  return {
+    inside: '10.254.87.2',
+    remove: () => {
+      try {
+        ip('link', 'del', host);
+      } catch {
+        // already gone with the namespace
+      }
+    },
+  };
+}
+
 async function main(): Promise<void> {
   // `npx tap test/e2e/` runs every .ts file in the folder: the demo is not a test (it runs until Ctrl-C).
   if (process.env.TAP) {
@@ -116,7 +139,10 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const net = await TestNetwork.create({ dir: vmdir });
-  const cluster = new Cluster({ net, statedir, readyInterval: 30, log: (m) => out.write(`demo: ${m}\n`) });
+  // The web UI: the API listens on the namespace's end of a veth pair whose other end is on this
+  // host, so a browser here reaches it (plain HTTP on a private /30 that leaves no machine).
+  const ui = await uiLink(net);
+  const cluster = new Cluster({ net, statedir, readyInterval: 30, extraConfig: `api: { listen: ${ui.inside}, port: 9870, insecure: true }`, log: (m) => out.write(`demo: ${m}\n`) });
   const vms: Vm[] = [];
   const teardown = async (why: string) => {
     if (stopping) return;
@@ -124,7 +150,8 @@ async function main(): Promise<void> {
     out.write(`\ndemo: ${why}: powering off ${vms.length} nodes, stopping provisiond, removing namespace ${net.name}\n`);
     for (const vm of vms) await vm.stop();
     await cluster.stop();
-    await net.destroy();
+    await net.destroy(); // the namespace's end of the UI's veth goes with it, and so the pair
+    ui.remove();
     runCleanup();
     out.write('demo: done\n');
     process.exit(0);
@@ -140,6 +167,10 @@ async function main(): Promise<void> {
   await cluster.vmGroups(['cluster']);
   out.write('demo: starting provisiond serve (DHCP on the bridge, TFTP, HTTP)\n');
   await cluster.start();
+  const created = await cluster.cli(['token', 'create', `demo-ui-${Date.now()}`, '--role', 'admin', '--expires', '1d']);
+  const token = /\S{32,}/.exec(created)?.[0] ?? '(see provisiond token create)';
+  const uiLine = `demo: web UI at http://${ui.inside}:9870/ui/ - log in with the admin token ${token}\n`;
+  out.write(uiLine);
 
   for (let i = 0; i < opts.nodes; i++) {
     const firmware = opts.firmware === 'mixed' ? FIRMWARES[i % FIRMWARES.length] : (opts.firmware as Firmware);
@@ -202,6 +233,7 @@ async function main(): Promise<void> {
       `  tail -f ${join(vmdir, vms[0].name + '.serial.log')}      # a node's serial console`,
       `  tail -f ${cluster.daemonLog}                            # the daemon's log`,
       `Add a script under ${join(statedir, 'nodescripts/ready/all/')} and the nodes run it at their next check-in (every 30 s).`,
+      uiLine.replace(/^demo: /, '').trimEnd(),
       'Press Ctrl-C to power everything off and remove the virtual network.',
       '',
     ].join('\n'),
