@@ -174,11 +174,12 @@ export class BenchResults {
     const nonDefault = this.#nonDefault.length > 0 ? this.#nonDefault.join('; ') : null;
     const file = resolve(process.env.BENCH_RESULTS ?? join(repo, 'bench/RESULTS.md'));
     const shown = relative(process.cwd(), file).startsWith('..') ? file : relative(process.cwd(), file);
+    const text = formatSection(section, { started: this.#started, ended: new Date(), machine: machineNow(this.#loadStart), command: this.command(), nonDefault });
+    console.log(`\n${text}`);
     if (nonDefault && process.env.BENCH_WRITE !== '1') {
       console.log(`bench/${this.#name}: ${shown} not written: not the default settings (${nonDefault}); BENCH_WRITE=1 writes it anyway`);
       return;
     }
-    const text = formatSection(section, { started: this.#started, ended: new Date(), machine: machineNow(this.#loadStart), command: this.command(), nonDefault });
     let old = '';
     try {
       old = readFileSync(file, 'utf8');

@@ -180,7 +180,7 @@ export const configSchema = z
         nodeCredentials: z.boolean().default(true),
         /** Globs (relative to files/ or vnfs/, e.g. `files/keys/**`) served only to a node presenting its credential. */
         protect: z.array(z.string().min(1)).default([]),
-        /** Bad or missing credentials one address may present per minute before it is refused at once (429). */
+        /** Bad or missing credentials (and requests for a node from an address it does not hold) one address may present per minute before it is refused at once (429). */
         maxBadCredentialsPerMinute: z.number().int().positive().default(60),
       })
       .strict()

@@ -97,6 +97,10 @@ export class NodeIdentity {
     if (!verifiesSource(this.deps.config(), node)) return;
     const held = await this.heldAddress(node);
     if (held === addr) return;
+    // Found by bench/identity: a flood from the wrong address cost a timeline write per request and
+    // slowed real nodes by seconds. It counts against the address as bad credentials do.
+    this.#admit(addr);
+    this.#limiter.fail(addr);
     this.counters.sourceRefused++;
     this.deps.timeline({ nodeid: node.nodeid, source, stage: 'refused', msg: `${what} from ${addr}, node holds ${held ?? 'no address'}`, ok: false, addr });
     throw new HttpError(403, `forbidden: ${node.name} holds ${held ?? 'no address'}, the request came from ${addr} (security.verifySource)`, { headers: { Connection: 'close' } });

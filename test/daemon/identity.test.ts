@@ -170,6 +170,16 @@ t.test('bad credentials are rate limited per address; the real node is not', asy
   t.equal((await get(h, `/nodescripts/ready?nodeid=${NODE}`, { credential: cred })).status, 200, 'the real node, another address, is served');
 });
 
+t.test('requests for a node from an address it does not hold are rate limited the same way', async (t) => {
+  const h = await setup(t, 'security:\n  maxBadCredentialsPerMinute: 5\n');
+  const cred = await boot(h, NODE);
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++) statuses.push((await get(h, `/nodescripts/init?nodeid=${NODE}`, { from: ATTACKER })).status);
+  t.same(statuses, [403, 403, 403, 403, 403, 429, 429, 429], 'refused five times (source binding), then 429 at once');
+  t.equal((await refusals(h, NODE)).length, 5, 'only the first five fill the timeline');
+  t.equal((await get(h, `/nodescripts/ready?nodeid=${NODE}`, { credential: cred })).status, 200, 'the real node, from its own address, is served');
+});
+
 t.test('security.nodeCredentials: false gives the old behaviour', async (t) => {
   const h = await setup(t, 'security:\n  nodeCredentials: false\n');
   const init = await get(h, `/nodescripts/init?nodeid=${NODE}`);
