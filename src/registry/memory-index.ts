@@ -45,14 +45,18 @@ export class RegistryIndex {
   }
 
   /** Stores a lease; `owned`: the object was just built for the index, freeze it instead of a copy. */
-  putLease(lease: Lease, owned = false): Lease {
+  /**
+   * `liftDecline` false: a lease re-read from the database (the cache's refresh), which may be older
+   * than a decline of its address; the database announces a lifted decline itself.
+   */
+  putLease(lease: Lease, owned = false, liftDecline = true): Lease {
     const old = this.leases.get(lease.hwaddr);
     if (old && this.leasesByAddress.get(old.address) === old) this.leasesByAddress.delete(old.address);
     const frozen = Object.freeze(owned ? lease : { ...lease });
     this.leases.set(frozen.hwaddr, frozen);
     this.leasesByAddress.set(frozen.address, frozen);
     // A lease of the address is newer than its decline: the address is in use again.
-    this.declined.delete(frozen.address);
+    if (liftDecline) this.declined.delete(frozen.address);
     return frozen;
   }
 
@@ -78,10 +82,13 @@ export class RegistryIndex {
     if (this.leasesByAddress.get(old.address) === old) this.leasesByAddress.delete(old.address);
   }
 
-  /** The node using `addr`: its fixed address first, then a live (offered or bound) lease. */
+  /** The node using `addr`: its fixed address first, then a live (offered or bound) lease of an address not declined. */
   nodeByAddress(addr: string): NodeRecord | null {
     const fixed = this.byIpaddr.get(addr);
     if (fixed) return fixed;
+    // As the databases' query has it: a lease re-read after its address was declined (a change
+    // notification processed late) must not make the address a node's again.
+    if (this.declined.has(addr)) return null;
     const lease = this.leasesByAddress.get(addr);
     if (!lease || (lease.state !== 'bound' && lease.state !== 'offered')) return null;
     return this.byNodeid.get(lease.hwaddr) ?? null;

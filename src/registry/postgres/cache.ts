@@ -215,7 +215,7 @@ export class PgCache {
     for (const hwaddr of keys.lease) {
       if (skip('lease', hwaddr)) continue;
       const now = leaseRows.get(hwaddr) ?? null;
-      if (now) ix.putLease(now, true);
+      if (now) ix.putLease(now, true, false);
       else ix.removeLease(hwaddr);
       changes.push({ kind: 'lease', hwaddr, lease: now });
     }
