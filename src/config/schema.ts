@@ -52,6 +52,11 @@ export const configSchema = z
         requestTimeout: seconds.default(120),
         /** Large getfile bodies through sendfile(2) (the native addon, on a thread); false: buffered reads in Node. */
         sendfile: z.boolean().default(true),
+        /**
+         * Admission control: boot files and getfile bodies of 1 MiB and more sent at once; more wait
+         * their turn in arrival order, their connection held open (0: no limit).
+         */
+        maxTransfers: z.number().int().min(0).default(64),
       })
       .strict()
       .prefault({}),

@@ -38,6 +38,7 @@ export function httpOptions(config: Config): HttpServerOptions {
     maxScriptRequestsPerAddress: config.http.maxScriptRequestsPerAddress,
     requestTimeoutMs: config.http.requestTimeout * 1000,
     zeroCopy: config.http.sendfile,
+    maxTransfers: config.http.maxTransfers,
   };
 }
 
@@ -144,12 +145,14 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
       },
       transfer: (t) => {
         const name = t.file.split('/').pop();
-        log.info({ addr: t.addr, url: t.url, status: t.status, bytes: t.bytes, ms: Math.round(t.durationMs), complete: t.complete }, 'transfer');
+        const waited = t.waitedMs > 0 ? `, waited ${(t.waitedMs / 1000).toFixed(1)} s for a transfer slot` : '';
+        if (t.waitedMs > 0) ctx.metrics?.admissionWaited('transfer', t.waitedMs / 1000);
+        log.info({ addr: t.addr, url: t.url, status: t.status, bytes: t.bytes, ms: Math.round(t.durationMs), complete: t.complete, waitedMs: t.waitedMs > 0 ? Math.round(t.waitedMs) : undefined }, 'transfer');
         void ctx.registry.getNodeByAddress(t.addr).then(
           (node) => {
             if (!node) return;
             const how = t.complete ? 'sent' : 'cut after';
-            ctx.timeline({ nodeid: node.nodeid, source: 'http', stage: `http ${name}`, msg: `${how} ${formatBytes(t.bytes)} in ${formatDuration(t.durationMs)} (${t.status})`, ok: t.complete, addr: t.addr });
+            ctx.timeline({ nodeid: node.nodeid, source: 'http', stage: `http ${name}`, msg: `${how} ${formatBytes(t.bytes)} in ${formatDuration(t.durationMs)} (${t.status})${waited}`, ok: t.complete, addr: t.addr });
           },
           () => {},
         );

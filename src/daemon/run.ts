@@ -82,6 +82,7 @@ export class Daemon {
     metrics.setSources({
       pools: () => (this.services.get('dhcp') as DhcpService | undefined)?.server.poolUsage() ?? [],
       nodescripts: () => ({ running: this.#engine.running, waiting: this.#engine.waiting ?? 0 }),
+      transfers: () => (this.services.get('http') as HttpService | undefined)?.server.transfers ?? null,
       nodes: nodeCounts,
       nodeCredentials: () => {
         const sum = { issued: 0, revoked: 0, accepted: 0, refused: 0, limited: 0, sourceRefused: 0, dropped: 0 };

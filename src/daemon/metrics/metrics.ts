@@ -60,6 +60,8 @@ export interface MetricSources {
   pools(): Array<{ network: string; size: number; inUse: number }>;
   /** Nodescript processes running, and node requests waiting for a process slot. */
   nodescripts(): { running: number; waiting: number };
+  /** HTTP transfer slots held and waited for (http.maxTransfers); absent before the HTTP side runs. */
+  transfers?(): { active: number; waiting: number } | null;
   /** Nodes by state and by verdict (a registry scan; cached by the caller). */
   nodes(): Promise<{ states: Map<string, number>; verdicts: Map<string, number> }>;
   /** Node identity's counts since the start (credentials issued, requests accepted or refused...); null before the HTTP side runs. */
@@ -117,6 +119,9 @@ export class DaemonMetrics {
   readonly scriptFailures = this.#counter('nodescript_failures_total', 'Nodescripts that failed, by reason (exit, signal, timeout, output-limit, unreadable).', ['reason']);
   readonly scriptDuration = new Histogram({ name: `${PREFIX}nodescript_run_duration_seconds`, help: 'Duration of nodescripts run on the master.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
 
+  readonly admissionWaits = this.#counter('admission_waits_total', 'Admission control: requests that waited for a slot before being served, by resource (transfer: http.maxTransfers).', ['resource']);
+  readonly admissionWait = new Histogram({ name: `${PREFIX}admission_wait_seconds`, help: 'Admission control: time requests that waited spent waiting for their slot, by resource.', labelNames: ['resource'], buckets: TRANSFER_BUCKETS, registers: [this.registry] });
+
   readonly registryBatches = this.#counter('registry_write_batches_total', 'Batches of the servers\' registry writes (leases, contacts, timeline events) committed, by result.', ['result']);
   readonly registryCommit = new Histogram({ name: `${PREFIX}registry_commit_duration_seconds`, help: 'Time to commit one batch of registry writes (fsync included).', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [this.registry] });
 
@@ -164,6 +169,24 @@ export class DaemonMetrics {
       registers: [this.registry],
       collect() {
         this.set(sources()?.nodescripts().waiting ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}admission_slots_in_use`,
+      help: 'Admission control: slots held now, by resource (transfer: large HTTP transfers, http.maxTransfers).',
+      labelNames: ['resource'],
+      registers: [this.registry],
+      collect() {
+        this.set({ resource: 'transfer' }, sources()?.transfers?.()?.active ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}admission_waiting`,
+      help: 'Admission control: requests waiting for a slot now, by resource.',
+      labelNames: ['resource'],
+      registers: [this.registry],
+      collect() {
+        this.set({ resource: 'transfer' }, sources()?.transfers?.()?.waiting ?? 0);
       },
     });
     new Gauge({
@@ -278,6 +301,12 @@ export class DaemonMetrics {
       default:
         this.tftpFailed.inc({ reason: r.outcome });
     }
+  }
+
+  /** A request that waited `seconds` for a slot of `resource` (admission control). */
+  admissionWaited(resource: 'transfer', seconds: number): void {
+    this.admissionWaits.inc({ resource });
+    this.admissionWait.observe({ resource }, seconds);
   }
 
   httpRequest(r: HttpRequestReport): void {

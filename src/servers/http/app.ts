@@ -8,8 +8,10 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import type { Logger } from '../../log/logger.js';
 import { parseMac } from '../../util/mac.js';
+import { type Slot, Slots } from '../../util/slots.js';
 import { ChecksumCache } from './checksum-cache.js';
 import { HttpError } from './errors.js';
 import { sendFile } from './file-sender.js';
@@ -26,7 +28,50 @@ export interface AppState {
   scriptsInFlight: Map<string, number>;
   /** The zero-copy path, or null (turned off). */
   sendfile: SendfileSender | null;
+  /** Slots for large transfers (`maxTransfers`): admission control in a boot storm. */
+  transfers: Slots;
 }
+
+/**
+ * Waits for a transfer slot when `file` is large (`admissionMinBytes`) and every slot is taken: the
+ * client's request is held, its connection open with no idle timeout, and served in arrival order
+ * (iPXE and busybox wget wait for the answer; a refusal would lose an iPXE download, which it does
+ * not retry). Null when the file is small or no limit is set, `gone` when the client left while
+ * waiting; the slot is released when the response ends or the client goes away.
+ */
+async function admit(state: AppState, req: Request, res: Response, file: string, priority: 0 | 1): Promise<Slot | null | 'gone'> {
+  if (state.transfers.limit === 0) return null;
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    return null; // the sender answers 404 itself
+  }
+  if (size < (state.options.admissionMinBytes ?? DEFAULT_ADMISSION_MIN_BYTES)) return null;
+  const gone = new AbortController();
+  const onClose = () => gone.abort(new Error('client went away'));
+  // A client that gives up while waiting closes its side: the socket ends before any response.
+  res.once('close', onClose);
+  req.socket.once('end', onClose);
+  const idle = req.socket.timeout ?? 0;
+  req.socket.setTimeout(0);
+  let slot: Slot;
+  try {
+    slot = await state.transfers.acquire(gone.signal, priority);
+  } catch {
+    req.socket.destroy(); // half-closed by the client: nothing more will be asked on it
+    return 'gone';
+  } finally {
+    if (!req.socket.destroyed && idle > 0) req.socket.setTimeout(idle);
+  }
+  res.off('close', onClose);
+  req.socket.off('end', onClose);
+  res.once('close', () => slot.release());
+  return slot;
+}
+
+/** Files smaller than this are sent without a transfer slot (a checksum sidecar, an iPXE loader). */
+export const DEFAULT_ADMISSION_MIN_BYTES = 1 << 20;
 
 const STATE = /^\w+$/;
 /** The longest long-poll of a ready agent, seconds. */
@@ -163,9 +208,16 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
       }
     }
     const file = await handlers.bootFile({ segments, addr });
-    const report = await sendFile(req, res, file, { chunkSize: state.options.chunkSize, sendfile: state.sendfile });
-    res.locals.sentBytes = report.bytes;
-    handlers.transfer?.({ ...report, route: 'boot', addr, url: req.originalUrl });
+    // Priority 1: a stage-1 waits behind the images of nodes further along in their boot.
+    const slot = await admit(state, req, res, file, 1);
+    if (slot === 'gone') return;
+    try {
+      const report = await sendFile(req, res, file, { chunkSize: state.options.chunkSize, sendfile: state.sendfile });
+      res.locals.sentBytes = report.bytes;
+      handlers.transfer?.({ ...report, route: 'boot', addr, url: req.originalUrl, waitedMs: slot?.queued ? slot.waitedMs : 0 });
+    } finally {
+      slot?.release();
+    }
   });
 
   const getfile = async (req: Request, res: Response, next: NextFunction) => {
@@ -179,9 +231,15 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
     const located = locateExported(path.slice(first.length + 2), state.options.trees, state.options.fallbackTree);
     await handlers.beforeGetfile?.({ tree: located.tree.name, relative: located.relative, file: join(located.tree.dir, ...located.relative.split('/')), addr, credential: presentedCredential(req) });
     const target = realExported(located);
-    const report = await sendFile(req, res, target.file, { checksums: state.checksums, chunkSize: state.options.chunkSize, sendfile: state.sendfile });
-    res.locals.sentBytes = report.bytes;
-    handlers.transfer?.({ ...report, route: 'files', addr, url: req.originalUrl });
+    const slot = await admit(state, req, res, target.file, 0);
+    if (slot === 'gone') return;
+    try {
+      const report = await sendFile(req, res, target.file, { checksums: state.checksums, chunkSize: state.options.chunkSize, sendfile: state.sendfile });
+      res.locals.sentBytes = report.bytes;
+      handlers.transfer?.({ ...report, route: 'files', addr, url: req.originalUrl, waitedMs: slot?.queued ? slot.waitedMs : 0 });
+    } finally {
+      slot?.release();
+    }
   };
   app.use(getfile);
 

@@ -10,6 +10,7 @@ import type { Logger } from '../../log/logger.js';
 import { type AppState, createApp } from './app.js';
 import { ChecksumCache } from './checksum-cache.js';
 import { SendfileSender } from './sendfile.js';
+import { Slots } from '../../util/slots.js';
 import type { HttpHandlers, HttpServerOptions } from './types.js';
 
 /** The zero-copy path, unless turned off. Throws when the native addon was not built. */
@@ -28,7 +29,7 @@ export class HttpServer {
     if (options.maxScriptRequestsPerAddress < 1) throw new TypeError('http: maxScriptRequestsPerAddress must be at least 1');
     this.#handlers = handlers;
     this.#log = logger;
-    this.#state = { options, checksums: new ChecksumCache(), closing: false, scriptsInFlight: new Map(), sendfile: makeSendfile(options) };
+    this.#state = { options, checksums: new ChecksumCache(), closing: false, scriptsInFlight: new Map(), sendfile: makeSendfile(options), transfers: new Slots(options.maxTransfers ?? 0) };
   }
 
   /** Whether large bodies go out through sendfile(2). */
@@ -37,6 +38,11 @@ export class HttpServer {
   }
 
   /** Checksums of served files (the daemon drops entries when a VNFS tree changes). */
+  /** Transfer slots held and waited for (admission control). */
+  get transfers(): { active: number; waiting: number } {
+    return { active: this.#state.transfers.active, waiting: this.#state.transfers.waiting };
+  }
+
   get checksums(): ChecksumCache {
     return this.#state.checksums;
   }
@@ -89,7 +95,9 @@ export class HttpServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port, options.listen, () => {
+      // A deep accept queue: a boot storm's connections arrive by the thousand (Node's default is 511;
+      // the kernel caps it at net.core.somaxconn, 4096 by default). A dropped SYN costs its node 1 s or more.
+      server.listen({ port: options.port, host: options.listen, backlog: 65535 }, () => {
         server.off('error', reject);
         resolve();
       });
@@ -101,6 +109,7 @@ export class HttpServer {
   async update(options: HttpServerOptions): Promise<void> {
     const old = this.#state.options;
     if ((options.zeroCopy !== false) !== (old.zeroCopy !== false)) this.#state.sendfile = makeSendfile(options);
+    this.#state.transfers.resize(options.maxTransfers ?? 0);
     const rebind = old.listen !== options.listen || (old.port !== options.port && options.port !== 0);
     if (rebind && this.#server) {
       const fresh = await this.#bind(options);

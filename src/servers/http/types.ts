@@ -58,7 +58,7 @@ export interface HttpHandlers {
    */
   beforeGetfile?(file: { tree: string; relative: string; file: string; addr: string; credential: string | null }): Promise<void>;
   /** Every boot-file and getfile transfer, once finished or cut. */
-  transfer?(t: TransferReport & { route: 'boot' | 'files'; addr: string; url: string }): void;
+  transfer?(t: TransferReport & { route: 'boot' | 'files'; addr: string; url: string; waitedMs: number }): void;
   /** Every request, once answered (the daemon's metrics). */
   request?(r: HttpRequestReport): void;
   /** A request Node's HTTP parser could not read (no route, no handler ran), with the status it was answered. */
@@ -93,4 +93,8 @@ export interface HttpServerOptions {
   chunkSize?: number;
   /** Large bodies through sendfile(2) on a thread of the native addon (default true; false: the JavaScript path). */
   zeroCopy?: boolean;
+  /** Large transfers (boot files, getfile) sent at once; more wait their turn, first come first served (0: no limit). */
+  maxTransfers?: number;
+  /** Files from this size (bytes) need a transfer slot (default 1 MiB). */
+  admissionMinBytes?: number;
 }
