@@ -14,11 +14,21 @@
  * the first size against the peer too. Sizes: STORM_BENCH_KERNEL_MIB (8), STORM_BENCH_INITRD_MIB
  * (11.4, the generic stage-1 of docs/initramfs.md), STORM_BENCH_IMAGE_MIB (1.5, the demo image).
  */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { REPO } from '../test/lib/paths.js';
 import { tempDir } from '../test/lib/cleanup.js';
 import { ProcessMeter, processTree, StormLab, type ProcessUsage } from '../test/lib/storm/lab.js';
 import { peerMissing, startPeer, startProvisiond } from '../test/lib/storm/servers.js';
 import { PHASES, type NodeResult, type StormReport } from '../test/lib/storm/sim.js';
 import { BenchResults } from './lib/results.js';
+
+// The daemon runs the compiled dist/ (bin/provisiond.js): bring it up to date with src/ first.
+const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+if (build.status !== 0) {
+  console.error('storm: `npm run build` failed');
+  process.exit(1);
+}
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,6 +47,9 @@ const files = {
   initrd: Math.round(Number(arg('initrd-mib') ?? process.env.STORM_BENCH_INITRD_MIB ?? 11.4) * MiB),
   image: Math.round(Number(arg('image-mib') ?? process.env.STORM_BENCH_IMAGE_MIB ?? 1.5) * MiB),
 };
+/** Extra keys of provisiond's `http` config (e.g. `maxTransfers: 0` for a storm without pacing). */
+const HTTP_CONFIG = process.env.STORM_BENCH_HTTP ?? '';
+if (HTTP_CONFIG) results.nonDefault(`STORM_BENCH_HTTP=${JSON.stringify(HTTP_CONFIG)}`);
 const peerWanted = !adminRun && process.env.STORM_BENCH_PEER !== '0';
 const missing = peerWanted ? peerMissing() : null;
 if (missing) results.nonDefault(`peer not run: ${missing}`);
@@ -59,7 +72,7 @@ async function storm(server: 'provisiond' | 'peer', nodes: number): Promise<Run>
   const lab = StormLab.create(nodes, dir);
   try {
     console.log(`storm: ${nodes} nodes against ${server === 'peer' ? 'dnsmasq + nginx' : 'provisiond'}: preparing`);
-    const p = await startProvisiond(lab, dir, files);
+    const p = await startProvisiond(lab, dir, files, { http: HTTP_CONFIG });
     let pids: () => number[];
     let stop: () => Promise<unknown>;
     if (server === 'peer') {
@@ -78,7 +91,16 @@ async function storm(server: 'provisiond' | 'peer', nodes: number): Promise<Run>
     );
     const usage = meter.stop();
     let pacing: string | undefined;
-    if (server === 'provisiond') pacing = pacingFrom(await p.metrics().catch(() => ''));
+    if (server === 'provisiond') {
+      const text = await p.metrics().catch(() => '');
+      pacing = pacingFrom(text);
+      // The whole scrape and the kernel's UDP counters, for whoever digs into a run.
+      if (process.env.STORM_BENCH_DUMP) {
+        const udp = await lab.lab.run(lab.serverNs, 'nstat', ['-az', 'UdpRcvbufErrors', 'UdpInErrors', 'UdpInDatagrams', 'TcpExtListenDrops', 'TcpExtListenOverflows']).catch(() => '');
+        const clientUdp = await lab.lab.run(lab.clientNs, 'nstat', ['-az', 'UdpRcvbufErrors', 'UdpInErrors', 'UdpInDatagrams', 'TcpExtListenDrops']).catch(() => '');
+        writeFileSync(`${process.env.STORM_BENCH_DUMP}-${nodes}.txt`, `server:\n${udp}\nclients:\n${clientUdp}\n${text}`);
+      }
+    }
     await stop();
     const run = { server, nodes, report, lost, usage, pacing };
     print(run);
@@ -102,8 +124,10 @@ function print(r: Run): void {
   console.log(`storm: ${r.server}, ${r.nodes} nodes: ${report.ready} ready, ${report.failed} lost, last ready after ${s(report.wallMs)}`);
   console.log(`  boot p50 ${s(report.boot.p50)}, p99 ${s(report.boot.p99)}; server CPU ${r.usage.cpuSeconds.toFixed(1)} s (${((r.usage.cpuSeconds / (report.wallMs / 1000)) * 50).toFixed(0)}% of 2 cores), peak RSS ${r.usage.peakRssMiB} MiB`);
   for (const p of PHASES) console.log(`  ${p.padEnd(12)} p50 ${s(report.phases[p]!.p50).padStart(7)}  p99 ${s(report.phases[p]!.p99).padStart(7)}  (${report.phases[p]!.n} nodes)`);
+  console.log(`  simulator event-loop delay p99 ${report.simulatorLag.p99.toFixed(0)} ms, max ${report.simulatorLag.max.toFixed(0)} ms`);
   console.log(`  retransmits: DHCP ${report.retransmits.dhcp}, TFTP ${report.retransmits.tftp}; HTTP retries ${report.retransmits.httpRetries}; ${(report.bytes / 1e9).toFixed(1)} GB served`);
   if (r.pacing) console.log(`  pacing: ${r.pacing}`);
+  for (const [why, n] of Object.entries(report.retries)) console.log(`  retried: ${n} x ${why}`);
   for (const [phase, reasons] of Object.entries(report.failures)) for (const [why, n] of Object.entries(reasons)) console.log(`  LOST in ${phase}: ${n} x ${why}`);
 }
 

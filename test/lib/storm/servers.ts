@@ -43,7 +43,7 @@ export interface ProvisiondServer {
 }
 
 /** A statedir with the shipped nodescripts, the stage-1 and a demo VNFS, and `provisiond serve` in the lab. */
-export async function startProvisiond(lab: StormLab, dir: string, files: StormFiles, extraConfig = ''): Promise<ProvisiondServer> {
+export async function startProvisiond(lab: StormLab, dir: string, files: StormFiles, opts: { extraConfig?: string; http?: string } = {}): Promise<ProvisiondServer> {
   const statedir = join(dir, 'provisiond');
   mkdirSync(join(statedir, 'var'), { recursive: true });
   mkdirSync(join(statedir, 'tftp'), { recursive: true });
@@ -64,7 +64,7 @@ export async function startProvisiond(lab: StormLab, dir: string, files: StormFi
       'database: sqlite:var/provisiond.db',
       // info: what an admin runs (a line per TFTP transfer and per nodescript run).
       'log: { level: info, format: json }',
-      'http: { listen: 0.0.0.0, port: 8080 }',
+      `http: { listen: 0.0.0.0, port: 8080${opts.http ? `, ${opts.http}` : ''} }`,
       'tftp: { enabled: true, listen: 0.0.0.0, port: 69 }',
       'dhcp:',
       '  enabled: true',
@@ -74,7 +74,7 @@ export async function startProvisiond(lab: StormLab, dir: string, files: StormFi
       '  netmask: 255.255.0.0',
       'defaults: { group: cluster, vnfs: demo, autoRegister: true }',
       'api: { enabled: true, listen: 127.0.0.1, port: 9870 }',
-      extraConfig,
+      opts.extraConfig ?? '',
       '',
     ].join('\n'),
   );

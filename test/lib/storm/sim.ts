@@ -24,13 +24,14 @@
  * the server sees each node come from the address it leased). No node state is shared: the storm is
  * as many independent clients as nodes. Runs inside the client namespace (test/lib/storm/child.ts).
  */
-import dgram from 'node:dgram';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import type { UdpAnswer, UdpRequest } from './udp-worker.js';
 import { BOOTREQUEST, MessageType, Opt } from '../../../src/protocol/dhcp/constants.js';
 import { BROADCAST_FLAG, decodePacket, emptyPacket, encodePacket, type DhcpPacket } from '../../../src/protocol/dhcp/packet.js';
 import { getIpOption, getMessageType, getStringOption } from '../../../src/protocol/dhcp/options.js';
-import { decodePacket as decodeTftp, encodePacket as encodeTftp } from '../../../src/protocol/tftp/packet.js';
 
 export const PHASES = ['dhcp', 'loader', 'ipxe', 'stage1', 'dhcp2', 'nodescripts', 'image', 'ready'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -61,6 +62,8 @@ export interface NodeResult {
   dhcpRetransmits: number;
   tftpRetransmits: number;
   httpRetries: number;
+  /** Why the node had to retry (a failed attempt it recovered from). */
+  retryReasons: string[];
   bytes: number;
 }
 
@@ -73,9 +76,13 @@ export interface StormReport {
   phases: Record<string, { p50: number; p99: number; max: number; n: number }>;
   failures: Record<string, Record<string, number>>;
   retransmits: { dhcp: number; tftp: number; httpRetries: number };
+  /** Retries nodes recovered from, by phase and reason. */
+  retries: Record<string, number>;
   bytes: number;
   /** Boot time (power-on to ready) percentiles, ms. */
   boot: { p50: number; p99: number; max: number };
+  /** The simulator's own event-loop delay (ms): when high, its nodes' timings are its own, not the server's. */
+  simulatorLag: { p99: number; max: number };
 }
 
 class NodeLost extends Error {
@@ -89,67 +96,65 @@ class NodeLost extends Error {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** One UDP socket on port 68 for every simulated node's DHCP, replies dispatched by transaction id. */
-class DhcpHub {
-  private readonly waiters = new Map<number, (p: DhcpPacket) => void>();
-  private constructor(private readonly sock: dgram.Socket) {
-    sock.on('message', (msg) => {
-      let p: DhcpPacket;
-      try {
-        p = decodePacket(msg);
-      } catch {
-        return;
-      }
-      this.waiters.get(p.xid)?.(p);
+/**
+ * The UDP side (DHCP through one shared port-68 socket, TFTP), run by udp-worker.ts on a thread of
+ * its own so that its timers keep time while the main thread reads HTTP bodies.
+ */
+class UdpSide {
+  private next = 0;
+  private readonly calls = new Map<number, (a: UdpAnswer) => void>();
+  private constructor(private readonly worker: Worker) {
+    worker.on('message', (a: UdpAnswer) => {
+      const call = this.calls.get(a.id);
+      this.calls.delete(a.id);
+      call?.(a);
     });
   }
 
-  static async open(): Promise<DhcpHub> {
-    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  static async open(): Promise<UdpSide> {
+    const entry = new URL('./udp-worker.ts', import.meta.url);
+    // Under tap its TypeScript loader reaches workers by itself; tsx's hooks must be registered in the
+    // worker first (Node 20 runs no --import there).
+    const underTap = process.execArgv.some((a) => a.includes('@tapjs/typescript'));
+    const boot = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(entry.href)});`;
+    const worker = underTap ? new Worker(entry) : new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`));
     await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind({ port: 68, address: '0.0.0.0' }, () => resolve());
+      worker.once('error', reject);
+      worker.once('message', (m: { ready?: boolean; fatal?: string }) => (m.ready ? resolve() : reject(new Error(`storm UDP worker: ${m.fatal}`))));
     });
-    sock.setBroadcast(true);
-    try {
-      sock.setRecvBufferSize(32 << 20);
-    } catch {
-      /* the system's limit then */
-    }
-    return new DhcpHub(sock);
+    return new UdpSide(worker);
   }
 
-  close(): void {
-    this.sock.close();
+  private call(r: DistributiveOmit<UdpRequest, 'id'>): Promise<UdpAnswer> {
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.calls.set(id, resolve);
+      this.worker.postMessage({ ...r, id });
+    });
   }
 
-  /**
-   * Sends `req` and waits for a reply of one of `want` types, resending after each wait of
-   * `schedule`; null when every wait passed. Counts resends in `stats`.
-   */
+  /** Sends `req` and waits for a reply of one of `want` types, resending after each wait of `schedule`; null when every wait passed. */
   async exchange(req: DhcpPacket, want: number[], schedule: number[], stats: { dhcpRetransmits: number }): Promise<DhcpPacket | null> {
-    const buf = encodePacket(req);
-    for (let i = 0; i < schedule.length; i++) {
-      if (i > 0) stats.dhcpRetransmits++;
-      const reply = await new Promise<DhcpPacket | null>((resolve) => {
-        const timer = setTimeout(() => {
-          this.waiters.delete(req.xid);
-          resolve(null);
-        }, schedule[i]);
-        this.waiters.set(req.xid, (p) => {
-          const type = getMessageType(p);
-          if (type === null || !want.includes(type)) return;
-          clearTimeout(timer);
-          this.waiters.delete(req.xid);
-          resolve(p);
-        });
-        this.sock.send(buf, 67, '255.255.255.255');
-      });
-      if (reply) return reply;
-    }
-    return null;
+    const a = await this.call({ op: 'dhcp', packet: encodePacket(req), xid: req.xid, want, schedule });
+    stats.dhcpRetransmits += a.retransmits;
+    return 'reply' in a && a.reply ? decodePacket(Buffer.from(a.reply)) : null;
+  }
+
+  /** A TFTP read as a PXE ROM does it; returns the bytes received. */
+  async tftp(local: string, server: string, file: string, stats: NodeResult): Promise<number> {
+    const a = await this.call({ op: 'tftp', local, server, file });
+    stats.tftpRetransmits += a.retransmits;
+    if ('error' in a) throw new NodeLost('loader', a.error);
+    return 'bytes' in a ? a.bytes : 0;
+  }
+
+  async close(): Promise<void> {
+    this.worker.postMessage('close');
+    await this.worker.terminate();
   }
 }
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 interface DhcpClientKind {
   options: Map<number, Buffer>;
@@ -171,7 +176,7 @@ function pxeOptions(uuid: Buffer): Map<number, Buffer> {
 }
 
 /** DISCOVER -> OFFER -> REQUEST -> ACK. Returns the ACK; a NAK restarts once, then the node is lost. */
-async function dora(hub: DhcpHub, mac: Buffer, kind: DhcpClientKind, phase: Phase, stats: NodeResult): Promise<DhcpPacket> {
+async function dora(hub: UdpSide, mac: Buffer, kind: DhcpClientKind, phase: Phase, stats: NodeResult): Promise<DhcpPacket> {
   for (let round = 0; round < 2; round++) {
     const xid = randomBytes(4).readUInt32BE(0);
     const discover = emptyPacket();
@@ -200,73 +205,6 @@ async function dora(hub: DhcpHub, mac: Buffer, kind: DhcpClientKind, phase: Phas
 }
 
 const ipBuf = (ip: string) => Buffer.from(ip.split('.').map(Number));
-
-/** A TFTP read as a PXE ROM does it; returns the bytes received. */
-async function tftpGet(local: string, server: string, file: string, stats: NodeResult): Promise<number> {
-  const sock = dgram.createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind({ address: local, port: 0 }, () => resolve());
-  });
-  const BLK = 1468;
-  const SCHEDULE = [1000, 2000, 4000, 8000, 16000];
-  try {
-    let last = encodeTftp({ op: 'rrq', filename: file, mode: 'octet', options: { blksize: String(BLK), tsize: '0' } });
-    let lastPort = 69;
-    let peerPort = 0;
-    let expect = 1;
-    let blksize = 512;
-    let bytes = 0;
-    for (;;) {
-      let got: { msg: Buffer; port: number } | null = null;
-      for (let i = 0; i < SCHEDULE.length && !got; i++) {
-        if (i > 0) stats.tftpRetransmits++;
-        sock.send(last, lastPort, server);
-        got = await new Promise<{ msg: Buffer; port: number } | null>((resolve) => {
-          const timer = setTimeout(() => {
-            sock.off('message', on);
-            resolve(null);
-          }, SCHEDULE[i]);
-          const on = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-            if (peerPort && rinfo.port !== peerPort) return;
-            clearTimeout(timer);
-            sock.off('message', on);
-            resolve({ msg, port: rinfo.port });
-          };
-          sock.on('message', on);
-        });
-      }
-      if (!got) throw new NodeLost('loader', `TFTP timeout at block ${expect}`);
-      if (!peerPort) peerPort = got.port;
-      lastPort = peerPort;
-      let p;
-      try {
-        p = decodeTftp(got.msg);
-      } catch {
-        continue;
-      }
-      if (p.op === 'error') throw new NodeLost('loader', `TFTP error ${p.code}: ${p.message}`);
-      if (p.op === 'oack') {
-        blksize = Number(p.options.blksize ?? 512);
-        last = encodeTftp({ op: 'ack', block: 0 });
-        continue;
-      }
-      if (p.op !== 'data') continue;
-      if (p.block === ((expect - 1) & 0xffff)) continue; // a duplicate: our ACK is resent by the loop
-      if (p.block !== (expect & 0xffff)) continue;
-      bytes += p.data.length;
-      last = encodeTftp({ op: 'ack', block: p.block });
-      expect++;
-      if (p.data.length < blksize) {
-        // Sent before the socket closes (a send is queued; closing at once would drop it).
-        await new Promise<void>((resolve) => sock.send(last, peerPort, server, () => resolve()));
-        return bytes;
-      }
-    }
-  } finally {
-    sock.close();
-  }
-}
 
 interface HttpAnswer {
   status: number;
@@ -305,9 +243,9 @@ function macOf(prefix: string, i: number): Buffer {
 const macText = (mac: Buffer) => [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
 
 /** One node's boot, power-on to its first ready check-in. */
-async function bootNode(hub: DhcpHub, mac: Buffer): Promise<NodeResult> {
+async function bootNode(hub: UdpSide, mac: Buffer): Promise<NodeResult> {
   const m = macText(mac);
-  const r: NodeResult = { mac: m, ok: false, phases: {}, dhcpRetransmits: 0, tftpRetransmits: 0, httpRetries: 0, bytes: 0 };
+  const r: NodeResult = { mac: m, ok: false, phases: {}, dhcpRetransmits: 0, tftpRetransmits: 0, httpRetries: 0, retryReasons: [], bytes: 0 };
   const began = performance.now();
   let mark = began;
   const done = (phase: Phase) => {
@@ -327,7 +265,7 @@ async function bootNode(hub: DhcpHub, mac: Buffer): Promise<NodeResult> {
     // 2. The loader.
     current = 'loader';
     if (!ack1.file) throw new NodeLost('loader', 'no boot file in the DHCP answer');
-    r.bytes += await tftpGet(me, tftpServer, ack1.file, r);
+    r.bytes += await hub.tftp(me, tftpServer, ack1.file, r);
     done('loader');
     // 3. iPXE: its DHCP, its script, the stage-1.
     current = 'ipxe';
@@ -393,6 +331,7 @@ async function bootNode(hub: DhcpHub, mac: Buffer): Promise<NodeResult> {
       } catch (e) {
         if (attempt >= 8) throw e instanceof NodeLost ? e : new NodeLost(current, (e as Error).message);
         r.httpRetries++;
+        r.retryReasons.push(`${current}: ${(e as Error).message}`);
         if (current === 'dhcp2') me2 = '';
         await sleep(wait);
         wait *= 2;
@@ -429,6 +368,7 @@ async function bootNode(hub: DhcpHub, mac: Buffer): Promise<NodeResult> {
       } catch (e) {
         if (n >= 6) throw new NodeLost('image', `getfile: ${(e as Error).message}`);
         r.httpRetries++;
+        r.retryReasons.push(`image: getfile: ${(e as Error).message}`);
         await sleep(delay);
         delay = Math.min(delay * 2, 30_000);
       }
@@ -459,7 +399,9 @@ const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a -
 
 /** Boots `opts.nodes` simulated nodes at once; resolves with the report when all are ready or lost. */
 export async function simulateStorm(opts: SimOptions): Promise<{ report: StormReport; results: NodeResult[] }> {
-  const hub = await DhcpHub.open();
+  const hub = await UdpSide.open();
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const results: NodeResult[] = [];
   const began = performance.now();
   let last = began;
@@ -484,7 +426,7 @@ export async function simulateStorm(opts: SimOptions): Promise<{ report: StormRe
       const seen = new Set(results.map((r) => r.mac));
       for (let i = 0; i < opts.nodes; i++) {
         const m = macText(macOf(opts.macPrefix, i));
-        if (!seen.has(m)) results.push({ mac: m, ok: false, phase: 'dhcp', reason: 'not ready when the storm deadline passed', phases: {}, dhcpRetransmits: 0, tftpRetransmits: 0, httpRetries: 0, bytes: 0 });
+        if (!seen.has(m)) results.push({ mac: m, ok: false, phase: 'dhcp', reason: 'not ready when the storm deadline passed', phases: {}, dhcpRetransmits: 0, tftpRetransmits: 0, httpRetries: 0, retryReasons: [], bytes: 0 });
       }
       last = performance.now();
     }
@@ -500,6 +442,8 @@ export async function simulateStorm(opts: SimOptions): Promise<{ report: StormRe
       byReason[reason] = (byReason[reason] ?? 0) + 1;
     }
     const totals = results.filter((r) => r.ok).map((r) => r.totalMs!);
+    const retries: Record<string, number> = {};
+    for (const r of results) for (const why of r.retryReasons) retries[why] = (retries[why] ?? 0) + 1;
     const report: StormReport = {
       nodes: opts.nodes,
       ready: results.filter((r) => r.ok).length,
@@ -512,12 +456,15 @@ export async function simulateStorm(opts: SimOptions): Promise<{ report: StormRe
         tftp: results.reduce((s, r) => s + r.tftpRetransmits, 0),
         httpRetries: results.reduce((s, r) => s + r.httpRetries, 0),
       },
+      retries,
       bytes: results.reduce((s, r) => s + r.bytes, 0),
       boot: { p50: pct(totals, 50), p99: pct(totals, 99), max: pct(totals, 100) },
+      simulatorLag: { p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 },
     };
     return { report, results };
   } finally {
     if (progress) clearInterval(progress);
-    hub.close();
+    lag.disable();
+    await hub.close();
   }
 }
