@@ -17,6 +17,7 @@ import { PROVISIOND_VERSION } from '../util/version.js';
 import { errorMessage } from '../util/errors.js';
 import { forgetImageChecks } from '../vnfs/index.js';
 import type { HttpService } from './http-service.js';
+import type { TftpService } from './tftp.js';
 import { NodeRequests } from './node-requests.js';
 import { httpNodeAddress, type DaemonContext, type Service } from './service.js';
 import { serviceFactories } from './services.js';
@@ -83,6 +84,7 @@ export class Daemon {
       pools: () => (this.services.get('dhcp') as DhcpService | undefined)?.server.poolUsage() ?? [],
       nodescripts: () => ({ running: this.#engine.running, waiting: this.#engine.waiting ?? 0 }),
       transfers: () => (this.services.get('http') as HttpService | undefined)?.server.transfers ?? null,
+      tftp: () => (this.services.get('tftp') as TftpService | undefined)?.server.load ?? null,
       nodes: nodeCounts,
       nodeCredentials: () => {
         const sum = { issued: 0, revoked: 0, accepted: 0, refused: 0, limited: 0, sourceRefused: 0, dropped: 0 };

@@ -56,6 +56,7 @@ function serverFor(config: Config, booter: Booter, ctx: DaemonContext, log: Logg
     generate: (path) => booter.tftpFile(path),
     onStart: ctx.metrics ? () => ctx.metrics!.tftpStart() : undefined,
     onDrop: ctx.metrics ? (reason) => ctx.metrics!.tftpIgnored.inc({ reason }) : undefined,
+    onWaited: ctx.metrics ? (seconds) => ctx.metrics!.admissionWaited('tftp', seconds) : undefined,
     onTransfer: withMetrics(ctx, tftpTimeline(booter, ctx.timeline, log)),
     logger: log,
   });

@@ -62,6 +62,8 @@ export interface MetricSources {
   nodescripts(): { running: number; waiting: number };
   /** HTTP transfer slots held and waited for (http.maxTransfers); absent before the HTTP side runs. */
   transfers?(): { active: number; waiting: number } | null;
+  /** TFTP transfers running and requests waiting for one; absent without TFTP. */
+  tftp?(): { active: number; waiting: number } | null;
   /** Nodes by state and by verdict (a registry scan; cached by the caller). */
   nodes(): Promise<{ states: Map<string, number>; verdicts: Map<string, number> }>;
   /** Node identity's counts since the start (credentials issued, requests accepted or refused...); null before the HTTP side runs. */
@@ -105,7 +107,7 @@ export class DaemonMetrics {
   readonly tftpRefused = this.#counter('tftp_requests_refused_total', 'TFTP requests answered with an error before any data, by reason (not-found, refused).', ['reason']);
   readonly tftpBytes = this.#counter('tftp_sent_bytes_total', 'Bytes of file data TFTP clients acknowledged.');
   readonly tftpRetransmits = this.#counter('tftp_retransmitted_blocks_total', 'TFTP data blocks sent again after a timeout or a gap the client reported.');
-  readonly tftpIgnored = this.#counter('tftp_packets_ignored_total', 'TFTP datagrams ignored, by reason: malformed (not a TFTP packet), unexpected (not a request), duplicate (a request already being served) and superseded (replaced by a newer request of the same client port before its transfer began) on the request port; stray on a transfer\'s port (from another port, a runt, another opcode, a duplicate or impossible ACK).', ['reason']);
+  readonly tftpIgnored = this.#counter('tftp_packets_ignored_total', 'TFTP datagrams ignored, by reason: malformed (not a TFTP packet), unexpected (not a request), duplicate (a request already being served or waiting), superseded (replaced by a newer request of the same client port before its transfer began), busy (no room to wait: the client resends) and expired (waited 20 s for a slot) on the request port; stray on a transfer\'s port (from another port, a runt, another opcode, a duplicate or impossible ACK).', ['reason']);
   readonly tftpDuration = new Histogram({ name: `${PREFIX}tftp_transfer_duration_seconds`, help: 'Duration of completed TFTP transfers.', buckets: TRANSFER_BUCKETS, registers: [this.registry] });
 
   readonly httpRequests = this.#counter('http_requests_total', 'Requests to the node-facing HTTP server, by route and status.', ['route', 'status']);
@@ -119,7 +121,7 @@ export class DaemonMetrics {
   readonly scriptFailures = this.#counter('nodescript_failures_total', 'Nodescripts that failed, by reason (exit, signal, timeout, output-limit, unreadable).', ['reason']);
   readonly scriptDuration = new Histogram({ name: `${PREFIX}nodescript_run_duration_seconds`, help: 'Duration of nodescripts run on the master.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
 
-  readonly admissionWaits = this.#counter('admission_waits_total', 'Admission control: requests that waited for a slot before being served, by resource (transfer: http.maxTransfers).', ['resource']);
+  readonly admissionWaits = this.#counter('admission_waits_total', 'Admission control: requests that waited for a slot before being served, by resource (transfer: http.maxTransfers; tftp: TFTP transfers).', ['resource']);
   readonly admissionWait = new Histogram({ name: `${PREFIX}admission_wait_seconds`, help: 'Admission control: time requests that waited spent waiting for their slot, by resource.', labelNames: ['resource'], buckets: TRANSFER_BUCKETS, registers: [this.registry] });
 
   readonly registryBatches = this.#counter('registry_write_batches_total', 'Batches of the servers\' registry writes (leases, contacts, timeline events) committed, by result.', ['result']);
@@ -173,11 +175,12 @@ export class DaemonMetrics {
     });
     new Gauge({
       name: `${PREFIX}admission_slots_in_use`,
-      help: 'Admission control: slots held now, by resource (transfer: large HTTP transfers, http.maxTransfers).',
+      help: 'Admission control: slots held now, by resource (transfer: large HTTP transfers, http.maxTransfers; tftp: TFTP transfers, 1,024 at most).',
       labelNames: ['resource'],
       registers: [this.registry],
       collect() {
         this.set({ resource: 'transfer' }, sources()?.transfers?.()?.active ?? 0);
+        this.set({ resource: 'tftp' }, sources()?.tftp?.()?.active ?? 0);
       },
     });
     new Gauge({
@@ -187,6 +190,7 @@ export class DaemonMetrics {
       registers: [this.registry],
       collect() {
         this.set({ resource: 'transfer' }, sources()?.transfers?.()?.waiting ?? 0);
+        this.set({ resource: 'tftp' }, sources()?.tftp?.()?.waiting ?? 0);
       },
     });
     new Gauge({
@@ -234,7 +238,7 @@ export class DaemonMetrics {
     for (const reason of ['truncated', 'bad-cookie', 'bad-op', 'bad-hardware-address', 'bad-option']) this.dhcpParseFailures.inc({ reason }, 0);
     for (const reason of ['aborted', 'timeout', 'error']) this.tftpFailed.inc({ reason }, 0);
     for (const reason of ['not-found', 'refused']) this.tftpRefused.inc({ reason }, 0);
-    for (const reason of ['malformed', 'unexpected', 'duplicate', 'superseded', 'stray']) this.tftpIgnored.inc({ reason }, 0);
+    for (const reason of ['malformed', 'unexpected', 'duplicate', 'superseded', 'busy', 'expired', 'stray']) this.tftpIgnored.inc({ reason }, 0);
     for (const status of ['400', '408', '431']) this.httpMalformed.inc({ status }, 0);
     for (const outcome of PERCEUS_OUTCOMES) this.perceusRequests.inc({ outcome }, 0);
     for (const reason of ['exit', 'signal', 'timeout', 'output-limit', 'unreadable']) this.scriptFailures.inc({ reason }, 0);
@@ -304,7 +308,7 @@ export class DaemonMetrics {
   }
 
   /** A request that waited `seconds` for a slot of `resource` (admission control). */
-  admissionWaited(resource: 'transfer', seconds: number): void {
+  admissionWaited(resource: 'transfer' | 'tftp', seconds: number): void {
     this.admissionWaits.inc({ resource });
     this.admissionWait.observe({ resource }, seconds);
   }

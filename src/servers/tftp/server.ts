@@ -40,7 +40,23 @@ export interface TransferRecord extends Omit<Partial<TransferEnd>, 'outcome'> {
   engine?: 'native' | 'js';
 }
 
-export type TftpDropReason = 'malformed' | 'unexpected' | 'duplicate' | 'superseded';
+export type TftpDropReason = 'malformed' | 'unexpected' | 'duplicate' | 'superseded' | 'busy' | 'expired';
+
+/** How long a request may wait for a transfer slot before it is dropped (PXE ROMs resend theirs within seconds). */
+const MAX_WAIT_MS = 20_000;
+
+/** The transfers by client: a Map that says when an entry leaves (a slot is free). */
+class TransferTable extends Map<string, Placeholder> {
+  constructor(private readonly freed: () => void) {
+    super();
+  }
+
+  override delete(key: string): boolean {
+    const had = super.delete(key);
+    if (had) this.freed();
+    return had;
+  }
+}
 
 export interface TftpServerOptions {
   listen?: string;
@@ -55,7 +71,12 @@ export interface TftpServerOptions {
   /** Seconds before an unacknowledged block is sent again (a client's `timeout` option overrides). */
   timeout?: number;
   retries?: number;
-  /** Transfers at once; more requests are answered "server busy". */
+  /**
+   * Transfers at once. More requests wait their turn (admission control in a boot storm: a PXE ROM
+   * given an error does not boot), up to 8 times as many; past that they are dropped unanswered and
+   * the client's own resend comes back later. A request that waited 20 s is dropped (its client
+   * has resent it or given up).
+   */
   maxTransfers?: number;
   /** Largest file converted for netascii mode (the conversion is held in memory). */
   maxNetasciiBytes?: number;
@@ -85,6 +106,8 @@ export interface TftpServerOptions {
    * Packets a transfer ignores are in its record (`strays`).
    */
   onDrop?: (reason: TftpDropReason) => void;
+  /** A request that waited for a transfer slot begins, after `seconds`. */
+  onWaited?: (seconds: number) => void;
   logger: Logger;
 }
 
@@ -115,9 +138,14 @@ export interface TftpStats {
 }
 
 export class TftpServer {
-  private readonly o: Required<Omit<TftpServerOptions, 'generate' | 'onStart' | 'onTransfer' | 'onDrop' | 'root'>> & Pick<TftpServerOptions, 'generate' | 'onStart' | 'onTransfer' | 'onDrop' | 'root'>;
+  private readonly o: Required<Omit<TftpServerOptions, 'generate' | 'onStart' | 'onTransfer' | 'onDrop' | 'onWaited' | 'root'>> &
+    Pick<TftpServerOptions, 'generate' | 'onStart' | 'onTransfer' | 'onDrop' | 'onWaited' | 'root'>;
   private socket: Socket | null = null;
-  private readonly transfers = new Map<string, Placeholder>();
+  /** Transfers by client `address:port`; a slot freed lets the oldest waiting request in. */
+  private readonly transfers = new TransferTable(() => this.admitWaiting());
+  /** Requests waiting for a slot, oldest first (a Map keeps insertion order). */
+  private readonly waiting = new Map<string, { req: RequestPacket; client: TftpClient; at: number }>();
+  private admitScheduled = false;
   private pool: PumpPool | null = null;
   readonly stats: TftpStats = { requests: 0, active: 0, completed: 0, failed: 0, refused: 0, malformed: 0, bytes: 0 };
 
@@ -177,10 +205,16 @@ export class TftpServer {
     return { address: a.address, port: a.port };
   }
 
+  /** Transfers running and requests waiting for a slot, now. */
+  get load(): { active: number; waiting: number } {
+    return { active: this.transfers.size, waiting: this.waiting.size };
+  }
+
   /** Stops answering requests and aborts transfers in flight (their clients get an error). */
   async close(): Promise<void> {
     const s = this.socket;
     this.socket = null;
+    this.waiting.clear();
     for (const { transfer, started } of [...this.transfers.values()]) if (started) transfer.abort('server shutting down');
     // Native transfers end when their pump says so: wait for those records, then stop the pumps.
     const pool = this.pool;
@@ -219,13 +253,49 @@ export class TftpServer {
       if (existing.file === req.filename) return this.dropped('duplicate');
       existing.transfer.abort('superseded by a new request');
     }
-    if (this.transfers.size >= this.o.maxTransfers) return this.refuse(client, req.filename, ErrorCode.NOT_DEFINED, 'server busy, try again');
+    if (this.transfers.size >= this.o.maxTransfers || this.waiting.size > 0) {
+      const queued = this.waiting.get(key);
+      if (queued && queued.req.filename === req.filename) return this.dropped('duplicate');
+      if (!queued && this.waiting.size >= this.o.maxTransfers * 8) return this.dropped('busy');
+      this.waiting.delete(key);
+      this.waiting.set(key, { req, client, at: performance.now() });
+      this.admitWaiting();
+      return;
+    }
     try {
       await this.startTransfer(req, client, key);
     } catch (err) {
       this.o.logger.error({ file: req.filename, client: key, err: (err as Error).message }, 'tftp request failed');
       this.refuse(client, req.filename, ErrorCode.NOT_DEFINED, 'internal error');
     }
+  }
+
+  /** Starts waiting requests, oldest first, while slots are free (once per turn of the event loop). */
+  private admitWaiting(): void {
+    if (this.admitScheduled || this.waiting.size === 0) return;
+    this.admitScheduled = true;
+    setImmediate(() => {
+      this.admitScheduled = false;
+      const now = performance.now();
+      for (const [key, w] of this.waiting) {
+        if (this.transfers.size >= this.o.maxTransfers || !this.socket) break;
+        this.waiting.delete(key);
+        if (now - w.at > MAX_WAIT_MS) {
+          this.dropped('expired');
+          continue;
+        }
+        if (this.transfers.has(key)) continue;
+        try {
+          this.o.onWaited?.((now - w.at) / 1000);
+        } catch {
+          // A counter must never stop a transfer.
+        }
+        this.startTransfer(w.req, w.client, key).catch((err: unknown) => {
+          this.o.logger.error({ file: w.req.filename, client: key, err: (err as Error).message }, 'tftp request failed');
+          this.refuse(w.client, w.req.filename, ErrorCode.NOT_DEFINED, 'internal error');
+        });
+      }
+    });
   }
 
   private async startTransfer(req: RequestPacket, client: TftpClient, key: string): Promise<void> {
