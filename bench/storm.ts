@@ -54,8 +54,11 @@ const peerWanted = !adminRun && process.env.STORM_BENCH_PEER !== '0';
 const missing = peerWanted ? peerMissing() : null;
 if (missing) results.nonDefault(`peer not run: ${missing}`);
 
+type Server = 'provisiond' | 'provisiond-unpaced' | 'peer';
+const LABEL: Record<Server, string> = { provisiond: 'provisiond', 'provisiond-unpaced': 'provisiond, `http.maxTransfers: 0`', peer: 'dnsmasq + nginx' };
+
 interface Run {
-  server: string;
+  server: Server;
   nodes: number;
   report: StormReport;
   lost: NodeResult[];
@@ -67,12 +70,12 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const runs: Run[] = [];
 let macBlock = 0;
 
-async function storm(server: 'provisiond' | 'peer', nodes: number): Promise<Run> {
+async function storm(server: Server, nodes: number): Promise<Run> {
   const dir = tempDir('pvd-bench-storm-');
   const lab = StormLab.create(nodes, dir);
   try {
-    console.log(`storm: ${nodes} nodes against ${server === 'peer' ? 'dnsmasq + nginx' : 'provisiond'}: preparing`);
-    const p = await startProvisiond(lab, dir, files, { http: HTTP_CONFIG });
+    console.log(`storm: ${nodes} nodes against ${LABEL[server]}: preparing`);
+    const p = await startProvisiond(lab, dir, files, { http: server === 'provisiond-unpaced' ? 'maxTransfers: 0' : HTTP_CONFIG });
     let pids: () => number[];
     let stop: () => Promise<unknown>;
     if (server === 'peer') {
@@ -91,14 +94,14 @@ async function storm(server: 'provisiond' | 'peer', nodes: number): Promise<Run>
     );
     const usage = meter.stop();
     let pacing: string | undefined;
-    if (server === 'provisiond') {
+    if (server !== 'peer') {
       const text = await p.metrics().catch(() => '');
       pacing = pacingFrom(text);
       // The whole scrape and the kernel's UDP counters, for whoever digs into a run.
       if (process.env.STORM_BENCH_DUMP) {
         const udp = await lab.lab.run(lab.serverNs, 'nstat', ['-az', 'UdpRcvbufErrors', 'UdpInErrors', 'UdpInDatagrams', 'TcpExtListenDrops', 'TcpExtListenOverflows']).catch(() => '');
         const clientUdp = await lab.lab.run(lab.clientNs, 'nstat', ['-az', 'UdpRcvbufErrors', 'UdpInErrors', 'UdpInDatagrams', 'TcpExtListenDrops']).catch(() => '');
-        writeFileSync(`${process.env.STORM_BENCH_DUMP}-${nodes}.txt`, `server:\n${udp}\nclients:\n${clientUdp}\n${text}`);
+        writeFileSync(`${process.env.STORM_BENCH_DUMP}-${server}-${nodes}.txt`, `server:\n${udp}\nclients:\n${clientUdp}\n${text}`);
       }
     }
     await stop();
@@ -121,7 +124,7 @@ function pacingFrom(metrics: string): string | undefined {
 
 function print(r: Run): void {
   const { report } = r;
-  console.log(`storm: ${r.server}, ${r.nodes} nodes: ${report.ready} ready, ${report.failed} lost, last ready after ${s(report.wallMs)}`);
+  console.log(`storm: ${LABEL[r.server]}, ${r.nodes} nodes: ${report.ready} ready, ${report.failed} lost, last ready after ${s(report.wallMs)}`);
   console.log(`  boot p50 ${s(report.boot.p50)}, p99 ${s(report.boot.p99)}; server CPU ${r.usage.cpuSeconds.toFixed(1)} s (${((r.usage.cpuSeconds / (report.wallMs / 1000)) * 50).toFixed(0)}% of 2 cores), peak RSS ${r.usage.peakRssMiB} MiB`);
   for (const p of PHASES) console.log(`  ${p.padEnd(12)} p50 ${s(report.phases[p]!.p50).padStart(7)}  p99 ${s(report.phases[p]!.p99).padStart(7)}  (${report.phases[p]!.n} nodes)`);
   console.log(`  simulator event-loop delay p99 ${report.simulatorLag.p99.toFixed(0)} ms, max ${report.simulatorLag.max.toFixed(0)} ms`);
@@ -132,6 +135,8 @@ function print(r: Run): void {
 }
 
 for (const n of sizes) runs.push(await storm('provisiond', n));
+// What the pacing costs (or saves): the first size again without it.
+if (!adminRun && !HTTP_CONFIG) runs.push(await storm('provisiond-unpaced', sizes[0]!));
 if (peerWanted && !missing) runs.push(await storm('peer', sizes[0]!));
 if (adminRun) process.exit(runs.every((r) => r.report.failed === 0) ? 0 : 1);
 
@@ -164,7 +169,7 @@ results.write({
     { title: 'server CPU, peak RSS', align: 'right' },
   ],
   rows: runs.map((r) => [
-    r.server === 'peer' ? 'dnsmasq + nginx' : 'provisiond',
+    LABEL[r.server],
     r.nodes.toLocaleString('en'),
     r.report.failed === 0 ? s(r.report.wallMs) : `(${s(r.report.wallMs)})`,
     lostCell(r),
@@ -176,10 +181,10 @@ results.write({
     ...(ours && peer
       ? [`Ratio at ${ours.nodes.toLocaleString('en')} nodes (peer's time / ours; > 1: provisiond is quicker): **${(peer.report.wallMs / ours.report.wallMs).toFixed(2)}x**; lost: provisiond ${ours.report.failed}, peer ${peer.report.failed}.`]
       : []),
-    ...runs.filter((r) => r.pacing).map((r) => `provisiond, ${r.nodes.toLocaleString('en')} nodes: ${r.pacing}.`),
+    ...runs.filter((r) => r.pacing).map((r) => `${LABEL[r.server]}, ${r.nodes.toLocaleString('en')} nodes: ${r.pacing}; DHCP resends ${r.report.retransmits.dhcp}, stage-1/getfile retries ${r.report.retransmits.httpRetries}, the simulator's event-loop delay p99 ${r.report.simulatorLag.p99.toFixed(0)} ms.`),
     ...runs.map(
       (r) =>
-        `${r.server === 'peer' ? 'peer' : 'provisiond'}, ${r.nodes.toLocaleString('en')} nodes, per phase p50/p99: ` +
+        `${LABEL[r.server]}, ${r.nodes.toLocaleString('en')} nodes, per phase p50/p99: ` +
         PHASES.map((p) => `${p} ${s(r.report.phases[p]!.p50)}/${s(r.report.phases[p]!.p99)}`).join(', ') +
         `; retransmits DHCP ${r.report.retransmits.dhcp}, TFTP ${r.report.retransmits.tftp}, HTTP retries ${r.report.retransmits.httpRetries}.`,
     ),

@@ -94,6 +94,13 @@ class NodeLost extends Error {
   }
 }
 
+/**
+ * iPXE's `kernel` and `initrd` have no timeout of their own (`imgfetch --timeout` is not used by the
+ * script): a held request waits, TCP keeps the connection. Ten minutes here, so that a hung server
+ * still ends the run.
+ */
+const IPXE_TIMEOUT_MS = 600_000;
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
@@ -277,7 +284,7 @@ async function bootNode(hub: UdpSide, mac: Buffer): Promise<NodeResult> {
     if (!/^https?:/.test(scriptUrl)) throw new NodeLost('ipxe', `boot file ${scriptUrl} is not an HTTP URL`);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      const script = await httpGet(scriptUrl, ack2.yiaddr, { agent, keep: true, timeoutMs: 60_000 }).catch((e: Error) => {
+      const script = await httpGet(scriptUrl, ack2.yiaddr, { agent, keep: true, timeoutMs: IPXE_TIMEOUT_MS }).catch((e: Error) => {
         throw new NodeLost('ipxe', `iPXE script: ${e.message}`);
       });
       if (script.status !== 200) throw new NodeLost('ipxe', `iPXE script: HTTP ${script.status}`);
@@ -290,7 +297,7 @@ async function bootNode(hub: UdpSide, mac: Buffer): Promise<NodeResult> {
       if (!kernel || !initrd) throw new NodeLost('stage1', 'the iPXE script names no kernel or initrd');
       for (const url of [kernel, initrd]) {
         // iPXE has no retry: a failed `kernel` or `initrd` goes to `:failed` and the node is lost.
-        const got = await httpGet(url, ack2.yiaddr, { agent, timeoutMs: 60_000 }).catch((e: Error) => {
+        const got = await httpGet(url, ack2.yiaddr, { agent, timeoutMs: IPXE_TIMEOUT_MS }).catch((e: Error) => {
           throw new NodeLost('stage1', `${url.split('/').pop()}: ${e.message}`);
         });
         if (got.status !== 200) throw new NodeLost('stage1', `${url.split('/').pop()}: HTTP ${got.status}`);
