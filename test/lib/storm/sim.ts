@@ -27,6 +27,7 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { BulkConnection, type BulkAnswer } from './bulk.js';
 import { Worker } from 'node:worker_threads';
 import type { UdpAnswer, UdpRequest } from './udp-worker.js';
 import { BOOTREQUEST, MessageType, Opt } from '../../../src/protocol/dhcp/constants.js';
@@ -220,9 +221,9 @@ interface HttpAnswer {
 }
 
 /** One GET from `local`; the body kept when `keep`. Rejects on a connection error or a stall of `timeoutMs`. */
-function httpGet(url: string, local: string, opts: { agent?: http.Agent | false; headers?: Record<string, string>; keep?: boolean; timeoutMs: number }): Promise<HttpAnswer> {
+function httpGet(url: string, local: string, opts: { headers?: Record<string, string>; keep?: boolean; timeoutMs: number }): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { localAddress: local, agent: opts.agent ?? false, headers: opts.headers }, (res) => {
+    const req = http.get(url, { localAddress: local, agent: false, headers: opts.headers }, (res) => {
       const chunks: Buffer[] = [];
       let bytes = 0;
       res.on('data', (c: Buffer) => {
@@ -282,29 +283,45 @@ async function bootNode(hub: UdpSide, mac: Buffer): Promise<NodeResult> {
     const ack2 = await dora(hub, mac, { options: ipxeOpts, schedule: [1000, 2000, 4000, 8000], broadcast: true }, 'ipxe', r);
     const scriptUrl = ack2.file.replace('${mac}', m).replace('${net0/mac}', m);
     if (!/^https?:/.test(scriptUrl)) throw new NodeLost('ipxe', `boot file ${scriptUrl} is not an HTTP URL`);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const script = await httpGet(scriptUrl, ack2.yiaddr, { keep: true, timeoutMs: IPXE_TIMEOUT_MS }).catch((e: Error) => {
+      throw new NodeLost('ipxe', `iPXE script: ${e.message}`);
+    });
+    if (script.status !== 200) throw new NodeLost('ipxe', `iPXE script: HTTP ${script.status}`);
+    r.bytes += script.bytes;
+    const text = script.body!.toString();
+    done('ipxe');
+    current = 'stage1';
+    const kernel = /^kernel\s+(\S+)/m.exec(text)?.[1];
+    const initrd = /^initrd\s+(\S+)/m.exec(text)?.[1];
+    if (!kernel || !initrd) throw new NodeLost('stage1', 'the iPXE script names no kernel or initrd');
+    // Both on one keep-alive connection, as iPXE's connection pool does; iPXE sends a request again
+    // on a new connection when a pooled one turns out closed, and otherwise has no retry: a failed
+    // `kernel` or `initrd` goes to `:failed` and the node is lost.
+    let conn: BulkConnection | null = null;
     try {
-      const script = await httpGet(scriptUrl, ack2.yiaddr, { agent, keep: true, timeoutMs: IPXE_TIMEOUT_MS }).catch((e: Error) => {
-        throw new NodeLost('ipxe', `iPXE script: ${e.message}`);
-      });
-      if (script.status !== 200) throw new NodeLost('ipxe', `iPXE script: HTTP ${script.status}`);
-      r.bytes += script.bytes;
-      const text = script.body!.toString();
-      done('ipxe');
-      current = 'stage1';
-      const kernel = /^kernel\s+(\S+)/m.exec(text)?.[1];
-      const initrd = /^initrd\s+(\S+)/m.exec(text)?.[1];
-      if (!kernel || !initrd) throw new NodeLost('stage1', 'the iPXE script names no kernel or initrd');
       for (const url of [kernel, initrd]) {
-        // iPXE has no retry: a failed `kernel` or `initrd` goes to `:failed` and the node is lost.
-        const got = await httpGet(url, ack2.yiaddr, { agent, timeoutMs: IPXE_TIMEOUT_MS }).catch((e: Error) => {
-          throw new NodeLost('stage1', `${url.split('/').pop()}: ${e.message}`);
-        });
-        if (got.status !== 200) throw new NodeLost('stage1', `${url.split('/').pop()}: HTTP ${got.status}`);
+        const u = new URL(url);
+        const fetchOnce = async (): Promise<BulkAnswer> => {
+          if (!conn?.alive) conn = await BulkConnection.open(u.hostname, Number(u.port || 80), ack2.yiaddr, IPXE_TIMEOUT_MS);
+          return conn.get(u.host, u.pathname + u.search);
+        };
+        const got = await fetchOnce()
+          .catch(async (e: Error) => {
+            if (!conn?.used) throw e;
+            conn.close();
+            conn = null;
+            r.httpRetries++;
+            r.retryReasons.push(`stage1: pooled connection closed (${e.message}): sent again`);
+            return fetchOnce();
+          })
+          .catch((e: Error) => {
+            throw new NodeLost('stage1', `${u.pathname.split('/').pop()}: ${e.message}`);
+          });
+        if (got.status !== 200) throw new NodeLost('stage1', `${u.pathname.split('/').pop()}: HTTP ${got.status}`);
         r.bytes += got.bytes;
       }
     } finally {
-      agent.destroy();
+      (conn as BulkConnection | null)?.close();
     }
     done('stage1');
     // 4. The stage-1: udhcpc and the init nodescript, attempts with a doubling wait.
@@ -368,7 +385,9 @@ async function bootNode(hub: UdpSide, mac: Buffer): Promise<NodeResult> {
       try {
         const sum = await httpGet(`${imageUrl}.sha256`, me2, { headers: auth, timeoutMs: 30_000 });
         if (sum.status !== 200 && sum.status !== 404) throw new Error(`sha256: HTTP ${sum.status}`);
-        const img = await httpGet(imageUrl, me2, { headers: auth, timeoutMs: 900_000 });
+        const u = new URL(imageUrl);
+        const c = await BulkConnection.open(u.hostname, Number(u.port || 80), me2, 900_000);
+        const img = await c.get(u.host, u.pathname, auth).finally(() => c.close());
         if (img.status !== 200) throw new Error(`image: HTTP ${img.status}`);
         r.bytes += img.bytes + sum.bytes;
         break;
