@@ -181,6 +181,19 @@ results.write({
     ...(ours && peer
       ? [`Ratio at ${ours.nodes.toLocaleString('en')} nodes (peer's time / ours; > 1: provisiond is quicker): **${(peer.report.wallMs / ours.report.wallMs).toFixed(2)}x**; lost: provisiond ${ours.report.failed}, peer ${peer.report.failed}.`]
       : []),
+    ...(() => {
+      const paced = runs.find((r) => r.server === 'provisiond' && r.nodes === sizes[0]);
+      const unpaced = runs.find((r) => r.server === 'provisiond-unpaced');
+      return paced && unpaced
+        ? [
+            `What the pacing costs: at ${paced.nodes.toLocaleString('en')} nodes all ready after ${s(paced.report.wallMs)} with it, ${s(unpaced.report.wallMs)} without; ` +
+              `the master's peak memory ${paced.usage.peakRssMiB} MiB with it, ${unpaced.usage.peakRssMiB} MiB without (transfers past the 64 sendfile threads are read into Node).`,
+          ]
+        : [];
+    })(),
+    ...(peer
+      ? ['The peer does less per node: its init script is a static file (provisiond runs the shipped nodescripts on the master for every node), and it keeps no registry, timeline or node credentials.']
+      : []),
     ...runs.filter((r) => r.pacing).map((r) => `${LABEL[r.server]}, ${r.nodes.toLocaleString('en')} nodes: ${r.pacing}; DHCP resends ${r.report.retransmits.dhcp}, stage-1/getfile retries ${r.report.retransmits.httpRetries}, the simulator's event-loop delay p99 ${r.report.simulatorLag.p99.toFixed(0)} ms.`),
     ...runs.map(
       (r) =>
