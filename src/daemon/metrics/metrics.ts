@@ -239,6 +239,10 @@ export class DaemonMetrics {
     for (const reason of ['aborted', 'timeout', 'error']) this.tftpFailed.inc({ reason }, 0);
     for (const reason of ['not-found', 'refused']) this.tftpRefused.inc({ reason }, 0);
     for (const reason of ['malformed', 'unexpected', 'duplicate', 'superseded', 'busy', 'expired', 'stray']) this.tftpIgnored.inc({ reason }, 0);
+    for (const resource of ['transfer', 'tftp']) {
+      this.admissionWaits.inc({ resource }, 0);
+      this.admissionWait.zero({ resource });
+    }
     for (const status of ['400', '408', '431']) this.httpMalformed.inc({ status }, 0);
     for (const outcome of PERCEUS_OUTCOMES) this.perceusRequests.inc({ outcome }, 0);
     for (const reason of ['exit', 'signal', 'timeout', 'output-limit', 'unreadable']) this.scriptFailures.inc({ reason }, 0);
