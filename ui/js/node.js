@@ -1,7 +1,7 @@
 // A node's page: every setting with where it comes from, attributes, the verdict, the image it
 // runs against the current one, the boot timeline as a picture (a horizontal time line, one lane per
 // source, failures in red with their message) and as a table, the power state with buttons, and
-// reload with its live phases; the serial console below. Kept live from the event stream.
+// reload or deploy (another VNFS) with its live phases; the serial console below. Kept live from the event stream.
 import { ago, api, can, h, subscribe } from './api.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -136,6 +136,16 @@ export function mount(root, param) {
       powerCard.append(
         h('div', { class: 'toolbar', id: 'node-actions' }, act('on', 'power', { action: 'on' }), act('off', 'power', { action: 'off' }), act('shutdown', 'power', { action: 'shutdown' }), act('reset', 'power', { action: 'reset' }), act('cycle', 'power', { action: 'cycle' }), act('reload', 'reload', {})),
       );
+      // Deploy: another VNFS, set then booted and followed to ready on it, phase by phase.
+      const pick = h('select', { id: 'deploy-vnfs', 'aria-label': 'VNFS to deploy' });
+      const go = h('button', { type: 'button', 'data-action': 'deploy', disabled: true, onclick: () => run('deploy', { vnfs: pick.value }, task) }, 'deploy');
+      powerCard.append(h('div', { class: 'toolbar', id: 'deploy' }, pick, go));
+      api('GET', '/vnfs', undefined, abort)
+        .then(({ items }) => {
+          pick.replaceChildren(...items.map((v) => h('option', { value: v.name, selected: v.name === node?.vnfs ? true : undefined }, v.imageBytes === null ? `${v.name} (not built)` : v.name)));
+          go.disabled = items.length === 0;
+        })
+        .catch(() => {});
     }
     powerCard.append(task);
     try {
@@ -147,7 +157,7 @@ export function mount(root, param) {
   }
 
   async function run(path, body, line) {
-    line.textContent = `${path} ${body.action ?? ''}...`;
+    line.textContent = `${path} ${body.action ?? body.vnfs ?? ''}...`;
     try {
       const t = await api('POST', `/nodes/${encodeURIComponent(name)}/${path}`, body);
       watched = t.id;

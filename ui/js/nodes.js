@@ -53,6 +53,13 @@ export function mount(root, queryText = '') {
       act('power cycle', { action: 'cycle' }, '/power'),
       act('reload', {}, '/reload'),
     );
+    // Deploy a VNFS on the selected nodes.
+    const pick = h('select', { id: 'deploy-vnfs', 'aria-label': 'VNFS to deploy' });
+    const go = h('button', { type: 'button', 'data-action': 'deploy', onclick: () => run('/deploy', { vnfs: pick.value }) }, 'deploy');
+    actions.append(pick, go);
+    api('GET', '/vnfs')
+      .then(({ items }) => pick.replaceChildren(...items.map((v) => h('option', { value: v.name }, v.name))))
+      .catch(() => {});
   }
   const all = h('input', { type: 'checkbox', 'aria-label': 'select every node shown', onchange: () => { if (all.checked) for (const n of rows) selected.add(n.name); else selected.clear(); draw(); } });
   const head = h('tr', {}, h('th', {}, all), COLUMNS.map(([k, label]) => h('th', { 'data-sort': k, onclick: () => sortBy(k) }, label)));
@@ -163,7 +170,7 @@ export function mount(root, queryText = '') {
 
   async function run(path, body) {
     const nodes = [...selected];
-    taskLine.textContent = `${path.slice(1)} ${body.action ?? ''} on ${nodes.length} nodes...`;
+    taskLine.textContent = `${path.slice(1)} ${body.action ?? body.vnfs ?? ''} on ${nodes.length} nodes...`;
     try {
       const task = await api('POST', path, { ...body, nodes });
       taskLine.replaceChildren('task ', h('code', { 'data-task': task.id }, task.id), ` ${task.action}: ${task.status}`);
