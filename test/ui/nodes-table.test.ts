@@ -66,7 +66,7 @@ t.test('10,000 nodes: render, filter, sort, live row, selection by role', async 
   t.match(await page.locator('tr[data-node="n02000"]').textContent(), /127\.0\.0\.1/, 'and the address it came from');
 
   // Select two nodes; the operator's power buttons act on them through the API.
-  t.equal(await page.locator('#actions button').count(), 5, 'an operator gets power and reload buttons');
+  t.equal(await page.locator('#actions button').count(), 6, 'an operator gets power, reload and deploy buttons');
   t.ok(await page.locator('#actions button[data-action="power on"]').isDisabled(), 'disabled while nothing is selected');
   await page.check('tr[data-node="n02000"] input[type=checkbox]');
   await page.check('tr[data-node="n01999"] input[type=checkbox]');
