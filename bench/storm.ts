@@ -18,6 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { REPO } from '../test/lib/paths.js';
 import { tempDir } from '../test/lib/cleanup.js';
+import { parsePromText, sumOf } from '../test/lib/prom-text.js';
 import { ProcessMeter, processTree, StormLab, type ProcessUsage } from '../test/lib/storm/lab.js';
 import { peerMissing, startPeer, startProvisiond } from '../test/lib/storm/servers.js';
 import { PHASES, type NodeResult, type StormReport } from '../test/lib/storm/sim.js';
@@ -113,13 +114,11 @@ async function storm(server: Server, nodes: number): Promise<Run> {
   }
 }
 
-/** What admission control did, from the metrics (provisiond_admission_* when present). */
+/** What admission control did, from the metrics (provisiond_admission_*, every resource). */
 function pacingFrom(metrics: string): string | undefined {
-  const waited = /^provisiond_admission_waits_total\{[^}]*\} (\d+)/gm;
-  let n = 0;
-  for (const m of metrics.matchAll(waited)) n += Number(m[1]);
-  const sum = [...metrics.matchAll(/^provisiond_admission_wait_seconds_sum\{[^}]*\} ([\d.e+-]+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
-  return metrics ? `${n} requests waited for a slot, ${sum.toFixed(1)} s in all` : undefined;
+  if (!metrics) return undefined;
+  const m = parsePromText(metrics);
+  return `${sumOf(m, 'provisiond_admission_waits_total')} requests waited for a slot, ${sumOf(m, 'provisiond_admission_wait_seconds_sum').toFixed(1)} s in all`;
 }
 
 function print(r: Run): void {

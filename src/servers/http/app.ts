@@ -37,7 +37,7 @@ export interface AppState {
  * client's request is held, its connection open with no idle timeout, and served in arrival order
  * (iPXE and busybox wget wait for the answer; a refusal would lose an iPXE download, which it does
  * not retry). Null when the file is small or no limit is set, `gone` when the client left while
- * waiting; the slot is released when the response ends or the client goes away.
+ * waiting; the caller releases the slot once its response ended or was cut.
  */
 async function admit(state: AppState, req: Request, res: Response, file: string, priority: 0 | 1): Promise<Slot | null | 'gone'> {
   if (state.transfers.limit === 0) return null;
@@ -66,7 +66,6 @@ async function admit(state: AppState, req: Request, res: Response, file: string,
   }
   res.off('close', onClose);
   req.socket.off('end', onClose);
-  res.once('close', () => slot.release());
   return slot;
 }
 

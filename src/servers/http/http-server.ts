@@ -37,12 +37,12 @@ export class HttpServer {
     return this.#state.sendfile !== null;
   }
 
-  /** Checksums of served files (the daemon drops entries when a VNFS tree changes). */
   /** Transfer slots held and waited for (admission control). */
   get transfers(): { active: number; waiting: number } {
     return { active: this.#state.transfers.active, waiting: this.#state.transfers.waiting };
   }
 
+  /** Checksums of served files (the daemon drops entries when a VNFS tree changes). */
   get checksums(): ChecksumCache {
     return this.#state.checksums;
   }

@@ -30,8 +30,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { BulkConnection, type BulkAnswer } from './bulk.js';
 import { Worker } from 'node:worker_threads';
 import type { UdpAnswer, UdpRequest } from './udp-worker.js';
-import { BOOTREQUEST, MessageType, Opt } from '../../../src/protocol/dhcp/constants.js';
-import { BROADCAST_FLAG, decodePacket, emptyPacket, encodePacket, type DhcpPacket } from '../../../src/protocol/dhcp/packet.js';
+import { MessageType, Opt } from '../../../src/protocol/dhcp/constants.js';
+import { decodePacket, encodePacket, type DhcpPacket } from '../../../src/protocol/dhcp/packet.js';
+import { clientPacket, type ClientSpec } from '../../dhcp/packets.js';
 import { getIpOption, getMessageType, getStringOption } from '../../../src/protocol/dhcp/options.js';
 
 export const PHASES = ['dhcp', 'loader', 'ipxe', 'stage1', 'dhcp2', 'nodescripts', 'image', 'ready'] as const;
@@ -164,43 +165,20 @@ class UdpSide {
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
-interface DhcpClientKind {
-  options: Map<number, Buffer>;
-  schedule: number[];
-  broadcast: boolean;
-}
+/** What one client (PXE ROM, iPXE, udhcpc) puts in its packets; the MAC, type and transaction are dora's. */
+type ClientFields = Omit<ClientSpec, 'mac' | 'type' | 'xid' | 'requested' | 'serverId'>;
 
-const PARAMS = Buffer.from([1, 3, 6, 12, 15, 17, 28, 42, 43, 54, 60, 66, 67, 119, 128, 129, 130, 131, 132, 133, 134, 135, 175, 203]);
-const PXE_CLASS = Buffer.from('PXEClient:Arch:00000:UNDI:002001');
-
-function pxeOptions(uuid: Buffer): Map<number, Buffer> {
-  return new Map<number, Buffer>([
-    [Opt.VENDOR_CLASS, PXE_CLASS],
-    [93, Buffer.from([0, 0])],
-    [94, Buffer.from([1, 2, 1])],
-    [97, Buffer.concat([Buffer.from([0]), uuid])],
-    [55, PARAMS],
-  ]);
-}
-
-/** DISCOVER -> OFFER -> REQUEST -> ACK. Returns the ACK; a NAK restarts once, then the node is lost. */
-async function dora(hub: UdpSide, mac: Buffer, kind: DhcpClientKind, phase: Phase, stats: NodeResult): Promise<DhcpPacket> {
+/**
+ * DISCOVER -> OFFER -> REQUEST -> ACK with the packets of test/dhcp/packets.ts (broadcast flag set).
+ * Returns the ACK; a NAK restarts once, then the node is lost.
+ */
+async function dora(hub: UdpSide, mac: string, client: ClientFields, schedule: number[], phase: Phase, stats: NodeResult): Promise<DhcpPacket> {
   for (let round = 0; round < 2; round++) {
     const xid = randomBytes(4).readUInt32BE(0);
-    const discover = emptyPacket();
-    Object.assign(discover, { op: BOOTREQUEST, xid, chaddr: mac, flags: kind.broadcast ? BROADCAST_FLAG : 0 });
-    discover.options = new Map(kind.options);
-    discover.options.set(53, Buffer.from([MessageType.DISCOVER]));
-    const offer = await hub.exchange(discover, [MessageType.OFFER], kind.schedule, stats);
+    const offer = await hub.exchange(clientPacket({ ...client, mac, type: MessageType.DISCOVER, xid }), [MessageType.OFFER], schedule, stats);
     if (!offer) throw new NodeLost(phase, 'no DHCP offer');
-    const server = getIpOption(offer, 54);
-    const request = emptyPacket();
-    Object.assign(request, { op: BOOTREQUEST, xid, chaddr: mac, flags: discover.flags, secs: 1 });
-    request.options = new Map(kind.options);
-    request.options.set(53, Buffer.from([MessageType.REQUEST]));
-    request.options.set(50, ipBuf(offer.yiaddr));
-    if (server) request.options.set(54, ipBuf(server));
-    const ack = await hub.exchange(request, [MessageType.ACK, MessageType.NAK], kind.schedule, stats);
+    const request = clientPacket({ ...client, mac, type: MessageType.REQUEST, xid, requested: offer.yiaddr, serverId: getIpOption(offer, Opt.SERVER_ID) ?? undefined });
+    const ack = await hub.exchange(request, [MessageType.ACK, MessageType.NAK], schedule, stats);
     if (!ack) throw new NodeLost(phase, 'no DHCP ack');
     if (getMessageType(ack) === MessageType.ACK) {
       // The boot file: the `file` field, else option 67, else what the offer said.
@@ -211,8 +189,6 @@ async function dora(hub: UdpSide, mac: Buffer, kind: DhcpClientKind, phase: Phas
   }
   throw new NodeLost(phase, 'DHCP NAK twice');
 }
-
-const ipBuf = (ip: string) => Buffer.from(ip.split('.').map(Number));
 
 interface HttpAnswer {
   status: number;
@@ -243,16 +219,14 @@ const shellValue = (script: string, name: string): string | null => {
   return m ? m[1]! : null;
 };
 
-function macOf(prefix: string, i: number): Buffer {
-  const hex = `${prefix.replace(/:/g, '')}${(i + 1).toString(16).padStart(6, '0')}`;
-  return Buffer.from(hex, 'hex');
+/** The `i`th simulated MAC: `prefix` (three octets) then i + 1 in the last three, lowercase with colons. */
+function macOf(prefix: string, i: number): string {
+  const hex = (i + 1).toString(16).padStart(6, '0');
+  return `${prefix}:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4)}`;
 }
 
-const macText = (mac: Buffer) => [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
-
 /** One node's boot, power-on to its first ready check-in. */
-async function bootNode(hub: UdpSide, mac: Buffer): Promise<NodeResult> {
-  const m = macText(mac);
+async function bootNode(hub: UdpSide, m: string): Promise<NodeResult> {
   const r: NodeResult = { mac: m, ok: false, phases: {}, dhcpRetransmits: 0, tftpRetransmits: 0, httpRetries: 0, retryReasons: [], bytes: 0 };
   const began = performance.now();
   let mark = began;
@@ -263,10 +237,10 @@ async function bootNode(hub: UdpSide, mac: Buffer): Promise<NodeResult> {
   };
   let current: Phase = 'dhcp';
   try {
-    const uuid = randomBytes(16);
+    const pxe: ClientFields = { vendorClass: 'PXEClient:Arch:00000:UNDI:002001', arch: 0, uuid: randomBytes(16).toString('hex') };
     // 1. The PXE ROM.
     current = 'dhcp';
-    const ack1 = await dora(hub, mac, { options: pxeOptions(uuid), schedule: [4000, 8000, 16000, 32000], broadcast: true }, 'dhcp', r);
+    const ack1 = await dora(hub, m, pxe, [4000, 8000, 16000, 32000], 'dhcp', r);
     const me = ack1.yiaddr;
     const tftpServer = ack1.siaddr !== '0.0.0.0' ? ack1.siaddr : getIpOption(ack1, 54)!;
     done('dhcp');
@@ -277,10 +251,7 @@ async function bootNode(hub: UdpSide, mac: Buffer): Promise<NodeResult> {
     done('loader');
     // 3. iPXE: its DHCP, its script, the stage-1.
     current = 'ipxe';
-    const ipxeOpts = pxeOptions(uuid);
-    ipxeOpts.set(77, Buffer.from('iPXE'));
-    ipxeOpts.set(175, Buffer.from([19, 1, 1, 21, 1, 1, 24, 1, 1]));
-    const ack2 = await dora(hub, mac, { options: ipxeOpts, schedule: [1000, 2000, 4000, 8000], broadcast: true }, 'ipxe', r);
+    const ack2 = await dora(hub, m, { ...pxe, userClass: 'iPXE' }, [1000, 2000, 4000, 8000], 'ipxe', r);
     const scriptUrl = ack2.file.replace('${mac}', m).replace('${net0/mac}', m);
     if (!/^https?:/.test(scriptUrl)) throw new NodeLost('ipxe', `boot file ${scriptUrl} is not an HTTP URL`);
     const script = await httpGet(scriptUrl, ack2.yiaddr, { keep: true, timeoutMs: IPXE_TIMEOUT_MS }).catch((e: Error) => {
@@ -334,13 +305,7 @@ async function bootNode(hub: UdpSide, mac: Buffer): Promise<NodeResult> {
       try {
         current = 'dhcp2';
         if (!me2) {
-          const ack3 = await dora(
-            hub,
-            mac,
-            { options: new Map([[60, Buffer.from('provisiond')], [55, Buffer.from([1, 3, 6, 12, 15, 28, 42, 54])]]), schedule: [3000, 3000, 3000, 3000], broadcast: true },
-            'dhcp2',
-            r,
-          );
+          const ack3 = await dora(hub, m, { vendorClass: 'provisiond' }, [3000, 3000, 3000, 3000], 'dhcp2', r);
           me2 = ack3.yiaddr;
           master = `http://${getIpOption(ack3, 54)}:${new URL(scriptUrl).port || 80}`;
           done('dhcp2');
@@ -451,7 +416,7 @@ export async function simulateStorm(opts: SimOptions): Promise<{ report: StormRe
     if (timedOut) {
       const seen = new Set(results.map((r) => r.mac));
       for (let i = 0; i < opts.nodes; i++) {
-        const m = macText(macOf(opts.macPrefix, i));
+        const m = macOf(opts.macPrefix, i);
         if (!seen.has(m)) results.push({ mac: m, ok: false, phase: 'dhcp', reason: 'not ready when the storm deadline passed', phases: {}, dhcpRetransmits: 0, tftpRetransmits: 0, httpRetries: 0, retryReasons: [], bytes: 0 });
       }
       last = performance.now();
