@@ -53,8 +53,17 @@ function writeResults(): void {
 
 const dir = mkdtempSync(join(tmpdir(), 'pvd-bench-http-'));
 const children: ChildProcess[] = [];
+/** Process groups to kill at the end: nginx's master and its workers (a killed master leaves them running). */
+const groups: number[] = [];
 const cleanup = () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const g of groups) {
+    try {
+      process.kill(-g, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
   rmSync(dir, { recursive: true, force: true });
 };
 process.on('exit', cleanup);
@@ -91,7 +100,7 @@ async function startProvisiond(port: number, sendfile = true): Promise<void> {
   const config = join(dir, `provisiond-${port}.yaml`);
   writeFileSync(
     config,
-    `statedir: ${dir}\nmaster: 127.0.0.1\nlog: { level: warn, format: json }\nhttp:\n  listen: 127.0.0.1\n  port: ${port}\n  maxScriptRequestsPerAddress: ${NODES * 2}\n  sendfile: ${sendfile}\ntftp: { enabled: false }\ndhcp: { enabled: false }\n`,
+    `statedir: ${dir}\nmaster: 127.0.0.1\nlog: { level: warn, format: json }\nhttp:\n  listen: 127.0.0.1\n  port: ${port}\n  maxScriptRequestsPerAddress: ${NODES * 2}\n  sendfile: ${sendfile}\ntftp: { enabled: false }\ndhcp: { enabled: false }\napi: { enabled: false }\n`,
   );
   const daemon = await ServeProcess.start({ configPath: config, readyUrl: `http://127.0.0.1:${port}/healthz`, timeoutMs: 20_000 });
   children.push(daemon.child);
@@ -105,8 +114,8 @@ async function startNginx(port: number): Promise<void> {
     conf,
     `daemon off;\nworker_processes auto;\npid ${dir}/nginx.pid;\nerror_log ${dir}/nginx-error.log;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n  client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};\n  server { listen 127.0.0.1:${port}; root ${dir}; }\n}\n`,
   );
-  const child = spawn(NGINX!, ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(child);
+  const child = spawn(NGINX!, ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+  groups.push(child.pid!);
   await waitHttp(port, '/files/small.bin');
 }
 
@@ -179,7 +188,7 @@ async function curlMany(port: number, path: string, n: number): Promise<number> 
         const c = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{size_download}', `http://127.0.0.1:${port}${path}`], { stdio: ['ignore', 'pipe', 'inherit'] });
         let out = '';
         c.stdout.on('data', (d) => (out += d));
-        c.on('exit', () => (Number(out) === MB * 1024 * 1024 ? resolve() : reject(new Error(`short download: ${out}`))));
+        c.on('close', (code) => (Number(out) === MB * 1024 * 1024 ? resolve() : reject(new Error(`short download from ${port}${path}: ${out} (curl exit ${code})`))));
       }),
     ),
   );

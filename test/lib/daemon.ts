@@ -146,9 +146,13 @@ export class ServeProcess {
   private async ready(): Promise<void> {
     const { readyUrl, timeoutMs = 60_000 } = this.opts;
     const end = Date.now() + timeoutMs;
-    const where = this.opts.logFile ? `; see ${this.opts.logFile}` : `: ${this.lines.map((l) => l.msg).join(' | ')}`;
+    const where = () => (this.opts.logFile ? `; see ${this.opts.logFile}` : `: ${this.lines.map((l) => l.msg).join(' | ')}`);
     while (Date.now() < end) {
-      if (!this.running) throw new Error(`provisiond serve exited (${this.exitCode}) at start${where}`);
+      if (!this.running) {
+        await this.exited;
+        await sleep(50); // the last lines of its output
+        throw new Error(`provisiond serve exited (${this.exitCode}) at start${where()}`);
+      }
       if (readyUrl) {
         if (await fetch(readyUrl, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false)) return;
       } else {
@@ -160,7 +164,7 @@ export class ServeProcess {
       }
       await sleep(readyUrl ? 100 : 25);
     }
-    throw new Error(`provisiond serve did not listen within ${timeoutMs / 1000} s${where}`);
+    throw new Error(`provisiond serve did not listen within ${timeoutMs / 1000} s${where()}`);
   }
 
   /** Sends a signal (SIGHUP reloads, SIGTERM stops). */
