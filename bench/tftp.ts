@@ -3,8 +3,10 @@
  * same run, inside a network namespace the bench creates (tftpd-hpa needs a non-loopback IPv4
  * address present). Single 64 MiB transfers at blksize 512/1468/8192/65464 (curl and atftp),
  * windowsize 4/16/64 at 1468 (atftp, vs atftpd), and 16 concurrent 16 MiB transfers at 1468 (curl).
+ * The `storm` rows: 200 and 500 PXE-ROM-like clients (TFTP_BENCH_STORM_NODES) fetch a 70 KB or a 200 KB loader
+ * at once, from provisiond's native pump, its JS engine and tftpd-hpa.
  * Needs root, curl, atftp, tftpd-hpa; atftpd is taken from its Debian package into .cache/ when
- * not installed (it conflicts with tftpd-hpa). Run: node --import tsx bench/tftp.ts [single] [window] [conc] [--runs=X] [--engine=js]
+ * not installed (it conflicts with tftpd-hpa). Run: node --import tsx bench/tftp.ts [single] [window] [conc] [storm] [--runs=X] [--engine=js]
  * (`--engine=js`: provisiond as with config `tftp.engine: js`, every transfer in Node, to compare with the native pump).
  * TFTP_BENCH_BLKSIZES (comma list) limits the single-transfer rows to those block sizes.
  * Each row also prints every run and each server's CPU seconds per run (its processes and their children).
@@ -103,8 +105,8 @@ function dropGroups(): void {
   }
 }
 
-async function startProvisiond(root: string): Promise<[port: number, pid: number | undefined]> {
-  const child = lab.spawn(NS, process.execPath, ['--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify({ root, listen: '127.0.0.1', port: 0, ...(engineJs ? { nativeMinBytes: null } : {}) })], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
+async function startProvisiond(root: string, js = engineJs): Promise<[port: number, pid: number | undefined]> {
+  const child = lab.spawn(NS, process.execPath, ['--import', 'tsx', join(repo, 'test/tftp/serve.ts'), JSON.stringify({ root, listen: '127.0.0.1', port: 0, ...(js ? { nativeMinBytes: null } : {}) })], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
@@ -147,6 +149,18 @@ async function timedParallel(n: number, cmd: string, args: (i: number) => string
 
 const MB = 1e6;
 
+/** One storm, as bench/lib/tftp-storm.ts prints it. */
+interface StormRun {
+  seconds: number;
+  p50: number;
+  p99: number;
+  failed: number;
+  firstError: string;
+  retransmits: number;
+}
+/** Nodes per storm (TFTP_BENCH_STORM_NODES, comma list). */
+const STORM_NODES = (process.env.TFTP_BENCH_STORM_NODES ?? '200,500').split(',').map(Number);
+
 /**
  * Arguments: row groups to run (`single`, `window`, `conc`; default all) and `--runs=X`, a factor on the
  * number of runs per row (e.g. 2 for a steadier figure, 0.5 for a quick look).
@@ -155,9 +169,10 @@ const argv = process.argv.slice(2);
 const runScale = Number(argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? 1);
 const engineJs = argv.includes('--engine=js');
 const named = argv.filter((a) => !a.startsWith('--'));
-const groups = new Set(named.length ? named : ['single', 'window', 'conc']);
+const ALL = ['single', 'window', 'conc', 'storm'];
+const groups = new Set(named.length ? named : ALL);
 const results = new BenchResults('tftp', { envPrefix: 'TFTP_BENCH_' });
-if (named.length > 0 && !['single', 'window', 'conc'].every((g) => groups.has(g))) results.nonDefault(`rows ${[...groups].join(', ')} only (default all)`);
+if (named.length > 0 && !ALL.every((g) => groups.has(g))) results.nonDefault(`rows ${[...groups].join(', ')} only (default all)`);
 if (runScale !== 1) results.nonDefault(`--runs=${runScale} (default 1)`);
 if (engineJs) results.nonDefault('--engine=js: every transfer in Node (default: the native pump)');
 if (process.env.TFTP_BENCH_BLKSIZES) results.nonDefault(`TFTP_BENCH_BLKSIZES=${process.env.TFTP_BENCH_BLKSIZES} (default 512,1468,8192,65464)`);
@@ -281,6 +296,55 @@ async function main() {
     const conc = (port: number) => () => timedParallel(16, 'curl', (i) => ['-s', '--tftp-blksize', '1468', '-o', `${out}.${i}`, `tftp://127.0.0.1:${port}/mid`]);
     row('16 concurrent x 16 MiB, blksize 1468', 16 * mid, await duel(more(3), { run: conc(ours), group: oursCg }, { run: conc(HPA), group: hpaCg }), 'tftpd-hpa');
   }
+  /** The storm table of bench/RESULTS.md: both engines of provisiond and tftpd-hpa, side by side. */
+  const stormTable: string[][] = [];
+  if (groups.has('storm')) {
+    // A boot storm's TFTP: hundreds of PXE ROMs fetch the same loader at once (undionly.kpxe is about
+    // 70 KB, ipxe.efi about 200 KB), blksize 1468. Provisiond with its default engine (a file this size
+    // goes to the native pump) and with `tftp.engine: js`, against tftpd-hpa.
+    const [jsPort, jsPid] = await startProvisiond(root, true);
+    const jsCg = account('provisiond-js', jsPid);
+    const servers = [
+      { name: 'native pump', port: ours, group: oursCg },
+      { name: 'js engine', port: jsPort, group: jsCg },
+      { name: 'tftpd-hpa', port: HPA, group: hpaCg },
+    ];
+    const storm = (port: number, file: string, nodes: number, bytes: number) => {
+      const [c, a] = inNs(process.execPath, ['--import', 'tsx', join(repo, 'bench/lib/tftp-storm.ts'), JSON.stringify({ server: '127.0.0.1', port, file, nodes, bytes })]);
+      return JSON.parse(execFileSync(c, a, { cwd: repo, encoding: 'utf8', timeout: 300_000 })) as StormRun;
+    };
+    for (const [file, bytes] of [['undionly', 70 * 1024], ['ipxe-efi', 200 * 1024]] as const) {
+      writeFileSync(join(root, file), randomBytes(bytes));
+      for (const nodes of STORM_NODES) {
+        const runs = more(3);
+        const best = servers.map(() => null as StormRun | null);
+        const cpu = servers.map(() => 0);
+        let failed = 0;
+        for (let i = 0; i < runs; i++) {
+          // Who goes first rotates, so a burst of load from elsewhere does not always hit the same server.
+          for (let k = 0; k < servers.length; k++) {
+            const j = (k + i) % servers.length;
+            const c0 = cpuOf(servers[j]!.group);
+            const r = storm(servers[j]!.port, file, nodes, bytes);
+            cpu[j]! += (cpuOf(servers[j]!.group) - c0) / runs;
+            failed += j === 0 ? r.failed : 0;
+            if (r.failed > 0) console.log(`  ${servers[j]!.name}: ${r.failed} of ${nodes} reads failed (${r.firstError})`);
+            if (r.failed === 0 && (!best[j] || r.seconds < best[j]!.seconds)) best[j] = r;
+          }
+          await new Promise((r) => setImmediate(r));
+        }
+        const label = `${nodes} nodes x ${bytes / 1024} KiB (${file})`;
+        const show = (r: StormRun | null) => (r ? `${r.seconds.toFixed(2)} s, p99 ${r.p99.toFixed(0)} ms` : 'failed');
+        const ratio = (a: StormRun | null, b: StormRun | null) => (a && b ? `${(b.seconds / a.seconds).toFixed(2)}x` : '-');
+        console.log(
+          `storm ${label.padEnd(34)} ${servers.map((sv, j) => `${sv.name} ${show(best[j]!)} (CPU ${cpu[j]!.toFixed(2)} s)`).join('   ')}` +
+            `   native/hpa ${ratio(best[0]!, best[2]!)}, native/js ${ratio(best[0]!, best[1]!)}`,
+        );
+        stormTable.push([label, show(best[0]!), show(best[1]!), show(best[2]!), `**${ratio(best[0]!, best[2]!)}**`, ratio(best[0]!, best[1]!), cpu.map((c) => c.toFixed(2)).join(' / ')]);
+        if (failed > 0) trouble.notOk += failed;
+      }
+    }
+  }
   const worst = Math.min(...rows.filter((r) => Number.isFinite(r[2])).map((r) => r[1] / r[2]));
   console.log(`worst ratio ${worst.toFixed(2)}x; load average at end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log(`provisiond transfers by engine: ${[...engines].map(([e, n]) => `${e} ${n}`).join(', ')}; blocks resent ${trouble.retransmits}, not ok ${trouble.notOk}`);
@@ -296,7 +360,19 @@ async function main() {
     ],
     rows: table,
     notes: [
-      `Worst ratio ${worst.toFixed(2)}x. provisiond's transfers by engine: ${[...engines].map(([e, n]) => `${e} ${n}`).join(', ')}; blocks resent ${trouble.retransmits}, transfers not ok ${trouble.notOk}.`,
+      `${rows.length ? `Worst ratio ${worst.toFixed(2)}x. ` : ''}provisiond's transfers by engine: ${[...engines].map(([e, n]) => `${e} ${n}`).join(', ')}; blocks resent ${trouble.retransmits}, transfers not ok ${trouble.notOk}.`,
+      ...(stormTable.length
+        ? [
+            `**Boot storm** (\`storm\` rows): N PXE-ROM-like clients (blksize 1468, tsize, 1/2/4/8/16 s resends; bench/lib/tftp-storm.ts, one process in the namespace) fetch one loader at once; ` +
+              `time until the last read ended and the p99 of one read, best of ${more(3)} storms per server, the servers taking turns. provisiond by default sends a file of 64 KiB or more ` +
+              `through the native pump; \`tftp.engine: js\` keeps every transfer in Node. Ratio: the other's time / the native pump's (> 1: the pump is faster).`,
+            [
+              '| storm | native pump | js engine | tftpd-hpa | ratio vs tftpd-hpa | ratio vs js | server CPU s (pump / js / hpa) |',
+              '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+              ...stormTable.map((r) => `| ${r.join(' | ')} |`),
+            ].join('\n'),
+          ]
+        : []),
     ],
   });
 }

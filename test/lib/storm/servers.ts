@@ -167,7 +167,14 @@ export async function startPeer(lab: StormLab, dir: string, provisiondStatedir: 
   return {
     pids: () => [...processTree(nginx.pid!), dnsmasq.pid!],
     stop: () => {
-      nginx.kill('SIGKILL');
+      // Its workers too: a killed master leaves them running.
+      for (const pid of processTree(nginx.pid!).reverse()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
       dnsmasq.kill('SIGKILL');
     },
   };

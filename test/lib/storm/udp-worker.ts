@@ -12,7 +12,7 @@ import dgram from 'node:dgram';
 import { parentPort } from 'node:worker_threads';
 import { decodePacket } from '../../../src/protocol/dhcp/packet.js';
 import { getMessageType } from '../../../src/protocol/dhcp/options.js';
-import { decodePacket as decodeTftp, encodePacket as encodeTftp } from '../../../src/protocol/tftp/packet.js';
+import { tftpRead } from './tftp-client.js';
 
 export type UdpRequest =
   | { id: number; op: 'dhcp'; packet: Uint8Array; xid: number; want: number[]; schedule: number[] }
@@ -71,71 +71,9 @@ async function dhcp(r: Extract<UdpRequest, { op: 'dhcp' }>): Promise<UdpAnswer> 
   return { id: r.id, retransmits, reply: null };
 }
 
-/** A TFTP read as a PXE ROM does it (blksize 1468, tsize; a lost packet resent after 1, 2, 4, 8, 16 s). */
 async function tftp(r: Extract<UdpRequest, { op: 'tftp' }>): Promise<UdpAnswer> {
-  const sock = dgram.createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind({ address: r.local, port: 0 }, () => resolve());
-  });
-  const BLK = 1468;
-  const SCHEDULE = [1000, 2000, 4000, 8000, 16000];
-  let retransmits = 0;
-  try {
-    let last = encodeTftp({ op: 'rrq', filename: r.file, mode: 'octet', options: { blksize: String(BLK), tsize: '0' } });
-    let lastPort = 69;
-    let peerPort = 0;
-    let expect = 1;
-    let blksize = 512;
-    let bytes = 0;
-    for (;;) {
-      let got: { msg: Buffer; port: number } | null = null;
-      for (let i = 0; i < SCHEDULE.length && !got; i++) {
-        if (i > 0) retransmits++;
-        sock.send(last, lastPort, r.server);
-        got = await new Promise<{ msg: Buffer; port: number } | null>((resolve) => {
-          const timer = setTimeout(() => {
-            sock.off('message', on);
-            resolve(null);
-          }, SCHEDULE[i]);
-          const on = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-            if (peerPort && rinfo.port !== peerPort) return;
-            clearTimeout(timer);
-            sock.off('message', on);
-            resolve({ msg, port: rinfo.port });
-          };
-          sock.on('message', on);
-        });
-      }
-      if (!got) return { id: r.id, retransmits, error: `TFTP timeout at block ${expect}` };
-      if (!peerPort) peerPort = got.port;
-      lastPort = peerPort;
-      let p;
-      try {
-        p = decodeTftp(got.msg);
-      } catch {
-        continue;
-      }
-      if (p.op === 'error') return { id: r.id, retransmits, error: `TFTP error ${p.code}: ${p.message}` };
-      if (p.op === 'oack') {
-        blksize = Number(p.options.blksize ?? 512);
-        last = encodeTftp({ op: 'ack', block: 0 });
-        continue;
-      }
-      if (p.op !== 'data') continue;
-      if (p.block !== (expect & 0xffff)) continue; // a duplicate or out of order: our last ACK is resent by the loop
-      bytes += p.data.length;
-      last = encodeTftp({ op: 'ack', block: p.block });
-      expect++;
-      if (p.data.length < blksize) {
-        // Sent before the socket closes (a send is queued; closing at once would drop it).
-        await new Promise<void>((resolve) => sock.send(last, peerPort, r.server, () => resolve()));
-        return { id: r.id, retransmits, bytes };
-      }
-    }
-  } finally {
-    sock.close();
-  }
+  const t = await tftpRead(r.local, r.server, 69, r.file);
+  return { id: r.id, ...t };
 }
 
 port.on('message', (r: UdpRequest | 'close') => {
