@@ -78,6 +78,31 @@ if (missing) {
     t.equal(await reg.getLease(mac(13)), null, 'the lost claim wrote nothing');
   });
 
+  t.test('an exclusive claim of a machine that holds another live address is refused and changes nothing', async (t) => {
+    const open = await backend.create(t);
+    const reg = await open();
+    t.teardown(() => reg.close());
+    const now = Date.now();
+    await reg.putLease({ hwaddr: mac(21), address: '10.0.0.21', expires: now + 3600_000, state: 'bound' });
+    await reg.putDeclined({ address: '10.0.0.22', expires: now + 3600_000 });
+    const err = await reg.putLease({ hwaddr: mac(21), address: '10.0.0.22', expires: now + 3600_000, state: 'bound' }, { exclusive: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    t.ok(err instanceof LeaseConflictError, 'refused with a LeaseConflictError');
+    t.match(err, { lease: { hwaddr: mac(21), address: '10.0.0.21' } }, 'carrying the binding that stands');
+    t.equal((await reg.getLease(mac(21)))?.address, '10.0.0.21', 'the machine keeps its address');
+    t.same(
+      (await reg.listDeclined()).map((d) => d.address),
+      ['10.0.0.22'],
+      'the declined mark of the address asked for is still there (the claim was undone whole)',
+    );
+    // Not exclusive (a server moving the machine on purpose): the lease moves, the mark goes.
+    await reg.putLease({ hwaddr: mac(21), address: '10.0.0.22', expires: now + 3600_000, state: 'bound' });
+    t.equal((await reg.getLease(mac(21)))?.address, '10.0.0.22');
+    t.same(await reg.listDeclined(), [], 'a claim clears the declined mark of its address');
+  });
+
   t.test('schema: versioned, and a database from a newer provisiond is refused with a clear error', async (t) => {
     await backend.create(t); // starts the server if this test runs alone
     const url = await server!.createDatabase(t);

@@ -18,10 +18,21 @@ import type { RegistryArchive, RegistryRestore } from '../archive.js';
 import { PgArchive } from './archive.js';
 import { PgCache, type LeaseChange } from './cache.js';
 import { ClusterMember, clusterStatus, type ServerIdentity } from './cluster.js';
-import { describePgError, sqlState } from './connection.js';
+import { describePgError } from './connection.js';
 import type { PgRegistryOptions } from './core.js';
 import { eventFromRow, GROUP_COLUMNS, groupFromRow, groupParams, LEASE_COLUMNS, leaseFromRow, leaseParams, type EventRow, type GroupRow, type LeaseRow } from './rows.js';
 
+/** A row of provisiond_claim_lease (schema 5): the outcome and, when refused, the lease in the way. */
+interface ClaimRow {
+  outcome: 'ok' | 'taken' | 'held';
+  o_hwaddr: string | null;
+  o_address: string | null;
+  o_expires: number | null;
+  o_state: string | null;
+  o_hostname: string | null;
+  o_client_id: string | null;
+  o_uuid: string | null;
+}
 export type { PgRegistryOptions } from './core.js';
 
 export class PgRegistry extends PgArchive implements RegistryStore, RegistryArchive, RegistryRestore {
@@ -144,41 +155,18 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
     const hwaddr = checkNodeid(lease.hwaddr);
     if (!isIPv4(lease.address)) throw new RegistryValueError(`lease of ${hwaddr}: ${JSON.stringify(lease.address)} is not an IPv4 address`);
     const row = leaseParams({ ...lease, hwaddr });
-    await this.serial(`lease ${hwaddr}`, () =>
-      this.tx(`writing the lease of ${hwaddr}`, async (c) => {
-        // A holder that no longer has the address gives it up; a live holder keeps it (the insert fails).
-        await c.query(
-          `DELETE FROM leases WHERE address = $2 AND hwaddr <> $1
-             AND (state = 'released' OR expires <= $3 OR EXISTS (SELECT 1 FROM declined WHERE address = $2))`,
-          [hwaddr, lease.address, Date.now()],
-        );
-        await c.query('DELETE FROM declined WHERE address = $1', [lease.address]);
-        try {
-          await c.query('SAVEPOINT claim');
-          const { rowCount } = await c.query(
-            `INSERT INTO leases (${LEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (hwaddr) DO UPDATE SET address = EXCLUDED.address, expires = EXCLUDED.expires, state = EXCLUDED.state,
-               hostname = EXCLUDED.hostname, client_id = EXCLUDED.client_id, uuid = EXCLUDED.uuid
-             WHERE NOT $8::boolean OR leases.address = EXCLUDED.address OR leases.state <> 'bound' OR leases.expires <= $9`,
-            [...row, opts.exclusive === true, Date.now()],
-          );
-          if (rowCount === 0) {
-            // Exclusive: the machine holds another address with a live binding (made by another
-            // server meanwhile); that binding stands.
-            const { rows } = await c.query<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM leases WHERE hwaddr = $1`, [hwaddr]);
-            const held = rows[0] ? leaseFromRow(rows[0]) : null;
-            throw new LeaseConflictError(lease.address, hwaddr, `lease of ${hwaddr}: it holds ${held?.address ?? 'another address'} with a live lease`, { lease: held });
-          }
-        } catch (err) {
-          if (sqlState(err) !== '23505') throw err;
-          await c.query('ROLLBACK TO SAVEPOINT claim');
-          const { rows } = await c.query<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM leases WHERE address = $1`, [lease.address]);
-          const held = rows[0] ? leaseFromRow(rows[0]) : null;
-          const holder = held?.hwaddr ?? null;
-          throw new LeaseConflictError(lease.address, holder, `lease of ${hwaddr}: address ${lease.address} is held by ${holder ?? 'another machine'}`, { cause: err, lease: held });
-        }
-      }, false),
+    // One statement (schema 5's provisiond_claim_lease), its own transaction: one round trip.
+    const { rows } = await this.serial(`lease ${hwaddr}`, () =>
+      this.q<ClaimRow>(`writing the lease of ${hwaddr}`, 'SELECT * FROM provisiond_claim_lease($1, $2, $3, $4, $5, $6, $7, $8, $9)', [...row, opts.exclusive === true, Date.now()]),
     );
+    const r = rows[0];
+    if (r && r.outcome !== 'ok') {
+      const held = r.o_hwaddr === null ? null : leaseFromRow({ hwaddr: r.o_hwaddr, address: r.o_address!, expires: r.o_expires!, state: r.o_state!, hostname: r.o_hostname, client_id: r.o_client_id, uuid: r.o_uuid });
+      // Exclusive: the machine holds another address with a live binding (made by another server meanwhile); that binding stands.
+      if (r.outcome === 'held') throw new LeaseConflictError(lease.address, hwaddr, `lease of ${hwaddr}: it holds ${held?.address ?? 'another address'} with a live lease`, { lease: held });
+      const holder = held?.hwaddr ?? null;
+      throw new LeaseConflictError(lease.address, holder, `lease of ${hwaddr}: address ${lease.address} is held by ${holder ?? 'another machine'}`, { lease: held });
+    }
     // In the cache at once: a DHCPACK's lease is what the next lookup by address finds.
     this.cache?.putLease({ ...lease, hwaddr });
   }
