@@ -107,6 +107,25 @@ if (missing) {
     );
   });
 
+  t.test("the other server's leases arrive with their notifications: applied without reading them back", async (t) => {
+    const [a, b] = await pair(t);
+    const before = b.cacheStats()!;
+    const expires = Date.now() + 60_000;
+    for (let i = 0; i < 100; i++) await a.putLease({ hwaddr: mac(300 + i), address: `10.0.3.${i}`, expires, state: 'bound' });
+    await a.putLease({ hwaddr: mac(300), address: '10.0.3.0', expires: Date.now(), state: 'released' });
+    await a.deleteLease(mac(301));
+    const ok = await within(2000, async () => (await b.getLease(mac(399)))?.address === '10.0.3.99' && (await b.getLease(mac(301))) === null);
+    t.ok(ok, "B's cache has A's 100 claims and the deletion");
+    t.match(await b.getLease(mac(350)), { hwaddr: mac(350), address: '10.0.3.50', expires, state: 'bound' }, 'each lease whole, as A wrote it');
+    t.equal((await b.getLease(mac(300)))?.state, 'released', 'the release too');
+    t.equal((await b.getLeaseByAddress('10.0.3.1')), null, 'a deleted lease frees its address');
+    const after = b.cacheStats()!;
+    t.ok(after.applied - before.applied >= 100, `B applied ${after.applied - before.applied} changes`);
+    t.equal(after.leasesRead - before.leasesRead, 0, 'and read none of them back');
+    // A's own writes are still read back once by A (a notification older than its write must not win).
+    t.ok(a.cacheStats()!.leasesRead > 0, 'A read its own writes back');
+  });
+
   t.test('the listening connection killed: reads go to the database, then the cache reloads by itself', async (t) => {
     const [a, b, url] = await pair(t);
     const db = /@\/(\w+)/.exec(url)![1];

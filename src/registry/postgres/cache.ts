@@ -3,7 +3,9 @@
  * addresses), kept fresh by LISTEN/NOTIFY: triggers (schema version 3) announce every committed
  * change as `KIND KEY` on channel `provisiond_changes`, whoever made it (this server, another
  * server, a CLI), and the cache re-reads what was named, in batches. No packet waits for the
- * database to be asked who a machine is.
+ * database to be asked who a machine is. Lease notifications (schema version 6) carry the lease
+ * itself (`lease HWADDR ROW`, or `-` once gone): those are applied without a read, except for a
+ * machine this process wrote itself lately, which is read back as before (see `written`).
  *
  * Read-your-writes: after a write of this process commits, `sync()` sends a token on the same
  * channel; PostgreSQL delivers notifications in commit order, so once the token is back every
@@ -39,6 +41,8 @@ export class PgCache {
   private syncSeq = 0;
   private readonly syncWaiters = new Map<number, () => void>();
   private readonly pending: Record<Kind, Set<string>> = { node: new Set(), group: new Set(), lease: new Set(), declined: new Set() };
+  /** The lease each pending lease notification carried (null: gone), the latest per machine. */
+  private readonly carried = new Map<string, Lease | null>();
   /** Batches of re-reads run one after the other. */
   private chain: Promise<void> = Promise.resolve();
   private scheduled = false;
@@ -50,6 +54,8 @@ export class PgCache {
   private reconnectTimer: NodeJS.Timeout | null = null;
   /** Changes applied from notifications (tests, metrics). */
   applied = 0;
+  /** Leases read back from the database after a notification (the others came with theirs). */
+  leasesRead = 0;
 
   constructor(
     private readonly opts: PgConnectOptions,
@@ -150,7 +156,31 @@ export class PgCache {
       return;
     }
     if (!KINDS.includes(kind as Kind)) return;
+    if (kind === 'lease') {
+      // "HWADDR ROW" (schema 6) or "HWADDR" (before it): the row, when carried, spares a read.
+      const sp2 = key.indexOf(' ');
+      if (sp2 > 0) {
+        const hwaddr = key.slice(0, sp2);
+        const rest = key.slice(sp2 + 1);
+        let row: Lease | null | undefined;
+        try {
+          row = rest === '-' ? null : leaseFromRow(JSON.parse(rest) as LeaseRow);
+        } catch {
+          row = undefined; // not understood: read it back
+        }
+        if (row === undefined) this.carried.delete(hwaddr);
+        else this.carried.set(hwaddr, row);
+        this.pending.lease.add(hwaddr);
+        this.later();
+        return;
+      }
+      this.carried.delete(key);
+    }
     this.pending[kind as Kind].add(key);
+    this.later();
+  }
+
+  private later(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => void this.batch());
@@ -181,10 +211,23 @@ export class PgCache {
     }
     if (n === 0) return;
     const since = this.writeSeq;
+    // Leases another writer made come with their notification; a machine this process wrote and
+    // has not seen confirmed by a batch yet is read back, so a notification older than its own
+    // write cannot take the index back.
+    const carried = new Map<string, Lease | null>();
+    const toRead: string[] = [];
+    for (const hwaddr of keys.lease) {
+      const row = this.carried.get(hwaddr);
+      this.carried.delete(hwaddr);
+      if (row !== undefined && !this.written.has(`lease ${hwaddr}`)) carried.set(hwaddr, row);
+      else toRead.push(hwaddr);
+    }
+    this.leasesRead += toRead.length;
+    this.leasesRead += toRead.length;
     const [nodes, groups, leases, declined] = await Promise.all([
       keys.node.length ? this.pool.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM nodes WHERE name = ANY($1::text[])`, [keys.node]) : null,
       keys.group.length ? this.pool.query<GroupRow>(`SELECT ${GROUP_COLUMNS} FROM groups WHERE name = ANY($1::text[])`, [keys.group]) : null,
-      keys.lease.length ? this.pool.query<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM leases WHERE hwaddr = ANY($1::text[])`, [keys.lease]) : null,
+      toRead.length ? this.pool.query<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM leases WHERE hwaddr = ANY($1::text[])`, [toRead]) : null,
       keys.declined.length ? this.pool.query<DeclinedAddress>('SELECT address, expires FROM declined WHERE address = ANY($1::text[])', [keys.declined]) : null,
     ]);
     const ix = this.index;
@@ -214,7 +257,7 @@ export class PgCache {
     const changes: LeaseChange[] = [];
     for (const hwaddr of keys.lease) {
       if (skip('lease', hwaddr)) continue;
-      const now = leaseRows.get(hwaddr) ?? null;
+      const now = carried.has(hwaddr) ? carried.get(hwaddr)! : (leaseRows.get(hwaddr) ?? null);
       if (now) ix.putLease(now, true, false);
       else ix.removeLease(hwaddr);
       changes.push({ kind: 'lease', hwaddr, lease: now });

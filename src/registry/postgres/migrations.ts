@@ -192,6 +192,27 @@ export const pgMigrations: readonly PgMigration[] = [
       $fn$;
     `,
   },
+  {
+    version: 6,
+    what: 'lease notifications carry the lease: a server is told of a claim of another server without reading it back',
+    sql: `
+      -- "lease HWADDR ROW" with the row as JSON, or "lease HWADDR -" once it is gone. The other
+      -- kinds stay "KIND KEY".
+      CREATE FUNCTION provisiond_notify_lease() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.hwaddr IS DISTINCT FROM NEW.hwaddr) THEN
+          PERFORM pg_notify('provisiond_changes', 'lease ' || OLD.hwaddr || ' -');
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+          PERFORM pg_notify('provisiond_changes', 'lease ' || NEW.hwaddr || ' ' || to_jsonb(NEW)::text);
+        END IF;
+        RETURN NULL;
+      END
+      $fn$;
+      DROP TRIGGER leases_notify ON leases;
+      CREATE TRIGGER leases_notify AFTER INSERT OR UPDATE OR DELETE ON leases FOR EACH ROW EXECUTE FUNCTION provisiond_notify_lease();
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = pgMigrations[pgMigrations.length - 1]!.version;

@@ -150,6 +150,11 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
    * Claims `lease.address` for `lease.hwaddr`; resolves once committed. Throws LeaseConflictError
    * when another machine holds the address with a live lease (here or on another server).
    */
+  /** What the cache applied from change notifications, and how many leases it read back (tests, metrics); null without a cache. */
+  cacheStats(): { applied: number; leasesRead: number } | null {
+    return this.cache ? { applied: this.cache.applied, leasesRead: this.cache.leasesRead } : null;
+  }
+
   async putLease(lease: Lease, opts: { exclusive?: boolean } = {}): Promise<void> {
     this.assertOpen();
     const hwaddr = checkNodeid(lease.hwaddr);
