@@ -54,6 +54,10 @@ export async function ptyConsole(file: string, args: string[], options: PtyConso
   return {
     stream,
     via,
+    resize(c: number, r: number) {
+      // A program that has gone has no terminal left to resize (node-pty throws then).
+      if (!exited) child.resize(c, r);
+    },
     close() {
       closing ??= (async () => {
         if (!exited) {
