@@ -146,6 +146,11 @@ export class BenchResults {
     this.#envPrefix = options.envPrefix ?? null;
   }
 
+  /** The load average (1, 5, 15 min) when the bench started. */
+  get loadStart(): number[] {
+    return this.#loadStart;
+  }
+
   /** Records a setting that differs from the bench's default (`--nodes 1000 (default 10,000)`). */
   nonDefault(setting: string): void {
     this.#nonDefault.push(setting);

@@ -6,6 +6,11 @@
  * everything the session printed since. Only viewers allowed to type reach the node's input. When
  * the last viewer leaves, the session stays open for a grace period (a page reload keeps it), then
  * closes, so the BMC's only SOL session is free again.
+ *
+ * The terminal size the node sees is that of the operator who last resized or typed (tmux's
+ * `window-size latest`): one far end has one size, and the person typing is the one whose screen
+ * the output must fit. Viewers who only watch never change it. A console without a window size (a
+ * serial line) keeps none.
  */
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import type { Logger } from '../log/logger.js';
@@ -32,9 +37,20 @@ export interface ConsoleHubOptions {
   scrollbackBytes?: number;
 }
 
+/** A terminal size and who set it. */
+export interface ConsoleSize {
+  cols: number;
+  rows: number;
+  by: string;
+}
+
 interface Share {
   node: string;
   viewers: Set<ConsoleViewer>;
+  /** Each typing viewer's own terminal size, as it last told it. */
+  sizes: Map<ConsoleViewer, { cols: number; rows: number }>;
+  /** The size the far end has now (null: never set, the console's default). */
+  size: ConsoleSize | null;
   session: (ConsoleSession & { logFile: string }) | null;
   opening: Promise<void>;
   history: Buffer[];
@@ -66,6 +82,7 @@ export class ConsoleHub {
   readonly #shares = new Map<string, Share>();
   readonly #graceMs: () => number;
   readonly #scrollback: number;
+  #badMessages = 0;
 
   constructor(
     private readonly log: Logger,
@@ -88,7 +105,7 @@ export class ConsoleHub {
   async join(node: string, driver: () => PowerDriver, statedir: string, viewer: ConsoleViewer): Promise<() => void> {
     let share = this.#shares.get(node);
     if (!share || share.closed) {
-      const fresh: Share = { node, viewers: new Set(), session: null, opening: Promise.resolve(), history: [], historyBytes: 0, grace: null, closed: false };
+      const fresh: Share = { node, viewers: new Set(), sizes: new Map(), size: null, session: null, opening: Promise.resolve(), history: [], historyBytes: 0, grace: null, closed: false };
       // What the log holds from earlier sessions is the start of the scrollback.
       const before = tail(consoleLogPath(statedir, node), this.#scrollback);
       if (before.length) this.#remember(fresh, before);
@@ -124,7 +141,8 @@ export class ConsoleHub {
     // Scrollback and attach in one step: nothing printed in between is lost or sent twice.
     const scroll = Buffer.concat(share.history);
     share.viewers.add(viewer);
-    viewer.control({ type: 'attached', node, via: share.session!.via, canType: viewer.canType, viewers: share.viewers.size, scrollback: scroll.length });
+    const resizable = typeof share.session!.resize === 'function';
+    viewer.control({ type: 'attached', node, via: share.session!.via, canType: viewer.canType, viewers: share.viewers.size, scrollback: scroll.length, resizable, size: share.size });
     if (scroll.length) viewer.output(scroll);
     this.#announce(share);
     const s = share;
@@ -136,17 +154,56 @@ export class ConsoleHub {
     };
   }
 
-  /** Keystrokes of a viewer: to the node if it may type. */
+  /** Keystrokes of a viewer: to the node if it may type (its terminal size first, when another set it). */
   input(node: string, viewer: ConsoleViewer, data: Buffer): boolean {
     const share = this.#shares.get(node);
     if (!share || !share.viewers.has(viewer) || !viewer.canType || !share.session) return false;
+    const mine = share.sizes.get(viewer);
+    if (mine) this.#applySize(share, viewer, mine.cols, mine.rows);
     share.session.stream.write(data);
     return true;
+  }
+
+  /**
+   * A viewer's terminal size (checked by the caller: whole numbers in range). Applied to the far
+   * end when the viewer may type; a watcher's size is ignored. Returns whether the far end took it.
+   */
+  resize(node: string, viewer: ConsoleViewer, cols: number, rows: number): boolean {
+    const share = this.#shares.get(node);
+    if (!share || !share.viewers.has(viewer) || !viewer.canType || !share.session) return false;
+    share.sizes.set(viewer, { cols, rows });
+    return this.#applySize(share, viewer, cols, rows);
+  }
+
+  /** A message from a viewer that was refused (malformed, unknown): counted and logged. */
+  badMessage(node: string, viewer: ConsoleViewer, reason: string): void {
+    this.#badMessages++;
+    this.log.debug({ node, who: viewer.who, reason }, `console: ${node}: refused a message from ${viewer.who}: ${reason}`);
+  }
+
+  /** Refused client messages since the start. */
+  get badMessages(): number {
+    return this.#badMessages;
   }
 
   /** Closes every session now (the daemon stops). */
   async close(): Promise<void> {
     await Promise.all([...this.#shares.values()].map((s) => this.#end(s, 'the daemon is stopping')));
+  }
+
+  #applySize(share: Share, viewer: ConsoleViewer, cols: number, rows: number): boolean {
+    const session = share.session;
+    if (!session?.resize) return false;
+    if (share.size && share.size.cols === cols && share.size.rows === rows) return true;
+    try {
+      session.resize(cols, rows);
+    } catch (err) {
+      this.log.warn({ node: share.node, err: errorMessage(err) }, `console: ${share.node}: resize to ${cols}x${rows} failed: ${errorMessage(err)}`);
+      return false;
+    }
+    share.size = { cols, rows, by: viewer.who };
+    for (const v of share.viewers) v.control({ type: 'size', cols, rows, by: viewer.who });
+    return true;
   }
 
   #remember(share: Share, d: Buffer): void {
@@ -161,6 +218,7 @@ export class ConsoleHub {
 
   #leave(share: Share, viewer: ConsoleViewer): void {
     share.viewers.delete(viewer);
+    share.sizes.delete(viewer);
     this.#announce(share);
     if (share.viewers.size > 0 || share.closed) return;
     share.grace = setTimeout(() => void this.#end(share, 'no viewer left'), this.#graceMs());

@@ -5,8 +5,10 @@
  * listener's own origin (no other site's page may open it with the user's cookie).
  *
  * Frames: binary from the server is console output; text from the server is a JSON control
- * message (`attached` with `via`, `canType`, `scrollback`; `viewers`; `readonly`; `error`;
- * `closed`). Whatever the client sends (binary or text) is keystrokes.
+ * message (`attached` with `via`, `canType`, `scrollback`, `resizable`, `size`; `viewers`; `size`;
+ * `readonly`; `invalid`; `error`; `closed`). Binary from the client is keystrokes; text from the
+ * client is a JSON control message (console-control.ts: `resize`), and a bad one is answered with
+ * `invalid` and counted, never more.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -21,6 +23,7 @@ import type { ApiContext } from './context.js';
 import { errorBody, toApiError, ApiError } from './errors.js';
 import { allows } from './operation.js';
 import type { ConsoleViewer } from './console-hub.js';
+import { parseConsoleControl } from './console-control.js';
 
 const PATH = new RegExp(`^${API_BASE}/nodes/([^/?]+)/console/?(?:\\?.*)?$`);
 /** Keystrokes are small; a paste of a script is fine, a flood is not. */
@@ -80,14 +83,31 @@ async function attach(api: ApiContext, ws: WebSocket, caller: { name: string; ro
     leave?.();
   });
   ws.on('error', () => ws.terminate());
-  ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+  // The size told before the session was open is applied once attached.
+  // (The cast keeps TypeScript from narrowing it to null: the message handler sets it.)
+  let size = null as { cols: number; rows: number } | null;
+  ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], binary: boolean) => {
     const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    if (!binary) {
+      const c = parseConsoleControl(buf.toString('utf8'));
+      if (!c.ok) {
+        api.consoles.badMessage(node, viewer, c.reason);
+        send({ type: 'invalid', message: c.reason });
+        return;
+      }
+      size = { cols: c.message.cols, rows: c.message.rows };
+      if (leave) api.consoles.resize(node, viewer, size.cols, size.rows);
+      return;
+    }
     if (!api.consoles.input(node, viewer, buf)) send({ type: 'readonly', message: canType ? 'the console is not open' : `role ${caller.role} watches only: typing needs the operator role` });
   });
   try {
     const off = await api.consoles.join(node, driver, statedir, viewer);
     if (gone) off();
-    else leave = off;
+    else {
+      leave = off;
+      if (size) api.consoles.resize(node, viewer, size.cols, size.rows);
+    }
   } catch (err) {
     send({ type: 'error', message: `the console of ${node} could not be opened: ${errorMessage(err)}` });
     ws.close(1011, 'console unavailable');

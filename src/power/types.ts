@@ -62,6 +62,11 @@ export interface ConsoleSession {
   stream: Duplex;
   /** What the console is attached through, for the banner (`ipmitool sol activate`, `qemu serial /run/n1.sock`). */
   via: string;
+  /**
+   * Sets the terminal size the far end sees (a pty's TIOCSWINSZ: the program gets SIGWINCH, `stty
+   * size` answers it). Absent for a console with no window size (a serial line: QEMU's chardev).
+   */
+  resize?(cols: number, rows: number): void;
   close(): Promise<void>;
 }
 

@@ -2,7 +2,9 @@
  * The console WebSocket from a plain client (the `ws` package) against a real daemon: refused
  * without a token, from another site's page, and for an unknown node; a node whose console cannot
  * open gets a clear error; a Bearer operator types and a Bearer viewer only watches; a plain GET is
- * a 426. And the session store: idle and absolute lifetimes.
+ * a 426. The terminal size is the last resizing or typing operator's (`stty size` in a shell in
+ * the pty answers it), a viewer's is ignored, and bad control messages are answered and counted.
+ * And the session store: idle and absolute lifetimes.
  */
 import t from 'tap';
 import WebSocket from 'ws';
@@ -79,15 +81,66 @@ t.test('console WebSocket: refusals, errors, roles', async (t) => {
   await until(() => vw.text().includes('console of n0001 ready') && op.text().includes('console of n0001 ready'));
   t.match(op.controls[0], { type: 'attached', node: 'n0001', canType: true });
   t.match(vw.controls[0], { type: 'attached', canType: false });
-  vw.ws.send('from the viewer\r');
+  vw.ws.send(Buffer.from('from the viewer\r'));
   await until(() => vw.controls.some((c) => c.type === 'readonly'));
-  op.ws.send('from the operator\r');
+  op.ws.send(Buffer.from('from the operator\r'));
   await until(() => vw.text().includes('node says: from the operator'));
   t.notMatch(op.text(), /node says: from the viewer/, "a viewer's input is dropped");
   t.equal(h.daemon.config.api.consoleGrace, 0.2);
   op.ws.close();
   vw.ws.close();
   await Promise.all([op.closed, vw.closed]);
+});
+
+t.test('console WebSocket: terminal size of the operator who last resized or typed; bad messages answered', async (t) => {
+  const h = await startApiDaemon(t, 'api:\n  port: 0\n  consoleGrace: 0.2\n');
+  // A shell in the exec console's pty: `stty size` prints the rows and columns its terminal has.
+  h.write('power/console', '#!/bin/sh\nPS1="$ " exec /bin/sh\n', 0o755);
+  await h.daemon.registry.addNode({ name: 'n0001', nodeid: '52:54:00:ce:00:01', attrs: { 'power.driver': 'exec', 'power.dir': 'power' } });
+  const url = `${h.apiBase.replace(/^http/, 'ws')}/api/v1/nodes/n0001/console`;
+  const bearer = (tok: string | null) => ({ authorization: `Bearer ${tok}` });
+  const alice = await open(url, bearer(h.operator.token));
+  const bob = await open(url, bearer(h.admin.token));
+  const vw = await open(url, bearer(h.viewer.token));
+  await until(() => bob.controls.some((c) => c.type === 'attached'));
+  t.match(alice.controls[0], { type: 'attached', resizable: true, size: null }, 'a pty console has a window size to set');
+
+  /** Types `stty size` as `o` and returns the answer the node's shell printed. */
+  let asked = 0;
+  const sttySize = async (o: Opened) => {
+    const mark = `m${++asked}`;
+    o.ws.send(Buffer.from(`echo ${mark}-$(stty size)\r`));
+    let m = null as RegExpExecArray | null;
+    await until(() => (m = new RegExp(`${mark}-(\\d+ \\d+)`).exec(vw.text())) !== null);
+    return m![1];
+  };
+  t.equal(await sttySize(alice), '24 80', 'before any resize: the pty default');
+
+  alice.ws.send(JSON.stringify({ type: 'resize', cols: 100, rows: 30 }));
+  await until(() => vw.controls.some((c) => c.type === 'size' && c.cols === 100));
+  t.match(vw.controls.at(-1), { type: 'size', cols: 100, rows: 30, by: 't-operator (operator)' }, 'every viewer is told the new size and who set it');
+  t.equal(await sttySize(alice), '30 100', "the operator's size reached the node's terminal");
+
+  bob.ws.send(JSON.stringify({ type: 'resize', cols: 132, rows: 43 }));
+  await until(() => vw.controls.some((c) => c.type === 'size' && c.cols === 132));
+  t.equal(await sttySize(alice), '30 100', 'the operator who types gets their own size back');
+  t.equal(await sttySize(bob), '43 132', 'and the other operator theirs when typing');
+
+  const before = vw.controls.filter((c) => c.type === 'size').length;
+  vw.ws.send(JSON.stringify({ type: 'resize', cols: 40, rows: 10 }));
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(vw.controls.filter((c) => c.type === 'size').length, before, "a viewer's size changes nothing");
+  t.equal(await sttySize(bob), '43 132');
+
+  const bad = ['stty size', '[1,2]', 'null', '{"type":"resize","cols":0,"rows":24}', '{"type":"resize","cols":80.5,"rows":24}', '{"type":"resize","cols":80,"rows":65536}', '{"type":"resize","cols":"80","rows":24}', '{"type":"reboot"}', `{"type":"resize","pad":"${'x'.repeat(5000)}"}`];
+  for (const b of bad) alice.ws.send(b);
+  await until(() => alice.controls.filter((c) => c.type === 'invalid').length === bad.length);
+  t.match(alice.controls.filter((c) => c.type === 'invalid'), [{ message: /JSON control message/ }, { message: /JSON object/ }, { message: /JSON object/ }, { message: /1 to 1000/ }, { message: /1 to 1000/ }, { message: /1 to 1000/ }, { message: /1 to 1000/ }, { message: /unknown control message type "reboot"/ }, { message: /at most 1024 characters/ }], 'each bad message is answered with why');
+  t.equal(h.log.lines.filter((l) => /refused a message from t-operator/.test(l.msg)).length, bad.length, 'and counted in the log');
+  t.equal(await sttySize(bob), '43 132', 'the console goes on, its size unchanged');
+  t.equal(alice.ws.readyState, WebSocket.OPEN, 'the socket of the sender stays open');
+  for (const o of [alice, bob, vw]) o.ws.close();
+  await Promise.all([alice.closed, bob.closed, vw.closed]);
 });
 
 t.test('sessions: idle and absolute lifetime, ids kept hashed', async (t) => {

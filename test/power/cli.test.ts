@@ -221,3 +221,29 @@ t.test('node allocate and release: a free node of the group to each owner, none 
   t.match(again.stderr, /not allocated: /);
   t.equal(cli('node', 'allocate', '--group', 'lab', '--vnfs', 'rescue', '--owner', 'dave').status, 0, 'a released node can be allocated again');
 });
+
+t.test("console: the node's terminal follows this terminal's size", async (t) => {
+  const { default: pty } = await import('node-pty');
+  const term = pty.spawn(process.execPath, [join(ROOT, 'bin/provisiond.js'), '-c', cfgFile, 'console', 'lab1'], { name: 'xterm', cols: 100, rows: 30, cwd: ROOT, env: process.env as Record<string, string> });
+  let seen = '';
+  term.onData((d) => (seen += d));
+  const exited = new Promise<number>((r) => term.onExit(({ exitCode }) => r(exitCode)));
+  const until = async (re: RegExp) => {
+    const end = Date.now() + 20_000;
+    while (!re.test(seen)) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${re} in ${JSON.stringify(seen.slice(-300))}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await until(/console of lab1 ready/);
+  term.write('size\r');
+  await until(/size: 30 100/);
+  t.pass("the node's terminal has this one's size (30 rows, 100 columns)");
+  term.resize(120, 40);
+  await new Promise((r) => setTimeout(r, 300));
+  term.write('size\r');
+  await until(/size: 40 120/);
+  t.pass('and follows it when it is resized');
+  term.write('\r~.');
+  t.equal(await exited, 0, '~. detaches');
+});

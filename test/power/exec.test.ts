@@ -84,6 +84,24 @@ t.test('exec: the console program runs in a pty and talks both ways', async (t) 
   t.pass('round trip through the pty');
 });
 
+t.test('exec: resizing the console sets the size of its pty (stty size answers it)', async (t) => {
+  const { d } = driver('exec');
+  const session = await d.console();
+  let seen = '';
+  session.stream.on('data', (b: Buffer) => (seen += b.toString()));
+  await until(() => seen.includes('console of n0001 ready'));
+  session.stream.write('size\r');
+  await until(() => /size: \d+ \d+/.test(seen));
+  t.match(seen, /size: 24 80/, 'opened at 80x24');
+  t.type(session.resize, 'function', 'a pty console has a window size');
+  session.resize!(132, 43);
+  session.stream.write('size\r');
+  await until(() => seen.includes('size: 43 132'));
+  t.pass('the program sees 132 columns and 43 rows');
+  await session.close();
+  t.doesNotThrow(() => session.resize!(100, 30), 'resizing a closed console is harmless');
+});
+
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {

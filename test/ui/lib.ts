@@ -10,7 +10,8 @@ import { gate } from '../lib/gate.js';
 import type { Teardown } from '../lib/statedir.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+/** The flags every headless Chromium of the tests and bench/ui starts with. */
+export const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 /** Where screenshots go: test/ui/output (ignored by git). */
 export const SHOTS = join(import.meta.dirname, 'output');

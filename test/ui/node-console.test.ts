@@ -5,7 +5,9 @@
  * viewer gets no buttons. The console (the exec driver's `console` program in a pty) is ONE
  * session for two browsers: both see the node's output, text typed by the operator reaches the
  * node and both see the answer, the viewer cannot type, closing both releases the session after
- * the grace period, and reopening shows the scrollback from the console log.
+ * the grace period, and reopening shows the scrollback from the console log. The node's terminal
+ * has the operator's page size: a shell in the pty answers `stty size` with it, and with the new
+ * one after the window changed; a viewer's page of another size changes nothing.
  */
 import t from 'tap';
 import { text } from '../lib/daemon.js';
@@ -127,5 +129,55 @@ t.test('one shared console: two browsers, typing, release after the grace, scrol
   await vw.page.click('#console-open');
   await until(async () => (await screen(vw.page)).includes('node says: hello from the web'), 10_000, 'the scrollback');
   t.pass('reopening shows the scrollback from the console log');
+  t.same([...op.errors, ...vw.errors], []);
+});
+
+t.test("console size: the node's terminal follows the operator's page (stty size), not a viewer's", async (t) => {
+  const b = await browser(t);
+  if (!b) return;
+  const h = await startApiDaemon(t, 'api:\n  port: 0\n  consoleGrace: 1\n');
+  h.write('power/status', '#!/bin/sh\necho on\n', 0o755);
+  // A shell in the exec console's pty: `stty size` prints the rows and columns its terminal has.
+  h.write('power/console', '#!/bin/sh\nPS1="$ " exec /bin/sh\n', 0o755);
+  await h.daemon.registry.addNode({ name: 'n0001', nodeid: '52:54:00:cd:00:01', attrs: { 'power.driver': 'exec', 'power.dir': 'power' } });
+
+  const op = await loggedIn(b, h.apiBase, h.operator.token!);
+  await op.page.goto(`${h.apiBase}/ui/#/node/n0001`);
+  await op.page.click('#console-open');
+  const pageSize = async (p: Page) => ({ cols: Number(await p.getAttribute('#console', 'data-cols')), rows: Number(await p.getAttribute('#console', 'data-rows')) });
+  const nodeSize = (p: Page) => p.textContent('#console-size');
+  /** Types `stty size` on the node's shell and returns its answer, `ROWS COLS`. */
+  const sttySize = async (p: Page, mark: string) => {
+    await p.click('#console .xterm');
+    await p.keyboard.type(`echo ${mark}-$(stty size)`);
+    await p.keyboard.press('Enter');
+    let m = null as RegExpExecArray | null;
+    await until(async () => (m = new RegExp(`${mark}-(\\d+ \\d+)`).exec(await screen(p))) !== null, 10_000, `the answer to stty size (${mark})`);
+    return m![1];
+  };
+
+  await until(async () => /^node terminal \d+x\d+$/.test((await nodeSize(op.page)) ?? ''), 15_000, 'the node terminal size');
+  const wide = await pageSize(op.page);
+  t.equal(await nodeSize(op.page), `node terminal ${wide.cols}x${wide.rows}`, `the page's terminal size (${wide.cols}x${wide.rows}) was sent to the node`);
+  t.equal(await sttySize(op.page, 'wide'), `${wide.rows} ${wide.cols}`, "stty size on the node answers the page's size");
+
+  // A smaller window (a laptop's): the terminal fits it again, and the node learns it.
+  await op.page.setViewportSize({ width: 900, height: 560 });
+  await until(async () => (await pageSize(op.page)).cols !== wide.cols, 5_000, 'the terminal to fit the smaller window');
+  const small = await pageSize(op.page);
+  t.ok(small.cols < wide.cols && small.rows < wide.rows, `the terminal shrank to ${small.cols}x${small.rows}`);
+  await until(async () => (await nodeSize(op.page)) === `node terminal ${small.cols}x${small.rows}`, 5_000, 'the new size at the node');
+  t.equal(await sttySize(op.page, 'small'), `${small.rows} ${small.cols}`, 'stty size answers the new rows and columns');
+
+  // A viewer on a large screen watches: the node keeps the operator's size.
+  const vw = await loggedIn(b, h.apiBase, h.viewer.token!, { width: 1600, height: 1000 });
+  await vw.page.goto(`${h.apiBase}/ui/#/node/n0001`);
+  await vw.page.click('#console-open');
+  await until(async () => (await vw.page.getAttribute('#console-status', 'data-state')) === 'attached', 10_000, 'the viewer attached');
+  await until(async () => (await pageSize(vw.page)).cols > small.cols, 5_000, "the viewer's own terminal fit");
+  await new Promise((r) => setTimeout(r, 500));
+  t.equal(await nodeSize(vw.page), `node terminal ${small.cols}x${small.rows}`, "the viewer sees the node's size, set by the operator");
+  t.equal(await sttySize(op.page, 'after'), `${small.rows} ${small.cols}`, "a viewer's larger page changes nothing at the node");
+  await shot(op.page, 'console-small');
   t.same([...op.errors, ...vw.errors], []);
 });

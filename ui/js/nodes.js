@@ -1,7 +1,10 @@
 // The nodes table: every node matching the filters (pattern as in the CLI, group, state, verdict:
 // the API filters, a page of 5,000 at a time by cursor), sorted here by any column, drawn as a
 // virtual list (only the rows in view exist in the DOM, so 10,000 nodes scroll smoothly), kept
-// live from the event stream; operators select nodes for power and reload.
+// live from the event stream; operators select nodes for power and reload. Live changes are
+// batched per animation frame and patch the live cells of the rows in view in place: at 200 node
+// events a second, rebuilding the rows each frame cost frames of 100-400 ms on a busy machine
+// (bench/ui), patching costs a few text nodes.
 import { ago, allNodes, api, can, h, nodeHref, subscribe } from './api.js';
 
 const ROW = 28;
@@ -34,6 +37,9 @@ export function mount(root, queryText = '') {
   let abort = null;
   let drawQueued = false;
   const flashed = new Map(); // name -> until (ms)
+  const drawn = new Map(); // name -> its <tr>, for the rows in the DOM
+  const changed = new Set(); // names changed since the last frame
+  let patchQueued = false;
 
   const input = (name, placeholder) => h('input', { name, placeholder, value: filters.get(name) ?? '', 'aria-label': placeholder, oninput: refilter });
   const stateSel = input('state', 'state (init,ready)');
@@ -64,6 +70,8 @@ export function mount(root, queryText = '') {
   const all = h('input', { type: 'checkbox', 'aria-label': 'select every node shown', onchange: () => { if (all.checked) for (const n of rows) selected.add(n.name); else selected.clear(); draw(); } });
   const head = h('tr', {}, h('th', {}, all), COLUMNS.map(([k, label]) => h('th', { 'data-sort': k, onclick: () => sortBy(k) }, label)));
   const body = h('tbody');
+  // A flash ends by itself; the class goes so that the next change can flash again.
+  body.addEventListener('animationend', (ev) => ev.target.closest('tr')?.classList.remove('flash'));
   const table = h('table', { id: 'nodes' }, h('thead', {}, head), body);
   const spacer = h('div', { class: 'spacer' });
   const scroller = h('div', { class: 'scroller', onscroll: () => queueDraw() }, spacer, table);
@@ -140,26 +148,47 @@ export function mount(root, queryText = '') {
     const count = Math.ceil(scroller.clientHeight / ROW) + 10;
     table.style.top = `${first * ROW}px`;
     const now = Date.now();
+    drawn.clear();
     body.replaceChildren(
       ...rows.slice(first, first + count).map((n) => {
         const box = h('input', { type: 'checkbox', 'aria-label': `select ${n.name}`, onchange: () => { if (box.checked) selected.add(n.name); else selected.delete(n.name); updateSelection(); } });
         box.checked = selected.has(n.name);
         const cls = [selected.has(n.name) ? 'sel' : '', (flashed.get(n.name) ?? 0) > now ? 'flash' : ''].join(' ').trim();
-        return h(
-          'tr',
-          { 'data-node': n.name, class: cls || undefined },
-          h('td', {}, box),
-          h('td', {}, h('a', { href: nodeHref(n.name) }, n.name)),
-          h('td', {}, n.group),
-          h('td', {}, n.vnfs || '-'),
-          h('td', { class: n.timedOut ? 'warn' : undefined }, n.state ?? 'never seen'),
-          h('td', { title: n.lastcontact ? new Date(n.lastcontact).toISOString() : '' }, ago(n.lastcontact)),
-          h('td', {}, n.lastaddr ?? ''),
-          h('td', {}, n.nodeid),
-        );
+        const tr = h('tr', { 'data-node': n.name, class: cls || undefined }, h('td', {}, box), h('td', {}, h('a', { href: nodeHref(n.name) }, n.name)), h('td', {}, n.group), h('td', {}, n.vnfs || '-'), h('td'), h('td'), h('td'), h('td', {}, n.nodeid));
+        fill(tr, n);
+        drawn.set(n.name, tr);
+        return tr;
       }),
     );
     updateSelection();
+  }
+
+  // The cells that change live (state, last contact, address), written only when they differ.
+  function fill(tr, n) {
+    const [, , , , state, contact, addr] = tr.children;
+    const set = (el, text) => el.textContent !== text && (el.textContent = text);
+    set(state, n.state ?? 'never seen');
+    state.className = n.timedOut ? 'warn' : '';
+    set(contact, ago(n.lastcontact));
+    contact.title = n.lastcontact ? new Date(n.lastcontact).toISOString() : '';
+    set(addr, n.lastaddr ?? '');
+  }
+
+  // Live changes, once per frame: only the rows in view are touched.
+  function queuePatch() {
+    if (patchQueued) return;
+    patchQueued = true;
+    requestAnimationFrame(() => {
+      patchQueued = false;
+      for (const name of changed) {
+        const tr = drawn.get(name);
+        const n = byName.get(name);
+        if (!tr || !n) continue;
+        fill(tr, n);
+        tr.classList.add('flash');
+      }
+      changed.clear();
+    });
   }
 
   function updateSelection() {
@@ -199,10 +228,13 @@ export function mount(root, queryText = '') {
     n.lastaddr = e.addr ?? n.lastaddr;
     n.timedOut = false;
     flashed.set(e.node, Date.now() + 1500);
-    queueDraw();
+    changed.add(e.node);
+    queuePatch();
   });
   // "12s ago" keeps counting.
-  const tick = setInterval(queueDraw, 5_000);
+  const tick = setInterval(() => {
+    for (const [name, tr] of drawn) if (byName.has(name)) fill(tr, byName.get(name));
+  }, 5_000);
 
   void load();
   return () => {

@@ -42,12 +42,18 @@ async function attachTerminal(session: Awaited<ReturnType<typeof openLoggedConso
   const raw = stdin.isTTY === true;
   process.stderr.write(`[provisiond: ${node} via ${session.via}; ~. to detach; log ${session.logFile}]\r\n`);
   const filter = new EscapeFilter();
+  // The node's terminal (a pty: ipmitool SOL, an exec console) follows this one's size.
+  const out = process.stdout;
+  const fit = () => out.isTTY && session.resize?.(out.columns, out.rows);
+  fit();
+  out.on('resize', fit);
   await new Promise<void>((resolve) => {
     let done = false;
     const finish = (why: string) => {
       if (done) return;
       done = true;
       stdin.off('data', onInput);
+      out.off('resize', fit);
       if (raw) stdin.setRawMode(false);
       stdin.pause();
       session.close().finally(() => {

@@ -8,6 +8,9 @@ import { runCommand } from '../command.js';
 import { shellQuote } from '../settings.js';
 import { ptyConsole } from '../pty-console.js';
 
+/** How long a SOL activation (or deactivation) may take: ipmitool's own retries fit well within. */
+const SOL_OPEN_MS = 30_000;
+
 /** ipmitool's chassis power verbs for ours. */
 const CHASSIS: Record<PowerAction, string> = { on: 'on', off: 'off', shutdown: 'soft', reset: 'reset', cycle: 'cycle' };
 
@@ -98,14 +101,22 @@ export class IpmiDriver implements PowerDriver {
     return info;
   }
 
+  /**
+   * `sol activate` in a pty. The BMC has ONE SOL session: one left active by another client (an
+   * ipmitool killed with -9, another admin's still running) makes it refuse ours ("SOL payload
+   * already active on another session"), so it is deactivated first: the console is reclaimed for
+   * us, as `provisiond console` and the web UI expect. The console is open once ipmitool says the
+   * session is operational; if the BMC still refuses, the open fails with what ipmitool printed.
+   */
   async console(): Promise<ConsoleSession> {
     const s = this.#target.settings;
-    // A stale SOL session (another admin, a killed ipmitool) blocks activation; deactivate first.
-    await this.#run(['sol', 'deactivate']).catch(() => {});
+    // "already deactivated" is an error to ipmitool and the normal case here.
+    await this.#run(['sol', 'deactivate'], { signal: AbortSignal.timeout(SOL_OPEN_MS) }).catch(() => {});
     return ptyConsole(this.#ipmitool, [...this.#base(), 'sol', 'activate'], {
       env: { ...process.env, IPMI_PASSWORD: s.password ?? '' },
       via: `ipmitool sol activate (${s.address})`,
-      onClose: () => this.#run(['sol', 'deactivate']).then(() => {}, () => {}),
+      ready: { marker: 'SOL Session operational', timeoutMs: SOL_OPEN_MS },
+      onClose: () => this.#run(['sol', 'deactivate'], { signal: AbortSignal.timeout(SOL_OPEN_MS) }).then(() => {}, () => {}),
     });
   }
 
