@@ -70,8 +70,6 @@ export function mount(root, queryText = '') {
   const all = h('input', { type: 'checkbox', 'aria-label': 'select every node shown', onchange: () => { if (all.checked) for (const n of rows) selected.add(n.name); else selected.clear(); draw(); } });
   const head = h('tr', {}, h('th', {}, all), COLUMNS.map(([k, label]) => h('th', { 'data-sort': k, onclick: () => sortBy(k) }, label)));
   const body = h('tbody');
-  // A flash ends by itself; the class goes so that the next change can flash again.
-  body.addEventListener('animationend', (ev) => ev.target.closest('tr')?.classList.remove('flash'));
   const table = h('table', { id: 'nodes' }, h('thead', {}, head), body);
   const spacer = h('div', { class: 'spacer' });
   const scroller = h('div', { class: 'scroller', onscroll: () => queueDraw() }, spacer, table);
@@ -235,12 +233,23 @@ export function mount(root, queryText = '') {
   const tick = setInterval(() => {
     for (const [name, tr] of drawn) if (byName.has(name)) fill(tr, byName.get(name));
   }, 5_000);
+  // A changed row stays marked for 1.5 s. A still mark, not an animation: with 200 events a second
+  // every row in view would be repainted at every frame while its background faded.
+  const unflash = setInterval(() => {
+    const now = Date.now();
+    for (const [name, until] of flashed) {
+      if (until > now) continue;
+      flashed.delete(name);
+      drawn.get(name)?.classList.remove('flash');
+    }
+  }, 250);
 
   void load();
   return () => {
     abort?.abort();
     off();
     clearInterval(tick);
+    clearInterval(unflash);
     clearTimeout(timer);
   };
 }
