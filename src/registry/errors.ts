@@ -46,3 +46,18 @@ export class LeaseConflictError extends RegistryConflictError {
   /** Marks a lost claim for the DHCP server (DhcpLeaseStore.putLease), which knows no registry errors. */
   readonly claimLost = true;
 }
+
+/**
+ * A task write refused: another runner claimed the task meanwhile (its server's heartbeat had
+ * stopped, as after a long pause or a cut from the database). Nothing was written; the runner that
+ * lost it stops running it.
+ */
+export class TaskClaimLostError extends ProvisiondError {
+  constructor(
+    readonly taskId: string,
+    readonly runner: string | null,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -140,6 +140,15 @@ export const pgMigrations: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    what: 'tasks claimed by a server (FOR UPDATE SKIP LOCKED), taken over when its heartbeat stops',
+    sql: `
+      -- The server (a row of servers) whose claim runs the task; NULL: unclaimed, or run by a CLI.
+      ALTER TABLE tasks ADD COLUMN server text;
+      CREATE INDEX tasks_unfinished ON tasks (seq) WHERE status NOT IN ('terminated', 'complete');
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = pgMigrations[pgMigrations.length - 1]!.version;
