@@ -390,6 +390,7 @@ export interface ClusterStatus {
   servers: Array<{ id: string; address: string; version: string; started: Date; heartbeat: Date; lagMs: number; leader: boolean }>;
   leader: { server: string; generation: number; heartbeat: Date; lagMs: number } | null;
 }
+
 /** What a runner may claim (registry.claimTasks). */
 export interface TaskClaim {
   /**
@@ -426,11 +427,14 @@ export interface TaskPutOptions {
   ifRunner?: string | null;
 }
 
-
 /** This server's part in a cluster of servers on one database. */
 export interface ClusterMembership {
   /** True while this server leads (singleton work runs here). */
   readonly isLeader: boolean;
+  /** This server's id among the servers (`HOST:PID`): its task runner's id. */
+  readonly id: string;
+  /** How long a heartbeat holds (ms): a server silent for longer is taken to have stopped. */
+  readonly leaseMs: number;
   /** Leaves: the leadership passes at once; called by close(). */
   stop(): Promise<void>;
 }
