@@ -5,8 +5,18 @@
 import { ProvisiondError } from '../util/errors.js';
 import type { Lease } from './types.js';
 
-/** The database cannot be used: corrupted, locked by another process, unreadable, too new. */
-export class RegistryUnavailableError extends ProvisiondError {}
+/**
+ * The database cannot be used: corrupted, locked by another process, unreadable, too new; or out of
+ * reach (`unreachable`: a network database down or cut off, which comes back by itself).
+ */
+export class RegistryUnavailableError extends ProvisiondError {
+  readonly unreachable: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; unreachable?: boolean }) {
+    super(message, options);
+    this.unreachable = options?.unreachable ?? false;
+  }
+}
 
 /** A name, hardware address or fixed address is already taken by another node. */
 export class RegistryConflictError extends ProvisiondError {}

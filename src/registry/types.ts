@@ -379,6 +379,11 @@ export interface RegistryStore {
   joinCluster?(me: { id: string; address: string; version: string }): Promise<ClusterMembership>;
   /** The servers sharing the database and the leader, from their heartbeats (PostgreSQL only). */
   clusterStatus?(): Promise<ClusterStatus>;
+  /**
+   * Whether a network database answered the last round trip; when not, since when (ms) and why.
+   * Optional: an embedded database (SQLite) is never out of reach.
+   */
+  databaseState?(): { reachable: boolean; since: number | null; reason: string | null };
 
   /** Writes anything batched. */
   flush(): Promise<void>;
