@@ -5,7 +5,8 @@
  * name to a file at each call). Then `kill -9` of the server running a reload: another server takes
  * it over within 10 s; the node whose power call was cut ends with the reason (the server stopped,
  * so whether the call happened is unknown), the node already powered is waited for again, never
- * powered twice.
+ * powered twice. A server stalled (SIGSTOP) loses its task the same way, and once woken cannot write
+ * it any more.
  */
 import t from 'tap';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,6 +40,8 @@ t.test('tasks claimed by any of three servers; a killed server\'s task taken ove
     return dir;
   };
   const quick = powerDir('quick', `echo "$1" >> ${calls}; sleep 0.3`);
+  // A BMC that takes 12 s: the call outlives a stall of its server.
+  const stalling = powerDir('stalling', `echo "$1" >> ${calls}; sleep 12`);
   // A BMC that never answers: the call is in flight when its server is killed.
   const hung = powerDir('hung', `echo "$1" >> ${calls}; echo $$ > ${join(work, 'hung.pid')}; exec sleep 120`);
   t.teardown(() => {
@@ -52,6 +55,7 @@ t.test('tasks claimed by any of three servers; a killed server\'s task taken ove
   const mac = (i: number) => `52:54:00:19:01:${i.toString(16).padStart(2, '0')}`;
   await reg.importNodes([...names, 'slow01', 'r01'].map((name, i) => ({ name, nodeid: mac(i + 1), vnfs: 'demo', attrs: { 'power.driver': 'exec', 'power.dir': quick } })));
   await reg.updateNode('slow01', { attrs: { 'power.dir': hung } });
+  await reg.addNode({ name: 'stall01', nodeid: mac(40), vnfs: 'demo', attrs: { 'power.driver': 'exec', 'power.dir': stalling } });
   const { secret } = await createToken(reg, { name: 'ops', role: 'operator' });
   const auth = { authorization: `Bearer ${secret}`, 'content-type': 'application/json' };
 
@@ -126,5 +130,29 @@ t.test('tasks claimed by any of three servers; a killed server\'s task taken ove
     const res = await fetch(`${other.api}/api/v1/tasks/${asked.id}/cancel`, { method: 'POST', headers: auth });
     t.ok(res.status < 300, `cancel: ${res.status}`);
     t.ok(await waitFor(async () => (await task(asked.id)).status === 'terminated', 10_000, 100), 'ends terminated');
+  });
+
+  t.test('a server stalled (SIGSTOP) loses its task; woken, it cannot write it any more', async (t) => {
+    writeFileSync(calls, '');
+    const live = servers.filter((s) => s.p.running);
+    const asked = await post(live[0]!.api, '/nodes/stall01/power', { action: 'on' });
+    await waitFor(async () => (await task(asked.id)).runner !== null && callsOf().includes('stall01'), 20_000, 100);
+    const before = await task(asked.id);
+    const stalled = live.find((s) => s.id === before.runner);
+    t.ok(stalled, `run by a server (${before.runner})`);
+    if (!stalled) return;
+    stalled.p.kill('SIGSTOP');
+    const t0 = Date.now();
+    const taken = await waitFor(async () => (await task(asked.id)).runner !== stalled.id, 15_000, 100);
+    t.ok(taken && Date.now() - t0 <= 10_000, `taken over ${Date.now() - t0} ms after the stall`);
+    const ended = await task(asked.id);
+    t.equal(ended.status, 'terminated', 'the call in flight on the stalled server is ended by the taker');
+    t.match(ended.nodes[0]!.messages.at(-1), { message: `the server ${stalled.id} stopped during the power, so whether its power call happened is unknown` });
+    stalled.p.kill('SIGCONT');
+    // Its BMC call returns 12 s after it began: it writes the result, and is refused.
+    const said = await waitFor(() => stalled.p.lines.some((l) => String(l.msg).startsWith(`task: taken over by ${ended.runner}, stopping it here`)), 20_000, 100);
+    t.ok(said, 'woken, the stalled server learns the task was taken over and stops it');
+    t.same(await task(asked.id), ended, 'and wrote nothing over the taker\'s record');
+    t.same(callsOf(), ['stall01'], 'the BMC was called once');
   });
 });
