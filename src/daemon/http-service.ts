@@ -160,7 +160,11 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
       request: ctx.metrics ? (r) => ctx.metrics!.httpRequest(r) : undefined,
       malformed: ctx.metrics ? (status) => ctx.metrics!.httpMalformed.inc({ status: String(status) }) : undefined,
       acceptConnection: (addr) => requests.identity.acceptConnection(addr),
-      health: () => ({ services: [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })), nodeCredentials: { ...requests.identity.counters } }),
+      health: () => ({
+        services: [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })),
+        nodeCredentials: { ...requests.identity.counters },
+        database: ctx.registry.databaseState?.() ?? { reachable: true, since: null, reason: null },
+      }),
     },
   });
   await server.listen();

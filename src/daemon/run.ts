@@ -70,6 +70,7 @@ export class Daemon {
     readonly registry: RegistryStore,
     engine: NodescriptEngine,
     metrics: DaemonMetrics,
+    member?: ClusterMembership,
   ) {
     this.#config = config;
     this.#engine = engine;
@@ -92,7 +93,10 @@ export class Daemon {
         return sum;
       },
     });
-    this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline, actions: this.actions });
+    // Servers sharing a database share the task queue: any of them claims a task, and takes over
+    // those of a server whose heartbeat stopped.
+    const shared = member ? { runnerId: member.id, shared: { leaseMs: member.leaseMs } } : {};
+    this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline, actions: this.actions, ...shared });
     this.tasks.on('change', (t) => this.feed.task(t));
   }
 
@@ -119,7 +123,7 @@ export class Daemon {
       throw err;
     }
     const engine = createNodescriptEngine({ ...engineOptionsFromConfig(config), logger: log });
-    const daemon = new Daemon(config, log, registry, engine, metrics);
+    const daemon = new Daemon(config, log, registry, engine, metrics, member);
     try {
       for (const { name, start } of serviceFactories) await daemon.#startService(name, start);
     } catch (err) {
@@ -127,11 +131,11 @@ export class Daemon {
       throw err;
     }
     // Tasks left by a daemon that stopped, or by a CLI that did not wait (reload without --wait), go on here.
-    // With several servers on one database, taking tasks over is the leader's work.
-    const leads = (): boolean => member?.isLeader ?? true;
-    if (leads()) await daemon.tasks.resume().catch((err: unknown) => log.error({ err: errorMessage(err) }, `tasks: resume failed: ${errorMessage(err)}`));
+    await daemon.tasks.resume().catch((err: unknown) => log.error({ err: errorMessage(err) }, `tasks: resume failed: ${errorMessage(err)}`));
     // Every few seconds: a capture the CLI stores (it cannot run one) starts without a long wait.
-    daemon.#sweep = setInterval(() => void (leads() ? daemon.tasks.resume().catch(() => {}) : null), 3_000).unref();
+    // Several servers: every second, each claims what is queued or held by a server that stopped
+    // (claims are atomic, so any server may do it; a stopped one is taken over within its lease plus a second).
+    daemon.#sweep = setInterval(() => void daemon.tasks.resume().catch(() => {}), member ? 1_000 : 3_000).unref();
     if (daemon.services.size === 0) log.warn({}, 'every server is disabled in the config: nothing is being served');
     if (watch) {
       daemon.#stopWatching = await startWatchers({

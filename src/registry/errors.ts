@@ -5,8 +5,18 @@
 import { ProvisiondError } from '../util/errors.js';
 import type { Lease } from './types.js';
 
-/** The database cannot be used: corrupted, locked by another process, unreadable, too new. */
-export class RegistryUnavailableError extends ProvisiondError {}
+/**
+ * The database cannot be used: corrupted, locked by another process, unreadable, too new; or out of
+ * reach (`unreachable`: a network database down or cut off, which comes back by itself).
+ */
+export class RegistryUnavailableError extends ProvisiondError {
+  readonly unreachable: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; unreachable?: boolean }) {
+    super(message, options);
+    this.unreachable = options?.unreachable ?? false;
+  }
+}
 
 /** A name, hardware address or fixed address is already taken by another node. */
 export class RegistryConflictError extends ProvisiondError {}
@@ -45,4 +55,19 @@ export class LeaseConflictError extends RegistryConflictError {
   readonly lease: Lease | null;
   /** Marks a lost claim for the DHCP server (DhcpLeaseStore.putLease), which knows no registry errors. */
   readonly claimLost = true;
+}
+
+/**
+ * A task write refused: another runner claimed the task meanwhile (its server's heartbeat had
+ * stopped, as after a long pause or a cut from the database). Nothing was written; the runner that
+ * lost it stops running it.
+ */
+export class TaskClaimLostError extends ProvisiondError {
+  constructor(
+    readonly taskId: string,
+    readonly runner: string | null,
+    message: string,
+  ) {
+    super(message);
+  }
 }

@@ -353,10 +353,17 @@ export interface RegistryStore {
    * Creates or replaces a task. A new task with an idempotency key already used by the same caller
    * is not stored: the existing task is returned instead. Otherwise returns the task stored.
    */
-  putTask(task: TaskRecord): Promise<TaskRecord>;
+  putTask(task: TaskRecord, options?: TaskPutOptions): Promise<TaskRecord>;
   getTask(id: string): Promise<TaskRecord | null>;
   /** Tasks, newest first; `before` a task id (paging); `status` filters; `unfinished` = neither terminated nor complete. */
   listTasks(options?: { status?: TaskStatus[]; unfinished?: boolean; before?: string; limit?: number }): Promise<TaskRecord[]>;
+  /**
+   * Claims unfinished tasks for `runner`, atomically: two runners (two servers on one database)
+   * never claim the same task (PostgreSQL: `FOR UPDATE SKIP LOCKED`). What may be claimed is in
+   * `claim`; each task claimed is returned with `runner` set to the claimer (committed), the runner
+   * it had, and why it could be taken.
+   */
+  claimTasks(runner: string, claim: TaskClaim): Promise<ClaimedTask[]>;
 
   /**
    * Tells `fn` of every lease and declined-address change, made by this process or another (several
@@ -372,6 +379,11 @@ export interface RegistryStore {
   joinCluster?(me: { id: string; address: string; version: string }): Promise<ClusterMembership>;
   /** The servers sharing the database and the leader, from their heartbeats (PostgreSQL only). */
   clusterStatus?(): Promise<ClusterStatus>;
+  /**
+   * Whether a network database answered the last round trip; when not, since when (ms) and why.
+   * Optional: an embedded database (SQLite) is never out of reach.
+   */
+  databaseState?(): { reachable: boolean; since: number | null; reason: string | null };
 
   /** Writes anything batched. */
   flush(): Promise<void>;
@@ -384,10 +396,50 @@ export interface ClusterStatus {
   leader: { server: string; generation: number; heartbeat: Date; lagMs: number } | null;
 }
 
+/** What a runner may claim (registry.claimTasks). */
+export interface TaskClaim {
+  /**
+   * Tasks the caller knows were left by a runner that is gone (no runner, or a process of this host
+   * that no longer exists): each is claimed if its runner is still the one given. A task a server
+   * of a cluster claimed is not taken this way, only by `leaseMs`.
+   */
+  left?: Array<{ id: string; runner: string | null }>;
+  /** Also queued tasks that no runner has claimed yet, oldest first (servers sharing a queue). */
+  unclaimed?: boolean;
+  /**
+   * Also tasks claimed by a server whose heartbeat is older than this (ms), or which left the
+   * cluster: a server killed or cut off. Stores without heartbeats (SQLite) have no such tasks.
+   */
+  leaseMs?: number;
+  /** Actions this runner cannot run: left for another. */
+  skipActions?: readonly string[];
+  /** At most this many (default 100). */
+  limit?: number;
+}
+
+/** A task just claimed: `from` is the runner it had; `why` which rule of the claim took it. */
+export interface ClaimedTask {
+  task: TaskRecord;
+  from: string | null;
+  why: 'left' | 'unclaimed' | 'server-stopped';
+}
+
+export interface TaskPutOptions {
+  /**
+   * Write only while the stored task is still run by this runner (null: still unclaimed):
+   * TaskClaimLostError (nothing written) once another runner claimed it. A new task is stored.
+   */
+  ifRunner?: string | null;
+}
+
 /** This server's part in a cluster of servers on one database. */
 export interface ClusterMembership {
   /** True while this server leads (singleton work runs here). */
   readonly isLeader: boolean;
+  /** This server's id among the servers (`HOST:PID`): its task runner's id. */
+  readonly id: string;
+  /** How long a heartbeat holds (ms): a server silent for longer is taken to have stopped. */
+  readonly leaseMs: number;
   /** Leaves: the leadership passes at once; called by close(). */
   stop(): Promise<void>;
 }

@@ -4,12 +4,18 @@
  * (it polls the task's `cancelRequested` in the registry). The daemon runs one for the admin API;
  * the CLI runs one for `power`, `reload` and `vnfs image`, so every such action is a task in the
  * registry. A runner started later takes over the tasks of a runner process that is gone (resume).
+ *
+ * Servers sharing one database (`shared`) queue what they are asked: any of them claims it
+ * (registry.claimTasks, FOR UPDATE SKIP LOCKED), the one asked first of all, and each claims again
+ * every second what is queued, left, or held by a server whose heartbeat stopped. Every write of a
+ * running task is guarded by its runner: a runner whose task was claimed by another stops it.
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import type { RegistryStore, TaskRecord, TaskStatus, TimelineEvent } from '../registry/types.js';
+import { TaskClaimLostError } from '../registry/errors.js';
+import type { ClaimedTask, RegistryStore, TaskClaim, TaskRecord, TaskStatus, TimelineEvent } from '../registry/types.js';
 import { NodeNotFoundError, ProvisiondError, UsageError, errorMessage } from '../util/errors.js';
 import { vnfsExists } from '../vnfs/capsule.js';
 import { TaskCancelledError, type Action, type RunContext } from './actions/context.js';
@@ -27,6 +33,12 @@ import { addMessage, finishNode, finishTask, isFinished, newTask } from './recor
 export type { TaskAction, TaskRequest } from './params.js';
 
 const ACTIONS: Record<TaskAction, Action<never>> = { power: runPower, bootdev: runBootdev, reload: runReload, deploy: runDeploy, 'vnfs-image': runVnfsImage, capture: runCapture };
+
+/**
+ * Actions that work in the statedir of the server asked (an image build, a capture the node uploads
+ * to that server): servers sharing a database do not queue them for any server, the one asked runs them.
+ */
+const LOCAL_ACTIONS: ReadonlySet<string> = new Set<TaskAction>(['vnfs-image', 'capture']);
 
 /** How often a running task looks for a cancel asked by another process, and `wait` polls. */
 const POLL_MS = 250;
@@ -55,6 +67,12 @@ export interface TaskRunnerOptions {
   timeline?: (event: TimelineEvent) => void | Promise<void>;
   /** Where actions for nodes' ready agents are offered (the daemon's; a capture needs it). */
   actions?: NodeActionBoard;
+  /**
+   * Several servers on one database: tasks are queued for any server to claim, and those of a
+   * server whose heartbeat is older than `leaseMs` are taken over. The runner id is the server's id
+   * in the cluster. Without it, the runner runs what it is asked itself (one server, a CLI).
+   */
+  shared?: { leaseMs: number };
 }
 
 /** Emits `change` (task: TaskRecord) after every change is committed. */
@@ -68,9 +86,13 @@ export class TaskRunner extends EventEmitter {
   readonly #timeline: (event: TimelineEvent) => void | Promise<void>;
   readonly #running = new Map<string, Running>();
   readonly #actions: NodeActionBoard | null;
+  readonly #shared: { leaseMs: number } | null;
+  /** Claims run one at a time: a task this runner claimed is not claimed again while it is started. */
+  #claiming: Promise<void> = Promise.resolve();
+  #resuming: Promise<void> | null = null;
   #closed = false;
 
-  constructor({ registry, config, log, runnerId = `${hostname()}:${process.pid}`, timeline, actions }: TaskRunnerOptions) {
+  constructor({ registry, config, log, runnerId = `${hostname()}:${process.pid}`, timeline, actions, shared }: TaskRunnerOptions) {
     super();
     // Every wait() listens while it waits; the daemon's event feed listens for good.
     this.setMaxListeners(0);
@@ -82,6 +104,8 @@ export class TaskRunner extends EventEmitter {
     this.#timeline = timeline ?? ((e) => registry.addEvent(e));
     this.runnerId = runnerId;
     this.#actions = actions ?? null;
+    if (shared !== undefined && !(Number.isFinite(shared.leaseMs) && shared.leaseMs > 0)) throw new TypeError('TaskRunner shared.leaseMs: expected a positive number of ms');
+    this.#shared = shared ?? null;
     TaskRunner.#open.set(runnerId, (TaskRunner.#open.get(runnerId) ?? 0) + 1);
   }
 
@@ -106,14 +130,25 @@ export class TaskRunner extends EventEmitter {
       if (p.action === 'capture' && nodes.length !== 1) throw new UsageError(`capture: params.nodes: ${JSON.stringify(p.nodes[0])} names ${nodes.length} nodes: capture takes one`);
     }
     // A capture needs the daemon's node-facing server: a runner without one (the CLI's) stores it
-    // queued for no runner, and the daemon's sweep takes it over and runs it.
-    const mine = this.#canRun(p.action);
+    // queued for no runner, and the daemon's sweep takes it over and runs it. Servers sharing a
+    // database queue every task but those of their own statedir: it is durable before any of them
+    // claims it.
+    const local = LOCAL_ACTIONS.has(p.action);
+    const mine = this.#canRun(p.action) && (this.#shared === null || local);
     const fresh = newTask({ action: p.action, params: req.params, createdBy: req.createdBy, idempotencyKey: req.idempotencyKey ?? null, runner: mine ? this.runnerId : null, nodes, now: Date.now() });
     const stored = await this.#registry.putTask(fresh);
     if (stored.id !== fresh.id) return { task: stored, created: false };
-    const answer = structuredClone(fresh);
+    let answer = structuredClone(fresh);
     this.emit('change', answer);
+    // Claimed as this server's (its heartbeat then holds it), before anything of it runs.
+    if (mine && this.#shared) await this.#registry.claimTasks(this.runnerId, { left: [{ id: fresh.id, runner: this.runnerId }] });
     if (mine) this.#start(fresh, p, false);
+    if (this.#shared && !mine) {
+      // Claimed here at once, most often; if another server was quicker, or the claim fails, it runs there.
+      await this.#claim({ unclaimed: true }).catch((err: unknown) => this.#log.warn({ task: fresh.id, err: errorMessage(err) }, 'tasks: claiming failed; another server or the next sweep claims it'));
+      const now = this.#running.get(fresh.id)?.task;
+      if (now) answer = structuredClone(now);
+    }
     return { task: structuredClone(answer), created: true };
   }
 
@@ -137,19 +172,27 @@ export class TaskRunner extends EventEmitter {
       await mine.persist.save();
       return structuredClone(mine.task);
     }
-    const task = await this.#registry.getTask(id);
-    if (!task) throw new NodeNotFoundError(`no task ${JSON.stringify(id)}`);
-    if (isFinished(task.status)) return task;
-    task.cancelRequested ??= { by, at: Date.now() };
-    if (this.#gone(task.runner)) {
-      finishTask(task, 'terminated', `cancelled by ${task.cancelRequested.by}`);
-    } else {
-      task.status = 'terminating';
-      addMessage(task, null, `cancel asked by ${by}`);
+    // Written only if its runner is still the one read: a claim in between (another server) is read again.
+    for (let attempt = 1; ; attempt++) {
+      const task = await this.#registry.getTask(id);
+      if (!task) throw new NodeNotFoundError(`no task ${JSON.stringify(id)}`);
+      if (isFinished(task.status)) return task;
+      task.cancelRequested ??= { by, at: Date.now() };
+      if (this.#gone(task.runner)) {
+        finishTask(task, 'terminated', `cancelled by ${task.cancelRequested.by}`);
+      } else {
+        task.status = 'terminating';
+        addMessage(task, null, `cancel asked by ${by}`);
+      }
+      try {
+        await this.#registry.putTask(task, { ifRunner: task.runner });
+      } catch (err) {
+        if (err instanceof TaskClaimLostError && attempt < 5) continue;
+        throw err;
+      }
+      this.emit('change', structuredClone(task));
+      return task;
     }
-    await this.#registry.putTask(task);
-    this.emit('change', structuredClone(task));
-    return task;
   }
 
   /**
@@ -168,7 +211,7 @@ export class TaskRunner extends EventEmitter {
         o.onProgress?.(structuredClone(task));
       }
       if (isFinished(task.status)) return structuredClone(task);
-      if (!this.#running.has(id) && this.#gone(task.runner) && !this.#closed) await this.#takeOver(task);
+      if (!this.#running.has(id) && this.#gone(task.runner) && !this.#closed) await this.#claim({ left: [{ id, runner: task.runner }] });
       if (o.signal?.aborted) throw new ProvisiondError(`waiting for task ${id}: interrupted`);
       if (Date.now() >= deadline) throw new ProvisiondError(`waiting for task ${id}: timed out (status ${task.status})`);
       await new Promise<void>((resolve) => {
@@ -189,21 +232,42 @@ export class TaskRunner extends EventEmitter {
   }
 
   /**
-   * At daemon start: takes over the unfinished tasks whose runner process is gone. A reload whose
-   * nodes were past the power step goes on waiting for `ready`; anything mid-action (a power call
-   * may or may not have happened) ends `terminated` with the reason.
+   * At daemon start, and every few seconds: takes over the unfinished tasks whose runner process
+   * is gone (and, shared, the queued ones and those of a server whose heartbeat stopped). A reload
+   * whose nodes were past the power step goes on waiting for `ready`; anything mid-action (a power
+   * call may or may not have happened) ends `terminated` with the reason.
    */
-  async resume(): Promise<void> {
+  resume(): Promise<void> {
+    // A sweep still under way (a slow database) is not doubled.
+    this.#resuming ??= this.#resumeOnce().finally(() => (this.#resuming = null));
+    return this.#resuming;
+  }
+
+  async #resumeOnce(): Promise<void> {
+    const left: Array<{ id: string; runner: string | null }> = [];
     let before: string | undefined;
     for (;;) {
+      if (this.#closed) return;
       const page = await this.#registry.listTasks({ unfinished: true, before, limit: 200 });
-      for (const task of page) {
-        if (this.#closed) return;
-        if (!this.#running.has(task.id) && this.#gone(task.runner)) await this.#takeOver(task);
-      }
-      if (page.length < 200) return;
+      for (const task of page) if (!this.#running.has(task.id) && this.#gone(task.runner)) left.push({ id: task.id, runner: task.runner });
+      if (page.length < 200) break;
       before = page.at(-1)!.id;
     }
+    if (left.length > 0 || this.#shared) await this.#claim({ left, unclaimed: this.#shared !== null, leaseMs: this.#shared?.leaseMs, limit: left.length + 100 });
+  }
+
+  /** Claims what `claim` allows (atomically: no other runner gets the same task) and runs it. */
+  #claim(claim: Omit<TaskClaim, 'skipActions'>): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.#closed) return;
+      // Listed before this claim began: drop what this runner has started since.
+      const left = claim.left?.filter((l) => !this.#running.has(l.id));
+      const claimed = await this.#registry.claimTasks(this.runnerId, { ...claim, left, skipActions: this.#actions ? [] : ['capture'] });
+      for (const c of claimed) await this.#adopt(c);
+    };
+    const next = this.#claiming.then(run, run);
+    this.#claiming = next.catch(() => {});
+    return next;
   }
 
   /** Stops watching; running tasks stay as they are in the registry (a later resume() takes them over). */
@@ -243,44 +307,61 @@ export class TaskRunner extends EventEmitter {
     return action !== 'capture' || this.#actions !== null;
   }
 
-  async #takeOver(seen: TaskRecord): Promise<void> {
-    if (!this.#canRun(seen.action)) return;
-    // Read again just before: another runner may have taken it over since the list was read.
-    const task = await this.#registry.getTask(seen.id);
-    if (!task || task.runner !== seen.runner || isFinished(task.status) || this.#running.has(task.id)) return;
-    const was = task.runner ?? 'none';
-    task.runner = this.runnerId;
-    addMessage(task, null, `taken over by ${this.runnerId}: its runner ${was} is gone`);
+  /** A task just claimed (its runner is this one in the registry): ends what cannot go on, starts the rest. */
+  async #adopt({ task, from, why }: ClaimedTask): Promise<void> {
+    if (this.#running.has(task.id)) return;
+    const was = from ?? 'none';
+    // What happened to the runner, for the messages: a server of the cluster that stopped
+    // heartbeating (killed, or cut off from the database), or a process known to be gone.
+    const lost =
+      why === 'server-stopped'
+        ? `the server ${was} stopped (no heartbeat for ${(this.#shared?.leaseMs ?? 0) / 1000} s)`
+        : `its runner ${was} is gone`;
+    // A queued task nobody had claimed is simply started here ("started by" says where).
+    if (from !== null || task.status !== 'queued') addMessage(task, null, `taken over by ${this.runnerId}: ${lost}`);
     let p: TaskParams | null = null;
     try {
       p = parseParams(task.action, task.params);
     } catch (err) {
       finishTask(task, 'terminated', `cannot be resumed: ${errorMessage(err)}`);
     }
+    const during = why === 'server-stopped' ? `the server ${was} stopped during the ${task.action}` : `the daemon restarted during the ${task.action}: the runner ${was} was gone`;
     if (p && task.cancelRequested) {
       finishTask(task, 'terminated', `cancelled by ${task.cancelRequested.by}`);
+    } else if (p && why === 'server-stopped' && task.status === 'queued' && LOCAL_ACTIONS.has(p.action)) {
+      // It was for the statedir of the server that stopped: running it here would build or capture in another.
+      finishTask(task, 'terminated', `the server ${was} stopped before it ran this ${task.action}, which works in that server's statedir: ask again`);
     } else if (p && task.status !== 'queued' && p.action === 'capture') {
       // Its upload (if any) died with the daemon: nothing half-made stays, the node can be captured again.
       await removeStaging(this.#config().statedir, task.id).catch(() => {});
-      for (const n of task.nodes) finishNode(task, n, 'failure', `the daemon restarted during the capture (runner ${was} gone): its upload was lost and no vnfs was made; capture again`);
-      finishTask(task, 'complete', 'the daemon restarted during the capture');
+      for (const n of task.nodes) finishNode(task, n, 'failure', `${why === 'server-stopped' ? during : `the daemon restarted during the capture (runner ${was} gone)`}: its upload was lost and no vnfs was made; capture again`);
+      finishTask(task, 'complete', why === 'server-stopped' ? during : 'the daemon restarted during the capture');
     } else if (p && task.status !== 'queued') {
-      const why = `the daemon restarted during the ${task.action}: the runner ${was} was gone, so whether its ${task.action === 'vnfs-image' ? 'build finished' : 'power call happened'} is unknown`;
+      const reason = `${during}, so whether its ${task.action === 'vnfs-image' ? 'build finished' : 'power call happened'} is unknown`;
       for (const n of task.nodes) {
         if (isFinished(n.status) || ((task.action === 'reload' || task.action === 'deploy') && passedPower(n))) continue;
-        finishNode(task, n, 'terminated', why);
+        finishNode(task, n, 'terminated', reason);
       }
-      if (task.nodes.every((n) => isFinished(n.status))) finishTask(task, 'terminated', why);
+      if (task.nodes.every((n) => isFinished(n.status))) finishTask(task, 'terminated', reason);
     }
-    const stored = await this.#registry.putTask(task);
-    this.emit('change', structuredClone(stored));
-    this.#log.info({ task: task.id, action: task.action, status: task.status, from: was }, 'task taken over');
+    try {
+      await this.#registry.putTask(task, { ifRunner: this.runnerId });
+    } catch (err) {
+      // Claimed again by another runner meanwhile (this one was thought stopped): it is theirs.
+      this.#log.warn({ task: task.id, err: errorMessage(err) }, 'task: not taken over');
+      return;
+    }
+    this.emit('change', structuredClone(task));
+    this.#log.info({ task: task.id, action: task.action, status: task.status, from: was, why }, from === null && task.status === 'queued' ? 'task claimed' : 'task taken over');
     // A queued task had not started (its start is committed before any action): it starts now.
-    if (p && !isFinished(task.status)) this.#start(task, p, task.status !== 'queued');
+    // A runner closed meanwhile leaves it claimed: the others take it over once this server leaves.
+    if (p && !isFinished(task.status) && !this.#closed) this.#start(task, p, task.status !== 'queued');
   }
 
   #start(task: TaskRecord, params: TaskParams, resumed: boolean): void {
-    const persist = new Persister(task, this.#registry, this.#log, (t) => this.emit('change', t), (c) => this.#cancelled(run, c));
+    const persist = new Persister(task, this.#registry, this.runnerId, this.#log, (t) => this.emit('change', t), (c) => this.#cancelled(run, c), (to) =>
+      run.stop.abort(new TaskCancelledError(`taken over by ${to ?? 'nobody'}`)),
+    );
     const run: Running = { task, cancel: new AbortController(), stop: new AbortController(), persist, done: Promise.resolve() };
     this.#running.set(task.id, run);
     run.done = this.#run(run, params, resumed).finally(() => this.#running.delete(task.id));
@@ -353,9 +434,11 @@ class Persister {
   constructor(
     private readonly task: TaskRecord,
     private readonly registry: RegistryStore,
+    private readonly runner: string,
     private readonly log: Logger,
     private readonly emit: (t: TaskRecord) => void,
     private readonly onCancel: (c: { by: string; at: number }) => void,
+    private readonly onLost: (to: string | null) => void,
   ) {}
 
   /** Resolves once the record as it is now is committed. */
@@ -388,9 +471,16 @@ class Persister {
           if (stored?.cancelRequested) this.onCancel(stored.cancelRequested);
         }
         const snapshot = structuredClone(this.task);
-        await this.registry.putTask(snapshot);
+        await this.registry.putTask(snapshot, { ifRunner: this.runner });
         this.emit(snapshot);
       } catch (err) {
+        if (err instanceof TaskClaimLostError) {
+          // Another server claimed it (this one was thought stopped): it is theirs, this one stops.
+          this.log.warn({ task: this.task.id, runner: err.runner }, `task: taken over by ${err.runner ?? 'nobody'}, stopping it here`);
+          this.#dirty = false;
+          this.onLost(err.runner);
+          return;
+        }
         this.log.warn({ task: this.task.id, err: errorMessage(err) }, 'task: writing its record failed');
       }
     }

@@ -31,8 +31,8 @@ t.test('the document is OpenAPI 3.1 and the answers of the API match it', async 
 t.test('the validator catches an answer that does not match, and a broken document', async (t) => {
   const h = await startApiDaemon(t);
   const health = h.doc.byId('health.get')!;
-  t.same(h.doc.validateResponse(health, 200, 'application/json', { status: 'ok', startedAt: 1, uptime: 1, services: [] }), []);
-  const bad = h.doc.validateResponse(health, 200, 'application/json', { status: 'ok', startedAt: 1.5, uptime: 1, services: [], extra: 1 }).join('\n');
+  t.same(h.doc.validateResponse(health, 200, 'application/json', { status: 'ok', startedAt: 1, uptime: 1, services: [], database: { reachable: true, since: null, reason: null } }), []);
+  const bad = h.doc.validateResponse(health, 200, 'application/json', { status: 'ok', startedAt: 1.5, uptime: 1, services: [], database: { reachable: true, since: null, reason: null }, extra: 1 }).join('\n');
   t.match(bad, /body\/startedAt must be integer/);
   t.match(bad, /must NOT have additional properties/);
   t.match(h.doc.validateResponse(health, 200, 'text/html', '<p>'), [/content-type "text\/html"/]);

@@ -33,6 +33,10 @@ export interface PostgresServer {
   query(sql: string, db?: string): Promise<pg.QueryResult>;
   /** Stops the server (fast shutdown) and removes its folder; safe to call twice. */
   stop(): void;
+  /** Stops the server (fast shutdown: its connections are cut) and keeps its data: an outage. */
+  halt(): void;
+  /** Starts a halted server again, on the same socket and data. */
+  resume(): void;
 }
 
 /** The newest PostgreSQL server of Debian's packages, or null when none is installed. */
@@ -81,9 +85,9 @@ export async function startPostgres(t: Teardown, options: { port?: number } = {}
     rmSync(dir, { recursive: true, force: true });
   };
   const undo = onCleanup(stop);
+  const opts = `-k ${dir} -p ${port} -c listen_addresses='' -c max_connections=200 -c shared_buffers=32MB`;
   try {
     asUser('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
-    const opts = `-k ${dir} -p ${port} -c listen_addresses='' -c max_connections=200 -c shared_buffers=32MB`;
     asUser('pg_ctl', ['start', '-D', data, '-l', logFile, '-w', '-t', '60', '-o', opts]);
   } catch (err) {
     const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : '';
@@ -112,6 +116,12 @@ export async function startPostgres(t: Teardown, options: { port?: number } = {}
     stop: () => {
       stop();
       undo();
+    },
+    halt: () => {
+      asUser('pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '30']);
+    },
+    resume: () => {
+      asUser('pg_ctl', ['start', '-D', data, '-l', logFile, '-w', '-t', '60', '-o', opts]);
     },
     async createDatabase(tt, name) {
       const db = name ?? `pvd_${process.pid}_${++seq}`;

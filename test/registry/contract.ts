@@ -5,7 +5,7 @@
  */
 import type tapRoot from 'tap';
 import { NodeNotFoundError } from '../../src/util/errors.js';
-import { ImportEntryError, RegistryConflictError, RegistryValueError } from '../../src/registry/errors.js';
+import { ImportEntryError, RegistryConflictError, RegistryValueError, TaskClaimLostError } from '../../src/registry/errors.js';
 import { NamePatternExhaustedError, type AutoRegisterOptions, type RegistryStore, type TaskRecord } from '../../src/registry/types.js';
 
 type Tap = typeof tapRoot;
@@ -333,5 +333,55 @@ export function registryContract(tap: Tap, backend: ContractBackend): void {
     t.same(await r2.getTask('t1'), done, 'a task acknowledged is there after a reopen');
     t.equal((await r2.listTasks()).length, 4);
     t.equal((await r2.putTask(task('t7', { idempotencyKey: 'k1' }))).id, 't2', 'the idempotency key holds across a reopen');
+  });
+
+  tap.test('contract: tasks claimed by two runners at once: each exactly once; left tasks only as seen; guarded writes', async (t) => {
+    const { reg, reopen } = await fresh(t);
+    const other = await reopen();
+    const task = (id: string, o: Partial<TaskRecord> = {}): TaskRecord => ({
+      id, action: 'power', params: { nodes: ['n0001'], action: 'on' }, status: 'queued', result: 'incomplete', createdBy: 'vcl', created: 1000,
+      started: null, finished: null, progressAt: null, idempotencyKey: null, runner: null, cancelRequested: null, messages: [],
+      nodes: [{ node: 'n0001', status: 'queued', result: 'incomplete', phase: null, progressAt: null, messages: [] }], ...o,
+    });
+    for (let i = 0; i < 30; i++) await reg.putTask(task(`q${String(i).padStart(2, '0')}`));
+    await reg.putTask(task('cap', { action: 'capture' }));
+    await reg.putTask(task('mine', { runner: 'cli:7' }));
+    await reg.putTask(task('over', { runner: null, status: 'complete' }));
+    // Two runners claim in small bites, at the same time, until nothing is left.
+    const got = new Map<string, string[]>();
+    const claimer = async (store: RegistryStore, me: string) => {
+      for (;;) {
+        const claimed = await store.claimTasks(me, { unclaimed: true, limit: 3, skipActions: ['capture'] });
+        if (claimed.length === 0) return;
+        for (const c of claimed) {
+          t.equal(c.task.runner, me, 'a claimed task names its claimer');
+          t.equal(c.from, null);
+          t.equal(c.why, 'unclaimed');
+          got.set(c.task.id, [...(got.get(c.task.id) ?? []), me]);
+        }
+      }
+    };
+    await Promise.all([claimer(reg, 'a:1'), claimer(other, 'b:2')]);
+    t.equal(got.size, 30, 'every queued task claimed');
+    t.ok([...got.values()].every((who) => who.length === 1), 'none claimed twice');
+    t.equal((await reg.getTask('q07'))?.runner, got.get('q07')![0], 'the claim is committed');
+    t.equal((await reg.getTask('cap'))?.runner, null, 'an action the runner cannot run is left for another');
+    t.equal((await reg.getTask('mine'))?.runner, 'cli:7', 'a task with a runner is not "unclaimed"');
+
+    // Left tasks: claimed only while their runner is still the one the caller saw gone.
+    t.same(await reg.claimTasks('a:1', { left: [{ id: 'mine', runner: 'cli:6' }] }), [], 'another runner than the one seen gone: not taken');
+    t.same(await reg.claimTasks('a:1', { left: [{ id: 'over', runner: null }] }), [], 'a finished task is never claimed');
+    const [left] = await reg.claimTasks('a:1', { left: [{ id: 'mine', runner: 'cli:7' }] });
+    t.match(left, { from: 'cli:7', why: 'left', task: { id: 'mine', runner: 'a:1' } }, 'taken from the runner that is gone');
+    t.same(await other.claimTasks('b:2', { left: [{ id: 'mine', runner: 'cli:7' }] }), [], 'a second claim of the same left task gets nothing');
+    t.same(await reg.claimTasks('a:1', { leaseMs: 5000 }), [], 'no heartbeats stored by a single server: nothing taken by lease');
+
+    // A guarded write: only the task's runner writes it; the one it was taken from is refused.
+    const mine = (await reg.getTask('mine'))!;
+    await reg.putTask({ ...mine, status: 'running' }, { ifRunner: 'a:1' });
+    t.equal((await reg.getTask('mine'))?.status, 'running', 'its runner writes it');
+    await t.rejects(other.putTask({ ...mine, runner: 'cli:7', status: 'complete' }, { ifRunner: 'cli:7' }), TaskClaimLostError, 'the runner it was taken from is refused');
+    t.equal((await reg.getTask('mine'))?.status, 'running', 'and wrote nothing');
+    t.equal((await reg.putTask(task('new'), { ifRunner: 'z:9' })).id, 'new', 'a new task is stored whatever the guard');
   });
 }

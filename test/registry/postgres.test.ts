@@ -5,7 +5,8 @@
  */
 import t from 'tap';
 import { silentLogger } from '../../src/log/logger.js';
-import { LeaseConflictError, RegistryUnavailableError } from '../../src/registry/errors.js';
+import { LeaseConflictError, RegistryUnavailableError, TaskClaimLostError } from '../../src/registry/errors.js';
+import type { TaskRecord } from '../../src/registry/types.js';
 import { PG_SCHEMA_VERSION } from '../../src/registry/postgres/migrations.js';
 import { PgRegistry } from '../../src/registry/postgres/registry.js';
 import { postgresMissing, startPostgres, type PostgresServer } from '../lib/postgres.js';
@@ -112,6 +113,71 @@ if (missing) {
     t.equal((await server!.query('SELECT max(version) AS v FROM schema_version', db)).rows[0].v, PG_SCHEMA_VERSION, 'schema_version records the version');
     await server!.query(`INSERT INTO schema_version (version, applied, what) VALUES (${PG_SCHEMA_VERSION + 1}, 0, 'from the future')`, db);
     await t.rejects(PgRegistry.open({ url, logger: silentLogger() }), { name: 'RegistryUnavailableError', message: /newer than this provisiond knows.*upgrade provisiond/ });
+  });
+
+  t.test('tasks: three servers claim 60 at once (SKIP LOCKED), each once; a stopped server\'s tasks are taken by heartbeat', async (t) => {
+    await backend.create(t); // starts the server if this test runs alone
+    const url = await server!.createDatabase(t);
+    const db = /@\/(\w+)\?/.exec(url)![1]!;
+    const open = () => PgRegistry.open({ url, logger: silentLogger(), poolSize: 4 });
+    const [a, b, c] = [await open(), await open(), await open()];
+    const stores = [a, b, c];
+    t.teardown(async () => {
+      for (const s of stores) await s.close();
+    });
+    const task = (id: string): TaskRecord => ({
+      id, action: 'power', params: { nodes: ['n0001'], action: 'on' }, status: 'queued', result: 'incomplete', createdBy: 'vcl', created: 1000,
+      started: null, finished: null, progressAt: null, idempotencyKey: null, runner: null, cancelRequested: null, messages: [],
+      nodes: [{ node: 'n0001', status: 'queued', result: 'incomplete', phase: null, progressAt: null, messages: [] }],
+    });
+    // Three servers, as their heartbeats have them.
+    await server!.query("INSERT INTO servers (id, address, version, started, heartbeat) VALUES ('a:1', 'a', 't', now(), now()), ('b:2', 'b', 't', now(), now()), ('c:3', 'c', 't', now(), now())", db);
+    for (let i = 0; i < 60; i++) await a.putTask(task(`t${String(i).padStart(2, '0')}`));
+    const got = new Map<string, string[]>();
+    // A takes the first ten alone (the part of the test about A stopping needs some), then all race.
+    for (const x of await a.claimTasks('a:1', { unclaimed: true, limit: 10 })) got.set(x.task.id, ['a:1']);
+    await Promise.all(
+      stores.map(async (store, i) => {
+        const me = ['a:1', 'b:2', 'c:3'][i]!;
+        for (;;) {
+          const claimed = await store.claimTasks(me, { unclaimed: true, leaseMs: 5000, limit: 2 });
+          if (claimed.length === 0) return;
+          for (const x of claimed) got.set(x.task.id, [...(got.get(x.task.id) ?? []), me]);
+        }
+      }),
+    );
+    t.equal(got.size, 60, 'every task claimed');
+    t.ok([...got.values()].every((who) => who.length === 1), 'none twice');
+    const per = (me: string) => [...got.values()].filter((w) => w[0] === me).length;
+    t.ok([per('a:1') > 10, per('b:2') > 0, per('c:3') > 0].filter(Boolean).length >= 2, `shared among the servers (a ${per('a:1')}, b ${per('b:2')}, c ${per('c:3')})`);
+    const servers = (await server!.query('SELECT server, count(*)::int AS n FROM tasks GROUP BY server ORDER BY server', db)).rows as Array<{ server: string | null; n: number }>;
+    t.same(
+      servers.map((r) => [r.server, r.n]),
+      [['a:1', per('a:1')], ['b:2', per('b:2')], ['c:3', per('c:3')]].filter(([, n]) => (n as number) > 0),
+      'each claim names its server',
+    );
+
+    // A stops beating (killed): once its heartbeat is older than the lease, B takes its tasks.
+    const ofA = [...got].filter(([, w]) => w[0] === 'a:1').map(([id]) => id).sort();
+    t.same(await b.claimTasks('b:2', { leaseMs: 5000 }), [], 'a live server keeps its tasks');
+    await server!.query("UPDATE servers SET heartbeat = now() - interval '6 seconds' WHERE id = 'a:1'", db);
+    await server!.query("UPDATE servers SET heartbeat = now() - interval '3 seconds' WHERE id = 'b:2'", db);
+    t.same(await b.claimTasks('b:2', { leaseMs: 5000 }), [], 'not by a server whose own heartbeat lags as much (a database outage: all were silent)');
+    await server!.query("UPDATE servers SET heartbeat = now() WHERE id = 'b:2'", db);
+    const taken = await b.claimTasks('b:2', { leaseMs: 5000 });
+    t.same(taken.map((x) => x.task.id).sort(), ofA, "B takes every task of A's");
+    t.ok(taken.every((x) => x.from === 'a:1' && x.why === 'server-stopped' && x.task.runner === 'b:2'), 'from A, because A stopped');
+    t.same(await c.claimTasks('c:3', { leaseMs: 5000 }), [], 'and C none of them: they are B\'s now');
+    // A wakes up (it was only paused): its writes are refused, the task is B's.
+    const one = taken[0]!.task;
+    await t.rejects(a.putTask({ ...one, runner: 'a:1', status: 'complete' }, { ifRunner: 'a:1' }), TaskClaimLostError, "A's late write is refused");
+    t.equal((await c.getTask(one.id))?.runner, 'b:2', 'nothing of it written');
+    // A server that leaves (SIGTERM) deletes its row: its tasks are free at once.
+    await server!.query("DELETE FROM servers WHERE id = 'c:3'", db);
+    t.equal((await b.claimTasks('b:2', { leaseMs: 5000 })).length, per('c:3'), "a server that left: its tasks taken without waiting for the lease");
+    // A CLI's task (no server claimed it) is never taken by heartbeat.
+    await a.putTask({ ...task('cli'), runner: 'cli-host:77' });
+    t.same(await b.claimTasks('b:2', { leaseMs: 5000 }), [], "a CLI's task is not a server's: not taken by heartbeat");
   });
 
   t.test('an unreachable database is a clear error, not a hang', async (t) => {

@@ -15,10 +15,28 @@ export const metaOperations = [
       status: 200,
       description: 'up',
       schema: z
-        .strictObject({ status: z.literal('ok'), startedAt: epochMs, uptime: z.number().meta({ description: 'seconds' }), services: z.array(z.strictObject({ name: z.string(), address: z.string() })) })
+        .strictObject({
+          status: z.literal('ok'),
+          startedAt: epochMs,
+          uptime: z.number().meta({ description: 'seconds' }),
+          services: z.array(z.strictObject({ name: z.string(), address: z.string() })),
+          database: z
+            .strictObject({
+              reachable: z.boolean(),
+              since: epochMs.nullable().meta({ description: 'out of reach since (the first failed round trip)' }),
+              reason: z.string().nullable(),
+            })
+            .meta({ description: 'whether the registry database answered its last round trip (PostgreSQL); meanwhile known machines are answered from memory and writes wait' }),
+        })
         .meta({ id: 'Health' }),
     },
-    handler: async ({ api }) => ({ status: 'ok' as const, startedAt: api.startedAt, uptime: (Date.now() - api.startedAt) / 1000, services: api.services() }),
+    handler: async ({ api }) => ({
+      status: 'ok' as const,
+      startedAt: api.startedAt,
+      uptime: (Date.now() - api.startedAt) / 1000,
+      services: api.services(),
+      database: api.registry.databaseState?.() ?? { reachable: true, since: null, reason: null },
+    }),
   }),
   defineOperation({
     id: 'whoami.get',

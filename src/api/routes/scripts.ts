@@ -1,13 +1,14 @@
 /**
  * Nodescripts: what a node would receive in a state (rendered now, as `script render`), the plan of
- * which scripts it gets (`script list`), the lint of the tree (`script lint`) and the modules
- * (`module list`).
+ * which scripts it gets (`script list`), the lint of the tree (`script lint`), the tree itself with
+ * modes and checksums (for `script diff --server` on another server) and the modules (`module list`).
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { discover, masterContextFromConfig } from '../../nodescript/index.js';
 import { lintTree } from '../../nodescript/lint.js';
 import { listModules } from '../../nodescript/modules.js';
+import { listTree } from '../../nodescript/tree.js';
 import { scriptNodeContext } from '../../nodes/script-node.js';
 import { assertState } from '../../util/names.js';
 import { asField, findNode } from '../node-access.js';
@@ -18,6 +19,17 @@ const scriptParams = z.strictObject({
   node: z.string().min(1).meta({ description: 'node name or hardware address' }),
   state: z.string().min(1).meta({ description: 'provisionary state: init, ready, ...' }),
 });
+
+const treeEntry = z
+  .strictObject({
+    path: z.string().meta({ description: 'relative to the nodescripts folder, `/`-separated' }),
+    type: z.enum(['file', 'dir', 'link', 'other']),
+    mode: z.string().regex(/^[0-7]{4}$/).meta({ description: 'permission bits, four octal digits' }),
+    size: z.number().int().nonnegative().meta({ description: "a file's bytes; 0 otherwise" }),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable().meta({ description: "a file's content; null otherwise" }),
+    target: z.string().nullable().meta({ description: 'where a link points, as written; null otherwise' }),
+  })
+  .meta({ id: 'NodescriptTreeEntry' });
 
 export const scriptOperations = [
   defineOperation({
@@ -88,6 +100,21 @@ export const scriptOperations = [
       const errors = items.filter((f) => f.severity === 'error').length;
       return { errors, warnings: items.length - errors, items };
     },
+  }),
+  defineOperation({
+    id: 'scripts.tree',
+    method: 'get',
+    path: '/nodescripts',
+    tag: 'scripts',
+    summary: "The nodescripts tree: every file, folder and link with its mode, and each file's sha256 (what `script diff --server` compares)",
+    description: 'Read-only. Dotfiles and editor or package leftovers are left out: no node gets them.',
+    access: 'viewer',
+    response: {
+      status: 200,
+      description: 'the entries, sorted bytewise by path',
+      schema: z.strictObject({ root: z.literal('nodescripts'), items: z.array(treeEntry) }).meta({ id: 'NodescriptTree' }),
+    },
+    handler: async ({ api }) => ({ root: 'nodescripts' as const, items: await listTree(resolve(api.config().statedir, 'nodescripts')) }),
   }),
   defineOperation({
     id: 'modules.list',

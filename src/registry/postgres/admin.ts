@@ -4,8 +4,8 @@
  * constraints (one live token per name, one task per caller and idempotency key) hold across servers.
  */
 import { NodeNotFoundError } from '../../util/errors.js';
-import { RegistryConflictError, RegistryValueError } from '../errors.js';
-import { ROLES, TASK_STATUSES, type ApiToken, type AuditEntry, type NodeCredential, type Role, type TaskRecord, type TaskStatus } from '../types.js';
+import { RegistryConflictError, RegistryValueError, TaskClaimLostError } from '../errors.js';
+import { ROLES, TASK_STATUSES, type ApiToken, type AuditEntry, type ClaimedTask, type NodeCredential, type Role, type TaskClaim, type TaskPutOptions, type TaskRecord, type TaskStatus } from '../types.js';
 import { PgAutoRegister } from './auto-register.js';
 
 interface TokenRow {
@@ -27,6 +27,20 @@ const tokenOf = (r: TokenRow): ApiToken => ({
   lastUsed: r.last_used,
   revoked: r.revoked,
 });
+
+// The rules of claimTasks ($1 the claimer, $2 the left tasks, $3 unclaimed too, $4 the lease in ms).
+/** Left by a runner known to be gone, still as the caller saw it; not a task a server claimed (those go by heartbeats). */
+const LEFT = `EXISTS (SELECT 1 FROM left_by l WHERE l.id = t.id AND l.runner IS NOT DISTINCT FROM t.body::jsonb ->> 'runner') AND (t.server IS NULL OR t.server = $1)`;
+/** Queued, and no runner has claimed it yet. */
+const UNCLAIMED = `$3 AND t.status = 'queued' AND t.body::jsonb ->> 'runner' IS NULL`;
+/**
+ * Claimed by another server that left, or whose heartbeat is older than the claimer's by the lease:
+ * measured against the claimer's own heartbeat (which must be fresh), so that after an outage of the
+ * database every server beats again before any is judged stopped.
+ */
+const SERVER_STOPPED = `$4::float8 IS NOT NULL AND t.server IS NOT NULL AND t.server <> $1
+  AND EXISTS (SELECT 1 FROM servers m WHERE m.id = $1 AND m.heartbeat >= now() - make_interval(secs => $4 / 1000.0)
+              AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.id = t.server AND s.heartbeat >= m.heartbeat - make_interval(secs => $4 / 1000.0)))`;
 
 const AUDIT_COLUMNS = 'id, time, who, role, action, method, path, target, status, detail';
 
@@ -137,12 +151,19 @@ export abstract class PgAdmin extends PgAutoRegister {
 
   // ---- tasks ----
 
-  async putTask(task: TaskRecord): Promise<TaskRecord> {
+  async putTask(task: TaskRecord, options: TaskPutOptions = {}): Promise<TaskRecord> {
     if (!TASK_STATUSES.includes(task.status)) throw new RegistryValueError(`task ${task.id}: status ${JSON.stringify(task.status)} is unknown`);
     const body = JSON.stringify(task);
+    const guard = options.ifRunner;
     return this.tx(`writing task ${task.id}`, async (c) => {
-      const updated = await c.query('UPDATE tasks SET status = $2, body = $3 WHERE id = $1', [task.id, task.status, body]);
-      if (updated.rowCount) return task;
+      // With a guard, the row is written only while its runner is still the one given: the row is
+      // locked first, so a claim by another server either came before (refused here) or waits.
+      const held = (await c.query<{ runner: string | null }>("SELECT body::jsonb ->> 'runner' AS runner FROM tasks WHERE id = $1 FOR UPDATE", [task.id])).rows[0];
+      if (held) {
+        if (guard !== undefined && held.runner !== guard) throw new TaskClaimLostError(task.id, held.runner, `task ${task.id}: taken over by ${held.runner ?? 'nobody'}, not written for ${guard}`);
+        await c.query('UPDATE tasks SET status = $2, body = $3 WHERE id = $1', [task.id, task.status, body]);
+        return task;
+      }
       const inserted = await c.query(
         `INSERT INTO tasks (id, action, status, created, created_by, idempotency_key, body) VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
@@ -153,6 +174,38 @@ export abstract class PgAdmin extends PgAutoRegister {
       const { rows } = await c.query<{ body: string }>('SELECT body FROM tasks WHERE created_by = $1 AND idempotency_key = $2', [task.createdBy, task.idempotencyKey]);
       return JSON.parse(rows[0]!.body) as TaskRecord;
     });
+  }
+
+  /**
+   * One statement: the rows to take are locked `FOR UPDATE SKIP LOCKED` (a row another server is
+   * claiming or writing is skipped, not waited for; its conditions are checked again on the row as
+   * committed), then given to `runner`. A server's claim names it in `server`, so that its tasks
+   * are taken over when its heartbeat stops.
+   */
+  async claimTasks(runner: string, claim: TaskClaim): Promise<ClaimedTask[]> {
+    const { rows } = await this.tx(
+      'claiming tasks',
+      (c) =>
+        c.query<{ body: string; was: string | null; why: ClaimedTask['why'] }>(
+          `WITH left_by AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS l(id text, runner text)),
+                c AS (
+                  SELECT t.id, t.body::jsonb ->> 'runner' AS was,
+                         CASE WHEN ${LEFT} THEN 'left' WHEN ${UNCLAIMED} THEN 'unclaimed' ELSE 'server-stopped' END AS why
+                    FROM tasks t
+                   WHERE t.status NOT IN ('terminated', 'complete') AND NOT (t.action = ANY($5::text[]))
+                     AND ((${LEFT}) OR (${UNCLAIMED}) OR (${SERVER_STOPPED}))
+                   ORDER BY t.seq
+                   LIMIT $6
+                   FOR UPDATE OF t SKIP LOCKED)
+           UPDATE tasks SET body = jsonb_set(tasks.body::jsonb, '{runner}', to_jsonb($1::text))::text,
+                            server = (SELECT id FROM servers WHERE id = $1)
+             FROM c WHERE tasks.id = c.id
+           RETURNING tasks.body, c.was, c.why`,
+          [runner, JSON.stringify(claim.left ?? []), claim.unclaimed === true, claim.leaseMs ?? null, [...(claim.skipActions ?? [])], claim.limit ?? 100],
+        ),
+      false,
+    );
+    return rows.map((r) => ({ task: JSON.parse(r.body) as TaskRecord, from: r.was, why: r.why }));
   }
 
   async getTask(id: string): Promise<TaskRecord | null> {

@@ -73,6 +73,14 @@ export class PgCache {
     return this.connected ? this.index : null;
   }
 
+  /**
+   * The index as it was when the listening connection was lost (current while it is up): what a
+   * reader falls back on while the database is out of reach.
+   */
+  lastKnown(): RegistryIndex {
+    return this.index;
+  }
+
   /** Tells `fn` of every lease and declined-address change; returns the unsubscribe. */
   onLeaseChange(fn: (c: LeaseChange) => void): () => void {
     this.listeners.add(fn);

@@ -69,6 +69,14 @@ export class ClusterMember {
     return this.generation !== null;
   }
 
+  get id(): string {
+    return this.me.id;
+  }
+
+  get leaseMs(): number {
+    return this.opts.leaseMs ?? LEADER_LEASE_MS;
+  }
+
   get currentGeneration(): number | null {
     return this.generation;
   }

@@ -84,7 +84,7 @@ export function describePgError(url: string, what: string, err: unknown): Error 
   if (code === '28P01' || code === '28000') return new RegistryUnavailableError(`${where}: authentication failed (${msg}): check the user, the password file or PGPASSWORD`, { cause: err });
   if (code === '3D000') return new RegistryUnavailableError(`${where}: the database does not exist (create it with createdb)`, { cause: err });
   if (code?.startsWith('08') || code?.startsWith('57') || code?.startsWith('53') || (code && /^E[A-Z]+$/.test(code)) || /timeout|terminated|Connection/i.test(msg)) {
-    return new RegistryUnavailableError(`${where} is unreachable: ${msg}`, { cause: err });
+    return new RegistryUnavailableError(`${where} is unreachable: ${msg}`, { cause: err, unreachable: true });
   }
   return new RegistryUnavailableError(`${where}: ${msg}`, { cause: err });
 }

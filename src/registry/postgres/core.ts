@@ -17,6 +17,11 @@ import type { PgCache } from './cache.js';
 import type { ClusterMember } from './cluster.js';
 import { migratePg } from './migrations.js';
 import { NODE_COLUMNS, nodeFromRow, type NodeRow } from './rows.js';
+import type { RegistryIndex } from '../memory-index.js';
+
+/** How long reads go straight to memory once the database was found out of reach, before trying it again (ms). */
+const UNREACHABLE_RETRY_MS = 1000;
+const UNREACHABLE_LOG_MS = 10_000;
 
 export interface PgRegistryOptions extends PgConnectOptions {
   logger: Logger;
@@ -37,6 +42,13 @@ export interface RegistryChange {
 
 export type Db = pg.Pool | pg.PoolClient;
 
+/** Whether the database answers; when not, since when (ms) and why. */
+export interface DatabaseState {
+  reachable: boolean;
+  since: number | null;
+  reason: string | null;
+}
+
 export class PgCore {
   readonly where: string;
   private closed = false;
@@ -52,6 +64,9 @@ export class PgCore {
   protected cache: PgCache | null = null;
   /** This server's membership of the servers sharing the database (joinCluster), or null. */
   protected member: ClusterMember | null = null;
+  /** Until when hot reads skip the database, found out of reach (performance.now()). */
+  private unreachableUntil = -Infinity;
+  private lastUnreachableLog = -Infinity;
 
   protected constructor(
     readonly pool: pg.Pool,
@@ -117,13 +132,61 @@ export class PgCore {
     return p;
   }
 
+  /**
+   * A hot read (a node, its group, a lease): from the cache while it is fresh; else from the
+   * database; and while the database is out of reach, from the cache as it was when the database
+   * went away, so that a server keeps answering the machines it knows (DHCP renewals, iPXE
+   * scripts). Nothing is written from it: writes still fail until the database is back.
+   */
+  protected async hot<T>(what: string, fromIndex: (ix: RegistryIndex) => T, fromDb: () => Promise<T>): Promise<T> {
+    const ix = this.cache?.fresh();
+    if (ix) return fromIndex(ix);
+    const known = this.cache?.lastKnown() ?? null;
+    if (known && performance.now() < this.unreachableUntil) return fromIndex(known);
+    try {
+      return await fromDb();
+    } catch (err) {
+      if (!known || !(err instanceof RegistryUnavailableError) || !err.unreachable) throw err;
+      const now = performance.now();
+      this.unreachableUntil = now + UNREACHABLE_RETRY_MS;
+      if (now - this.lastUnreachableLog >= UNREACHABLE_LOG_MS) {
+        this.lastUnreachableLog = now;
+        this.log.warn({ err: err.message }, `${what}: the database is out of reach: answered from memory, as of when it went away`);
+      }
+      return fromIndex(known);
+    }
+  }
+
+  /** Whether the database answered last time it was asked: /healthz says so. */
+  databaseState(): DatabaseState {
+    return this.outage ? { reachable: false, since: this.outage.since, reason: this.outage.reason } : { reachable: true, since: null, reason: null };
+  }
+
+  private outage: { since: number; reason: string } | null = null;
+
+  /** Notes how a round trip to the database ended: an outage begins (logged) or ends (logged). */
+  private reached(err: unknown): unknown {
+    if (err instanceof RegistryUnavailableError && err.unreachable) {
+      if (!this.outage) {
+        this.outage = { since: Date.now(), reason: err.message };
+        this.log.error({ database: redactUrl(this.url), err: err.message }, 'registry database out of reach: known machines are answered from memory, new leases and every write wait');
+      }
+    } else if (this.outage && (err === null || !(err instanceof RegistryUnavailableError))) {
+      this.log.info({ database: redactUrl(this.url), seconds: Math.round((Date.now() - this.outage.since) / 1000) }, 'registry database reachable again');
+      this.outage = null;
+    }
+    return err;
+  }
+
   /** A query outside any transaction, errors described. */
   protected async q<R extends pg.QueryResultRow>(what: string, sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     this.assertOpen();
     try {
-      return await this.track(this.pool.query<R>(sql, params));
+      const result = await this.track(this.pool.query<R>(sql, params));
+      this.reached(null);
+      return result;
     } catch (err) {
-      throw describePgError(this.url, what, err);
+      throw this.reached(describePgError(this.url, what, err));
     }
   }
 
@@ -147,17 +210,18 @@ export class PgCore {
     try {
       client = await this.pool.connect();
     } catch (err) {
-      throw describePgError(this.url, what, err);
+      throw this.reached(describePgError(this.url, what, err));
     }
     let broken: unknown;
     try {
       await client.query('BEGIN');
       const result = await fn(client);
       await client.query('COMMIT');
+      this.reached(null);
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
-      throw describePgError(this.url, what, err);
+      throw this.reached(describePgError(this.url, what, err));
     } finally {
       client.release(broken instanceof Error ? broken : undefined);
     }

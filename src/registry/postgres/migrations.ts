@@ -213,6 +213,15 @@ export const pgMigrations: readonly PgMigration[] = [
       CREATE TRIGGER leases_notify AFTER INSERT OR UPDATE OR DELETE ON leases FOR EACH ROW EXECUTE FUNCTION provisiond_notify_lease();
     `,
   },
+  {
+    version: 7,
+    what: 'tasks claimed by a server (FOR UPDATE SKIP LOCKED), taken over when its heartbeat stops',
+    sql: `
+      -- The server (a row of servers) whose claim runs the task; NULL: unclaimed, or run by a CLI.
+      ALTER TABLE tasks ADD COLUMN server text;
+      CREATE INDEX tasks_unfinished ON tasks (seq) WHERE status NOT IN ('terminated', 'complete');
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = pgMigrations[pgMigrations.length - 1]!.version;

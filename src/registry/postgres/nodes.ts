@@ -18,22 +18,20 @@ const UPDATE_NODE = `UPDATE nodes SET (${NODE_COLUMNS}) = ($1, $2, $3, $4, $5, $
 export abstract class PgNodes extends PgCore {
   async getNode(name: string): Promise<NodeRecord | null> {
     this.assertOpen();
-    const ix = this.cache?.fresh();
-    if (ix) return ix.nodes.get(name) ?? null;
-    return this.read('reading a node', 'name = $1', [name]);
+    return this.hot('reading a node', (ix) => ix.nodes.get(name) ?? null, () => this.read('reading a node', 'name = $1', [name]));
   }
 
   async getNodeByNodeid(nodeid: string): Promise<NodeRecord | null> {
     const mac = parseMac(nodeid);
     if (mac === null) return null;
-    const ix = this.cache?.fresh();
-    if (ix) return ix.byNodeid.get(mac) ?? null;
-    return this.read('looking up a node', 'nodeid = $1', [mac]);
+    return this.hot('looking up a node', (ix) => ix.byNodeid.get(mac) ?? null, () => this.read('looking up a node', 'nodeid = $1', [mac]));
   }
 
   async getNodeByAddress(addr: string): Promise<NodeRecord | null> {
-    const ix = this.cache?.fresh();
-    if (ix) return ix.nodeByAddress(addr);
+    return this.hot('looking up a node by address', (ix) => ix.nodeByAddress(addr), () => this.readByAddress(addr));
+  }
+
+  private async readByAddress(addr: string): Promise<NodeRecord | null> {
     // Its fixed address first, then a live lease (offered or bound) of an address not declined.
     const { rows } = await this.q<NodeRow>(
       'looking up a node by address',
@@ -182,9 +180,15 @@ export abstract class PgNodes extends PgCore {
   }
 
   async resolve(node: NodeRecord, defaults: ResolveDefaults): Promise<ResolvedNode> {
-    const ix = this.cache?.fresh();
-    if (ix) return resolveNode(node, ix.groups.get(node.group ?? defaults.group) ?? null, defaults);
-    const { rows } = await this.q<GroupRow>('reading a group', `SELECT ${GROUP_COLUMNS} FROM groups WHERE name = $1`, [node.group ?? defaults.group]);
-    return resolveNode(node, rows[0] ? groupFromRow(rows[0]) : null, defaults);
+    const name = node.group ?? defaults.group;
+    const group = await this.hot(
+      'reading a group',
+      (ix) => ix.groups.get(name) ?? null,
+      async () => {
+        const { rows } = await this.q<GroupRow>('reading a group', `SELECT ${GROUP_COLUMNS} FROM groups WHERE name = $1`, [name]);
+        return rows[0] ? groupFromRow(rows[0]) : null;
+      },
+    );
+    return resolveNode(node, group, defaults);
   }
 }

@@ -60,10 +60,14 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
   // ---- groups ----
 
   async getGroup(name: string): Promise<GroupRecord | null> {
-    const ix = this.cache?.fresh();
-    if (ix) return ix.groups.get(name) ?? null;
-    const { rows } = await this.q<GroupRow>('reading a group', `SELECT ${GROUP_COLUMNS} FROM groups WHERE name = $1`, [name]);
-    return rows[0] ? groupFromRow(rows[0]) : null;
+    return this.hot(
+      'reading a group',
+      (ix) => ix.groups.get(name) ?? null,
+      async () => {
+        const { rows } = await this.q<GroupRow>('reading a group', `SELECT ${GROUP_COLUMNS} FROM groups WHERE name = $1`, [name]);
+        return rows[0] ? groupFromRow(rows[0]) : null;
+      },
+    );
   }
 
   async listGroups(): Promise<GroupRecord[]> {
@@ -124,10 +128,14 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
   async getLease(hwaddr: string): Promise<Lease | null> {
     const mac = parseMac(hwaddr);
     if (mac === null) return null;
-    const ix = this.cache?.fresh();
-    if (ix) return ix.leases.get(mac) ?? null;
-    const { rows } = await this.q<LeaseRow>('reading a lease', `SELECT ${LEASE_COLUMNS} FROM leases WHERE hwaddr = $1`, [mac]);
-    return rows[0] ? leaseFromRow(rows[0]) : null;
+    return this.hot(
+      'reading a lease',
+      (ix) => ix.leases.get(mac) ?? null,
+      async () => {
+        const { rows } = await this.q<LeaseRow>('reading a lease', `SELECT ${LEASE_COLUMNS} FROM leases WHERE hwaddr = $1`, [mac]);
+        return rows[0] ? leaseFromRow(rows[0]) : null;
+      },
+    );
   }
 
   /** The lease of `address`; none while the address is declined (its holder no longer has it). */

@@ -5,8 +5,8 @@
  */
 import type Database from 'better-sqlite3';
 import { NodeNotFoundError } from '../../util/errors.js';
-import { RegistryConflictError, RegistryValueError } from '../errors.js';
-import { ROLES, TASK_STATUSES, type ApiToken, type AuditEntry, type NodeCredential, type Role, type TaskRecord, type TaskStatus } from '../types.js';
+import { RegistryConflictError, RegistryValueError, TaskClaimLostError } from '../errors.js';
+import { ROLES, TASK_STATUSES, type ApiToken, type AuditEntry, type ClaimedTask, type NodeCredential, type Role, type TaskClaim, type TaskPutOptions, type TaskRecord, type TaskStatus } from '../types.js';
 import { SqliteAutoRegister } from './auto-register.js';
 
 interface TokenRow {
@@ -72,6 +72,7 @@ function prepareAdmin(db: Database.Database) {
     ),
     updateTask: db.prepare('UPDATE tasks SET status = @status, body = @body WHERE id = @id'),
     tasks: db.prepare<[number, number], TaskRow>('SELECT id, body FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?'),
+    queuedTasks: db.prepare<[], TaskRow>("SELECT id, body FROM tasks WHERE status = 'queued' ORDER BY seq"),
     tasksByStatus: db.prepare<[number, string, number], TaskRow>(
       'SELECT id, body FROM tasks WHERE seq < ? AND status IN (SELECT value FROM json_each(?)) ORDER BY seq DESC LIMIT ?',
     ),
@@ -160,12 +161,16 @@ export abstract class SqliteAdmin extends SqliteAutoRegister {
 
   // ---- tasks ----
 
-  async putTask(task: TaskRecord): Promise<TaskRecord> {
+  async putTask(task: TaskRecord, options: TaskPutOptions = {}): Promise<TaskRecord> {
     if (!TASK_STATUSES.includes(task.status)) throw new RegistryValueError(`task ${task.id}: status ${JSON.stringify(task.status)} is unknown`);
-    return this.write(`writing task ${task.id}`, () => {
+    // A refusal is returned, not thrown: a transaction that throws makes the store reload its index.
+    const written = this.write(`writing task ${task.id}`, (): TaskRecord | { lostTo: string | null } => {
       const st = this.adminSt;
       const body = JSON.stringify(task);
-      if (st.taskSeq.get(task.id)) {
+      const stored = st.task.get(task.id);
+      if (stored) {
+        const runner = (JSON.parse(stored.body) as TaskRecord).runner;
+        if (options.ifRunner !== undefined && runner !== options.ifRunner) return { lostTo: runner };
         st.updateTask.run({ id: task.id, status: task.status, body });
         return task;
       }
@@ -184,6 +189,43 @@ export abstract class SqliteAdmin extends SqliteAutoRegister {
         body,
       });
       return task;
+    });
+    if ('lostTo' in written) throw new TaskClaimLostError(task.id, written.lostTo, `task ${task.id}: taken over by ${written.lostTo ?? 'nobody'}, not written for ${options.ifRunner}`);
+    return written;
+  }
+
+  /**
+   * One write transaction: SQLite has one writer at a time, so a claim is atomic without row locks.
+   * No server heartbeats here (one server per SQLite file): `leaseMs` claims nothing.
+   */
+  async claimTasks(runner: string, claim: TaskClaim): Promise<ClaimedTask[]> {
+    const skip = new Set(claim.skipActions ?? []);
+    const limit = claim.limit ?? 100;
+    return this.write('claiming tasks', () => {
+      const st = this.adminSt;
+      const out: ClaimedTask[] = [];
+      const take = (row: TaskRow, why: ClaimedTask['why']): void => {
+        const task = JSON.parse(row.body) as TaskRecord;
+        const from = task.runner;
+        task.runner = runner;
+        st.updateTask.run({ id: task.id, status: task.status, body: JSON.stringify(task) });
+        out.push({ task, from, why });
+      };
+      for (const { id, runner: was } of claim.left ?? []) {
+        if (out.length >= limit) break;
+        const row = st.task.get(id);
+        if (!row) continue;
+        const task = JSON.parse(row.body) as TaskRecord;
+        if (task.runner === was && task.status !== 'terminated' && task.status !== 'complete' && !skip.has(task.action)) take(row, 'left');
+      }
+      if (claim.unclaimed) {
+        for (const row of st.queuedTasks.all()) {
+          if (out.length >= limit) break;
+          const task = JSON.parse(row.body) as TaskRecord;
+          if (task.runner === null && !skip.has(task.action) && !out.some((c) => c.task.id === task.id)) take(row, 'unclaimed');
+        }
+      }
+      return out;
     });
   }
 

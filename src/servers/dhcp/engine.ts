@@ -11,6 +11,11 @@ import { intToIp, ipToInt, LeaseTable, type DhcpLease, type Pool } from './pool.
 import { pingAnswers } from './ping.js';
 import { isClaimLost, type DhcpClientInfo, type DhcpClaimLost, type DhcpDecision, type DhcpDropReason, type DhcpEvent, type DhcpLeaseChange, type DhcpServerOptions, type DhcpStats } from './types.js';
 
+/**
+ * The least lease time (s) a renewal may be ACKed for from its committed lease while the database
+ * is out of reach: below it the client is better left to retry (it rebinds, then starts over).
+ */
+const MIN_COMMITTED_ACK_S = 10;
 /** How long an offered address is held for the client before others may get it. */
 const OFFER_HOLD_MS = 60_000;
 /** Addresses tried per DISCOVER when ping check finds them in use, so a storm cannot stall. */
@@ -26,7 +31,7 @@ export interface Arrival {
 
 export class DhcpEngine {
   readonly table = new LeaseTable();
-  readonly stats: DhcpStats = { received: 0, malformed: 0, ignored: 0, offers: 0, acks: 0, naks: 0, exhausted: 0, errors: 0, broadcastInstead: 0, uncommitted: 0, claimsLost: 0 };
+  readonly stats: DhcpStats = { received: 0, malformed: 0, ignored: 0, offers: 0, acks: 0, naks: 0, exhausted: 0, errors: 0, broadcastInstead: 0, uncommitted: 0, claimsLost: 0, ackedCommittedOnly: 0 };
   private readonly log: Logger;
   private readonly lastExhaustedLog = new Map<Pool, number>();
 
@@ -79,26 +84,51 @@ export class DhcpEngine {
   }
 
   /**
+   * The lease of each machine as last known committed (loaded from the store, heard of from it, or
+   * written here): what an ACK may promise while the store cannot commit anything new.
+   */
+  private readonly committed = new Map<string, { address: string; expires: number; state: DhcpLease['state'] }>();
+
+  /** The store's leases and declined addresses, as read from it at start or after a lost connection. */
+  load(leases: DhcpLease[], declined: Parameters<LeaseTable['load']>[1]): void {
+    this.table.load(leases, declined);
+    for (const l of leases) this.committed.set(l.hwaddr, { address: l.address, expires: l.expires, state: l.state });
+  }
+
+  /**
    * Commits a lease change; true once it is durable. False when the store could not commit it: the
    * reply that promised it (an ACK) must not go out. Counted, and logged once in a while.
    */
-  private async commit(hwaddr: string, write: Promise<void>): Promise<boolean> {
+  private async commit(hwaddr: string, write: Promise<void>, lease?: DhcpLease): Promise<boolean> {
+    const err = await this.settle(hwaddr, write, lease);
+    if (err !== null) this.notCommitted(hwaddr, err);
+    return err === null;
+  }
+
+  /** Null once `write` is committed (`lease` then known committed); the error otherwise. */
+  private async settle(hwaddr: string, write: Promise<void>, lease?: DhcpLease): Promise<unknown> {
     try {
       await write;
-      return true;
+      if (lease) this.committed.set(hwaddr, { address: lease.address, expires: lease.expires, state: lease.state });
+      return null;
     } catch (err) {
-      this.stats.uncommitted++;
-      this.opts.observer?.dropped?.('uncommitted');
-      const now = Date.now();
-      if (now - this.lastCommitFailLog >= EXHAUSTED_LOG_MS) {
-        this.lastCommitFailLog = now;
-        this.log.error({ err, hwaddr, uncommitted: this.stats.uncommitted }, 'dhcp lease not committed: no reply sent (the client will retry)');
-      }
-      return false;
+      return err ?? new Error('commit failed');
+    }
+  }
+
+  /** A reply withheld because its lease change could not be committed: counted, logged once in a while. */
+  private notCommitted(hwaddr: string, err: unknown): void {
+    this.stats.uncommitted++;
+    this.opts.observer?.dropped?.('uncommitted');
+    const now = Date.now();
+    if (now - this.lastCommitFailLog >= EXHAUSTED_LOG_MS) {
+      this.lastCommitFailLog = now;
+      this.log.error({ err, hwaddr, uncommitted: this.stats.uncommitted }, 'dhcp lease not committed: no reply sent (the client will retry)');
     }
   }
 
   private lastCommitFailLog = -Infinity;
+  private lastCommittedOnlyLog = -Infinity;
 
   /** Hardware addresses and addresses whose lease change this server is committing (see remote()). */
   private readonly inflight = new Map<string, number>();
@@ -130,6 +160,8 @@ export class DhcpEngine {
       else this.table.undecline(change.address);
       return;
     }
+    if (change.lease) this.committed.set(change.hwaddr, { address: change.lease.address, expires: change.lease.expires, state: change.lease.state });
+    else this.committed.delete(change.hwaddr);
     if (this.inflight.has(change.hwaddr)) return;
     const own = this.table.byHwaddr(change.hwaddr);
     if (!change.lease) {
@@ -288,6 +320,8 @@ export class DhcpEngine {
     // In the table at once, so that no one else is offered the address meanwhile; acknowledged only
     // once committed: an ACK is a promise that survives a crash of this server.
     this.table.set(lease);
+    // Known committed before this write: what a renewal may be answered with if the write fails.
+    const before = this.committed.get(hwaddr);
     let lost: DhcpClaimLost | null = null;
     const committed = this.writing([hwaddr, wanted], this.opts.leases.putLease(lease, { exclusive: !fixed })).catch((err: unknown) => {
       if (!isClaimLost(err)) throw err;
@@ -295,7 +329,25 @@ export class DhcpEngine {
     });
     // On the timeline beside its offer (one row per exchange); a commit that fails is recorded after it.
     this.event({ hwaddr, stage: 'ack', address: wanted, msg: `bound ${wanted} for ${this.opts.leaseTime} s${d.boot ? ` boot ${d.boot.file}` : ''}`, ok: true });
-    if (!(await this.commit(hwaddr, committed))) {
+    const failed = await this.settle(hwaddr, committed, lease);
+    if (failed !== null) {
+      // The store is out of reach (or failing). A renewal or INIT-REBOOT of a lease already
+      // committed is ACKed for the time that lease has left, no longer: the ACK promises nothing
+      // that is not durable, so the address cannot be handed out twice whatever happens to this
+      // server. The client renews again at half of it. A new lease is not ACKed (the client retries).
+      const left = before && before.address === wanted && before.state === 'bound' ? Math.floor((before.expires - Date.now()) / 1000) : 0;
+      if (left >= MIN_COMMITTED_ACK_S) {
+        if (this.table.byHwaddr(hwaddr) === lease) this.table.set({ ...lease, expires: before!.expires });
+        this.stats.ackedCommittedOnly++;
+        const at = Date.now();
+        if (at - this.lastCommittedOnlyLog >= EXHAUSTED_LOG_MS) {
+          this.lastCommittedOnlyLog = at;
+          this.log.warn({ err: String(failed), hwaddr, ackedCommittedOnly: this.stats.ackedCommittedOnly }, 'dhcp lease store out of reach: renewals acked for the time their committed lease has left, new leases wait');
+        }
+        this.event({ hwaddr, stage: 'ack-committed', address: wanted, msg: `renewal of ${wanted} not committed (database out of reach): acked for the ${left} s its lease has left`, ok: true });
+        return buildReply(req, { type: MessageType.ACK, serverId: arrival.serverId, yiaddr: wanted, pool, leaseTime: left, hostname: d.hostname, boot: d.boot });
+      }
+      this.notCommitted(hwaddr, failed);
       this.event({ hwaddr, stage: 'uncommitted', address: wanted, msg: `lease of ${wanted} not committed: no ack sent`, ok: false });
       return null;
     }
@@ -303,6 +355,10 @@ export class DhcpEngine {
       // Another server's client holds the address (a claim in the shared database won first):
       // the holder's lease goes in the table, this client starts over.
       const holder = (lost as DhcpClaimLost).lease;
+      // Nothing of ours was written: what was committed for this client before still is.
+      if (before) this.committed.set(hwaddr, before);
+      else this.committed.delete(hwaddr);
+      if (holder) this.committed.set(holder.hwaddr, { address: holder.address, expires: holder.expires, state: holder.state });
       if (this.table.byHwaddr(hwaddr) === lease) this.table.delete(hwaddr);
       if (holder) this.table.set(holder);
       this.stats.claimsLost++;
@@ -320,7 +376,7 @@ export class DhcpEngine {
       // Kept as this client's address (stable across reboots), but free for others when needed:
       // once committed, so that a crash cannot hand the address out twice.
       const lease: DhcpLease = { ...own, state: 'released', expires: Date.now() };
-      if (!(await this.commit(hwaddr, this.writing([hwaddr, own.address], this.opts.leases.putLease(lease))))) return null;
+      if (!(await this.commit(hwaddr, this.writing([hwaddr, own.address], this.opts.leases.putLease(lease)), lease))) return null;
       // Unless the client asked again meanwhile (its newer binding stands).
       if (this.table.byHwaddr(hwaddr) === own) this.table.set(lease);
       this.event({ hwaddr, stage: 'release', address: own.address, msg: `released ${own.address}`, ok: true });
@@ -333,7 +389,8 @@ export class DhcpEngine {
     const own = this.table.byHwaddr(hwaddr);
     if (!address || !own || own.address !== address) return this.ignore(hwaddr, 'decline of an address not leased to it', 'bad-request');
     // The address is quarantined at once (taken from everyone: nothing is handed out early); the
-    // client's binding goes with the same commit.
+    // client's binding goes with the same commit, and is never answered from memory again.
+    this.committed.delete(hwaddr);
     const dropped = this.writing([hwaddr, address], this.opts.leases.deleteLease(hwaddr));
     if (this.table.byHwaddr(hwaddr) === own) this.table.delete(hwaddr);
     const [ok] = await Promise.all([this.commit(hwaddr, dropped), this.quarantine(address)]);

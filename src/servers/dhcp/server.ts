@@ -78,7 +78,7 @@ export class DhcpServer {
   async listen(): Promise<void> {
     // Other servers' claims (a shared lease database) from now on, then everything known so far.
     this.unwatch = this.opts.leases.onLeaseChange?.((c) => (c.kind === 'reload' ? void this.reloadLeases() : this.engine.remote(c))) ?? null;
-    this.engine.table.load(await this.opts.leases.listLeases(), await this.opts.leases.listDeclined());
+    this.engine.load(await this.opts.leases.listLeases(), await this.opts.leases.listDeclined());
     const ifaces = new Map<string | null, Pool | null>();
     ifaces.set(this.opts.interface, this.opts.mode === 'server' ? this.pools[0]! : null);
     if (this.opts.mode === 'server') for (const p of this.pools.slice(1)) if (p.options.interface && !ifaces.has(p.options.interface)) ifaces.set(p.options.interface, p);
@@ -209,7 +209,7 @@ export class DhcpServer {
   /** After the store lost track of changes (a lost database connection): every lease read again. */
   private async reloadLeases(): Promise<void> {
     try {
-      this.engine.table.load(await this.opts.leases.listLeases(), await this.opts.leases.listDeclined());
+      this.engine.load(await this.opts.leases.listLeases(), await this.opts.leases.listDeclined());
     } catch (err) {
       this.log.warn({ err: String(err) }, 'dhcp: reading the leases again failed');
     }

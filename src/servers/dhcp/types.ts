@@ -59,7 +59,7 @@ export type DhcpDecision =
 /** One step worth recording on a node's boot timeline. */
 export interface DhcpEvent {
   hwaddr: string;
-  stage: 'offer' | 'ack' | 'uncommitted' | 'nak' | 'release' | 'decline' | 'inform' | 'exhausted' | 'proxy-offer' | 'proxy-ack';
+  stage: 'offer' | 'ack' | 'ack-committed' | 'uncommitted' | 'nak' | 'release' | 'decline' | 'inform' | 'exhausted' | 'proxy-offer' | 'proxy-ack';
   address: string | null;
   msg: string;
   ok: boolean;
@@ -197,4 +197,9 @@ export interface DhcpStats {
   uncommitted: number;
   /** REQUESTs NAKed because another server's client claimed the address first (a shared lease store). */
   claimsLost: number;
+  /**
+   * Renewals and INIT-REBOOTs ACKed while their write could not be committed (the database out of
+   * reach), for the time their committed lease had left and no longer.
+   */
+  ackedCommittedOnly: number;
 }
