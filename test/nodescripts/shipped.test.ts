@@ -272,6 +272,13 @@ t.test('a systemd VNFS: machine-id per node, networkd keeps the address, agent u
     echo "== boot"; cat /run/provisiond/boot
     echo "== args"; cat /kexec.args
     ls /run/provisiond/image.cpio.gz 2>/dev/null && echo IMAGE_LEFT
+    [ -e /newroot/bin/busybox ] || echo "SKELETON_ONLY kernel=$(cat /newroot/boot/vmlinuz-6.1.0-test-amd64)"
+    # the same node whose kexec -l fails: the rest of the image is unpacked after all
+    printf '#!/bin/sh\necho "kexec_load failed: Operation not permitted" >&2\nexit 1\n' > /sbin/kexec
+    DESTDIR=/newroot3 PROVISIOND_RUN=/run/p3 sh /init.sh >/failed.out 2>&1; echo "FAILED_RC=$?"; cat /failed.out
+    echo "== boot3"; cat /run/p3/boot
+    [ -x /newroot3/bin/busybox ] && echo "WHOLE3 hostname=$(cat /newroot3/etc/hostname) id=$(cat /newroot3/etc/machine-id)"
+    ls /run/p3/image.cpio.gz 2>/dev/null && echo IMAGE3_LEFT
     # the same node on a stage-1 without kexec
     rm /sbin/kexec
     DESTDIR=/newroot2 PROVISIOND_RUN=/run/p2 sh /init.sh >/nokexec.out 2>&1; echo "NOKEXEC_RC=$?"; cat /nokexec.out
@@ -317,6 +324,15 @@ t.test('a systemd VNFS: machine-id per node, networkd keeps the address, agent u
   t.equal((files.get('dev/console')?.mode ?? 0) & 0o170000, 0o020000, 'a console device for the kernel to open');
   t.equal(text('etc/vnfs-marker'), '(missing)', 'sanity: only what is in the VNFS');
   t.ok(files.has('bin/busybox'), 'the image itself comes first');
+  t.match(out, /SKELETON_ONLY kernel=not really a kernel/, 'the stage-1 unpacked only the skeleton (the kernel, no busybox): the VNFS kernel unpacks the image');
+  t.ok(hits.urls.some((u) => u.startsWith('/files/vnfs/sd/skeleton.cpio.gz.sha256')), 'getfile fetched the skeleton and checked it');
+  t.ok(hits.urls.some((u) => /\/events\?stage=unpack&msg=sd%3A%20skeleton%20only/.test(u)), 'the timeline says the unpack was the skeleton only');
+
+  t.match(out, /FAILED_RC=0/, 'a failing kexec -l still boots the node');
+  t.match(out, /not booting the VNFS kernel \/boot\/vmlinuz-6\.1\.0-test-amd64: kexec -l failed: kexec_load failed: Operation not permitted/, 'and says why');
+  t.match(out, /== boot3\nBOOT_ROOT=\/newroot3\nBOOT_INIT=\/sbin\/init\n/, 'by switch_root');
+  t.match(out, new RegExp(`WHOLE3 hostname=n0007 id=${machineId}`), 'into the whole image, the nodescripts\' files kept');
+  t.notMatch(out, /IMAGE3_LEFT/, 'the image freed');
 
   t.match(out, /NOKEXEC_RC=0/, 'without kexec the node still boots');
   t.match(out, /not booting the VNFS kernel \/boot\/vmlinuz-6\.1\.0-test-amd64: this stage-1 has no kexec .*switch_root on the stage-1 kernel/, 'and says why on the console');
