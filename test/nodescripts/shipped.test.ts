@@ -317,6 +317,11 @@ t.test('a systemd VNFS: machine-id per node, networkd keeps the address, agent u
   t.match(network, /DHCP=no\n/, 'and no second DHCP');
   t.equal(text('etc/systemd/system/multi-user.target.wants/systemd-networkd.service'), '/lib/systemd/system/systemd-networkd.service', 'systemd-networkd enabled');
   t.equal(text('etc/systemd/system/systemd-networkd-wait-online.service'), '/dev/null', 'nothing waits for a network that is already up');
+  for (const u of ['e2scrub_reap.service', 'e2scrub_all.timer', 'fstrim.timer', 'apt-daily.timer', 'apt-daily-upgrade.timer', 'dpkg-db-backup.timer', 'man-db.timer']) {
+    t.equal(text(`etc/systemd/system/${u}`), '/dev/null', `${u} masked: nothing on disk to scrub, trim, upgrade or back up`);
+  }
+  const keep = execFileSync(join(REPO, 'nodescripts/init/all/60-systemd'), [], { env: { ...ENV, ATTR_SYSTEMD_KEEP: 'fstrim.timer apt-daily.timer' }, encoding: 'utf8' });
+  t.match(keep, /^PROVISIOND_SYSTEMD_MASK='e2scrub_reap\.service e2scrub_all\.timer apt-daily-upgrade\.timer dpkg-db-backup\.timer man-db\.timer'$/m, 'node attribute systemd.keep leaves the units it names alone');
   t.equal(text('etc/systemd/system/multi-user.target.wants/provisiond-ready.service'), '../provisiond-ready.service', 'the ready agent is a systemd unit');
   t.match(text('etc/systemd/system/provisiond-ready.service'), /ExecStart=\/sbin\/provisiond-ready/);
   t.match(text('etc/hosts'), /10\.0\.0\.7\tn0007/, '/etc/hosts');
