@@ -93,6 +93,8 @@ interface Hits {
   urls: string[];
 }
 
+const SLOW_NODE = '52:54:00:AA:BB:99';
+
 function masterStub(statedir: string, hits: Hits, readyScript: string): Server {
   return createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -108,6 +110,11 @@ function masterStub(statedir: string, hits: Hits, readyScript: string): Server {
       return;
     }
     if (url.pathname === '/nodescripts/ready') {
+      // A node the master cannot answer yet (52:54:00:AA:BB:99): its first two check-ins fail.
+      if (url.searchParams.get('nodeid') === SLOW_NODE && hits.urls.filter((u) => u.includes(`nodeid=${SLOW_NODE}`)).length <= 2) {
+        res.writeHead(503).end('not yet');
+        return;
+      }
       res.writeHead(200, { 'content-type': 'text/x-shellscript' }).end(readyScript);
       return;
     }
@@ -172,6 +179,10 @@ t.test('the rendered init script provisions a node in a chroot, and its ready ag
     chroot /newroot /sbin/provisiond-ready & agent=$!
     sleep 4; kill $agent
     cat /newroot/var/log/provisiond-ready.log
+    # the agent of a node with the default interval whose first check-ins fail (the address not up yet)
+    sed -i "s/^NODEID=.*/NODEID='${SLOW_NODE}'/; s/^READY_INTERVAL=.*/READY_INTERVAL='300'/" /newroot/etc/provisiond/ready.conf
+    chroot /newroot /sbin/provisiond-ready & agent=$!
+    sleep 5; kill $agent
   `;
   // Asynchronously: the stub master answers from this process's event loop meanwhile.
   const child = spawn('unshare', ['-m', '-u', '--propagation', 'private', 'chroot', join(node, 'root'), '/bin/sh', '-c', driver], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -199,6 +210,9 @@ t.test('the rendered init script provisions a node in a chroot, and its ready ag
   t.ok(hits.urls.some((u) => u === '/nodescripts/ready?nodeid=52:54:00:AA:BB:01'), 'the agent asked for the ready script with its nodeid');
   t.ok(hits.urls.some((u) => /^\/nodes\/52:54:00:AA:BB:01\/events\?stage=%72%65%61%64%79&msg=%65%78%69%74%20%30$/.test(u)), 'the agent reported exit 0');
   t.ok(hits.urls.filter((u) => u.startsWith('/nodescripts/ready')).length >= 2, 'the agent checks in again after READY_INTERVAL');
+  const slow = hits.urls.filter((u) => u === `/nodescripts/ready?nodeid=${SLOW_NODE}`).length;
+  t.ok(slow >= 3, `a first check-in that fails is retried within seconds, not after the 300 s interval (${slow} asked in 5 s)`);
+  t.ok(hits.urls.some((u) => u.startsWith(`/nodes/${SLOW_NODE}/events?stage=%72%65%61%64%79&msg=%65%78%69%74%20%30`)), 'and that node checks in ready');
 });
 
 /** The entries of a gzip file holding one or more newc archives one after the other: name -> entry (the last one wins, as in the kernel). */
