@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import { HttpError } from '../servers/http/errors.js';
 import { HttpServer } from '../servers/http/http-server.js';
 import type { HttpServerOptions } from '../servers/http/types.js';
-import { ensureImage, IMAGE_FILE, SIDECAR_FILE } from '../vnfs/index.js';
+import { ensureImage, IMAGE_FILE, SIDECAR_FILE, SKELETON_FILE, SKELETON_SIDECAR } from '../vnfs/index.js';
 import { errorMessage } from '../util/errors.js';
 import type { NodeRequests } from './node-requests.js';
 import { ProtectedFiles } from './protected-files.js';
@@ -136,7 +136,7 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         const parts = relative.split('/');
         // The sidecar too: getfile reads it first, and a stale one (a cloned VNFS, a changed rootfs)
         // would not match the image rebuilt when the image itself is asked for.
-        if (tree !== 'vnfs' || parts.length !== 2 || (parts[1] !== IMAGE_FILE && parts[1] !== SIDECAR_FILE)) return;
+        if (tree !== 'vnfs' || parts.length !== 2 || ![IMAGE_FILE, SIDECAR_FILE, SKELETON_FILE, SKELETON_SIDECAR].includes(parts[1]!)) return;
         try {
           await ensureImage(current().statedir, parts[0]!, log);
         } catch (err) {

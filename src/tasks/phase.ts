@@ -7,7 +7,7 @@
  * nodescripts/init/all/10-vnfs and 80-ready-agent).
  */
 import type { TimelineEvent } from '../registry/types.js';
-import { IMAGE_FILE } from '../vnfs/capsule.js';
+import { IMAGE_FILE, SKELETON_FILE } from '../vnfs/capsule.js';
 
 export const PHASES = ['power', 'dhcp', 'kernel', 'init', 'getfile', 'ready'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -23,7 +23,7 @@ export function phaseOf(e: Pick<TimelineEvent, 'source' | 'stage'>): Phase | nul
     if (stage === 'ipxe-script') return 'kernel';
     if (stage.startsWith('nodescript init')) return 'init';
     if (stage.startsWith('nodescript ready')) return 'ready';
-    if (stage.startsWith('http ')) return stage.endsWith(IMAGE_FILE) ? 'getfile' : 'kernel';
+    if (stage.startsWith('http ')) return stage.endsWith(IMAGE_FILE) || stage.endsWith(SKELETON_FILE) ? 'getfile' : 'kernel';
     return null;
   }
   if (source === 'node') {

@@ -21,7 +21,7 @@ import { ProvisiondError } from '../util/errors.js';
 import { bytewise, devMajor, devMinor } from './cpio-tree.js';
 
 /** Capsule members kept out of an export: the built image is rebuilt from rootfs on the other side. */
-const NOT_EXPORTED = new Set(['image.cpio.gz', 'image.cpio.gz.sha256', '.image.stamp']);
+const NOT_EXPORTED = new Set(['image.cpio.gz', 'image.cpio.gz.sha256', 'skeleton.cpio.gz', 'skeleton.cpio.gz.sha256', '.image.stamp']);
 
 /** Compression of a capsule file or an image layer, from its first bytes. */
 export function sniffCompression(head: Buffer): 'gzip' | 'bzip2' | 'zstd' | 'none' {

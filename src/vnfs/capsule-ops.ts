@@ -16,7 +16,7 @@ import { parse } from 'yaml';
 import { ProvisiondError, UsageError } from '../util/errors.js';
 import { isPlainName, isState } from '../util/names.js';
 import { extractCapsule, openTarStream, packCapsule } from './archive.js';
-import { IMAGE_FILE, SIDECAR_FILE, capsuleDir, formatCapsuleConfig, vnfsRoot, type CapsuleConfig } from './capsule.js';
+import { IMAGE_FILE, SIDECAR_FILE, SKELETON_FILE, SKELETON_SIDECAR, capsuleDir, formatCapsuleConfig, vnfsRoot, type CapsuleConfig } from './capsule.js';
 
 const run = promisify(execFile);
 
@@ -173,7 +173,7 @@ export async function cloneCapsule(statedir: string, src: string, dst: string): 
   try {
     // cp -a keeps what fs.cp would lose: ownership, device nodes, hard links.
     await run('cp', ['-a', from, tmp]);
-    for (const f of [IMAGE_FILE, SIDECAR_FILE, '.image.stamp']) await rm(join(tmp, f), { force: true });
+    for (const f of [IMAGE_FILE, SIDECAR_FILE, SKELETON_FILE, SKELETON_SIDECAR, '.image.stamp']) await rm(join(tmp, f), { force: true });
     await rename(tmp, to);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });

@@ -13,6 +13,9 @@ import { isPlainName } from '../util/names.js';
 
 export const IMAGE_FILE = 'image.cpio.gz';
 export const SIDECAR_FILE = 'image.cpio.gz.sha256';
+/** What the stage-1 unpacks instead of the image when it kexecs the VNFS's own kernel (skeleton.ts). */
+export const SKELETON_FILE = 'skeleton.cpio.gz';
+export const SKELETON_SIDECAR = 'skeleton.cpio.gz.sha256';
 
 /** The capsule's `config`. */
 export const capsuleConfigSchema = z

@@ -10,9 +10,10 @@ import { lstat, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { ProvisiondError } from '../util/errors.js';
-import { IMAGE_FILE, SIDECAR_FILE, capsuleDir, readCapsuleConfig } from './capsule.js';
+import { IMAGE_FILE, SIDECAR_FILE, SKELETON_FILE, SKELETON_SIDECAR, capsuleDir, readCapsuleConfig } from './capsule.js';
 import { CpioStreamWriter, bytewise, fingerprintLine } from './cpio-tree.js';
 import { ParallelGzip } from './pgzip.js';
+import { writeSkeleton } from './skeleton.js';
 
 const STAMP_FILE = '.image.stamp';
 /** Freshness checks within this many ms of the last one reuse its answer (a boot storm asks 1,000 times). */
@@ -89,6 +90,8 @@ interface Stamp {
   fingerprint: string;
   sha256: string;
   level: number;
+  /** The config's kernel the skeleton was built for (null or missing: no skeleton). */
+  kernel?: string | null;
 }
 
 async function readStamp(dir: string): Promise<Stamp | null> {
@@ -110,9 +113,24 @@ export async function buildImage(statedir: string, name: string, logger: Logger,
   const path = join(dir, IMAGE_FILE);
   const r = await writeTreeImage(rootfs, path, { level: config.compression, onProgress });
   await writeAtomic(join(dir, SIDECAR_FILE), `${r.sha256}  ${IMAGE_FILE}\n`);
-  await writeAtomic(join(dir, STAMP_FILE), JSON.stringify({ fingerprint: r.fingerprint, sha256: r.sha256, level: config.compression } satisfies Stamp));
+  await buildSkeleton(dir, rootfs, config, logger, name);
+  await writeAtomic(join(dir, STAMP_FILE), JSON.stringify({ fingerprint: r.fingerprint, sha256: r.sha256, level: config.compression, kernel: config.kernel } satisfies Stamp));
   logger.info({ vnfs: name, bytes: r.bytes, entries: r.entries, ms: Date.now() - started }, 'vnfs image built');
   return { path, sha256: r.sha256, bytes: r.bytes, entries: r.entries };
+}
+
+/**
+ * The skeleton beside the image of a VNFS that boots its own kernel (skeleton.ts); none otherwise,
+ * so a node never prepares a kexec from the skeleton of an earlier config.
+ */
+async function buildSkeleton(dir: string, rootfs: string, config: { kernel: string | null; compression: number }, logger: Logger, name: string): Promise<void> {
+  if (!config.kernel) {
+    for (const f of [SKELETON_SIDECAR, SKELETON_FILE]) await rm(join(dir, f), { force: true });
+    return;
+  }
+  const s = await writeSkeleton(rootfs, join(dir, SKELETON_FILE), { kernel: config.kernel, level: config.compression });
+  await writeAtomic(join(dir, SKELETON_SIDECAR), `${s.sha256}  ${SKELETON_FILE}\n`);
+  logger.info({ vnfs: name, bytes: s.bytes, entries: s.entries }, 'vnfs skeleton built');
 }
 
 async function writeAtomic(file: string, text: string): Promise<void> {
@@ -157,7 +175,15 @@ async function checkAndBuild(statedir: string, name: string, dir: string, logger
   const stamp = await readStamp(dir);
   const config = await readCapsuleConfig(statedir, name);
   if (hasImage && stamp && stamp.sha256 === sidecar && stamp.level === config.compression) {
-    if ((await treeFingerprint(rootfs)) === stamp.fingerprint) return { path, sha256: sidecar };
+    if ((await treeFingerprint(rootfs)) === stamp.fingerprint) {
+      // An image of an older provisiond, or a config whose kernel changed since: the skeleton alone.
+      const hasSkeleton = await stat(join(dir, SKELETON_SIDECAR)).then((s) => s.isFile(), () => false);
+      if ((stamp.kernel ?? null) !== config.kernel || Boolean(config.kernel) !== hasSkeleton) {
+        await buildSkeleton(dir, rootfs, config, logger, name);
+        await writeAtomic(join(dir, STAMP_FILE), JSON.stringify({ ...stamp, kernel: config.kernel } satisfies Stamp));
+      }
+      return { path, sha256: sidecar };
+    }
     logger.info({ vnfs: name }, 'vnfs rootfs changed: rebuilding its image');
   }
   const r = await buildImage(statedir, name, logger);

@@ -16,7 +16,7 @@ import { e2eWhyNot } from './lib/prereqs.js';
 import { TestNetwork } from './lib/netns.js';
 import { Vm } from './lib/vm.js';
 import { Cluster } from './lib/cluster.js';
-import { bootFigures, formatFigures } from './lib/figures.js';
+import { bootFigures, epochMs, formatFigures } from './lib/figures.js';
 
 const READY_INTERVAL = 5;
 // TCG on a shared 2-core machine, and a first run on an empty cache bootstraps the VNFS (minutes).
@@ -56,6 +56,8 @@ if (gate(t, e2eWhyNot() ?? distroWhyNot())) {
     [
       '#!/bin/sh',
       'echo "e2e-distro: uname=$(uname -r) host=$(hostname) addr=$(ip -4 -o addr show scope global | awk \'{print $4}\' | cut -d/ -f1) state=$(systemctl is-system-running) agent=$(systemctl is-active provisiond-ready.service) failed=[$(systemctl --failed --no-legend --plain | cut -d\' \' -f1 | tr \'\\n\' \' \')]" > /dev/console',
+      // Where the VNFS's own boot went: the kernel's and systemd's shares, and the slowest units.
+      'if [ ! -e /run/e2e-analyzed ] && t=$(systemd-analyze time 2>/dev/null | head -n 1) && [ -n "$t" ]; then touch /run/e2e-analyzed; echo "e2e-analyze: $t | $(systemd-analyze blame 2>/dev/null | head -n 6 | tr -s \' \' | tr \'\\n\' \';\')" > /dev/console; fi',
       '',
     ].join('\n'),
   );
@@ -100,6 +102,12 @@ if (gate(t, e2eWhyNot() ?? distroWhyNot())) {
       t.equal(m[5], 'active', 'console: the ready agent runs as a systemd unit (provisiond-ready.service)');
       t.equal(m[6].trim(), '', 'console: no failed unit');
     }
+    // Each step the node reported, in seconds from power-on: where the boot's time went.
+    const steps = events.filter((e) => e.source === 'node' || /^nodescript init\b/.test(e.stage) || (e.source === 'dhcp' && e.stage === 'ack'));
+    t.comment(`phases of deb1 (s from power-on): ${steps.map((e) => `${e.stage} ${((epochMs(e.time) - vm.poweredOnAt) / 1000).toFixed(1)}`).join(', ')}`);
+    // systemd-analyze answers once the boot has finished; under TCG that can take a few more seconds.
+    await vm.waitForSerial(/e2e-analyze: [^\n]*\n/, 30_000).catch(() => {});
+    t.comment(`systemd of deb1: ${/e2e-analyze: (.*)/.exec(vm.serial)?.[1] ?? '(not printed)'}`);
     if (figures.ready !== null) t.comment(`power-on to ready: ${figures.ready.toFixed(1)} s (BIOS, TCG, goal 45 s alone; load: ${readFileSync('/proc/loadavg', 'utf8').trim()})`);
     t.comment(`timeline of deb1:\n${await cluster.timeline('deb1').catch(() => '')}`);
   });

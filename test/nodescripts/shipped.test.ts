@@ -93,6 +93,8 @@ interface Hits {
   urls: string[];
 }
 
+const SLOW_NODE = '52:54:00:AA:BB:99';
+
 function masterStub(statedir: string, hits: Hits, readyScript: string): Server {
   return createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -108,6 +110,11 @@ function masterStub(statedir: string, hits: Hits, readyScript: string): Server {
       return;
     }
     if (url.pathname === '/nodescripts/ready') {
+      // A node the master cannot answer yet (52:54:00:AA:BB:99): its first two check-ins fail.
+      if (url.searchParams.get('nodeid') === SLOW_NODE && hits.urls.filter((u) => u.includes(`nodeid=${SLOW_NODE}`)).length <= 2) {
+        res.writeHead(503).end('not yet');
+        return;
+      }
       res.writeHead(200, { 'content-type': 'text/x-shellscript' }).end(readyScript);
       return;
     }
@@ -172,6 +179,10 @@ t.test('the rendered init script provisions a node in a chroot, and its ready ag
     chroot /newroot /sbin/provisiond-ready & agent=$!
     sleep 4; kill $agent
     cat /newroot/var/log/provisiond-ready.log
+    # the agent of a node with the default interval whose first check-ins fail (the address not up yet)
+    sed -i "s/^NODEID=.*/NODEID='${SLOW_NODE}'/; s/^READY_INTERVAL=.*/READY_INTERVAL='300'/" /newroot/etc/provisiond/ready.conf
+    chroot /newroot /sbin/provisiond-ready & agent=$!
+    sleep 5; kill $agent
   `;
   // Asynchronously: the stub master answers from this process's event loop meanwhile.
   const child = spawn('unshare', ['-m', '-u', '--propagation', 'private', 'chroot', join(node, 'root'), '/bin/sh', '-c', driver], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -199,6 +210,9 @@ t.test('the rendered init script provisions a node in a chroot, and its ready ag
   t.ok(hits.urls.some((u) => u === '/nodescripts/ready?nodeid=52:54:00:AA:BB:01'), 'the agent asked for the ready script with its nodeid');
   t.ok(hits.urls.some((u) => /^\/nodes\/52:54:00:AA:BB:01\/events\?stage=%72%65%61%64%79&msg=%65%78%69%74%20%30$/.test(u)), 'the agent reported exit 0');
   t.ok(hits.urls.filter((u) => u.startsWith('/nodescripts/ready')).length >= 2, 'the agent checks in again after READY_INTERVAL');
+  const slow = hits.urls.filter((u) => u === `/nodescripts/ready?nodeid=${SLOW_NODE}`).length;
+  t.ok(slow >= 3, `a first check-in that fails is retried within seconds, not after the 300 s interval (${slow} asked in 5 s)`);
+  t.ok(hits.urls.some((u) => u.startsWith(`/nodes/${SLOW_NODE}/events?stage=%72%65%61%64%79&msg=%65%78%69%74%20%30`)), 'and that node checks in ready');
 });
 
 /** The entries of a gzip file holding one or more newc archives one after the other: name -> entry (the last one wins, as in the kernel). */
@@ -272,6 +286,13 @@ t.test('a systemd VNFS: machine-id per node, networkd keeps the address, agent u
     echo "== boot"; cat /run/provisiond/boot
     echo "== args"; cat /kexec.args
     ls /run/provisiond/image.cpio.gz 2>/dev/null && echo IMAGE_LEFT
+    [ -e /newroot/bin/busybox ] || echo "SKELETON_ONLY kernel=$(cat /newroot/boot/vmlinuz-6.1.0-test-amd64)"
+    # the same node whose kexec -l fails: the rest of the image is unpacked after all
+    printf '#!/bin/sh\necho "kexec_load failed: Operation not permitted" >&2\nexit 1\n' > /sbin/kexec
+    DESTDIR=/newroot3 PROVISIOND_RUN=/run/p3 sh /init.sh >/failed.out 2>&1; echo "FAILED_RC=$?"; cat /failed.out
+    echo "== boot3"; cat /run/p3/boot
+    [ -x /newroot3/bin/busybox ] && echo "WHOLE3 hostname=$(cat /newroot3/etc/hostname) id=$(cat /newroot3/etc/machine-id)"
+    ls /run/p3/image.cpio.gz 2>/dev/null && echo IMAGE3_LEFT
     # the same node on a stage-1 without kexec
     rm /sbin/kexec
     DESTDIR=/newroot2 PROVISIOND_RUN=/run/p2 sh /init.sh >/nokexec.out 2>&1; echo "NOKEXEC_RC=$?"; cat /nokexec.out
@@ -289,7 +310,7 @@ t.test('a systemd VNFS: machine-id per node, networkd keeps the address, agent u
   t.match(out, /KEXEC_RC=0/, `the init script succeeds\n${out}`);
   t.match(out, /== boot\nBOOT_KEXEC=yes\nBOOT_ROOT=\/newroot\nBOOT_INIT=\/sbin\/init\n/, '99-boot asks /init to kexec');
   const args = /== args\n(.*)\n/.exec(out)?.[1] ?? '';
-  t.match(args, /^-l \/newroot\/boot\/vmlinuz-6\.1\.0-test-amd64 --initrd=\/run\/provisiond\/image\.cpio\.gz --append=/, 'kexec -l the VNFS kernel with the image as its initramfs');
+  t.match(args, /^-l --no-checks \/newroot\/boot\/vmlinuz-6\.1\.0-test-amd64 --initrd=\/run\/provisiond\/image\.cpio\.gz --append=/, 'kexec -l the VNFS kernel with the image as its initramfs, without the sha256 of the segments');
   t.match(args, /--append=console=ttyS0,115200 provisiond=http:\/\/10\.0\.0\.1:8080 quiet rdinit=\/sbin\/init systemd\.unit=multi-user\.target$/, 'the stage-1 command line without initrd=/BOOT_IMAGE=, rdinit= and kernelArgs');
   t.notMatch(out, /IMAGE_LEFT/, 'the image file is freed once loaded');
   t.ok(hits.urls.some((u) => /\/events\?stage=kexec&msg=%2Fboot%2Fvmlinuz/.test(u)), 'the node reports kexec to its timeline');
@@ -310,6 +331,11 @@ t.test('a systemd VNFS: machine-id per node, networkd keeps the address, agent u
   t.match(network, /DHCP=no\n/, 'and no second DHCP');
   t.equal(text('etc/systemd/system/multi-user.target.wants/systemd-networkd.service'), '/lib/systemd/system/systemd-networkd.service', 'systemd-networkd enabled');
   t.equal(text('etc/systemd/system/systemd-networkd-wait-online.service'), '/dev/null', 'nothing waits for a network that is already up');
+  for (const u of ['e2scrub_reap.service', 'e2scrub_all.timer', 'fstrim.timer', 'apt-daily.timer', 'apt-daily-upgrade.timer', 'dpkg-db-backup.timer', 'man-db.timer']) {
+    t.equal(text(`etc/systemd/system/${u}`), '/dev/null', `${u} masked: nothing on disk to scrub, trim, upgrade or back up`);
+  }
+  const keep = execFileSync(join(REPO, 'nodescripts/init/all/60-systemd'), [], { env: { ...ENV, ATTR_SYSTEMD_KEEP: 'fstrim.timer apt-daily.timer' }, encoding: 'utf8' });
+  t.match(keep, /^PROVISIOND_SYSTEMD_MASK='e2scrub_reap\.service e2scrub_all\.timer apt-daily-upgrade\.timer dpkg-db-backup\.timer man-db\.timer'$/m, 'node attribute systemd.keep leaves the units it names alone');
   t.equal(text('etc/systemd/system/multi-user.target.wants/provisiond-ready.service'), '../provisiond-ready.service', 'the ready agent is a systemd unit');
   t.match(text('etc/systemd/system/provisiond-ready.service'), /ExecStart=\/sbin\/provisiond-ready/);
   t.match(text('etc/hosts'), /10\.0\.0\.7\tn0007/, '/etc/hosts');
@@ -317,6 +343,15 @@ t.test('a systemd VNFS: machine-id per node, networkd keeps the address, agent u
   t.equal((files.get('dev/console')?.mode ?? 0) & 0o170000, 0o020000, 'a console device for the kernel to open');
   t.equal(text('etc/vnfs-marker'), '(missing)', 'sanity: only what is in the VNFS');
   t.ok(files.has('bin/busybox'), 'the image itself comes first');
+  t.match(out, /SKELETON_ONLY kernel=not really a kernel/, 'the stage-1 unpacked only the skeleton (the kernel, no busybox): the VNFS kernel unpacks the image');
+  t.ok(hits.urls.some((u) => u.startsWith('/files/vnfs/sd/skeleton.cpio.gz.sha256')), 'getfile fetched the skeleton and checked it');
+  t.ok(hits.urls.some((u) => /\/events\?stage=unpack&msg=sd%3A%20skeleton%20only/.test(u)), 'the timeline says the unpack was the skeleton only');
+
+  t.match(out, /FAILED_RC=0/, 'a failing kexec -l still boots the node');
+  t.match(out, /not booting the VNFS kernel \/boot\/vmlinuz-6\.1\.0-test-amd64: kexec -l failed: kexec_load failed: Operation not permitted/, 'and says why');
+  t.match(out, /== boot3\nBOOT_ROOT=\/newroot3\nBOOT_INIT=\/sbin\/init\n/, 'by switch_root');
+  t.match(out, new RegExp(`WHOLE3 hostname=n0007 id=${machineId}`), 'into the whole image, the nodescripts\' files kept');
+  t.notMatch(out, /IMAGE3_LEFT/, 'the image freed');
 
   t.match(out, /NOKEXEC_RC=0/, 'without kexec the node still boots');
   t.match(out, /not booting the VNFS kernel \/boot\/vmlinuz-6\.1\.0-test-amd64: this stage-1 has no kexec .*switch_root on the stage-1 kernel/, 'and says why on the console');
