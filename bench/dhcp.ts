@@ -372,7 +372,7 @@ if (measured.length > 0) {
       ['CPU per DORA (in the kernel)', ...cells((r) => `${n(r.cpuPerDora)} µs (${n(r.sysPerDora)})`, (o, p) => `${(p.cpuPerDora / o.cpuPerDora).toFixed(2)}x`)],
       [
         `p50 / p99 at ${n(LATENCY_RATE)} DORA/s`,
-        ...cells((r) => (r.latency ? `${r.latency.p50} / ${r.latency.p99} ms` : 'n/a'), (o, p) => (o.latency?.p99 && p.latency?.p99 ? `p99 ${(o.latency.p99 / p.latency.p99).toFixed(1)}x theirs` : 'n/a')),
+        ...cells((r) => (r.latency ? `${r.latency.p50} / ${r.latency.p99} ms` : 'n/a'), (o, p) => (o.latency?.p99 && p.latency?.p99 ? `p99 ${(o.latency.p99 / p.latency.p99).toFixed(2)}x theirs` : 'n/a')),
       ],
     ],
   });
