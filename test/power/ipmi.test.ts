@@ -4,13 +4,12 @@
  * ipmi_sim managing a real QEMU VM, so power and SOL act on a real virtual node.
  */
 import t from 'tap';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IpmiDriver } from '../../src/power/ipmi/driver.js';
 import { powerSettings } from '../../src/power/settings.js';
-import { freeTcpPort, haveIpmiSim, IPMI_PASSWORD, IPMI_USER, startIpmiSim, type IpmiSim } from './lib/ipmi-sim.js';
+import { freeTcpPort, haveIpmiSim, IPMI_PASSWORD, IPMI_USER, startIpmiSim, startIpmiSimWithLine } from './lib/ipmi-sim.js';
 import { powerContract } from './contract.js';
 import { gate, skipUnlessCi } from '../lib/gate.js';
 import { haveQemu } from './lib/qemu-vm.js';
@@ -18,35 +17,16 @@ import { haveQemu } from './lib/qemu-vm.js';
 if (gate(t, haveIpmiSim() ? null : 'ipmi_sim or ipmitool not installed (Debian packages openipmi, ipmitool)')) {
   const dir = mkdtempSync(join(tmpdir(), 'pvd-power-ipmi-'));
   // The node's serial line: SOL reaches it through ipmi_sim.
-  let serial: Socket | null = null;
   let fromConsole = '';
   // A getty-like peer: answers Enter with a login prompt, and a typed name with a welcome. (What the
   // line prints while no SOL session is active is dropped by the BMC, as on real hardware.)
-  const line = createServer((s) => {
-    serial = s;
+  const sim = await startIpmiSimWithLine(t, dir, (s) => {
     s.on('data', (d) => {
       fromConsole += d.toString();
       const m = /(\w+)\r$/.exec(fromConsole);
       if (m) s.write(`\r\nWelcome ${m[1]} to n0001\r\n`);
       else if (d.toString() === '\r') s.write('\r\nprovisiond test node login: ');
     });
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => line.listen(0, '127.0.0.1', () => r()));
-  const solPort = (line.address() as { port: number }).port;
-  let sim: IpmiSim;
-  try {
-    sim = await startIpmiSim(dir, solPort);
-  } catch (err) {
-    line.close();
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
-  t.teardown(async () => {
-    await sim.stop();
-    (serial as Socket | null)?.destroy();
-    line.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const make = (extra: Record<string, string> = {}) =>

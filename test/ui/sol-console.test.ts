@@ -11,15 +11,14 @@
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pty from 'node-pty';
 import type { Page } from 'playwright-core';
 import { startApiDaemon } from '../api/lib/harness.js';
 import { gate } from '../lib/gate.js';
-import { haveIpmiSim, IPMI_PASSWORD, IPMI_USER, startIpmiSim, type IpmiSim } from '../power/lib/ipmi-sim.js';
+import { haveIpmiSim, IPMI_PASSWORD, IPMI_USER, startIpmiSimWithLine } from '../power/lib/ipmi-sim.js';
 import { browser, loggedIn, shot } from './lib.js';
 
 async function until(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
@@ -33,28 +32,7 @@ async function until(cond: () => Promise<boolean> | boolean, ms: number, what: s
 if (gate(t, haveIpmiSim() ? null : 'ipmi_sim or ipmitool not installed (Debian packages openipmi, ipmitool)')) {
   const dir = mkdtempSync(join(tmpdir(), 'pvd-ui-sol-'));
   // The node's serial line, getty-like: Enter gets a login prompt.
-  const peers = new Set<Socket>();
-  const line = createServer((s) => {
-    peers.add(s);
-    s.on('data', (d) => d.includes(0x0d) && s.write('\r\nn0001 login: '));
-    s.on('error', () => {});
-    s.on('close', () => peers.delete(s));
-  });
-  await new Promise<void>((r) => line.listen(0, '127.0.0.1', () => r()));
-  let sim: IpmiSim;
-  try {
-    sim = await startIpmiSim(dir, (line.address() as { port: number }).port);
-  } catch (err) {
-    line.close();
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
-  t.teardown(async () => {
-    await sim.stop();
-    for (const s of peers) s.destroy();
-    line.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const sim = await startIpmiSimWithLine(t, dir, (s) => s.on('data', (d) => d.includes(0x0d) && s.write('\r\nn0001 login: ')));
   // Cipher suite 1: ipmi_sim's SOL does not do encrypted payloads (as test/power/ipmi.test.ts).
   const base = ['-I', 'lanplus', '-H', '127.0.0.1', '-p', sim.address.split(':')[1]!, '-U', IPMI_USER, '-E', '-C', '1'];
   const env = { ...process.env, IPMI_PASSWORD };

@@ -5,8 +5,8 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 
 export const IPMI_USER = 'admin';
@@ -123,4 +123,35 @@ ${vm ? `  serial 15 127.0.0.1 ${vm.bmcPort} codec VM
         setTimeout(() => child.kill('SIGKILL'), 2000).unref();
       }),
   };
+}
+
+/**
+ * A BMC with a node's serial line behind its SOL: a TCP server on loopback whose connections (one per
+ * SOL session) `onLine` serves, and ipmi_sim in `dir` connected to it. At `t`'s teardown the
+ * simulator stops, the line closes and `dir` is removed (also when the simulator fails to start).
+ */
+export async function startIpmiSimWithLine(t: { teardown(fn: () => unknown): void }, dir: string, onLine: (s: Socket) => void): Promise<IpmiSim> {
+  const peers = new Set<Socket>();
+  const line = createServer((s) => {
+    peers.add(s);
+    s.on('error', () => {});
+    s.on('close', () => peers.delete(s));
+    onLine(s);
+  });
+  await new Promise<void>((r) => line.listen(0, '127.0.0.1', () => r()));
+  let sim: IpmiSim;
+  try {
+    sim = await startIpmiSim(dir, (line.address() as { port: number }).port);
+  } catch (err) {
+    line.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  t.teardown(async () => {
+    await sim.stop();
+    for (const s of peers) s.destroy();
+    line.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return sim;
 }
