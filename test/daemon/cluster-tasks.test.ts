@@ -110,7 +110,13 @@ t.test('tasks claimed by any of three servers; a killed server\'s task taken ove
     victim.p.kill('SIGKILL');
     await victim.p.exited;
     const t0 = Date.now();
-    const taken = await waitFor(async () => (await task(asked.id)).runner !== victim.id, 15_000, 100);
+    // Taken over: claimed by another runner, and what it found settled (its "taken over by" message
+    // is written just after the claim, so a read in between sees the new runner and no message yet).
+    const settled = async (from: string) => {
+      const x = await task(asked.id);
+      return x.runner !== from && x.messages.some((m) => m.message.startsWith('taken over by '));
+    };
+    const taken = await waitFor(() => settled(victim.id), 15_000, 100);
     const took = Date.now() - t0;
     t.ok(taken, `taken over ${took} ms after the kill -9`);
     t.ok(took <= 10_000, 'within 10 s');
@@ -143,7 +149,10 @@ t.test('tasks claimed by any of three servers; a killed server\'s task taken ove
     if (!stalled) return;
     stalled.p.kill('SIGSTOP');
     const t0 = Date.now();
-    const taken = await waitFor(async () => (await task(asked.id)).runner !== stalled.id, 15_000, 100);
+    const taken = await waitFor(async () => {
+      const x = await task(asked.id);
+      return x.runner !== stalled.id && x.messages.some((m) => m.message.startsWith('taken over by '));
+    }, 15_000, 100);
     t.ok(taken && Date.now() - t0 <= 10_000, `taken over ${Date.now() - t0} ms after the stall`);
     const ended = await task(asked.id);
     t.equal(ended.status, 'terminated', 'the call in flight on the stalled server is ended by the taker');
