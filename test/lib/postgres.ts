@@ -37,6 +37,13 @@ export interface PostgresServer {
   halt(): void;
   /** Starts a halted server again, on the same socket and data. */
   resume(): void;
+  /**
+   * Stops every process of the server with SIGSTOP: a database host that vanished without closing
+   * its connections (a cut cable). Connections stay open and unanswered, new ones are accepted by
+   * the kernel and never greeted. thaw() (or the teardown) continues them.
+   */
+  freeze(): void;
+  thaw(): void;
 }
 
 /** The newest PostgreSQL server of Debian's packages, or null when none is installed. */
@@ -72,9 +79,22 @@ export async function startPostgres(t: Teardown, options: { port?: number } = {}
   const asUser = (cmd: string, args: string[]): string =>
     execFileSync('runuser', ['-u', USER, '--', join(bin, cmd), ...args], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   let stopped = false;
+  let frozen: number[] = [];
+  const signal = (pids: number[], sig: NodeJS.Signals): void => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, sig);
+      } catch {}
+    }
+  };
+  const thaw = (): void => {
+    signal(frozen, 'SIGCONT');
+    frozen = [];
+  };
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
+    thaw();
     try {
       if (existsSync(join(data, 'postmaster.pid'))) asUser('pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '30']);
     } catch {
@@ -120,6 +140,24 @@ export async function startPostgres(t: Teardown, options: { port?: number } = {}
     halt: () => {
       asUser('pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '30']);
     },
+    freeze: () => {
+      const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      // The postmaster first (it forks no new backend then), then its children.
+      signal([postmaster], 'SIGSTOP');
+      const children = readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .map(Number)
+        .filter((pid) => {
+          try {
+            return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]) === postmaster;
+          } catch {
+            return false;
+          }
+        });
+      signal(children, 'SIGSTOP');
+      frozen = [postmaster, ...children];
+    },
+    thaw,
     resume: () => {
       asUser('pg_ctl', ['start', '-D', data, '-l', logFile, '-w', '-t', '60', '-o', opts]);
     },

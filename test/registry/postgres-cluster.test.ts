@@ -91,3 +91,29 @@ t.test('leader election with fencing', { skip: postgresMissing() }, async (t) =>
   t.equal(c.currentGeneration, gen + 2, 'at the next generation');
   await c.stop();
 });
+
+t.test('a leader whose database host vanishes stops acting as the leader within the lease', { skip: postgresMissing() }, async (t) => {
+  const server = await startPostgres(t);
+  const url = await server.createDatabase(t, 'vanish');
+  await (await PgRegistry.open({ url, logger: silentLogger() })).close();
+  const pool = new pg.Pool({ connectionString: url, max: 3 });
+  pool.on('error', () => {});
+  const leases: boolean[] = [];
+  const a = new ClusterMember(pool, { id: 'a', address: 'a:8080', version: 'test' }, silentLogger(), { leaseMs: 2000, heartbeatMs: 250 });
+  a.onLeadership = (leader) => leases.push(leader);
+  await a.start();
+  t.ok(a.isLeader, 'the only server leads');
+  // Every PostgreSQL process stopped: the beat in flight is neither answered nor refused.
+  server.freeze();
+  const t0 = Date.now();
+  while (a.isLeader && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+  t.notOk(a.isLeader, `no longer the leader ${Date.now() - t0} ms after the database vanished (lease 2000 ms)`);
+  t.ok(Date.now() - t0 <= 2000 + 250 + 1000, 'within the lease and a heartbeat');
+  server.thaw();
+  const t1 = Date.now();
+  while (!a.isLeader && Date.now() - t1 < 10_000) await new Promise((r) => setTimeout(r, 50));
+  t.ok(a.isLeader, 'the leader again once the database answers');
+  t.same(leases, [true, false, true], 'told each change');
+  await a.stop();
+  await pool.end();
+});

@@ -102,6 +102,10 @@ export class ClusterMember {
   /** One heartbeat: our row, and the leader row kept or taken. */
   async beat(): Promise<void> {
     const lease = this.opts.leaseMs ?? LEADER_LEASE_MS;
+    // A beat left unanswered for a lease (a database host that vanished: no error, no answer) proves
+    // nothing any more: another server may lead by now, so this one stops acting as the leader.
+    const unanswered = setTimeout(() => this.become(null), lease);
+    unanswered.unref();
     try {
       await this.pool.query('UPDATE servers SET heartbeat = now() WHERE id = $1', [this.me.id]);
       const { rows } = await this.pool.query<{ generation: number }>(
@@ -122,6 +126,8 @@ export class ClusterMember {
         this.lastError = now;
         this.log.warn({ err: String(err) }, 'cluster heartbeat failed: not leading until the database answers');
       }
+    } finally {
+      clearTimeout(unanswered);
     }
   }
 

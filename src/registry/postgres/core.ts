@@ -7,12 +7,12 @@
  * on, see connection.ts). PostgreSQL groups the WAL flushes of concurrent commits by itself (group
  * commit), so many DHCP claims in flight share fsyncs without a queue of our own.
  */
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from '../../log/logger.js';
 import { NodeNotFoundError } from '../../util/errors.js';
 import { RegistryConflictError, RegistryUnavailableError } from '../errors.js';
 import { checkName, checkNodeid } from '../validate.js';
-import { createPool, describePgError, redactUrl, type PgConnectOptions } from './connection.js';
+import { createPool, describePgError, pgConfig, redactUrl, type PgConnectOptions } from './connection.js';
 import type { PgCache } from './cache.js';
 import type { ClusterMember } from './cluster.js';
 import { migratePg } from './migrations.js';
@@ -22,6 +22,13 @@ import type { RegistryIndex } from '../memory-index.js';
 /** How long reads go straight to memory once the database was found out of reach, before trying it again (ms). */
 const UNREACHABLE_RETRY_MS = 1000;
 const UNREACHABLE_LOG_MS = 10_000;
+/**
+ * The daemon's liveness probe: one `SELECT 1` on a connection of its own every PROBE_EVERY_MS; no
+ * answer within PROBE_DEADLINE_MS and the database is out of reach. It is what notices a database
+ * host that vanished without closing its connections (a cut cable: no reset, queries just hang).
+ */
+export const PROBE_EVERY_MS = 1000;
+export const PROBE_DEADLINE_MS = 2000;
 
 export interface PgRegistryOptions extends PgConnectOptions {
   logger: Logger;
@@ -64,6 +71,15 @@ export class PgCore {
   protected cache: PgCache | null = null;
   /** This server's membership of the servers sharing the database (joinCluster), or null. */
   protected member: ClusterMember | null = null;
+  /** The connections lent out to a query or a transaction now: ended at once when an outage begins. */
+  private readonly lent = new Set<pg.PoolClient>();
+  /** Connections being waited for: failed at once when an outage begins. */
+  private readonly waiting = new Set<(err: Error) => void>();
+  private probeClient: pg.Client | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+  /** Whether the liveness probe runs (the daemon): while it does, writes fail at once during an outage. */
+  private probing = false;
+  private readonly connectOpts: PgConnectOptions;
   /** Until when hot reads skip the database, found out of reach (performance.now()). */
   private unreachableUntil = -Infinity;
   private lastUnreachableLog = -Infinity;
@@ -75,6 +91,7 @@ export class PgCore {
     opts: PgRegistryOptions,
   ) {
     this.where = redactUrl(url);
+    this.connectOpts = opts;
     this.retentionMs = (opts.eventRetentionDays ?? 90) * 86_400_000;
   }
 
@@ -170,6 +187,7 @@ export class PgCore {
       if (!this.outage) {
         this.outage = { since: Date.now(), reason: err.message };
         this.log.error({ database: redactUrl(this.url), err: err.message }, 'registry database out of reach: known machines are answered from memory, new leases and every write wait');
+        if (this.probing) this.abandonInFlight(err);
       }
     } else if (this.outage && (err === null || !(err instanceof RegistryUnavailableError))) {
       this.log.info({ database: redactUrl(this.url), seconds: Math.round((Date.now() - this.outage.since) / 1000) }, 'registry database reachable again');
@@ -181,13 +199,110 @@ export class PgCore {
   /** A query outside any transaction, errors described. */
   protected async q<R extends pg.QueryResultRow>(what: string, sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     this.assertOpen();
-    try {
-      const result = await this.track(this.pool.query<R>(sql, params));
-      this.reached(null);
-      return result;
-    } catch (err) {
-      throw this.reached(describePgError(this.url, what, err));
+    const run = async (): Promise<pg.QueryResult<R>> => {
+      const client = await this.lend(what);
+      let broken: unknown;
+      try {
+        const result = await client.query<R>(sql, params);
+        this.reached(null);
+        return result;
+      } catch (err) {
+        broken = err;
+        throw this.reached(describePgError(this.url, what, err));
+      } finally {
+        this.giveBack(client, broken);
+      }
+    };
+    return this.track(run());
+  }
+
+  /**
+   * A connection of the pool for `what`. While the probe finds the database out of reach it fails at
+   * once, and a wait for a connection in progress when an outage begins fails then: a write does not
+   * wait the connection timeout to learn what the probe already knows.
+   */
+  private async lend(what: string): Promise<pg.PoolClient> {
+    if (this.probing && this.outage) {
+      throw new RegistryUnavailableError(`${what}: registry database ${this.where} is unreachable (since ${new Date(this.outage.since).toISOString()}: ${this.outage.reason})`, { unreachable: true });
     }
+    let fail!: (err: Error) => void;
+    const abandoned = new Promise<never>((_, reject) => (fail = reject));
+    this.waiting.add(fail);
+    const connecting = this.pool.connect();
+    try {
+      const client = await Promise.race([connecting, abandoned]);
+      this.lent.add(client);
+      return client;
+    } catch (err) {
+      // A connection that arrives after we gave up goes straight back.
+      connecting.then((c) => c.release(), () => {});
+      throw this.reached(describePgError(this.url, what, err));
+    } finally {
+      this.waiting.delete(fail);
+    }
+  }
+
+  private giveBack(client: pg.PoolClient, broken: unknown): void {
+    if (!this.lent.delete(client)) return;
+    client.release(broken instanceof Error ? broken : undefined);
+  }
+
+  /**
+   * An outage began: the queries in flight may never be answered (a vanished host sends no reset),
+   * so their connections are ended (their transactions roll back on the server, or never reached
+   * it) and the waits for a connection fail.
+   */
+  private abandonInFlight(err: Error): void {
+    for (const fail of [...this.waiting]) fail(err);
+    for (const client of [...this.lent]) {
+      this.lent.delete(client);
+      // release(err) ends the connection (with a query in flight, at once) and drops it from the pool.
+      client.release(err);
+    }
+  }
+
+  /** Starts the liveness probe (the daemon; see PROBE_EVERY_MS). */
+  protected startProbe(): void {
+    if (this.probing) return;
+    this.probing = true;
+    const tick = async (): Promise<void> => {
+      this.probeTimer = null;
+      if (this.closed) return;
+      await this.probeOnce();
+      if (!this.closed && this.probing) {
+        this.probeTimer = setTimeout(() => void tick(), PROBE_EVERY_MS);
+        this.probeTimer.unref();
+      }
+    };
+    void tick();
+  }
+
+  private async probeOnce(): Promise<void> {
+    try {
+      if (!this.probeClient) {
+        const c = new pg.Client({ ...pgConfig(this.connectOpts), connectionTimeoutMillis: PROBE_DEADLINE_MS, query_timeout: PROBE_DEADLINE_MS, application_name: 'provisiond probe' });
+        c.on('error', () => {});
+        this.probeClient = c;
+        await c.connect();
+      }
+      await this.probeClient.query('SELECT 1');
+      this.reached(null);
+    } catch (err) {
+      const c = this.probeClient;
+      this.probeClient = null;
+      void c?.end().catch(() => {});
+      const e = describePgError(this.url, 'probing', err);
+      // Whatever the probe met (no answer in time, a refused or reset connection), the database is out of reach.
+      this.reached(e instanceof RegistryUnavailableError && e.unreachable ? e : new RegistryUnavailableError(e.message, { cause: err, unreachable: true }));
+    }
+  }
+
+  private stopProbe(): void {
+    this.probing = false;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
+    void this.probeClient?.end().catch(() => {});
+    this.probeClient = null;
   }
 
   /**
@@ -206,12 +321,7 @@ export class PgCore {
   }
 
   private async txOnce<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw this.reached(describePgError(this.url, what, err));
-    }
+    const client = await this.lend(what);
     let broken: unknown;
     try {
       await client.query('BEGIN');
@@ -223,7 +333,7 @@ export class PgCore {
       await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
       throw this.reached(describePgError(this.url, what, err));
     } finally {
-      client.release(broken instanceof Error ? broken : undefined);
+      this.giveBack(client, broken);
     }
   }
 
@@ -247,6 +357,7 @@ export class PgCore {
   protected async closeCore(): Promise<void> {
     if (this.closed) return;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.stopProbe();
     await this.member?.stop();
     await this.drain();
     this.closed = true;

@@ -54,6 +54,7 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
     if (from !== to) opts.logger.info({ database: reg.where, from, to }, from === 0 ? 'registry database created' : 'registry database schema upgraded');
     // The daemon (cache on) joins the servers of the database: pruning is then the leader's.
     reg.startUpkeep(!opts.cache);
+    if (opts.cache) reg.startProbe();
     return reg;
   }
 
