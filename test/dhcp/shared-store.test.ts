@@ -11,7 +11,7 @@ import { MessageType } from '../../src/protocol/dhcp/constants.js';
 import { getMessageType } from '../../src/protocol/dhcp/options.js';
 import { PgRegistry } from '../../src/registry/postgres/registry.js';
 import { DhcpEngine, type Arrival } from '../../src/servers/dhcp/engine.js';
-import { Pool } from '../../src/servers/dhcp/pool.js';
+import { Pool, ipToInt } from '../../src/servers/dhcp/pool.js';
 import type { DhcpServerOptions } from '../../src/servers/dhcp/types.js';
 import { postgresMissing, startPostgres } from '../lib/postgres.js';
 import { clientPacket, type ClientSpec } from './packets.js';
@@ -48,8 +48,10 @@ t.test('two servers on one PostgreSQL', { skip: missing }, async (t) => {
     };
     const pools = opts.pools.map((p) => new Pool(p));
     const engine = new DhcpEngine(opts, pools, () => new Set([id]));
-    // As DhcpServer.listen does: the other server's changes, then what is stored.
-    t.teardown(reg.onLeaseChange((c) => c.kind !== 'reload' && engine.remote(c)));
+    // As DhcpServer.listen does: the other server's changes (everything read again after a lost
+    // listening connection), then what is stored.
+    const reload = async () => engine.reload(await reg.listLeases(), await reg.listDeclined());
+    t.teardown(reg.onLeaseChange((c) => (c.kind === 'reload' ? void reload() : engine.remote(c))));
     engine.table.load(await reg.listLeases(), await reg.listDeclined());
     const arrival: Arrival = { iface: null, serverId: id, pool: pools[0]! };
     const send = (s: ClientSpec) => engine.handle(clientPacket(s), arrival);
@@ -138,5 +140,18 @@ t.test('two servers on one PostgreSQL', { skip: missing }, async (t) => {
     t.ok(await within(1000, () => A.engine.table.byHwaddr(mac(600))?.state === 'bound'));
     await B.send({ mac: mac(600), type: MessageType.RELEASE, ciaddr: addr, serverId: B.id });
     t.ok(await within(1000, () => A.engine.table.byHwaddr(mac(600))?.state === 'released'), 'A sees the release within 1 s');
+  });
+
+  t.test("a lease deleted while B's listening connection was down is gone from B once it reloads", async (t) => {
+    const offer = await A.send({ mac: mac(700), type: MessageType.DISCOVER });
+    await A.send({ mac: mac(700), type: MessageType.REQUEST, requested: offer!.yiaddr, serverId: A.id });
+    t.ok(await within(1000, () => B.engine.table.byHwaddr(mac(700))?.state === 'bound'), 'B learned the lease');
+    // Both servers' listening connections cut from the database side; the lease deleted meanwhile
+    // (as an admin or the leader's reclamation would): its notification reaches nobody.
+    const db = /@\/(\w+)/.exec(url)![1];
+    await pg.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${db}' AND application_name = 'provisiond listener'`);
+    await A.reg.deleteLease(mac(700));
+    t.ok(await within(8000, () => B.engine.table.byHwaddr(mac(700)) === undefined), 'B forgot it after reading the leases again');
+    t.notOk(B.engine.table.byAddress(ipToInt(offer!.yiaddr)), 'and its address is free on B');
   });
 });

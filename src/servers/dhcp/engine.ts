@@ -96,6 +96,19 @@ export class DhcpEngine {
   }
 
   /**
+   * The store's leases and declined addresses read again after a lost connection to it: they
+   * replace what was held, so a lease deleted or moved meanwhile (notifications being lost with the
+   * connection) is gone here too. A claim of this server committed between the read and this call
+   * is forgotten with the rest until its next change: harmless, as the store's claim, not this
+   * table, keeps an address from a second client.
+   */
+  reload(leases: DhcpLease[], declined: Parameters<LeaseTable['load']>[1]): void {
+    this.table.clear();
+    this.committed.clear();
+    this.load(leases, declined);
+  }
+
+  /**
    * Commits a lease change; true once it is durable. False when the store could not commit it: the
    * reply that promised it (an ACK) must not go out. Counted, and logged once in a while.
    */

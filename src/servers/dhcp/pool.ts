@@ -100,6 +100,13 @@ export class LeaseTable {
     for (const d of declined) this.decline(d.address, d.expires);
   }
 
+  /** Forgets every lease and declined address (before the store's are read again). */
+  clear(): void {
+    this.byHw.clear();
+    this.byAddr.clear();
+    this.declinedUntil.clear();
+  }
+
   /** Leases and declined addresses held. */
   get size(): number {
     return this.byHw.size + this.declinedUntil.size;

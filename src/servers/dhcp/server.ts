@@ -209,7 +209,7 @@ export class DhcpServer {
   /** After the store lost track of changes (a lost database connection): every lease read again. */
   private async reloadLeases(): Promise<void> {
     try {
-      this.engine.load(await this.opts.leases.listLeases(), await this.opts.leases.listDeclined());
+      this.engine.reload(await this.opts.leases.listLeases(), await this.opts.leases.listDeclined());
     } catch (err) {
       this.log.warn({ err: String(err) }, 'dhcp: reading the leases again failed');
     }
