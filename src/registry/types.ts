@@ -489,6 +489,8 @@ export interface ClusterMembership {
   readonly id: string;
   /** How long a heartbeat holds (ms): a server silent for longer is taken to have stopped. */
   readonly leaseMs: number;
+  /** Records this server's address (`HOST:PORT` of its HTTP service) once its port is bound. */
+  setAddress?(address: string): Promise<void>;
   /** Leaves: the leadership passes at once; called by close(). */
   stop(): Promise<void>;
 }
