@@ -3,14 +3,20 @@
  * image rebuilt on A (through A's admin API) is published in the database, B learns its sha256 and
  * fetches it from A (checksum verified) before serving it, so a node gets the same bytes from
  * either. A node asking B meanwhile is held, never handed the old image; a fetch whose bytes do not
- * match is refused and B serves nothing stale; a peer fetch without the cluster secret is 401.
+ * match is refused and B serves nothing stale; a peer fetch without the cluster secret is 401; an
+ * image build acknowledged to the admin is in the database even when its server is killed at once.
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startApiDaemon } from '../api/lib/harness.js';
-import { startDaemon } from '../lib/daemon.js';
+import { ServeProcess, startDaemon, testConfig } from '../lib/daemon.js';
+import { makeStatedir } from '../lib/statedir.js';
+import { waitFor } from '../lib/sleep.js';
+import { PgRegistry } from '../../src/registry/postgres/registry.js';
+import { createToken } from '../../src/registry/tokens.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { postgresMissing, startPostgres } from '../lib/postgres.js';
 import { writeIn } from '../lib/statedir.js';
 import { peerAuthorization } from '../../src/daemon/peer-auth.js';
@@ -163,4 +169,36 @@ t.test('a fetch whose bytes do not match is refused; B serves nothing stale; pee
   }
   t.equal(after.status, 200, `B's retry fetched it (${(performance.now() - t0).toFixed(0)} ms)`);
   t.equal(after.text, good, 'and B serves the good bytes');
+});
+
+t.test('a publish acknowledged to the admin survives kill -9 of its server', { skip: postgresMissing() }, async (t) => {
+  const pg = await startPostgres(t);
+  const url = await pg.createDatabase(t, 'imageskill');
+  const reg = await PgRegistry.open({ url, logger: silentLogger() });
+  t.teardown(() => reg.close());
+  const { secret } = await createToken(reg, { name: 'ops', role: 'admin' });
+  const auth = { authorization: `Bearer ${secret}` };
+  const dir = makeStatedir(t, {}, { prefix: 'pvd-imgkill-', layout: true });
+  capsule(dir);
+  const configPath = join(dir, 'provisiond.yaml');
+  writeFileSync(configPath, testConfig(dir, `database: "${url}"\n`));
+  const a = await ServeProcess.start({ configPath });
+  t.teardown(() => a.stop(2000));
+  let api = '';
+  await waitFor(() => (api = a.lines.map((l) => /^listening: api (\S+)$/.exec(String(l.msg))?.[1]).find(Boolean) ?? '') !== '', 10_000, 50);
+  const res = await fetch(`${api}/api/v1/vnfs/demo/image`, { method: 'POST', headers: auth });
+  const { id } = (await res.json()) as { id: string };
+  let task = await reg.getTask(id);
+  // Polled in the database, as fast as it goes: kill -9 the moment the task is acknowledged complete.
+  while (task?.status !== 'complete') {
+    await sleep(5);
+    task = await reg.getTask(id);
+  }
+  a.kill('SIGKILL');
+  await a.exited;
+  t.equal(task.result, 'success', 'the build task was acknowledged');
+  const built = readFileSync(join(dir, 'vnfs/demo/image.cpio.gz.sha256'), 'utf8').split(/\s+/)[0];
+  const rec = await reg.getImage('demo');
+  t.equal(rec?.sha256, built, 'after kill -9 the database has the image as current');
+  t.equal(rec?.config, 'description: demo\ncompression: 1\n', 'with the capsule config');
 });
