@@ -28,6 +28,8 @@ export interface ImageSyncOptions {
   log: Logger;
   /** Told after an image fetched was put in place (the capsule folder). */
   installed?: (dir: string) => void;
+  /** Told of each publish and fetch (the daemon's Prometheus counters). */
+  observe?: { published(): void; fetched(bytes: number): void; failed(): void };
   /** How often the database is read besides the notifications (default 5 s). */
   pollMs?: number;
   /** How long a node's request waits for an image being fetched (default 60 s). */
@@ -229,6 +231,7 @@ export class ImageSync {
     this.#current.set(vnfs, rec);
     this.#held.set(vnfs, rec.sha256);
     this.counters.published++;
+    this.o.observe?.published();
     this.#fetches.get(vnfs)?.abort.abort(new Error('superseded by an image built here'));
     this.o.log.info({ vnfs, sha256: rec.sha256, bytes: rec.bytes }, `vnfs ${vnfs}: image ${rec.sha256.slice(0, 12)} published as the current one of the servers`);
     return rec;
@@ -262,6 +265,7 @@ export class ImageSync {
         if (f.abort.signal.aborted) break;
         f.lastError = errorMessage(err);
         this.counters.fetchFailures++;
+        this.o.observe?.failed();
         const wait = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempt);
         this.o.log.warn({ vnfs, sha256, err: f.lastError, retryMs: wait }, `vnfs ${vnfs}: image ${sha256.slice(0, 12)} could not be fetched: ${f.lastError}; retrying in ${wait / 1000} s`);
         for (const w of f.waiters) w.reject(new ImageUnavailableError(`vnfs ${vnfs}: the current image ${sha256.slice(0, 12)} (built by ${f.record.builder}) is not on this server and could not be fetched: ${f.lastError}`));
@@ -329,6 +333,7 @@ export class ImageSync {
     const secs = (performance.now() - t0) / 1000;
     this.counters.fetched++;
     this.counters.fetchedBytes += bytes;
+    this.o.observe?.fetched(bytes);
     this.o.log.info({ vnfs: rec.vnfs, sha256: rec.sha256, from: server, bytes, seconds: Number(secs.toFixed(3)) }, `vnfs image fetched from ${server}: ${bytes} bytes in ${secs.toFixed(2)} s (vnfs ${rec.vnfs}, sha256 ${rec.sha256.slice(0, 12)})`);
   }
 }

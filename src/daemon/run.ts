@@ -145,6 +145,14 @@ export class Daemon {
           statedir: config.statedir,
           self,
           log: log.child({ component: 'vnfs-images' }),
+          observe: {
+            published: () => metrics.vnfsPublishes.inc(),
+            fetched: (bytes) => {
+              metrics.vnfsFetches.inc({ result: 'fetched' });
+              metrics.vnfsFetchedBytes.inc(bytes);
+            },
+            failed: () => metrics.vnfsFetches.inc({ result: 'failed' }),
+          },
           installed: (dir) => {
             daemon.http?.server.checksums.invalidate(dir);
             forgetImageChecks();

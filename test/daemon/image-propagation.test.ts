@@ -99,6 +99,9 @@ t.test('an image rebuilt on A is fetched by B, checked, and served by B; never t
   got = await get(imageB);
   t.equal(got.sha, v2, 'B keeps serving the fetched image (no rebuild from its own rootfs)');
   t.match(await b.daemon.registry.imageHolders('demo'), [{ sha256: v2 }, { sha256: v2 }], 'both servers are recorded as holding it');
+  const scrape = (await b.daemon.metrics.scrape()).text;
+  t.match(scrape, /provisiond_vnfs_image_fetches_total\{result="fetched"\} 2\b/, "B's metrics count the two fetches");
+  t.match((await a.daemon.metrics.scrape()).text, /provisiond_vnfs_image_publishes_total 2\b/, "A's the two publishes");
 });
 
 t.test('a fetch whose bytes do not match is refused; B serves nothing stale; peer fetches need the secret', { skip: postgresMissing() }, async (t) => {
