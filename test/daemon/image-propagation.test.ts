@@ -48,8 +48,8 @@ t.test('an image rebuilt on A is fetched by B, checked, and served by B; never t
   const imageB = `${b.base}/files/vnfs/demo/image.cpio.gz`;
 
   /** Builds demo's image on A through its API; the task's messages once it completed. */
-  const rebuildOnA = async (): Promise<string[]> => {
-    const res = await fetch(`${a.apiBase}/api/v1/vnfs/demo/image`, { method: 'POST', headers: admin });
+  const rebuildOnA = async (vnfs = 'demo'): Promise<string[]> => {
+    const res = await fetch(`${a.apiBase}/api/v1/vnfs/${vnfs}/image`, { method: 'POST', headers: admin });
     t.equal(res.status, 202, 'the image build on A is a task');
     const { id } = (await res.json()) as { id: string };
     for (let i = 0; i < 600; i++) {
@@ -99,9 +99,33 @@ t.test('an image rebuilt on A is fetched by B, checked, and served by B; never t
   got = await get(imageB);
   t.equal(got.sha, v2, 'B keeps serving the fetched image (no rebuild from its own rootfs)');
   t.match(await b.daemon.registry.imageHolders('demo'), [{ sha256: v2 }, { sha256: v2 }], 'both servers are recorded as holding it');
+
+  // A VNFS that kexecs its own kernel: its skeleton and A's capsule config travel with the image.
+  a.write('vnfs/kx/config', 'description: from A\nkernel: /boot/vmlinuz\ncompression: 1\n');
+  a.write('vnfs/kx/rootfs/boot/vmlinuz', 'kernel\n');
+  a.write('vnfs/kx/rootfs/sbin/init', '#!/bin/sh\n', 0o755);
+  b.write('vnfs/kx/config', 'description: from B\ncompression: 1\n');
+  b.write('vnfs/kx/rootfs/sbin/init', '#!/bin/sh\n', 0o755);
+  await rebuildOnA('kx');
+  const kx = (statedir: string, file: string) => {
+    try {
+      return readFileSync(join(statedir, 'vnfs/kx', file), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  t0 = performance.now();
+  while (performance.now() - t0 < 10_000 && kx(b.statedir, 'image.cpio.gz.sha256') !== kx(a.statedir, 'image.cpio.gz.sha256')) await sleep(20);
+  t.equal(kx(b.statedir, 'image.cpio.gz.sha256'), kx(a.statedir, 'image.cpio.gz.sha256'), "B fetched kx's image");
+  t.match(kx(a.statedir, 'skeleton.cpio.gz.sha256'), /^[0-9a-f]{64} {2}skeleton\.cpio\.gz\n$/, 'A built a skeleton for it');
+  t.equal(kx(b.statedir, 'skeleton.cpio.gz.sha256'), kx(a.statedir, 'skeleton.cpio.gz.sha256'), "B has A's skeleton");
+  t.equal(kx(b.statedir, 'config'), kx(a.statedir, 'config'), "and A's capsule config");
+  const skel = await get(`${b.base}/files/vnfs/kx/skeleton.cpio.gz`);
+  t.equal(skel.sha, kx(a.statedir, 'skeleton.cpio.gz.sha256').split(' ')[0], "B's getfile serves A's skeleton");
+
   const scrape = (await b.daemon.metrics.scrape()).text;
-  t.match(scrape, /provisiond_vnfs_image_fetches_total\{result="fetched"\} 2\b/, "B's metrics count the two fetches");
-  t.match((await a.daemon.metrics.scrape()).text, /provisiond_vnfs_image_publishes_total 2\b/, "A's the two publishes");
+  t.match(scrape, /provisiond_vnfs_image_fetches_total\{result="fetched"\} 3\b/, "B's metrics count the three fetches");
+  t.match((await a.daemon.metrics.scrape()).text, /provisiond_vnfs_image_publishes_total 3\b/, "A's the three publishes");
 });
 
 t.test('a fetch whose bytes do not match is refused; B serves nothing stale; peer fetches need the secret', { skip: postgresMissing() }, async (t) => {
