@@ -94,6 +94,7 @@ export class ImageSync {
     try {
       const rec = await this.o.registry.getImage(vnfs);
       if (rec) this.#current.set(vnfs, rec);
+      else if (this.#current.has(vnfs)) this.#forgotten(vnfs);
       await this.reconcile(vnfs);
     } catch (err) {
       this.o.log.warn({ vnfs, err: errorMessage(err) }, `vnfs ${vnfs}: reading its published image failed: ${errorMessage(err)}`);
@@ -103,7 +104,10 @@ export class ImageSync {
   async reconcileAll(): Promise<void> {
     if (this.#closed) return;
     try {
-      for (const rec of await this.o.registry.listImages()) this.#current.set(rec.vnfs, rec);
+      const listed = await this.o.registry.listImages();
+      const seen = new Set(listed.map((r) => r.vnfs));
+      for (const vnfs of this.#current.keys()) if (!seen.has(vnfs)) this.#forgotten(vnfs);
+      for (const rec of listed) this.#current.set(rec.vnfs, rec);
       const names = new Set([...(await listVnfsNames(this.o.statedir)), ...this.#current.keys()]);
       for (const vnfs of names) await this.reconcile(vnfs);
     } catch (err) {
@@ -118,7 +122,9 @@ export class ImageSync {
       const local = await readLocalImage(this.o.statedir, vnfs).catch(() => null);
       const rec = this.#current.get(vnfs);
       if (!rec) {
-        if (local) await this.#publish(vnfs, local);
+        // Deleted on another server: this copy is not published again unless it is built anew here.
+        const deleted = this.#deleted.get(vnfs);
+        if (local && (deleted === undefined || local.mtimeMs > deleted)) await this.#publish(vnfs, local);
         return;
       }
       if (local?.sha256 === rec.sha256) return this.#agree(vnfs, rec.sha256);
@@ -183,6 +189,22 @@ export class ImageSync {
     });
   }
 
+  /** VNFS whose image the database forgot while this server ran (deleted elsewhere), and when. */
+  readonly #deleted = new Map<string, number>();
+
+  /** The database no longer has an image of `vnfs`: no fetch of it goes on, and its waiters are let go. */
+  #forgotten(vnfs: string): void {
+    this.#current.delete(vnfs);
+    this.#held.delete(vnfs);
+    this.#deleted.set(vnfs, Date.now());
+    const f = this.#fetches.get(vnfs);
+    if (!f) return;
+    this.#fetches.delete(vnfs);
+    f.abort.abort(new Error('the vnfs was deleted'));
+    for (const w of f.waiters) w.reject(new ImageUnavailableError(`vnfs ${vnfs} was deleted on another server while this one fetched its image`));
+    this.o.log.info({ vnfs }, `vnfs ${vnfs}: its image was forgotten (deleted on another server): not fetched`);
+  }
+
   readonly #reading = new Map<string, Promise<void>>();
 
   /** The current record of `vnfs` from the database; on failure the one known stays in force. */
@@ -194,6 +216,7 @@ export class ImageSync {
         .then(
           (rec) => {
             const known = this.#current.get(vnfs);
+            if (!rec && known) this.#forgotten(vnfs);
             if (rec && rec.sha256 !== known?.sha256) {
               this.#current.set(vnfs, rec);
               return this.reconcile(vnfs);
@@ -230,6 +253,7 @@ export class ImageSync {
     const rec = await this.o.registry.publishImage({ vnfs, sha256: local.sha256, bytes: local.bytes, builder: this.o.self(), skeletonSha256: local.skeletonSha256, config: local.config });
     this.#current.set(vnfs, rec);
     this.#held.set(vnfs, rec.sha256);
+    this.#deleted.delete(vnfs);
     this.counters.published++;
     this.o.observe?.published();
     this.#fetches.get(vnfs)?.abort.abort(new Error('superseded by an image built here'));

@@ -53,6 +53,13 @@ export class LocalImages {
     return [...this.#images.values()].sort((a, b) => (a.vnfs < b.vnfs ? -1 : 1)).map((r) => ({ ...r }));
   }
 
+  forget(vnfs: string): boolean {
+    const had = this.#images.delete(vnfs);
+    this.#holders.delete(vnfs);
+    for (const fn of this.#fns) fn(vnfs);
+    return had;
+  }
+
   hold(vnfs: string, sha256: string, server: string): void {
     checkHeldSha(vnfs, sha256);
     let m = this.#holders.get(vnfs);

@@ -396,6 +396,11 @@ export interface RegistryStore {
   getImage(vnfs: string): Promise<VnfsImageRecord | null>;
   /** Every published image, by VNFS name. */
   listImages(): Promise<VnfsImageRecord[]>;
+  /**
+   * Forgets the image of `vnfs` and its holders (the VNFS was deleted): no server fetches it any
+   * more, and subscribers are told. True when there was one.
+   */
+  forgetImage(vnfs: string): Promise<boolean>;
   /** Records that `server` (its address) now holds image `sha256` of `vnfs`. */
   holdImage(vnfs: string, sha256: string, server: string): Promise<void>;
   /** The servers holding an image of `vnfs` (each its latest), with whether their heartbeat is live. */

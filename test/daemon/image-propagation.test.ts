@@ -8,7 +8,7 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startApiDaemon } from '../api/lib/harness.js';
 import { ServeProcess, startDaemon, testConfig } from '../lib/daemon.js';
@@ -122,6 +122,16 @@ t.test('an image rebuilt on A is fetched by B, checked, and served by B; never t
   t.equal(kx(b.statedir, 'config'), kx(a.statedir, 'config'), "and A's capsule config");
   const skel = await get(`${b.base}/files/vnfs/kx/skeleton.cpio.gz`);
   t.equal(skel.sha, kx(a.statedir, 'skeleton.cpio.gz.sha256').split(' ')[0], "B's getfile serves A's skeleton");
+
+  // kx deleted on A (API): the database forgets its image; A does not fetch it back from B, and B
+  // (which keeps its copy, serving its own nodes) does not publish it again.
+  const del = await fetch(`${a.apiBase}/api/v1/vnfs/kx?force=true`, { method: 'DELETE', headers: admin });
+  t.equal(del.status, 204, 'kx deleted on A');
+  t.equal(await b.daemon.registry.getImage('kx'), null, 'the database has no image of kx any more');
+  await sleep(6000); // more than a poll of each server
+  t.notOk(existsSync(join(a.statedir, 'vnfs/kx')), 'A did not fetch it back');
+  t.equal(await b.daemon.registry.getImage('kx'), null, 'B did not publish its copy again');
+  t.ok(existsSync(join(b.statedir, 'vnfs/kx/image.cpio.gz')), 'B keeps its copy');
 
   const scrape = (await b.daemon.metrics.scrape()).text;
   t.match(scrape, /provisiond_vnfs_image_fetches_total\{result="fetched"\} 3\b/, "B's metrics count the three fetches");

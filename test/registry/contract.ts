@@ -409,12 +409,17 @@ export function registryContract(tap: Tap, backend: ContractBackend): void {
     await t.rejects(reg.publishImage({ vnfs: 'demo', sha256: 'abc', bytes: 1, builder: 'a:8080', skeletonSha256: null, config: null }), /sha256 "abc" is not 64 hex digits/, 'a bad sha256 is refused');
     await t.rejects(reg.holdImage('demo', 'XYZ', 'a:8080'), /not 64 hex digits/, 'a bad held sha256 is refused');
     t.equal((await reg.getImage('demo'))?.sha256, sha('b'), 'and wrote nothing');
+    t.equal(await reg.forgetImage('other'), true, 'a deleted vnfs is forgotten');
+    t.equal(await reg.getImage('other'), null, 'it has no image any more');
+    t.same(await reg.imageHolders('other'), [], 'nor holders');
+    t.equal(await reg.forgetImage('other'), false, 'forgetting it again: there was none');
+    t.equal((await reg.getImage('demo'))?.sha256, sha('b'), 'the others stay');
     const secret = await reg.clusterSecret();
     t.match(secret, /^[0-9a-f]{64}$/, 'a cluster secret of 256 bits');
     t.equal(await reg.clusterSecret(), secret, 'the same at every ask');
     if (off) {
       const t0 = Date.now();
-      while (heard.length < 3 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
+      while (heard.length < 5 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
       t.same([...new Set(heard)].sort(), ['demo', 'other'], 'publishes are told to subscribers');
       off();
     }

@@ -76,6 +76,19 @@ export class PgImages {
     return rows.map(imageFromRow);
   }
 
+  async forget(vnfs: string): Promise<boolean> {
+    return this.tx(
+      `forgetting the image of vnfs ${vnfs}`,
+      async (c) => {
+        const { rowCount } = await c.query('DELETE FROM vnfs_images WHERE vnfs = $1', [vnfs]);
+        await c.query('DELETE FROM vnfs_holders WHERE vnfs = $1', [vnfs]);
+        await c.query(`SELECT pg_notify('${IMAGES_CHANNEL}', $1)`, [vnfs]);
+        return (rowCount ?? 0) > 0;
+      },
+      false,
+    );
+  }
+
   async hold(vnfs: string, sha256: string, server: string): Promise<void> {
     checkHeldSha(vnfs, sha256);
     await this.tx(`recording that ${server} holds vnfs ${vnfs}`, (c) => hold(c, vnfs, sha256, server), false);

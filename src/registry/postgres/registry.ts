@@ -251,6 +251,10 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
     return this.images.list();
   }
 
+  forgetImage(vnfs: string): Promise<boolean> {
+    return this.images.forget(vnfs);
+  }
+
   holdImage(vnfs: string, sha256: string, server: string): Promise<void> {
     return this.images.hold(vnfs, sha256, server);
   }

@@ -173,6 +173,10 @@ export class SqliteRegistry extends SqliteAdmin implements RegistryStore, Regist
     return this.#images.list();
   }
 
+  async forgetImage(vnfs: string): Promise<boolean> {
+    return this.#images.forget(vnfs);
+  }
+
   async holdImage(vnfs: string, sha256: string, server: string): Promise<void> {
     this.#images.hold(vnfs, sha256, server);
   }
