@@ -27,7 +27,11 @@ export class PeerFiles {
     const refuse = (why: string) => new HttpError(401, `peer image fetch refused: ${why}`, { headers: CHALLENGE });
     if (!authorization) throw refuse(`no credential: send the cluster secret's signature (Authorization: ${PEER_SCHEME} MS:HMAC, what servers on one database send) or an admin token (Authorization: Bearer TOKEN)`);
     if (new RegExp(`^${PEER_SCHEME}\\s`, 'i').test(authorization)) {
-      this.#secret ??= await this.deps.registry.clusterSecret();
+      try {
+        this.#secret ??= await this.deps.registry.clusterSecret();
+      } catch (err) {
+        throw new HttpError(503, `peer image fetch: the cluster secret cannot be read: ${errorMessage(err)}`, { headers: { 'Retry-After': '10' } });
+      }
       const why = peerRefusal(this.#secret, authorization, path);
       if (why) throw refuse(why);
       return 'a server of the database';
