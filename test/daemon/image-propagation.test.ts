@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startApiDaemon } from '../api/lib/harness.js';
+import { runCli } from '../cli/node-harness.js';
 import { ServeProcess, startDaemon, testConfig } from '../lib/daemon.js';
 import { makeStatedir } from '../lib/statedir.js';
 import { waitFor } from '../lib/sleep.js';
@@ -99,6 +100,9 @@ t.test('an image rebuilt on A is fetched by B, checked, and served by B; never t
   got = await get(imageB);
   t.equal(got.sha, v2, 'B keeps serving the fetched image (no rebuild from its own rootfs)');
   t.match(await b.daemon.registry.imageHolders('demo'), [{ sha256: v2 }, { sha256: v2 }], 'both servers are recorded as holding it');
+  const status = await runCli(['--config', a.configPath, 'cluster', 'status']);
+  t.equal(status.code, 0, status.err);
+  t.match(status.out, new RegExp(`\\nVNFS\\s+SHA256\\s+BUILT BY\\s+PUBLISHED\\s+HELD BY\\s+OTHER IMAGE ON\\ndemo\\s+${v2.slice(0, 12)}\\s+127\\.0\\.0\\.1:${a.port}\\s+\\S+\\s+127\\.0\\.0\\.1:\\d+, 127\\.0\\.0\\.1:\\d+\\n`), 'cluster status: the current image of demo, its builder, both servers holding it');
 
   // A VNFS that kexecs its own kernel: its skeleton and A's capsule config travel with the image.
   a.write('vnfs/kx/config', 'description: from A\nkernel: /boot/vmlinuz\ncompression: 1\n');
