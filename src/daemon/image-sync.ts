@@ -51,6 +51,8 @@ export interface ImageSyncCounters {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+/** How long a node's request waits for the database to say which image is current. */
+const FRESH_WAIT_MS = 2_000;
 
 export class ImageSync {
   readonly counters: ImageSyncCounters = { published: 0, fetched: 0, fetchedBytes: 0, fetchFailures: 0 };
@@ -159,15 +161,19 @@ export class ImageSync {
     // acknowledged, no server hands out the image it replaced, notification or not.
     await this.#fresh(vnfs);
     if (!this.#current.has(vnfs)) return;
-    const has = async () => (await readLocalImage(this.o.statedir, vnfs).catch(() => null))?.sha256 === this.#current.get(vnfs)?.sha256;
-    if (await has()) return;
-    if (!this.#fetches.has(vnfs)) await this.reconcile(vnfs);
-    const f = this.#fetches.get(vnfs);
-    if (!f) {
-      if (await has()) return;
-      // A local build not published (the database out of reach): this server's own image is served.
-      return;
+    const local = await readLocalImage(this.o.statedir, vnfs).catch(() => null);
+    if (local?.sha256 === this.#current.get(vnfs)?.sha256) return;
+    if (!this.#fetches.has(vnfs)) {
+      try {
+        await this.reconcile(vnfs);
+      } catch (err) {
+        // A local build that could not be published (the database out of reach): served as it is.
+        this.o.log.warn({ vnfs, err: errorMessage(err) }, `vnfs ${vnfs}: ${errorMessage(err)}`);
+      }
     }
+    // No fetch: this server has the current image now, or its own build is newer.
+    const f = this.#fetches.get(vnfs);
+    if (!f) return;
     const ms = this.o.waitMs ?? 60_000;
     const rec = f.record;
     await new Promise<void>((resolve, reject) => {
@@ -207,27 +213,30 @@ export class ImageSync {
 
   readonly #reading = new Map<string, Promise<void>>();
 
-  /** The current record of `vnfs` from the database; on failure the one known stays in force. */
+  /**
+   * The current record of `vnfs` from the database; on failure, or when it takes more than
+   * FRESH_WAIT_MS (a database out of reach), the one known stays in force.
+   */
   #fresh(vnfs: string): Promise<void> {
     let p = this.#reading.get(vnfs);
     if (!p) {
       p = this.o.registry
         .getImage(vnfs)
-        .then(
-          (rec) => {
-            const known = this.#current.get(vnfs);
-            if (!rec && known) this.#forgotten(vnfs);
-            if (rec && rec.sha256 !== known?.sha256) {
-              this.#current.set(vnfs, rec);
-              return this.reconcile(vnfs);
-            }
-          },
-          () => {},
-        )
+        .then((rec) => {
+          const known = this.#current.get(vnfs);
+          if (!rec && known) this.#forgotten(vnfs);
+          if (rec && rec.sha256 !== known?.sha256) {
+            this.#current.set(vnfs, rec);
+            return this.reconcile(vnfs);
+          }
+        })
+        .catch(() => {})
         .finally(() => this.#reading.delete(vnfs));
       this.#reading.set(vnfs, p);
     }
-    return p;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(r, FRESH_WAIT_MS)));
+    return Promise.race([p, late]).finally(() => clearTimeout(timer));
   }
 
   async close(): Promise<void> {
