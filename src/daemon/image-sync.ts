@@ -10,12 +10,11 @@
  * from it is published when it is a build this server made since (a sha256 it never held, written
  * after the current one was published); otherwise it is stale and replaced by a fetch.
  */
-import { mkdir, rm } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import type { RegistryStore, VnfsImageRecord } from '../registry/types.js';
 import { ProvisiondError, errorMessage } from '../util/errors.js';
-import { capsuleDir, IMAGE_FILE, installImage, listVnfsNames, readLocalImage, SKELETON_FILE, type LocalImage } from '../vnfs/index.js';
-import { fetchPeerFile } from './image-fetch.js';
+import { capsuleDir, listVnfsNames, readLocalImage, type LocalImage } from '../vnfs/index.js';
+import { fetchCurrentImage } from './image-fetch.js';
 
 /** A node asked for an image this server does not have yet and could not get in time. */
 export class ImageUnavailableError extends ProvisiondError {}
@@ -265,7 +264,13 @@ export class ImageSync {
     this.#deleted.delete(vnfs);
     this.counters.published++;
     this.o.observe?.published();
-    this.#fetches.get(vnfs)?.abort.abort(new Error('superseded by an image built here'));
+    const f = this.#fetches.get(vnfs);
+    if (f) {
+      // This server has the current image now (its own): whoever waited for the fetch gets it.
+      this.#fetches.delete(vnfs);
+      f.abort.abort(new Error('superseded by an image built here'));
+      for (const w of f.waiters) w.resolve();
+    }
     this.o.log.info({ vnfs, sha256: rec.sha256, bytes: rec.bytes }, `vnfs ${vnfs}: image ${rec.sha256.slice(0, 12)} published as the current one of the servers`);
     return rec;
   }
@@ -291,6 +296,7 @@ export class ImageSync {
     for (let attempt = 0; !f.abort.signal.aborted; attempt++) {
       try {
         await this.#fetchOnce(f);
+        if (f.abort.signal.aborted) break;
         if (this.#fetches.get(vnfs) === f) this.#fetches.delete(vnfs);
         for (const w of f.waiters) w.resolve();
         return;
@@ -314,59 +320,20 @@ export class ImageSync {
 
   async #fetchOnce(f: Fetching): Promise<void> {
     const rec = f.record;
-    const self = this.o.self();
     this.#secret ??= await this.o.registry.clusterSecret();
-    const holders = (await this.o.registry.imageHolders(rec.vnfs)).filter((h) => h.sha256 === rec.sha256 && h.server !== self);
-    if (holders.length === 0) throw new ProvisiondError('no other server holds it');
-    // Servers whose heartbeat is live first, the builder first among them; then the others (a
-    // heartbeat late by a few seconds does not make a server unable to send a file).
-    const rank = (h: { server: string; live: boolean }) => (h.live ? 2 : 0) + (h.server === rec.builder ? 1 : 0);
-    const order = [...holders].sort((a, b) => rank(b) - rank(a));
-    const reasons: string[] = [];
-    for (const h of order) {
-      if (f.abort.signal.aborted) return;
-      try {
-        await this.#fetchFrom(h.server, f);
-        return;
-      } catch (err) {
-        reasons.push(errorMessage(err));
-      }
-    }
-    throw new ProvisiondError(reasons.join('; '));
-  }
-
-  async #fetchFrom(server: string, f: Fetching): Promise<void> {
-    const rec = f.record;
-    const dir = capsuleDir(this.o.statedir, rec.vnfs);
-    await mkdir(dir, { recursive: true });
-    const t0 = performance.now();
-    const common = { server, vnfs: rec.vnfs, secret: this.#secret!, dir, signal: f.abort.signal };
-    const image = await fetchPeerFile({ ...common, file: IMAGE_FILE, sha256: rec.sha256 });
-    let skeleton: { file: string; bytes: number } | null = null;
-    try {
-      if (rec.skeletonSha256) skeleton = await fetchPeerFile({ ...common, file: SKELETON_FILE, sha256: rec.skeletonSha256 });
-      if (f.abort.signal.aborted) throw new ProvisiondError('superseded');
-      await installImage(this.o.statedir, rec.vnfs, {
-        image: image.file,
-        sha256: rec.sha256,
-        skeleton: skeleton && rec.skeletonSha256 ? { file: skeleton.file, sha256: rec.skeletonSha256 } : null,
-        config: rec.config,
-      });
-    } catch (err) {
-      await rm(image.file, { force: true });
-      if (skeleton) await rm(skeleton.file, { force: true });
-      throw err;
-    }
-    this.o.installed?.(dir);
+    const got = await fetchCurrentImage({ registry: this.o.registry, statedir: this.o.statedir, self: this.o.self(), secret: this.#secret, record: rec, signal: f.abort.signal, serialize: (install) => this.#serial(rec.vnfs, install) });
+    if (!got) return;
+    this.o.installed?.(capsuleDir(this.o.statedir, rec.vnfs));
     await this.o.registry.holdImage(rec.vnfs, rec.sha256, this.o.self()).then(
       () => this.#held.set(rec.vnfs, rec.sha256),
       (err: unknown) => this.o.log.warn({ vnfs: rec.vnfs, err: errorMessage(err) }, 'recording this server as a holder failed: recorded at the next reconcile'),
     );
-    const bytes = image.bytes + (skeleton?.bytes ?? 0);
-    const secs = (performance.now() - t0) / 1000;
     this.counters.fetched++;
-    this.counters.fetchedBytes += bytes;
-    this.o.observe?.fetched(bytes);
-    this.o.log.info({ vnfs: rec.vnfs, sha256: rec.sha256, from: server, bytes, seconds: Number(secs.toFixed(3)) }, `vnfs image fetched from ${server}: ${bytes} bytes in ${secs.toFixed(2)} s (vnfs ${rec.vnfs}, sha256 ${rec.sha256.slice(0, 12)})`);
+    this.counters.fetchedBytes += got.bytes;
+    this.o.observe?.fetched(got.bytes);
+    this.o.log.info(
+      { vnfs: rec.vnfs, sha256: rec.sha256, from: got.server, bytes: got.bytes, seconds: Number(got.seconds.toFixed(3)) },
+      `vnfs image fetched from ${got.server}: ${got.bytes} bytes in ${got.seconds.toFixed(2)} s (vnfs ${rec.vnfs}, sha256 ${rec.sha256.slice(0, 12)})`,
+    );
   }
 }
