@@ -14,7 +14,7 @@ import { startApiDaemon } from '../api/lib/harness.js';
 import { runCli } from '../cli/node-harness.js';
 import { ServeProcess, startDaemon, testConfig } from '../lib/daemon.js';
 import { makeStatedir } from '../lib/statedir.js';
-import { waitFor } from '../lib/sleep.js';
+import { sleep, waitFor } from '../lib/sleep.js';
 import { PgRegistry } from '../../src/registry/postgres/registry.js';
 import { createToken } from '../../src/registry/tokens.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -23,7 +23,6 @@ import { writeIn } from '../lib/statedir.js';
 import { peerAuthorization } from '../../src/daemon/peer-auth.js';
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The demo capsule, the same on both servers (their own copies: their images differ by mtimes). */
 function capsule(statedir: string): void {
