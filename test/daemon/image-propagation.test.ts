@@ -241,4 +241,17 @@ t.test('a publish acknowledged to the admin survives kill -9 of its server', { s
   const rec = await reg.getImage('demo');
   t.equal(rec?.sha256, built, 'after kill -9 the database has the image as current');
   t.equal(rec?.config, 'description: demo\ncompression: 1\n', 'with the capsule config');
+
+  // While A is down its rootfs changes and the CLI rebuilds the image: A publishes it when it starts.
+  writeFileSync(join(dir, 'vnfs/demo/rootfs/etc/motd'), 'built while the daemon was down\n');
+  const cli = await runCli(['--config', configPath, 'vnfs', 'image', 'demo']);
+  t.equal(cli.code, 0, cli.err);
+  const offline = readFileSync(join(dir, 'vnfs/demo/image.cpio.gz.sha256'), 'utf8').split(/\s+/)[0];
+  t.not(offline, built, 'a new image built by the CLI');
+  t.equal((await reg.getImage('demo'))?.sha256, built, 'not published by the CLI itself');
+  const again = await ServeProcess.start({ configPath });
+  t.teardown(() => again.stop(2000));
+  // Ready at its `listening: http` line; the images are reconciled right after.
+  await waitFor(async () => (await reg.getImage('demo'))?.sha256 === offline, 10_000, 50);
+  t.equal((await reg.getImage('demo'))?.sha256, offline, 'A published it as it started');
 });
