@@ -8,10 +8,12 @@ import type { Config } from '../config/schema.js';
 import { HttpError } from '../servers/http/errors.js';
 import { HttpServer } from '../servers/http/http-server.js';
 import type { HttpServerOptions } from '../servers/http/types.js';
-import { ensureImage, IMAGE_FILE, SIDECAR_FILE, SKELETON_FILE, SKELETON_SIDECAR } from '../vnfs/index.js';
+import { currentImageSha, ensureImage, IMAGE_FILE, SIDECAR_FILE, SKELETON_FILE, SKELETON_SIDECAR } from '../vnfs/index.js';
 import { errorMessage } from '../util/errors.js';
 import type { NodeRequests } from './node-requests.js';
 import { ProtectedFiles } from './protected-files.js';
+import { PeerFiles } from './peer-files.js';
+import { ImageUnavailableError } from './image-sync.js';
 import { booterOf, type DaemonContext, type Service, type ServiceFactory } from './service.js';
 import { formatBytes, formatDuration } from './timeline.js';
 import { captureScript } from '../tasks/capture-script.js';
@@ -55,6 +57,7 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
   const booter = booterOf(ctx);
   const protectedFiles = new ProtectedFiles({ identity: requests.identity, booter, registry: ctx.registry, timeline: ctx.timeline, config: current });
   const board = ctx.actions ?? new NodeActionBoard();
+  const peerFiles = new PeerFiles({ registry: ctx.registry, statedir: () => current().statedir, log });
   const nodeAddress = (): string => {
     const listen = current().http.listen;
     return `${listen === '0.0.0.0' ? current().master : listen}:${server.port}`;
@@ -137,12 +140,25 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         // The sidecar too: getfile reads it first, and a stale one (a cloned VNFS, a changed rootfs)
         // would not match the image rebuilt when the image itself is asked for.
         if (tree !== 'vnfs' || parts.length !== 2 || ![IMAGE_FILE, SIDECAR_FILE, SKELETON_FILE, SKELETON_SIDECAR].includes(parts[1]!)) return;
+        const images = ctx.images?.() ?? null;
         try {
-          await ensureImage(current().statedir, parts[0]!, log);
+          // Never the stale image: another server published a newer one, this one waits for its fetch.
+          await images?.ready(parts[0]!);
+        } catch (err) {
+          if (!(err instanceof ImageUnavailableError)) throw err;
+          log.warn({ vnfs: parts[0], addr, err: err.message }, 'vnfs image refused: not here yet');
+          throw new HttpError(503, `${err.message}; ask again later`, { headers: { 'Retry-After': '10' } });
+        }
+        try {
+          const before = images ? await currentImageSha(current().statedir, parts[0]!) : null;
+          const r = await ensureImage(current().statedir, parts[0]!, log);
+          // Rebuilt here (this server's rootfs changed): the other servers are told.
+          if (images && r.sha256 !== before) await images.publishLocal(parts[0]!);
         } catch (err) {
           log.warn({ vnfs: parts[0], err: errorMessage(err) }, 'vnfs image could not be brought up to date; serving the one on disk');
         }
       },
+      peerFile: (req) => peerFiles.locate(req),
       transfer: (t) => {
         const name = t.file.split('/').pop();
         const waited = t.waitedMs > 0 ? `, waited ${(t.waitedMs / 1000).toFixed(1)} s for a transfer slot` : '';
@@ -164,6 +180,7 @@ export async function startHttpService(ctx: DaemonContext, requests: NodeRequest
         services: [...ctx.services.values()].map((s) => ({ name: s.name, address: s.address })),
         nodeCredentials: { ...requests.identity.counters },
         database: ctx.registry.databaseState?.() ?? { reachable: true, since: null, reason: null },
+        vnfsImagesPending: ctx.images?.()?.status() ?? [],
       }),
     },
   });

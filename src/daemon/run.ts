@@ -4,7 +4,7 @@
  * SIGTERM/SIGINT.
  */
 import { hostname } from 'node:os';
-import { isAbsolute } from 'node:path';
+import { basename, isAbsolute } from 'node:path';
 import { Booter } from '../boot/booter.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -30,6 +30,7 @@ import { NodeActionBoard } from '../tasks/node-actions.js';
 import { DaemonMetrics } from './metrics/metrics.js';
 import { cachedNodeCounts } from './metrics/nodes.js';
 import type { DhcpService } from './dhcp.js';
+import { ImageSync } from './image-sync.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -63,6 +64,8 @@ export class Daemon {
   #sweep: NodeJS.Timeout | null = null;
   /** The node requests of each service's context (their node identity counts feed the metrics). */
   readonly #nodeRequests: NodeRequests[] = [];
+  /** VNFS images across the servers of the database (started once the HTTP port is bound). */
+  #images: ImageSync | null = null;
 
   private constructor(
     config: Config,
@@ -96,7 +99,8 @@ export class Daemon {
     // Servers sharing a database share the task queue: any of them claims a task, and takes over
     // those of a server whose heartbeat stopped.
     const shared = member ? { runnerId: member.id, shared: { leaseMs: member.leaseMs } } : {};
-    this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline, actions: this.actions, ...shared });
+    const imageBuilt = (vnfs: string): Promise<string> => (this.#images ? this.#images.publishLocal(vnfs) : Promise.resolve('not published: the daemon is starting'));
+    this.tasks = new TaskRunner({ registry, config: () => this.#config, log: log.child({ component: 'tasks' }), timeline: this.timeline, actions: this.actions, imageBuilt, ...shared });
     this.tasks.on('change', (t) => this.feed.task(t));
   }
 
@@ -130,6 +134,37 @@ export class Daemon {
       await daemon.close();
       throw err;
     }
+    // Where the other servers reach this one (the bound HTTP port), then its images in step with theirs.
+    const self = (): string => httpNodeAddress(daemon.services, daemon.#config);
+    // One server alone (SQLite) has nobody to tell or fetch from: its images are what it builds.
+    if (member) {
+      try {
+        if (daemon.http) await member.setAddress?.(self());
+        const images = new ImageSync({
+          registry,
+          statedir: config.statedir,
+          self,
+          log: log.child({ component: 'vnfs-images' }),
+          observe: {
+            published: () => metrics.vnfsPublishes.inc(),
+            fetched: (bytes) => {
+              metrics.vnfsFetches.inc({ result: 'fetched' });
+              metrics.vnfsFetchedBytes.inc(bytes);
+            },
+            failed: () => metrics.vnfsFetches.inc({ result: 'failed' }),
+          },
+          installed: (dir) => {
+            daemon.http?.server.checksums.invalidate(dir);
+            forgetImageChecks();
+          },
+        });
+        await images.start();
+        daemon.#images = images;
+      } catch (err) {
+        await daemon.close();
+        throw err;
+      }
+    }
     // Tasks left by a daemon that stopped, or by a CLI that did not wait (reload without --wait), go on here.
     await daemon.tasks.resume().catch((err: unknown) => log.error({ err: errorMessage(err) }, `tasks: resume failed: ${errorMessage(err)}`));
     // Every few seconds: a capture the CLI stores (it cannot run one) starts without a long wait.
@@ -146,10 +181,24 @@ export class Daemon {
         onVnfsChange: (dir) => {
           daemon.http?.server.checksums.invalidate(dir);
           forgetImageChecks();
+          daemon.#vnfsChanged(basename(dir));
         },
       });
     }
     return daemon;
+  }
+
+  #vnfsTimers = new Map<string, NodeJS.Timeout>();
+
+  /** A capsule changed on disk (a build by the CLI, an import): published once the writes settle. */
+  #vnfsChanged(vnfs: string): void {
+    clearTimeout(this.#vnfsTimers.get(vnfs));
+    const timer = setTimeout(() => {
+      this.#vnfsTimers.delete(vnfs);
+      void this.#images?.reconcile(vnfs).catch((err: unknown) => this.log.warn({ vnfs, err: errorMessage(err) }, `vnfs ${vnfs}: ${errorMessage(err)}`));
+    }, 300);
+    timer.unref();
+    this.#vnfsTimers.set(vnfs, timer);
   }
 
   #context(): DaemonContext {
@@ -190,6 +239,7 @@ export class Daemon {
       actions: this.actions,
       startedAt: this.startedAt,
       metrics: this.metrics,
+      images: () => this.#images,
     };
   }
 
@@ -287,6 +337,8 @@ export class Daemon {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.#stopWatching?.().catch(() => {});
+      for (const timer of this.#vnfsTimers.values()) clearTimeout(timer);
+      await this.#images?.close().catch(() => {});
       const order = [...this.services.entries()].reverse();
       await Promise.all(
         order.map(async ([name, s]) => {

@@ -13,6 +13,7 @@ import type { EventHub } from '../api/events.js';
 import type { TaskService } from '../api/context.js';
 import type { DaemonMetrics } from './metrics/metrics.js';
 import type { NodeActionBoard } from '../tasks/node-actions.js';
+import type { ImageSync } from './image-sync.js';
 
 /** What every service factory receives from the daemon. */
 export interface DaemonContext {
@@ -42,6 +43,8 @@ export interface DaemonContext {
   startedAt?: number;
   /** Actions the tasks offer to nodes' ready agents (captures), taken through the HTTP service. */
   actions?: NodeActionBoard;
+  /** VNFS images across servers sharing the database (image-sync.ts), once started; absent: none. */
+  images?(): ImageSync | null;
   /** The daemon's Prometheus metrics, fed through the servers' hooks; absent: nothing is counted. */
   metrics?: DaemonMetrics;
 }

@@ -385,9 +385,63 @@ export interface RegistryStore {
    */
   databaseState?(): { reachable: boolean; since: number | null; reason: string | null };
 
+  /**
+   * VNFS images across servers (docs/postgresql.md, "VNFS images"): the current image of each VNFS
+   * as the last server to build (or import) it published it, and which image each server holds.
+   * PostgreSQL: durable once resolved; the last publish wins, by the database's clock. SQLite (one
+   * server): the same answers, kept for the process's life, since no other server can need them.
+   */
+  publishImage(image: VnfsImagePublication): Promise<VnfsImageRecord>;
+  /** The current image of `vnfs`, or null when none was published. */
+  getImage(vnfs: string): Promise<VnfsImageRecord | null>;
+  /** Every published image, by VNFS name. */
+  listImages(): Promise<VnfsImageRecord[]>;
+  /**
+   * Forgets the image of `vnfs` and its holders (the VNFS was deleted): no server fetches it any
+   * more, and subscribers are told. True when there was one.
+   */
+  forgetImage(vnfs: string): Promise<boolean>;
+  /** Records that `server` (its address) now holds image `sha256` of `vnfs`. */
+  holdImage(vnfs: string, sha256: string, server: string): Promise<void>;
+  /** The servers holding an image of `vnfs` (each its latest), with whether their heartbeat is live. */
+  imageHolders(vnfs: string): Promise<VnfsImageHolder[]>;
+  /**
+   * The secret servers sharing the database present to each other (peer image fetches): made once,
+   * by the first server to ask, and readable only through the database.
+   */
+  clusterSecret(): Promise<string>;
+  /** Tells `fn` the VNFS name of every image published, here or by another server; returns the unsubscribe. Optional (PostgreSQL). */
+  onImagePublished?(fn: (vnfs: string) => void): () => void;
+
   /** Writes anything batched. */
   flush(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What a server publishes when it built or imported the image of a VNFS. */
+export interface VnfsImagePublication {
+  vnfs: string;
+  sha256: string;
+  bytes: number;
+  /** The address (`HOST:PORT` of its HTTP service) of the server that has it. */
+  builder: string;
+  /** The sha256 of its skeleton (a VNFS that boots its own kernel), or null. */
+  skeletonSha256: string | null;
+  /** The capsule's `config` text, so that every server boots it alike; null when it has none. */
+  config: string | null;
+}
+
+/** The current image of a VNFS; `builtAt` is when it was published, by the database's clock (ms). */
+export interface VnfsImageRecord extends VnfsImagePublication {
+  builtAt: number;
+}
+
+export interface VnfsImageHolder {
+  server: string;
+  sha256: string;
+  since: number;
+  /** Whether the server's heartbeat is live (SQLite: always). */
+  live: boolean;
 }
 
 /** The servers sharing one database, by the database's clock. */
@@ -440,6 +494,8 @@ export interface ClusterMembership {
   readonly id: string;
   /** How long a heartbeat holds (ms): a server silent for longer is taken to have stopped. */
   readonly leaseMs: number;
+  /** Records this server's address (`HOST:PORT` of its HTTP service) once its port is bound. */
+  setAddress?(address: string): Promise<void>;
   /** Leaves: the leadership passes at once; called by close(). */
   stop(): Promise<void>;
 }

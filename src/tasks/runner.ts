@@ -73,6 +73,8 @@ export interface TaskRunnerOptions {
    * in the cluster. Without it, the runner runs what it is asked itself (one server, a CLI).
    */
   shared?: { leaseMs: number };
+  /** Publishes an image a vnfs-image task built (the daemon's ImageSync); the task succeeds once it is committed. */
+  imageBuilt?: (vnfs: string) => Promise<string>;
 }
 
 /** Emits `change` (task: TaskRecord) after every change is committed. */
@@ -86,13 +88,14 @@ export class TaskRunner extends EventEmitter {
   readonly #timeline: (event: TimelineEvent) => void | Promise<void>;
   readonly #running = new Map<string, Running>();
   readonly #actions: NodeActionBoard | null;
+  readonly #imageBuilt: ((vnfs: string) => Promise<string>) | undefined;
   readonly #shared: { leaseMs: number } | null;
   /** Claims run one at a time: a task this runner claimed is not claimed again while it is started. */
   #claiming: Promise<void> = Promise.resolve();
   #resuming: Promise<void> | null = null;
   #closed = false;
 
-  constructor({ registry, config, log, runnerId = `${hostname()}:${process.pid}`, timeline, actions, shared }: TaskRunnerOptions) {
+  constructor({ registry, config, log, runnerId = `${hostname()}:${process.pid}`, timeline, actions, shared, imageBuilt }: TaskRunnerOptions) {
     super();
     // Every wait() listens while it waits; the daemon's event feed listens for good.
     this.setMaxListeners(0);
@@ -104,6 +107,7 @@ export class TaskRunner extends EventEmitter {
     this.#timeline = timeline ?? ((e) => registry.addEvent(e));
     this.runnerId = runnerId;
     this.#actions = actions ?? null;
+    this.#imageBuilt = imageBuilt;
     if (shared !== undefined && !(Number.isFinite(shared.leaseMs) && shared.leaseMs > 0)) throw new TypeError('TaskRunner shared.leaseMs: expected a positive number of ms');
     this.#shared = shared ?? null;
     TaskRunner.#open.set(runnerId, (TaskRunner.#open.get(runnerId) ?? 0) + 1);
@@ -392,6 +396,7 @@ export class TaskRunner extends EventEmitter {
         changed: () => (run.stop.signal.aborted ? Promise.resolve() : run.persist.save()),
         resumed,
         actions: this.#actions,
+        imageBuilt: this.#imageBuilt,
       };
       try {
         await (ACTIONS[params.action] as Action)(ctx);

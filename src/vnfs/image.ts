@@ -15,7 +15,7 @@ import { CpioStreamWriter, bytewise, fingerprintLine } from './cpio-tree.js';
 import { ParallelGzip } from './pgzip.js';
 import { writeSkeleton } from './skeleton.js';
 
-const STAMP_FILE = '.image.stamp';
+export const STAMP_FILE = '.image.stamp';
 /** Freshness checks within this many ms of the last one reuse its answer (a boot storm asks 1,000 times). */
 const RECHECK_MS = 1000;
 
@@ -86,7 +86,7 @@ export async function treeFingerprint(root: string): Promise<string> {
   return h.digest('hex');
 }
 
-interface Stamp {
+export interface Stamp {
   fingerprint: string;
   sha256: string;
   level: number;
@@ -133,7 +133,8 @@ async function buildSkeleton(dir: string, rootfs: string, config: { kernel: stri
   logger.info({ vnfs: name, bytes: s.bytes, entries: s.entries }, 'vnfs skeleton built');
 }
 
-async function writeAtomic(file: string, text: string): Promise<void> {
+/** Writes `file` by a temp file and a rename: a reader sees the old text or the new, whole. */
+export async function writeAtomic(file: string, text: string): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await writeFile(tmp, text);
   await rename(tmp, file);

@@ -6,3 +6,5 @@ export { currentImageSha, currentImages, vnfsExists, listVnfsNames, capsuleDir, 
 export type { CapsuleConfig } from './capsule.js';
 export { ensureImage, buildImage, writeTreeImage, treeFingerprint, forgetImageChecks } from './image.js';
 export type { ImageResult, BuildProgress } from './image.js';
+export { readLocalImage, installImage } from './image-files.js';
+export type { LocalImage, FetchedImage } from './image-files.js';

@@ -384,4 +384,44 @@ export function registryContract(tap: Tap, backend: ContractBackend): void {
     t.equal((await reg.getTask('mine'))?.status, 'running', 'and wrote nothing');
     t.equal((await reg.putTask(task('new'), { ifRunner: 'z:9' })).id, 'new', 'a new task is stored whatever the guard');
   });
+
+  tap.test('contract: vnfs images: the last publish is current, holders recorded, one cluster secret, bad input refused', async (t) => {
+    const { reg } = await fresh(t);
+    const sha = (c: string) => c.repeat(64);
+    t.equal(await reg.getImage('demo'), null, 'no image before one is published');
+    t.same(await reg.listImages(), [], 'none listed');
+    const heard: string[] = [];
+    const off = reg.onImagePublished?.((v) => heard.push(v));
+    const a = await reg.publishImage({ vnfs: 'demo', sha256: sha('a'), bytes: 1234, builder: 'a:8080', skeletonSha256: null, config: 'compression: 1\n' });
+    t.match(a, { vnfs: 'demo', sha256: sha('a'), bytes: 1234, builder: 'a:8080', skeletonSha256: null, config: 'compression: 1\n' }, 'publish answers the record');
+    t.type(a.builtAt, 'number', 'with the time of the publish');
+    t.same(await reg.getImage('demo'), a, 'read back as published');
+    t.match(await reg.imageHolders('demo'), [{ server: 'a:8080', sha256: sha('a') }], 'the publisher holds it');
+    const b = await reg.publishImage({ vnfs: 'demo', sha256: sha('b'), bytes: 99, builder: 'b:8080', skeletonSha256: sha('c'), config: null });
+    t.ok(b.builtAt > a.builtAt, 'a later publish is later');
+    t.equal((await reg.getImage('demo'))?.sha256, sha('b'), 'the last publish wins');
+    t.equal((await reg.getImage('demo'))?.skeletonSha256, sha('c'), 'with its skeleton');
+    await reg.holdImage('demo', sha('b'), 'a:8080');
+    const holders = await reg.imageHolders('demo');
+    t.same(holders.map((h) => [h.server, h.sha256]).sort(), [['a:8080', sha('b')], ['b:8080', sha('b')]], 'each server holds its latest image, once');
+    await reg.publishImage({ vnfs: 'other', sha256: sha('d'), bytes: 1, builder: 'a:8080', skeletonSha256: null, config: null });
+    t.same((await reg.listImages()).map((i) => i.vnfs), ['demo', 'other'], 'listed by name');
+    await t.rejects(reg.publishImage({ vnfs: 'demo', sha256: 'abc', bytes: 1, builder: 'a:8080', skeletonSha256: null, config: null }), /sha256 "abc" is not 64 hex digits/, 'a bad sha256 is refused');
+    await t.rejects(reg.holdImage('demo', 'XYZ', 'a:8080'), /not 64 hex digits/, 'a bad held sha256 is refused');
+    t.equal((await reg.getImage('demo'))?.sha256, sha('b'), 'and wrote nothing');
+    t.equal(await reg.forgetImage('other'), true, 'a deleted vnfs is forgotten');
+    t.equal(await reg.getImage('other'), null, 'it has no image any more');
+    t.same(await reg.imageHolders('other'), [], 'nor holders');
+    t.equal(await reg.forgetImage('other'), false, 'forgetting it again: there was none');
+    t.equal((await reg.getImage('demo'))?.sha256, sha('b'), 'the others stay');
+    const secret = await reg.clusterSecret();
+    t.match(secret, /^[0-9a-f]{64}$/, 'a cluster secret of 256 bits');
+    t.equal(await reg.clusterSecret(), secret, 'the same at every ask');
+    if (off) {
+      const t0 = Date.now();
+      while (heard.length < 5 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
+      t.same([...new Set(heard)].sort(), ['demo', 'other'], 'publishes are told to subscribers');
+      off();
+    }
+  });
 }

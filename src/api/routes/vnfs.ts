@@ -122,7 +122,7 @@ export const vnfsOperations = [
     method: 'delete',
     path: '/vnfs/:name',
     tag: 'vnfs',
-    summary: 'Delete a VNFS; refused (409) while nodes use it, unless force=true',
+    summary: 'Delete a VNFS (the servers sharing the database forget its image); refused (409) while nodes use it, unless force=true',
     access: 'admin',
     params: nameParam,
     query: z.strictObject({ force: z.enum(['true', 'false']).optional().meta({ description: 'true: delete even when nodes use it' }) }),
@@ -137,6 +137,8 @@ export const vnfsOperations = [
         throw new ApiError(409, 'conflict', `vnfs ${name} is used by ${shown}: move them to another vnfs first, or force=true`);
       }
       await deleteCapsule(config.statedir, name);
+      // The servers sharing the database forget its image: none fetches it back.
+      await api.registry.forgetImage(name);
       return undefined;
     },
   }),

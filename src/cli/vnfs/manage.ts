@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { cliContext } from '../context.js';
 import { UsageError } from '../../util/errors.js';
 import { cloneCapsule, deleteCapsule } from '../../vnfs/capsule-ops.js';
-import { nodesByVnfs } from './shared.js';
+import { forgetVnfsImage, nodesByVnfs } from './shared.js';
 
 export function register(vnfs: Command): void {
   vnfs
@@ -23,7 +23,9 @@ export function register(vnfs: Command): void {
         throw new UsageError(`vnfs ${name} is used by ${shown}: move them to another vnfs first, or --force`);
       }
       await deleteCapsule(config.statedir, name);
+      const unforgotten = await forgetVnfsImage(config, name, ctx.err);
       ctx.out.write(`deleted vnfs ${name}${nodes.length ? ` (still assigned to ${nodes.length} nodes)` : ''}\n`);
+      if (unforgotten) ctx.err.write(`warning: the servers sharing the database were not told (${unforgotten}): this server may fetch its image back from another\n`);
     });
   vnfs
     .command('clone')

@@ -25,6 +25,27 @@ export async function nodesByVnfs(config: Config, err: NodeJS.WritableStream): P
   }
 }
 
+/**
+ * Tells the servers sharing the database that VNFS `name` was deleted here: its published image is
+ * forgotten, so none fetches it back. Null when done (or nothing to do), else why not.
+ */
+export async function forgetVnfsImage(config: Config, name: string, err: NodeJS.WritableStream): Promise<string | null> {
+  let reg;
+  try {
+    reg = await openRegistry(config, cliLogger(err));
+  } catch (e) {
+    return (e as Error).message;
+  }
+  try {
+    await reg.forgetImage(name);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    await reg.close();
+  }
+}
+
 export function size(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1048576) return `${(n / 1024).toFixed(1)} KiB`;

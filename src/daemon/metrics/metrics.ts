@@ -124,6 +124,10 @@ export class DaemonMetrics {
   readonly admissionWaits = this.#counter('admission_waits_total', 'Admission control: requests that waited for a slot before being served, by resource (transfer: http.maxTransfers; tftp: TFTP transfers).', ['resource']);
   readonly admissionWait = new Histogram({ name: `${PREFIX}admission_wait_seconds`, help: 'Admission control: time requests that waited spent waiting for their slot, by resource.', labelNames: ['resource'], buckets: TRANSFER_BUCKETS, registers: [this.registry] });
 
+  readonly vnfsPublishes = this.#counter('vnfs_image_publishes_total', 'VNFS images this server built and published as the current one of the servers sharing the database.');
+  readonly vnfsFetches = this.#counter('vnfs_image_fetches_total', 'VNFS images fetched from another server (fetched), or rounds of tries that got none (failed: no holder, refused, checksum mismatch).', ['result']);
+  readonly vnfsFetchedBytes = this.#counter('vnfs_image_fetched_bytes_total', 'Bytes of VNFS images (and skeletons) fetched from other servers, checked and installed.');
+
   readonly registryBatches = this.#counter('registry_write_batches_total', 'Batches of the servers\' registry writes (leases, contacts, timeline events) committed, by result.', ['result']);
   readonly registryCommit = new Histogram({ name: `${PREFIX}registry_commit_duration_seconds`, help: 'Time to commit one batch of registry writes (fsync included).', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [this.registry] });
 
@@ -233,6 +237,7 @@ export class DaemonMetrics {
     // Every series a label takes from a fixed list exists from the start, at 0: rate() and the
     // dashboard see a counter that never moved rather than no data.
     for (const type of ['discover', 'request', 'decline', 'release', 'inform']) this.dhcpReceived.inc({ type }, 0);
+    for (const result of ['fetched', 'failed']) this.vnfsFetches.inc({ result }, 0);
     for (const type of ['offer', 'ack', 'nak']) this.dhcpReplies.inc({ type }, 0);
     for (const reason of DHCP_DROP_REASONS) this.dhcpDropped.inc({ reason }, 0);
     for (const reason of ['truncated', 'bad-cookie', 'bad-op', 'bad-hardware-address', 'bad-option']) this.dhcpParseFailures.inc({ reason }, 0);

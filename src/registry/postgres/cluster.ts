@@ -99,6 +99,13 @@ export class ClusterMember {
     loop();
   }
 
+  /** Records where this server is reached, once its HTTP port is bound (port 0 in the config: the kernel's pick). */
+  async setAddress(address: string): Promise<void> {
+    if (address === this.me.address) return;
+    await this.pool.query('UPDATE servers SET address = $2 WHERE id = $1', [this.me.id, address]);
+    this.me.address = address;
+  }
+
   /** One heartbeat: our row, and the leader row kept or taken. */
   async beat(): Promise<void> {
     const lease = this.opts.leaseMs ?? LEADER_LEASE_MS;

@@ -222,6 +222,43 @@ export const pgMigrations: readonly PgMigration[] = [
       CREATE INDEX tasks_unfinished ON tasks (seq) WHERE status NOT IN ('terminated', 'complete');
     `,
   },
+  {
+    version: 8,
+    what: 'vnfs images across servers: the current image of each vnfs, who holds which, the cluster secret',
+    sql: `
+      -- One row per VNFS: the image its last publisher built. built_at is the database's clock at
+      -- the publish, so the last publish wins whatever the servers' clocks say.
+      CREATE TABLE vnfs_images (
+        vnfs text PRIMARY KEY,
+        sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+        bytes bigint NOT NULL,
+        built_at bigint NOT NULL,
+        builder text NOT NULL,
+        skeleton_sha256 text CHECK (skeleton_sha256 ~ '^[0-9a-f]{64}$'),
+        config text
+      );
+      -- The image each server (its address, stable across restarts) holds of each VNFS.
+      CREATE TABLE vnfs_holders (
+        vnfs text NOT NULL,
+        server text NOT NULL,
+        sha256 text NOT NULL,
+        since bigint NOT NULL,
+        PRIMARY KEY (vnfs, server)
+      );
+      -- What servers present to each other to fetch an image: made by the first server that asks.
+      CREATE TABLE cluster_secret (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        secret text NOT NULL
+      );
+      CREATE FUNCTION provisiond_notify_vnfs_image() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        PERFORM pg_notify('provisiond_vnfs', NEW.vnfs);
+        RETURN NULL;
+      END
+      $fn$;
+      CREATE TRIGGER vnfs_images_notify AFTER INSERT OR UPDATE ON vnfs_images FOR EACH ROW EXECUTE FUNCTION provisiond_notify_vnfs_image();
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = pgMigrations[pgMigrations.length - 1]!.version;

@@ -12,13 +12,14 @@ import { isIPv4 } from 'node:net';
 import { NodeNotFoundError } from '../../util/errors.js';
 import { parseMac } from '../../util/mac.js';
 import { LeaseConflictError, RegistryValueError } from '../errors.js';
-import type { ClusterStatus, DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
+import type { ClusterStatus, DeclinedAddress, VnfsImageHolder, VnfsImagePublication, VnfsImageRecord, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
 import { checkGroupUpdate, checkName, checkNodeid, mergeAttrs } from '../validate.js';
 import type { RegistryArchive, RegistryRestore } from '../archive.js';
 import { PgArchive } from './archive.js';
 import { PgCache, type LeaseChange } from './cache.js';
 import { ClusterMember, clusterStatus, type ServerIdentity } from './cluster.js';
 import { describePgError } from './connection.js';
+import { PgImages } from './images.js';
 import type { PgRegistryOptions } from './core.js';
 import { eventFromRow, GROUP_COLUMNS, groupFromRow, groupParams, LEASE_COLUMNS, leaseFromRow, leaseParams, type EventRow, type GroupRow, type LeaseRow } from './rows.js';
 
@@ -40,6 +41,7 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
   static async open(opts: PgRegistryOptions): Promise<PgRegistry> {
     const { pool, from, to } = await PgArchive.connect(opts);
     const reg = new PgRegistry(pool, opts.url, opts.logger, opts);
+    reg.images = new PgImages((what, sql, params) => reg.q(what, sql, params), (what, fn, sync) => reg.tx(what, fn, sync), opts, opts.logger);
     if (opts.cache) {
       const cache = new PgCache(opts, pool, opts.logger);
       try {
@@ -234,6 +236,42 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
     return member;
   }
 
+  // ---- vnfs images across servers (images.ts) ----
+
+  private images!: PgImages;
+
+  publishImage(image: VnfsImagePublication): Promise<VnfsImageRecord> {
+    return this.images.publish(image);
+  }
+
+  getImage(vnfs: string): Promise<VnfsImageRecord | null> {
+    return this.images.get(vnfs);
+  }
+
+  listImages(): Promise<VnfsImageRecord[]> {
+    return this.images.list();
+  }
+
+  forgetImage(vnfs: string): Promise<boolean> {
+    return this.images.forget(vnfs);
+  }
+
+  holdImage(vnfs: string, sha256: string, server: string): Promise<void> {
+    return this.images.hold(vnfs, sha256, server);
+  }
+
+  imageHolders(vnfs: string): Promise<VnfsImageHolder[]> {
+    return this.images.holders(vnfs);
+  }
+
+  clusterSecret(): Promise<string> {
+    return this.images.secret();
+  }
+
+  onImagePublished(fn: (vnfs: string) => void): () => void {
+    return this.images.onPublished(fn);
+  }
+
   /** Tells `fn` of every lease and declined-address change, made here or elsewhere (needs the cache); returns the unsubscribe. */
   onLeaseChange(fn: (c: LeaseChange) => void): () => void {
     return this.cache ? this.cache.onLeaseChange(fn) : () => {};
@@ -272,6 +310,7 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
 
   async close(): Promise<void> {
     await this.registerPending();
+    await this.images.close();
     await this.closeCore();
   }
 }

@@ -7,12 +7,13 @@ import { isIPv4 } from 'node:net';
 import { NodeNotFoundError } from '../../util/errors.js';
 import { parseMac } from '../../util/mac.js';
 import { RegistryValueError } from '../errors.js';
-import type { DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
+import type { VnfsImageHolder, VnfsImagePublication, VnfsImageRecord, DeclinedAddress, GroupRecord, GroupUpdate, Lease, RegistryStore, TimelineEvent, UnknownNode } from '../types.js';
 import { checkGroupUpdate, checkName, checkNodeid, mergeAttrs } from '../validate.js';
 import { allAudit, allTasks, type RegistryArchive, type RegistryDump } from '../archive.js';
 import { eventsFromRow, groupParams, type EventRow } from './statements.js';
 import { SqliteCore, type SqliteRegistryOptions } from './store.js';
 import { SqliteAdmin } from './admin.js';
+import { LocalImages } from '../local-images.js';
 
 export type { SqliteRegistryOptions } from './store.js';
 
@@ -154,6 +155,42 @@ export class SqliteRegistry extends SqliteAdmin implements RegistryStore, Regist
 
   async flush(): Promise<void> {
     await this.drain();
+  }
+
+  // ---- vnfs images (one server: local-images.ts) ----
+
+  readonly #images = new LocalImages();
+
+  async publishImage(image: VnfsImagePublication): Promise<VnfsImageRecord> {
+    return this.#images.publish(image);
+  }
+
+  async getImage(vnfs: string): Promise<VnfsImageRecord | null> {
+    return this.#images.get(vnfs);
+  }
+
+  async listImages(): Promise<VnfsImageRecord[]> {
+    return this.#images.list();
+  }
+
+  async forgetImage(vnfs: string): Promise<boolean> {
+    return this.#images.forget(vnfs);
+  }
+
+  async holdImage(vnfs: string, sha256: string, server: string): Promise<void> {
+    this.#images.hold(vnfs, sha256, server);
+  }
+
+  async imageHolders(vnfs: string): Promise<VnfsImageHolder[]> {
+    return this.#images.holders(vnfs);
+  }
+
+  async clusterSecret(): Promise<string> {
+    return this.#images.secret();
+  }
+
+  onImagePublished(fn: (vnfs: string) => void): () => void {
+    return this.#images.onPublished(fn);
   }
 
   // ---- the whole registry (db copy) ----

@@ -4,6 +4,7 @@
  *   GET /nodescripts/<state>?nodeid=<MAC>   GET /boot/<MAC>.ipxe   GET /boot/<file>
  *   GET /files/<path> (and /<vnfs.prefix>/<path>)   POST|GET /nodes/<MAC>/events   GET /healthz
  *   GET /nodes/<MAC>/actions?wait=<S> (the ready agent's long-poll)   PUT|POST /nodes/<MAC>/upload/<TOKEN>
+ *   GET /cluster/vnfs/<NAME>/<FILE> (another server fetching an image, signed: daemon/peer-auth.ts)
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
@@ -112,6 +113,7 @@ export function routeOf(path: string, filePrefixes: readonly string[]): HttpRout
   if (first === 'nodes' && path.endsWith('/actions')) return 'actions';
   if (first === 'nodes' && path.split('/')[3] === 'upload') return 'upload';
   if (first === 'healthz') return 'healthz';
+  if (first === 'cluster') return 'peer';
   if (filePrefixes.includes(first)) return 'files';
   return 'other';
 }
@@ -296,6 +298,17 @@ export function createApp(state: AppState, handlers: HttpHandlers, log: Logger):
   };
   app.put('/nodes/:mac/upload/:token', upload);
   app.post('/nodes/:mac/upload/:token', upload);
+
+  app.get('/cluster/vnfs/:name/:file', async (req, res) => {
+    if (!handlers.peerFile) throw new HttpError(404, 'not found: this server serves no images to other servers');
+    const addr = clientAddress(req);
+    const auth = req.headers.authorization;
+    const { file, sha256 } = await handlers.peerFile({ vnfs: String(req.params.name), file: String(req.params.file), path: rawPath(req), authorization: typeof auth === 'string' ? auth : null, addr });
+    res.setHeader('X-Provisiond-Sha256', sha256);
+    res.setHeader('Cache-Control', 'no-store');
+    const report = await sendFile(req, res, file, { chunkSize: state.options.chunkSize, sendfile: state.sendfile });
+    res.locals.sentBytes = report.bytes;
+  });
 
   app.use((req, _res, next) => next(new HttpError(404, `not found: ${req.method} ${rawPath(req)}`)));
 

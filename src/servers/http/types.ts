@@ -19,7 +19,7 @@ export interface NodescriptRequest {
 }
 
 /** The server's routes, as `request` reports them. */
-export type HttpRoute = 'nodescripts' | 'ipxe-script' | 'boot' | 'files' | 'events' | 'actions' | 'upload' | 'healthz' | 'other';
+export type HttpRoute = 'nodescripts' | 'ipxe-script' | 'boot' | 'files' | 'events' | 'actions' | 'upload' | 'healthz' | 'peer' | 'other';
 
 /** One request, once its response ended (`complete`) or its connection closed first. */
 export interface HttpRequestReport {
@@ -57,6 +57,12 @@ export interface HttpHandlers {
    * right credential); the VNFS image is rebuilt here when its tree changed.
    */
   beforeGetfile?(file: { tree: string; relative: string; file: string; addr: string; credential: string | null }): Promise<void>;
+  /**
+   * Another server fetching a file of a VNFS image (`GET /cluster/vnfs/<NAME>/<FILE>`): checks its
+   * credential (`authorization` is the header as sent) and answers the file's path and sha256 (sent
+   * as `X-Provisiond-Sha256`). Throw HttpError to refuse (401 with the reason).
+   */
+  peerFile?(req: { vnfs: string; file: string; path: string; authorization: string | null; addr: string }): Promise<{ file: string; sha256: string }>;
   /** Every boot-file and getfile transfer, once finished or cut. */
   transfer?(t: TransferReport & { route: 'boot' | 'files'; addr: string; url: string; waitedMs: number }): void;
   /** Every request, once answered (the daemon's metrics). */

@@ -32,6 +32,11 @@ export interface RunContext<P extends TaskParams = TaskParams> {
   resumed: boolean;
   /** Where actions for nodes' ready agents are offered; null in a runner of the CLI. */
   actions: NodeActionBoard | null;
+  /**
+   * Tells the servers sharing the database of an image built here; resolves (with what to tell the
+   * admin) once committed. Absent in a runner of the CLI: the daemon publishes what it finds.
+   */
+  imageBuilt?(vnfs: string): Promise<string>;
 }
 
 export type Action<P extends TaskParams = TaskParams> = (ctx: RunContext<P>) => Promise<void>;

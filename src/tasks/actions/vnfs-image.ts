@@ -24,6 +24,15 @@ export async function runVnfsImage(ctx: RunContext<ImageParams>): Promise<void> 
       void ctx.changed();
     });
     addMessage(ctx.task, null, `${r.path}  ${size(r.bytes)}  ${r.entries} entries  sha256 ${r.sha256}`);
+    if (ctx.imageBuilt) {
+      try {
+        addMessage(ctx.task, null, await ctx.imageBuilt(vnfs));
+      } catch (err) {
+        addMessage(ctx.task, null, `built, but not published to the other servers: ${errorMessage(err)}`, true);
+        ctx.task.result = 'failure';
+        return;
+      }
+    }
     ctx.task.result = 'success';
   } catch (err) {
     addMessage(ctx.task, null, errorMessage(err), true);

@@ -22,6 +22,8 @@ export interface ClusterOptions {
   readyInterval?: number;
   /** Extra YAML appended to the generated config. */
   extraConfig?: string;
+  /** The registry database (default: SQLite in the statedir). */
+  database?: string;
   /** Progress messages (building images, starting the daemon). */
   log?: (msg: string) => void;
 }
@@ -68,7 +70,7 @@ export class Cluster {
       [
         `statedir: ${statedir}`,
         `master: ${net.master}`,
-        'database: sqlite:var/provisiond.db',
+        `database: ${JSON.stringify(this.opts.database ?? 'sqlite:var/provisiond.db')}`,
         'log: { level: debug, format: json }',
         'http: { listen: 0.0.0.0, port: 8080 }',
         'tftp: { enabled: true, listen: 0.0.0.0, port: 69 }',
