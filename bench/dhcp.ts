@@ -339,7 +339,9 @@ function printThreads(before: Map<string, ThreadSample>, after: Map<string, Thre
 
 /** provisiond's event-loop stalls over the step (DHCP_STALL_PROBE of the fixture), split by cause. */
 async function printStalls(server: Server): Promise<void> {
-  const st = (await server.stats?.())?.stalls as { count: number; ms: number; cpu: number; gc: number; runQueue: number; asleep: number; worst: number[][] } | undefined;
+  const all = await server.stats?.();
+  if (all?.batches) console.log(`     registry commits: ${JSON.stringify(all.batches)}`);
+  const st = all?.stalls as { count: number; ms: number; cpu: number; gc: number; runQueue: number; asleep: number; worst: number[][] } | undefined;
   if (!st) return;
   console.log(`     loop stalls over 3 ms: ${st.count}, ${st.ms} ms in all: on a CPU ${st.cpu} (GC ${st.gc}), waiting for a CPU ${st.runQueue}, asleep or blocked ${st.asleep}`);
   console.log(`     longest [gap, cpu, gc, run queue, asleep] ms: ${st.worst.map((w) => `[${w.join(', ')}]`).join(' ')}`);
