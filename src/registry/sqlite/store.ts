@@ -85,6 +85,13 @@ export function synchronousFor(durability: Durability): 'FULL' | 'NORMAL' {
   return durability === 'process' ? 'NORMAL' : 'FULL';
 }
 
+/** Group commits of at most this many leases and declined addresses are committed on the event loop (see commitHere). */
+const INLINE_LEASES = 16;
+/** ... while the write-ahead log holds at most this many pages (16 MB of 4 KiB pages). */
+const INLINE_WAL_FRAMES = 4000;
+/** ... and at most this many in a row (then one goes to the thread, which checkpoints after it). */
+const INLINE_RUN = 200;
+
 /** Someone waiting for the commit of a durable write (a lease). */
 interface CommitWaiter {
   resolve(): void;
@@ -139,6 +146,8 @@ export class SqliteCore {
   private idleWaiters: CommitWaiter[] = [];
   /** A batch is being committed (from the hook to the commit): one at a time, in order. */
   private flushing = false;
+  /** Group commits made here in a row (commitHere), since the last batch of the writer thread. */
+  private inlineCommits = 0;
   /** A group commit is scheduled for the end of this turn of the event loop. */
   private commitScheduled = false;
 
@@ -360,6 +369,10 @@ export class SqliteCore {
       const began = performance.now();
       if (this.useWriter(true)) {
         const all = full || this.fullWaiters.length > 0 || this.queue.size >= this.maxQueued || this.queue.otherAge(performance.now()) >= this.flushInterval;
+        if (!all && this.commitHere()) {
+          this.reportBatch(began, false);
+          return;
+        }
         await this.sendBatch(!all);
         this.reportBatch(began, true);
         return;
@@ -428,13 +441,61 @@ export class SqliteCore {
           this.log.warn({ err: err.message }, 'registry writer thread failed; writing batches on the event loop');
           this.writer = null;
           this.writerOff = true;
+          this.autoCheckpoint(true);
         },
+        // The thread checkpoints after its batches; commits here (commitHere) must not.
+        onReady: () => this.autoCheckpoint(false),
       });
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'registry writer thread not started; writing batches on the event loop');
       this.writerOff = true;
     }
     return false;
+  }
+
+  /**
+   * A group commit of a few leases, with `durability: process`, is committed here on the event loop
+   * rather than by the writer thread: one small transaction without a sync costs the event loop about
+   * what handing it over and hearing back does, and it keeps the writer thread off the path of each
+   * DHCPACK at a low rate. Two threads on that path meant two more waits for a CPU, and a lock shared
+   * with the writer (its message port's, SQLite's) that the event loop waited on whenever the writer
+   * was preempted holding it: the stalls behind the p99 at 1,000 DORA/s (docs/design/dhcp.md). Larger
+   * batches (a boot storm) still go to the thread. False when the batch is not one of those.
+   */
+  private commitHere(): boolean {
+    if (this.durability !== 'process' || this.queue.leasesQueued > INLINE_LEASES) return false;
+    // The thread checkpoints after its own batches only: one now and then goes to it, even without
+    // timed writes; and when its checkpoints, racing these commits, could not bring the log back, it
+    // commits alone for a while, so that its next checkpoint completes and the log starts over.
+    if ((this.writer?.walFrames ?? 0) > INLINE_WAL_FRAMES || this.inlineCommits >= INLINE_RUN) return false;
+    this.inlineCommits++;
+    const steps = this.queue.take(true);
+    const waiters = this.queueWaiters;
+    this.queueWaiters = [];
+    try {
+      this.write('writing batched updates', () => {
+        for (const [name, arg] of steps) this.st.batch[name].run(arg);
+      });
+    } catch (err) {
+      this.queue.unsent();
+      this.failed(err as Error);
+      settle(waiters, err as Error);
+      this.arm();
+      return true;
+    }
+    this.queue.sent();
+    this.flushFailing = false;
+    settle(waiters, null);
+    return true;
+  }
+
+  /** SQLite's automatic checkpoint in this process's connection: off while the writer thread makes them. */
+  private autoCheckpoint(on: boolean): void {
+    try {
+      if (!this.closed) this.db.pragma(`wal_autocheckpoint = ${on ? 1000 : 0}`);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'registry: setting the automatic checkpoint failed');
+    }
   }
 
   /**
@@ -445,6 +506,7 @@ export class SqliteCore {
     const now = Date.now();
     const upkeep = leasesOnly ? [] : this.upkeep(now);
     const steps = [...this.queue.take(leasesOnly), ...upkeep];
+    this.inlineCommits = 0;
     const waiters = this.queueWaiters;
     this.queueWaiters = [];
     const drained = leasesOnly ? [] : this.fullWaiters;

@@ -6,6 +6,7 @@
  *
  * Its transaction starts and ends with a mark in the change log carrying the token of the store that
  * owns it, so that this process, catching up with the log, skips what it wrote itself (changes.ts).
+ * It also makes the checkpoints of the write-ahead log, after a batch is answered (writer-thread.js).
  *
  * The thread's code is writer-thread.js, plain JavaScript beside this module (in src/ and, copied
  * by the build, in dist/), so it starts the same way under any loader.
@@ -25,6 +26,8 @@ interface Reply {
   code?: string;
   fatal?: string;
   ready?: boolean;
+  /** Frames in the write-ahead log after the thread's last checkpoint. */
+  wal?: number;
 }
 
 /** An error of the writer thread's SQLite, with its code (SQLITE_BUSY...) for describeDbError. */
@@ -46,6 +49,8 @@ export interface BatchWriterOptions {
   token: string;
   /** Called once when the thread is gone for good (failed to open the database, crashed). */
   onDead(err: Error): void;
+  /** Called once the thread has opened its connection: from then on, it makes the checkpoints. */
+  onReady?(): void;
 }
 
 /** One batch at a time, in order; `run` resolves when it committed, rejects when it rolled back. */
@@ -57,6 +62,8 @@ export class BatchWriter {
   private closing = false;
   /** The thread has opened its connection (until then the store writes on the event loop). */
   private started = false;
+  /** Frames in the write-ahead log as of the thread's last checkpoint (it checkpoints, see writer-thread.js). */
+  walFrames = 0;
 
   constructor(private readonly opts: BatchWriterOptions) {
     this.worker = new Worker(THREAD, {
@@ -94,6 +101,11 @@ export class BatchWriter {
     if (m.fatal !== undefined) return this.die(new WriterError(m.fatal, m.code));
     if (m.ready) {
       this.started = true;
+      this.opts.onReady?.();
+      return;
+    }
+    if (m.wal !== undefined) {
+      this.walFrames = m.wal;
       return;
     }
     const p = this.pending;
