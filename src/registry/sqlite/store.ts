@@ -87,10 +87,13 @@ export function synchronousFor(durability: Durability): 'FULL' | 'NORMAL' {
 
 /** Group commits of at most this many leases and declined addresses are committed on the event loop (see commitHere). */
 const INLINE_LEASES = 16;
-/** ... while the write-ahead log holds at most this many pages (16 MB of 4 KiB pages). */
-const INLINE_WAL_FRAMES = 4000;
-/** ... and at most this many in a row (then one goes to the thread, which checkpoints after it). */
+/**
+ * ... and at most this many since the write-ahead log last started over: then the writer thread
+ * commits alone, and checkpoints after each batch, until it reports a log that started over.
+ */
 const INLINE_RUN = 200;
+/** A log of at most this many frames after a checkpoint has started over since (a few commits' worth). */
+const WAL_RESTARTED = 64;
 
 /** Someone waiting for the commit of a durable write (a lease). */
 interface CommitWaiter {
@@ -146,7 +149,7 @@ export class SqliteCore {
   private idleWaiters: CommitWaiter[] = [];
   /** A batch is being committed (from the hook to the commit): one at a time, in order. */
   private flushing = false;
-  /** Group commits made here in a row (commitHere), since the last batch of the writer thread. */
+  /** Group commits made here (commitHere) since the write-ahead log last started over. */
   private inlineCommits = 0;
   /** A group commit is scheduled for the end of this turn of the event loop. */
   private commitScheduled = false;
@@ -445,6 +448,9 @@ export class SqliteCore {
         },
         // The thread checkpoints after its batches; commits here (commitHere) must not.
         onReady: () => this.autoCheckpoint(false),
+        onCheckpoint: (walFrames) => {
+          if (walFrames <= WAL_RESTARTED) this.inlineCommits = 0;
+        },
       });
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'registry writer thread not started; writing batches on the event loop');
@@ -464,10 +470,9 @@ export class SqliteCore {
    */
   private commitHere(): boolean {
     if (this.durability !== 'process' || this.queue.leasesQueued > INLINE_LEASES) return false;
-    // The thread checkpoints after its own batches only: one now and then goes to it, even without
-    // timed writes; and when its checkpoints, racing these commits, could not bring the log back, it
-    // commits alone for a while, so that its next checkpoint completes and the log starts over.
-    if ((this.writer?.walFrames ?? 0) > INLINE_WAL_FRAMES || this.inlineCommits >= INLINE_RUN) return false;
+    // The thread's checkpoints run beside these commits and cannot let the log start over while they
+    // go on (the log would grow without end): after INLINE_RUN of them, the thread commits alone.
+    if (this.inlineCommits >= INLINE_RUN) return false;
     this.inlineCommits++;
     const steps = this.queue.take(true);
     const waiters = this.queueWaiters;
@@ -506,14 +511,13 @@ export class SqliteCore {
     const now = Date.now();
     const upkeep = leasesOnly ? [] : this.upkeep(now);
     const steps = [...this.queue.take(leasesOnly), ...upkeep];
-    this.inlineCommits = 0;
     const waiters = this.queueWaiters;
     this.queueWaiters = [];
     const drained = leasesOnly ? [] : this.fullWaiters;
     if (!leasesOnly) this.fullWaiters = [];
     let marks: [number, number];
     try {
-      marks = await this.writer!.run(steps);
+      marks = await this.writer!.run(steps, this.inlineCommits >= INLINE_RUN);
     } catch (err) {
       this.queue.unsent();
       const e = describeDbError(this.path, 'writing batched updates', err);

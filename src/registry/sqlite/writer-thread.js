@@ -45,7 +45,7 @@ function start(port, w) {
     const to = st.mark.run(w.token).lastInsertRowid;
     return [Number(from), Number(to)];
   });
-  port.on('message', (/** @type {{ close?: boolean, seq: number, steps: Step[] }} */ m) => {
+  port.on('message', (/** @type {{ close?: boolean, seq: number, steps: Step[], checkpoint?: boolean }} */ m) => {
     if (m.close) {
       db.close();
       port.close();
@@ -57,25 +57,26 @@ function start(port, w) {
       const e = /** @type {{ message?: string, code?: string }} */ (err);
       port.postMessage({ seq: m.seq, ok: false, message: String(e?.message), code: e?.code });
     }
-    checkpoint();
+    checkpoint(m.checkpoint === true);
   });
   /**
-   * Copies the write-ahead log back into the database at most every CHECKPOINT_MS, once the batch's
-   * answer is out. SQLite's automatic checkpoint ran inside the commit that crossed 1,000 pages, with
-   * two or three fsyncs, and every DHCPACK waiting for that commit waited for them too: at 1,000
-   * DORA/s that was about 1 % of the ACKs, a few ms each, the p99 (docs/design/dhcp.md). PASSIVE never
-   * waits for the other connection's readers or writer; the size of the log left goes back to the
-   * store, which stops committing beside this thread while the log keeps growing (store.ts, commitHere).
+   * Copies the write-ahead log back into the database at most every CHECKPOINT_MS (or when the store
+   * asks), once the batch's answer is out. SQLite's automatic checkpoint ran inside the commit that
+   * crossed 1,000 pages, with two or three fsyncs, and every DHCPACK waiting for that commit waited
+   * for them too: at 1,000 DORA/s that was about 1 % of the ACKs, a few ms each, the p99
+   * (docs/design/dhcp.md). PASSIVE never waits for the other connection's readers or writer. The
+   * frames left in the log go back to the store: it commits beside this thread only while the log
+   * starts over now and then (store.ts, commitHere).
    */
   let lastCheckpoint = 0;
-  let walFrames = 0;
-  function checkpoint() {
+  /** @param {boolean} asked */
+  function checkpoint(asked) {
     const now = performance.now();
-    if (now - lastCheckpoint < CHECKPOINT_MS) return;
+    if (!asked && now - lastCheckpoint < CHECKPOINT_MS) return;
     lastCheckpoint = now;
     try {
       const [r] = /** @type {Array<{ log: number }>} */ (db.pragma('wal_checkpoint(PASSIVE)'));
-      if (r && r.log !== walFrames) port.postMessage({ wal: (walFrames = r.log) });
+      if (r) port.postMessage({ wal: r.log });
     } catch {
       // Tried again after the next batch; SQLite copes with a long log meanwhile.
     }

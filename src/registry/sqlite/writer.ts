@@ -51,6 +51,8 @@ export interface BatchWriterOptions {
   onDead(err: Error): void;
   /** Called once the thread has opened its connection: from then on, it makes the checkpoints. */
   onReady?(): void;
+  /** After each of the thread's checkpoints: the frames the write-ahead log holds. */
+  onCheckpoint?(walFrames: number): void;
 }
 
 /** One batch at a time, in order; `run` resolves when it committed, rejects when it rolled back. */
@@ -62,8 +64,7 @@ export class BatchWriter {
   private closing = false;
   /** The thread has opened its connection (until then the store writes on the event loop). */
   private started = false;
-  /** Frames in the write-ahead log as of the thread's last checkpoint (it checkpoints, see writer-thread.js). */
-  walFrames = 0;
+
 
   constructor(private readonly opts: BatchWriterOptions) {
     this.worker = new Worker(THREAD, {
@@ -85,15 +86,18 @@ export class BatchWriter {
     return this.started && this.dead === null && !this.closing;
   }
 
-  /** Commits a batch; resolves to the ids of its marks in the change log (first, last). */
-  run(steps: BatchSteps): Promise<[number, number]> {
+  /**
+   * Commits a batch; resolves to the ids of its marks in the change log (first, last). `checkpoint`:
+   * checkpoint after it even if the last checkpoint is recent.
+   */
+  run(steps: BatchSteps, checkpoint = false): Promise<[number, number]> {
     if (this.dead) return Promise.reject(this.dead);
     if (this.pending) return Promise.reject(new Error('registry writer: a batch is already running'));
     const seq = ++this.seq;
     return new Promise<[number, number]>((resolve, reject) => {
       this.pending = { seq, resolve, reject };
       this.worker.ref();
-      this.worker.postMessage({ seq, steps });
+      this.worker.postMessage({ seq, steps, checkpoint });
     });
   }
 
@@ -105,7 +109,7 @@ export class BatchWriter {
       return;
     }
     if (m.wal !== undefined) {
-      this.walFrames = m.wal;
+      this.opts.onCheckpoint?.(m.wal);
       return;
     }
     const p = this.pending;
