@@ -18,7 +18,9 @@
  * perfdhcp step on a fresh server, with the CPU per DORA of each of its threads and their wait for
  * a CPU). DHCP_BENCH_SERVERS may name a server more than once: `kea,provisiond-process,kea,...`
  * runs them in that order, for back-to-back pairs. DHCP_BENCH_NODE_ARGS: node flags for provisiond.
- * DHCP_BENCH_PERF: perf's arguments, run over those steps, `{pid}` standing for the server's. The latency and fixed steps print, per server
+ * DHCP_BENCH_PERF: perf's arguments, run over those steps, `{pid}` standing for the server's.
+ * DHCP_BENCH_STALLS=1: provisiond's event-loop stalls over those steps, split by cause (the
+ * fixture's DHCP_STALL_PROBE; its 1 ms timer wakes the event loop, so not for the figures). The latency and fixed steps print, per server
  * thread, CPU time, run-queue wait (schedstat run_delay) and context switches over the step.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -48,13 +50,15 @@ const LATENCY_SECONDS = 5;
 const NODE_ARGS = (process.env.DHCP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 /** perf arguments, `{pid}` the server's: run over the fixed and latency steps (`record -g -p {pid} -o ...`). */
 const PERF = process.env.DHCP_BENCH_PERF?.split(' ').filter(Boolean) ?? null;
+/** The fixture's stall probe (a 1 ms timer on provisiond's event loop: it adds wake-ups of its own). */
+const STALLS = process.env.DHCP_BENCH_STALLS === '1';
 /** Which parts of the run (investigations: only the latency step, say). */
 const PHASES = (process.env.DHCP_BENCH_PHASES ?? 'ladder,latency,loaded').split(',');
 /** A fixed-rate step with CPU accounting, `rate:seconds`, or none. */
 const FIXED = process.env.DHCP_BENCH_FIXED?.split(':').map(Number) ?? null;
 
 const results = new BenchResults('dhcp', { envPrefix: 'DHCP_BENCH_' });
-for (const [name, byDefault] of [['STEP', '5'], ['RATES', '250,350,500,700,1000,1400,2000,2800,4000,5600,8000,11000,16000'], ['REFINE', '2'], ['SERVERS', 'provisiond,provisiond-process,kea,dnsmasq'], ['PRELOAD_SECONDS', '90'], ['LATENCY_RATE', '1000'], ['PHASES', 'ladder,latency,loaded'], ['FIXED', ''], ['NODE_ARGS', ''], ['PERF', '']]) {
+for (const [name, byDefault] of [['STEP', '5'], ['RATES', '250,350,500,700,1000,1400,2000,2800,4000,5600,8000,11000,16000'], ['REFINE', '2'], ['SERVERS', 'provisiond,provisiond-process,kea,dnsmasq'], ['PRELOAD_SECONDS', '90'], ['LATENCY_RATE', '1000'], ['PHASES', 'ladder,latency,loaded'], ['FIXED', ''], ['NODE_ARGS', ''], ['PERF', ''], ['STALLS', '']]) {
   const value = process.env[`DHCP_BENCH_${name}`];
   if (value !== undefined && value !== byDefault) results.nonDefault(`DHCP_BENCH_${name}=${value} (default ${byDefault})`);
 }
@@ -162,7 +166,7 @@ function provisiondServer(name: string, durability: 'fsync' | 'process'): Server
       const d = stateDir(name);
       const cfg = join(d, 'provisiond.yaml');
       writeFileSync(cfg, `statedir: ${d}\ndatabase: sqlite:provisiond.db\nmaster: 10.100.0.1\ndefaults:\n  autoRegister: false\ndhcp:\n  enabled: true\n  interface: ${iface}\n  range: [10.100.1.0, 10.100.255.254]\n  netmask: 255.255.0.0\n  leaseTime: 43200\n  durability: ${durability}\n`);
-      daemon = await DhcpDaemon.start(lab, S, cfg, { DHCP_LOG: 'error', ...(PERF || PHASES.length < 3 || FIXED ? { DHCP_STALL_PROBE: '1' } : {}) }, NODE_ARGS);
+      daemon = await DhcpDaemon.start(lab, S, cfg, { DHCP_LOG: 'error', ...(STALLS ? { DHCP_STALL_PROBE: '1' } : {}) }, NODE_ARGS);
       current = daemon.proc;
       const started = daemon;
       return () => started.stop();
