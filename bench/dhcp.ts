@@ -13,9 +13,19 @@
  * Env: DHCP_BENCH_STEP (seconds per rate step, default 5), DHCP_BENCH_RATES (comma list),
  * DHCP_BENCH_REFINE (bisection steps past the ladder, default 2), DHCP_BENCH_SERVERS (comma list),
  * DHCP_BENCH_PRELOAD_SECONDS (default 90), DHCP_BENCH_LATENCY_RATE (DORA/s of the p50/p99 step, 1000).
+ * For investigations (any of these and the run writes nothing): DHCP_BENCH_PHASES (comma list of
+ * ladder, latency, loaded; default all three), DHCP_BENCH_FIXED (`rate:seconds`, a fixed-rate
+ * perfdhcp step on a fresh server, with the CPU per DORA of each of its threads and their wait for
+ * a CPU). DHCP_BENCH_SERVERS may name a server more than once: `kea,provisiond-process,kea,...`
+ * runs them in that order, for back-to-back pairs. DHCP_BENCH_NODE_ARGS: node flags for provisiond.
+ * DHCP_BENCH_PERF: perf's arguments, run over those steps, `{pid}` standing for the server's.
+ * DHCP_BENCH_STALLS=1: provisiond's event-loop stalls over those steps, split by cause (the
+ * fixture's DHCP_STALL_PROBE; its 1 ms timer wakes the event loop, so not for the figures). The latency and fixed steps print, per server
+ * thread, CPU time, run-queue wait (schedstat run_delay) and context switches over the step.
  */
-import { type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scriptedClient } from '../test/dhcp/peers.js';
@@ -36,9 +46,19 @@ const ONLY = (process.env.DHCP_BENCH_SERVERS ?? 'provisiond,provisiond-process,k
 /** The fixed rate at which latency percentiles are taken (DORA/s, over LATENCY_SECONDS). */
 const LATENCY_RATE = Number(process.env.DHCP_BENCH_LATENCY_RATE ?? 1000);
 const LATENCY_SECONDS = 5;
+/** Node flags for provisiond (profiling: `--cpu-prof --cpu-prof-dir=...`, `--perf-basic-prof`). */
+const NODE_ARGS = (process.env.DHCP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** perf arguments, `{pid}` the server's: run over the fixed and latency steps (`record -g -p {pid} -o ...`). */
+const PERF = process.env.DHCP_BENCH_PERF?.split(' ').filter(Boolean) ?? null;
+/** The fixture's stall probe (a 1 ms timer on provisiond's event loop: it adds wake-ups of its own). */
+const STALLS = process.env.DHCP_BENCH_STALLS === '1';
+/** Which parts of the run (investigations: only the latency step, say). */
+const PHASES = (process.env.DHCP_BENCH_PHASES ?? 'ladder,latency,loaded').split(',');
+/** A fixed-rate step with CPU accounting, `rate:seconds`, or none. */
+const FIXED = process.env.DHCP_BENCH_FIXED?.split(':').map(Number) ?? null;
 
 const results = new BenchResults('dhcp', { envPrefix: 'DHCP_BENCH_' });
-for (const [name, byDefault] of [['STEP', '5'], ['RATES', '250,350,500,700,1000,1400,2000,2800,4000,5600,8000,11000,16000'], ['REFINE', '2'], ['SERVERS', 'provisiond,provisiond-process,kea,dnsmasq'], ['PRELOAD_SECONDS', '90'], ['LATENCY_RATE', '1000']]) {
+for (const [name, byDefault] of [['STEP', '5'], ['RATES', '250,350,500,700,1000,1400,2000,2800,4000,5600,8000,11000,16000'], ['REFINE', '2'], ['SERVERS', 'provisiond,provisiond-process,kea,dnsmasq'], ['PRELOAD_SECONDS', '90'], ['LATENCY_RATE', '1000'], ['PHASES', 'ladder,latency,loaded'], ['FIXED', ''], ['NODE_ARGS', ''], ['PERF', ''], ['STALLS', '']]) {
   const value = process.env[`DHCP_BENCH_${name}`];
   if (value !== undefined && value !== byDefault) results.nonDefault(`DHCP_BENCH_${name}=${value} (default ${byDefault})`);
 }
@@ -93,6 +113,8 @@ interface Server {
   start(): Promise<() => Promise<void>>;
   /** Distinct leases the server holds now. */
   leases(): Promise<number>;
+  /** provisiond's counters (test/dhcp/fixtures/dhcp-daemon.ts): loop stalls since the last call. */
+  stats?(): Promise<Record<string, unknown>>;
 }
 
 const lab = new Lab('pvd-dhcpb', { ipv6: false });
@@ -144,12 +166,13 @@ function provisiondServer(name: string, durability: 'fsync' | 'process'): Server
       const d = stateDir(name);
       const cfg = join(d, 'provisiond.yaml');
       writeFileSync(cfg, `statedir: ${d}\ndatabase: sqlite:provisiond.db\nmaster: 10.100.0.1\ndefaults:\n  autoRegister: false\ndhcp:\n  enabled: true\n  interface: ${iface}\n  range: [10.100.1.0, 10.100.255.254]\n  netmask: 255.255.0.0\n  leaseTime: 43200\n  durability: ${durability}\n`);
-      daemon = await DhcpDaemon.start(lab, S, cfg, { DHCP_LOG: 'error' });
+      daemon = await DhcpDaemon.start(lab, S, cfg, { DHCP_LOG: 'error', ...(STALLS ? { DHCP_STALL_PROBE: '1' } : {}) }, NODE_ARGS);
       current = daemon.proc;
       const started = daemon;
       return () => started.stop();
     },
     leases: async () => (await daemon!.stats()).leases!,
+    stats: () => daemon!.stats(),
   };
 }
 
@@ -226,9 +249,16 @@ async function latency(server: Server): Promise<Result['latency']> {
     const tag = (++runs & 255).toString(16).padStart(2, '0');
     const macs = Array.from({ length: n }, (_, i) => `0a:${tag}:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
     // As a relay, the way perfdhcp talks to every server (Kea's UDP sockets serve relayed clients only).
+    await server.stats?.();
+    const perfDone = perfOn();
+    const t0 = threadSamples();
     const out = scriptedClient(C, { listenPort: 67, storm: { macs, rate: LATENCY_RATE, to: '10.100.0.1', giaddr: '10.100.0.3', waitMs: 2000, retryMs: 1000 } }, '10.100.0.3/16') as Array<{ latency: Result['latency']; acked: unknown[] }>;
     const r = out[0]!;
-    console.log(`   latency at ${LATENCY_RATE}/s: p50 ${r.latency?.p50} ms, p99 ${r.latency?.p99} ms (${r.latency?.n} of ${n} clients without retransmission, ${r.acked.length} bound)`);
+    const t1 = threadSamples();
+    await perfDone();
+    console.log(`   latency at ${LATENCY_RATE}/s: p50 ${r.latency?.p50} ms, p99 ${r.latency?.p99} ms (${r.latency?.n} of ${n} clients without retransmission, ${r.acked.length} bound; load ${loadavg()[0]!.toFixed(2)})`);
+    printThreads(t0, t1, r.acked.length);
+    await printStalls(server);
     return r.latency;
   } finally {
     await stop();
@@ -247,6 +277,78 @@ function cpuSeconds(): { total: number; sys: number } {
   if (!pid) return { total: NaN, sys: NaN };
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return { total: (Number(fields[11]) + Number(fields[12])) / 100, sys: Number(fields[12]) / 100 };
+}
+
+/** One thread of the server: CPU and run-queue wait (ns, schedstat), switches (voluntary, not). */
+interface ThreadSample {
+  comm: string;
+  cpuNs: number;
+  waitNs: number;
+  vol: number;
+  invol: number;
+  /** Page faults: minor, and major (the page read from disk: the thread blocked). */
+  minflt: number;
+  majflt: number;
+}
+
+/** DHCP_BENCH_PERF started on the server; the function returned stops it and waits for its file. */
+function perfOn(): () => Promise<void> {
+  if (!PERF || !current?.pid) return async () => {};
+  const p = spawn('perf', PERF.map((a) => a.replaceAll('{pid}', String(current!.pid))), { stdio: 'ignore' });
+  execFileSync('sleep', ['0.5']);
+  return async () => {
+    p.kill('SIGINT');
+    await new Promise((r) => p.once('exit', r));
+  };
+}
+
+/** Every thread of the server process now, by thread id. */
+function threadSamples(): Map<string, ThreadSample> {
+  const out = new Map<string, ThreadSample>();
+  const pid = current?.pid;
+  if (!pid) return out;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const base = `/proc/${pid}/task/${tid}`;
+      const [cpuNs, waitNs] = readFileSync(`${base}/schedstat`, 'utf8').split(' ').map(Number);
+      const status = readFileSync(`${base}/status`, 'utf8');
+      const num = (re: RegExp) => Number(re.exec(status)?.[1] ?? NaN);
+      const stat = readFileSync(`${base}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      out.set(tid, {
+        comm: readFileSync(`${base}/comm`, 'utf8').trim(),
+        cpuNs: cpuNs!,
+        waitNs: waitNs!,
+        vol: num(/\nvoluntary_ctxt_switches:\s+(\d+)/),
+        invol: num(/nonvoluntary_ctxt_switches:\s+(\d+)/),
+        minflt: Number(stat[7]),
+        majflt: Number(stat[9]),
+      });
+    } catch {
+      // A thread that ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** Per thread that ran between two samples: µs of CPU and of run-queue wait per DORA, switches per DORA. */
+function printThreads(before: Map<string, ThreadSample>, after: Map<string, ThreadSample>, doras: number): void {
+  const per = (x: number) => (x / doras).toFixed(x / doras < 10 ? 2 : 0);
+  for (const [tid, a] of after) {
+    const b = before.get(tid) ?? { comm: a.comm, cpuNs: 0, waitNs: 0, vol: 0, invol: 0, minflt: 0, majflt: 0 };
+    const cpu = a.cpuNs - b.cpuNs;
+    if (cpu < 1e6) continue;
+    console.log(`     ${a.comm.padEnd(16)} ${tid.padStart(7)}: CPU ${per(cpu / 1000)} µs/DORA, waited for a CPU ${per((a.waitNs - b.waitNs) / 1000)} µs/DORA (${((a.waitNs - b.waitNs) / 1e6).toFixed(0)} ms), switches ${per(a.vol - b.vol)} voluntary + ${per(a.invol - b.invol)} preempted per DORA, page faults ${a.minflt - b.minflt} minor, ${a.majflt - b.majflt} major`);
+  }
+}
+
+/** provisiond's event-loop stalls over the step (DHCP_STALL_PROBE of the fixture), split by cause. */
+async function printStalls(server: Server): Promise<void> {
+  const all = await server.stats?.();
+  if (all?.batches) console.log(`     registry commits: ${JSON.stringify(all.batches)}`);
+  const st = all?.stalls as { count: number; ms: number; cpu: number; gc: number; runQueue: number; asleep: number; worst: number[][] } | undefined;
+  if (!st) return;
+  console.log(`     loop stalls over 3 ms: ${st.count}, ${st.ms} ms in all: on a CPU ${st.cpu} (GC ${st.gc}), waiting for a CPU ${st.runQueue}, asleep or blocked ${st.asleep}`);
+  console.log(`     longest [gap, cpu, gc, run queue, asleep] ms: ${st.worst.map((w) => `[${w.join(', ')}]`).join(' ')}`);
 }
 
 /**
@@ -297,15 +399,47 @@ async function ladder(server: Server, prepare: () => void, count: boolean): Prom
   return best;
 }
 
+/** FIXED: one perfdhcp step at a fixed rate on a fresh server, its CPU per DORA (and per thread). */
+async function fixedStep(server: Server, rate: number, seconds: number): Promise<void> {
+  fresh(server.name);
+  const stop = await server.start();
+  try {
+    perfdhcp(C, 200, 2);
+    await server.stats?.();
+    const perfDone = perfOn();
+    const c0 = cpuSeconds();
+    const t0 = threadSamples();
+    const r = perfdhcp(C, rate, seconds);
+    const c1 = cpuSeconds();
+    const t1 = threadSamples();
+    await perfDone();
+    const doras = Math.max(1, r.sent - r.drops);
+    console.log(
+      `   fixed ${rate}/s for ${seconds} s: ${r.rate.toFixed(0)} DORA/s, ${r.drops} drops of ${r.sent}, ${r.latencyMs.toFixed(2)} ms; ` +
+        `CPU ${(((c1.total - c0.total) / doras) * 1e6).toFixed(0)} µs per DORA (${(((c1.sys - c0.sys) / doras) * 1e6).toFixed(0)} in the kernel); load ${loadavg()[0]!.toFixed(2)}`,
+    );
+    printThreads(t0, t1, doras);
+    await printStalls(server);
+  } finally {
+    await stop();
+  }
+}
+
 const measured: Result[] = [];
 try {
-  for (const server of servers.filter((s) => ONLY.includes(s.name))) {
+  for (const server of ONLY.map((name) => servers.find((s) => s.name === name)).filter((s) => s !== undefined)) {
     console.log(`-- ${server.name}`);
+    if (FIXED) await fixedStep(server, FIXED[0]!, FIXED[1] ?? 15);
+    if (!PHASES.includes('ladder') && !PHASES.includes('latency') && !PHASES.includes('loaded')) continue;
     tally.dora = tally.cpu = tally.sys = 0;
-    const best = await ladder(server, () => fresh(server.name), true);
+    const best = PHASES.includes('ladder') ? await ladder(server, () => fresh(server.name), true) : null;
     const cpuPerDora = (tally.cpu / tally.dora) * 1e6;
     const sysPerDora = (tally.sys / tally.dora) * 1e6;
-    const lat = await latency(server);
+    const lat = PHASES.includes('latency') ? await latency(server) : null;
+    if (!PHASES.includes('loaded')) {
+      measured.push({ name: server.name, best, loaded: null, preloaded: 0, cpuPerDora, sysPerDora, latency: lat });
+      continue;
+    }
     // A fresh server, about 10,000 leases made and kept, then the same ladder on them.
     fresh(server.name);
     const stop = await server.start();

@@ -85,6 +85,16 @@ export function synchronousFor(durability: Durability): 'FULL' | 'NORMAL' {
   return durability === 'process' ? 'NORMAL' : 'FULL';
 }
 
+/** Group commits of at most this many leases and declined addresses are committed on the event loop (see commitHere). */
+const INLINE_LEASES = 16;
+/**
+ * ... and at most this many since the write-ahead log last started over: then the writer thread
+ * commits alone, and checkpoints after each batch, until it reports a log that started over.
+ */
+const INLINE_RUN = 200;
+/** A log of at most this many frames after a checkpoint has started over since (a few commits' worth). */
+const WAL_RESTARTED = 64;
+
 /** Someone waiting for the commit of a durable write (a lease). */
 interface CommitWaiter {
   resolve(): void;
@@ -139,6 +149,8 @@ export class SqliteCore {
   private idleWaiters: CommitWaiter[] = [];
   /** A batch is being committed (from the hook to the commit): one at a time, in order. */
   private flushing = false;
+  /** Group commits made here (commitHere) since the write-ahead log last started over. */
+  private inlineCommits = 0;
   /** A group commit is scheduled for the end of this turn of the event loop. */
   private commitScheduled = false;
 
@@ -360,6 +372,10 @@ export class SqliteCore {
       const began = performance.now();
       if (this.useWriter(true)) {
         const all = full || this.fullWaiters.length > 0 || this.queue.size >= this.maxQueued || this.queue.otherAge(performance.now()) >= this.flushInterval;
+        if (!all && this.commitHere()) {
+          this.reportBatch(began, false);
+          return;
+        }
         await this.sendBatch(!all);
         this.reportBatch(began, true);
         return;
@@ -428,6 +444,12 @@ export class SqliteCore {
           this.log.warn({ err: err.message }, 'registry writer thread failed; writing batches on the event loop');
           this.writer = null;
           this.writerOff = true;
+          this.autoCheckpoint(true);
+        },
+        // The thread checkpoints after its batches; commits here (commitHere) must not.
+        onReady: () => this.autoCheckpoint(false),
+        onCheckpoint: (walFrames) => {
+          if (walFrames <= WAL_RESTARTED) this.inlineCommits = 0;
         },
       });
     } catch (err) {
@@ -435,6 +457,50 @@ export class SqliteCore {
       this.writerOff = true;
     }
     return false;
+  }
+
+  /**
+   * A group commit of a few leases, with `durability: process`, is committed here on the event loop
+   * rather than by the writer thread: one small transaction without a sync costs the event loop about
+   * what handing it over and hearing back does, and it keeps the writer thread off the path of each
+   * DHCPACK at a low rate. Two threads on that path meant two more waits for a CPU, and a lock shared
+   * with the writer (its message port's, SQLite's) that the event loop waited on whenever the writer
+   * was preempted holding it: the stalls behind the p99 at 1,000 DORA/s (docs/design/dhcp.md). Larger
+   * batches (a boot storm) still go to the thread. False when the batch is not one of those.
+   */
+  private commitHere(): boolean {
+    if (this.durability !== 'process' || this.queue.leasesQueued > INLINE_LEASES) return false;
+    // The thread's checkpoints run beside these commits and cannot let the log start over while they
+    // go on (the log would grow without end): after INLINE_RUN of them, the thread commits alone.
+    if (this.inlineCommits >= INLINE_RUN) return false;
+    this.inlineCommits++;
+    const steps = this.queue.take(true);
+    const waiters = this.queueWaiters;
+    this.queueWaiters = [];
+    try {
+      this.write('writing batched updates', () => {
+        for (const [name, arg] of steps) this.st.batch[name].run(arg);
+      });
+    } catch (err) {
+      this.queue.unsent();
+      this.failed(err as Error);
+      settle(waiters, err as Error);
+      this.arm();
+      return true;
+    }
+    this.queue.sent();
+    this.flushFailing = false;
+    settle(waiters, null);
+    return true;
+  }
+
+  /** SQLite's automatic checkpoint in this process's connection: off while the writer thread makes them. */
+  private autoCheckpoint(on: boolean): void {
+    try {
+      if (!this.closed) this.db.pragma(`wal_autocheckpoint = ${on ? 1000 : 0}`);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'registry: setting the automatic checkpoint failed');
+    }
   }
 
   /**
@@ -451,7 +517,7 @@ export class SqliteCore {
     if (!leasesOnly) this.fullWaiters = [];
     let marks: [number, number];
     try {
-      marks = await this.writer!.run(steps);
+      marks = await this.writer!.run(steps, this.inlineCommits >= INLINE_RUN);
     } catch (err) {
       this.queue.unsent();
       const e = describeDbError(this.path, 'writing batched updates', err);

@@ -64,6 +64,11 @@ export class WriteQueue {
     return this.q.size;
   }
 
+  /** Leases and declined addresses queued (what `take(true)` would take). */
+  get leasesQueued(): number {
+    return this.q.leases.size + this.q.declined.size;
+  }
+
   /** True while a batch is with the writer thread. */
   get inFlight(): boolean {
     return this.flying !== null;

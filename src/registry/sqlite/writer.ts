@@ -6,6 +6,7 @@
  *
  * Its transaction starts and ends with a mark in the change log carrying the token of the store that
  * owns it, so that this process, catching up with the log, skips what it wrote itself (changes.ts).
+ * It also makes the checkpoints of the write-ahead log, after a batch is answered (writer-thread.js).
  *
  * The thread's code is writer-thread.js, plain JavaScript beside this module (in src/ and, copied
  * by the build, in dist/), so it starts the same way under any loader.
@@ -25,6 +26,8 @@ interface Reply {
   code?: string;
   fatal?: string;
   ready?: boolean;
+  /** Frames in the write-ahead log after the thread's last checkpoint. */
+  wal?: number;
 }
 
 /** An error of the writer thread's SQLite, with its code (SQLITE_BUSY...) for describeDbError. */
@@ -46,6 +49,10 @@ export interface BatchWriterOptions {
   token: string;
   /** Called once when the thread is gone for good (failed to open the database, crashed). */
   onDead(err: Error): void;
+  /** Called once the thread has opened its connection: from then on, it makes the checkpoints. */
+  onReady?(): void;
+  /** After each of the thread's checkpoints: the frames the write-ahead log holds. */
+  onCheckpoint?(walFrames: number): void;
 }
 
 /** One batch at a time, in order; `run` resolves when it committed, rejects when it rolled back. */
@@ -57,6 +64,7 @@ export class BatchWriter {
   private closing = false;
   /** The thread has opened its connection (until then the store writes on the event loop). */
   private started = false;
+
 
   constructor(private readonly opts: BatchWriterOptions) {
     this.worker = new Worker(THREAD, {
@@ -78,15 +86,18 @@ export class BatchWriter {
     return this.started && this.dead === null && !this.closing;
   }
 
-  /** Commits a batch; resolves to the ids of its marks in the change log (first, last). */
-  run(steps: BatchSteps): Promise<[number, number]> {
+  /**
+   * Commits a batch; resolves to the ids of its marks in the change log (first, last). `checkpoint`:
+   * checkpoint after it even if the last checkpoint is recent.
+   */
+  run(steps: BatchSteps, checkpoint = false): Promise<[number, number]> {
     if (this.dead) return Promise.reject(this.dead);
     if (this.pending) return Promise.reject(new Error('registry writer: a batch is already running'));
     const seq = ++this.seq;
     return new Promise<[number, number]>((resolve, reject) => {
       this.pending = { seq, resolve, reject };
       this.worker.ref();
-      this.worker.postMessage({ seq, steps });
+      this.worker.postMessage({ seq, steps, checkpoint });
     });
   }
 
@@ -94,6 +105,11 @@ export class BatchWriter {
     if (m.fatal !== undefined) return this.die(new WriterError(m.fatal, m.code));
     if (m.ready) {
       this.started = true;
+      this.opts.onReady?.();
+      return;
+    }
+    if (m.wal !== undefined) {
+      this.opts.onCheckpoint?.(m.wal);
       return;
     }
     const p = this.pending;
