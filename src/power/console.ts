@@ -22,27 +22,19 @@ export async function openLoggedConsole(driver: PowerDriver, node: string, state
   log.write(`\n--- ${new Date().toISOString()} console opened by ${who} via ${session.via} ---\n`);
   session.stream.on('data', (d: Buffer) => log.write(d));
   let ended = false;
-  let closing = false;
   const endLog = () => {
     if (ended) return;
     ended = true;
     log.end(`\n--- ${new Date().toISOString()} console closed ---\n`);
   };
-  // Closed at the far end: logged at once. Closed here: logged once the driver's close is over
-  // (for SOL, its `sol deactivate`), so the line means the BMC's session is free again.
-  const farEnd = () => !closing && endLog();
-  session.stream.once('close', farEnd);
-  session.stream.once('end', farEnd);
+  session.stream.once('close', endLog);
+  session.stream.once('end', endLog);
   return {
     ...session,
     logFile,
     async close() {
-      closing = true;
-      try {
-        await session.close();
-      } finally {
-        endLog();
-      }
+      await session.close();
+      endLog();
       await new Promise<void>((r) => (log.closed ? r() : log.once('close', () => r())));
     },
   };
