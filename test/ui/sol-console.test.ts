@@ -79,9 +79,12 @@ if (gate(t, haveIpmiSim() ? null : 'ipmi_sim or ipmitool not installed (Debian p
       t.match(await screen(p), /n0001 login:/, "the node's serial line answers through SOL");
     };
     const closeAndRelease = async (p: Page) => {
+      const closed = () => h.log.lines.filter((l) => l.msg === 'console: n0001 closed (no viewer left)').length;
+      const before = closed();
       await p.click('#console-close');
-      // api.consoleGrace is 1 s; the session's close runs `sol deactivate`.
-      await until(() => /console closed ---\n$/.test(readLog(h.statedir)), 20_000, 'the session to close');
+      // api.consoleGrace is 1 s; the session's close runs `sol deactivate`, and is logged once that returned.
+      await until(() => closed() > before, 20_000, 'the session to close');
+      t.match(readLog(h.statedir), /console closed ---\n$/, 'the console log says it closed');
     };
 
     // 1. An ipmitool killed with -9 leaves the BMC's SOL active: the BMC refuses a plain activate.
