@@ -3,7 +3,7 @@
  * profile), pages logged in with a token through the login form, every script error and failed
  * request recorded, and screenshots written to the test's output folder.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { gate } from '../lib/gate.js';
@@ -22,8 +22,42 @@ type Tap = Teardown & Parameters<typeof gate>[0];
 export async function browser(t: Tap): Promise<Browser | null> {
   if (!gate(t, existsSync(CHROMIUM) ? null : `${CHROMIUM} missing (apt-get install chromium)`)) return null;
   const b = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-  t.teardown(() => b.close());
+  t.teardown(() => closeBrowser(b));
   return b;
+}
+
+/**
+ * Closes the browser; one that has not exited after 15 s is killed. Twice in CI (a loaded machine)
+ * a test's teardown hung for its whole timeout with only the browser's pipes open: Playwright's
+ * close() waits for the process to exit, however long.
+ */
+async function closeBrowser(b: Browser): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => (timer = setTimeout(r, 15_000, 'late')));
+  const closing = b.close().then(() => 'closed' as const);
+  const how = await Promise.race([closing, late]);
+  clearTimeout(timer);
+  if (how === 'closed') return;
+  for (const pid of childPids()) {
+    try {
+      if (/chrom/.test(readFileSync(`/proc/${pid}/comm`, 'utf8'))) process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+  await Promise.race([closing, new Promise((r) => setTimeout(r, 5000))]);
+}
+
+/** This process's children, from /proc. */
+function childPids(): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]) === process.pid;
+      } catch {
+        return false;
+      }
+    });
 }
 
 export interface UiPage {
