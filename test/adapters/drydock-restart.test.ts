@@ -18,6 +18,7 @@ import { CLI } from '../lib/paths.js';
 import { sleep } from '../lib/sleep.js';
 import { makeStatedir } from '../lib/statedir.js';
 import { drydock, messagesOf, type DTask } from './lib/drydock.js';
+import { POWERED } from '../../src/tasks/actions/reload.js';
 
 const MAC = '52:54:00:dd:09:01';
 const FIXTURES = resolve(import.meta.dirname, '../power/fixtures/exec');
@@ -51,6 +52,15 @@ if (gate(t, missingCommands(['python3']).length ? 'python3 not installed' : null
       await sleep(100);
     }
     t.equal(readFileSync(power, 'utf8').trim(), 'on', 'the deploy powered the node on');
+    // ... and recorded it: killed between the BMC's answer and that record, the daemon could not
+    // know whether the power call happened, and the taker would end the node's deploy instead.
+    const recorded = async () => {
+      const res = await fetch(`http://127.0.0.1:${apiPort}/api/v1/tasks?limit=5`, { headers: { authorization: `Bearer ${token}` } });
+      const { items } = (await res.json()) as { items: Array<{ action: string; nodes: Array<{ messages: Array<{ message: string }> }> }> };
+      return items.some((x) => x.action === 'deploy' && x.nodes.some((n) => n.messages.some((m) => POWERED.test(m.message))));
+    };
+    for (let i = 0; i < 100 && !(await recorded()); i++) await sleep(100);
+    t.ok(await recorded(), 'the deploy task records the node powered on');
     daemon.kill('SIGKILL');
     t.equal(await daemon.exited, null, 'provisiond killed by SIGKILL');
     await sleep(1500);
