@@ -117,7 +117,7 @@ export class Daemon {
     const log = given ?? createLogger({ level: logLevel ?? config.log.level, format: logFormat ?? config.log.format });
     log.info({ config: config.source, statedir: config.statedir }, 'configuration loaded');
     const metrics = new DaemonMetrics();
-    const registry = await openRegistry(config, log, { onBatch: (b) => metrics.registryBatch(b), cache: true });
+    const registry = await openRegistry(config, log, { onBatch: (b) => metrics.registryBatch(b), cache: true, leaseJournal: true });
     // Several servers on one database: this one heartbeats and may lead the singleton work.
     let member: ClusterMembership | undefined;
     try {

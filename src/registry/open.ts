@@ -23,6 +23,8 @@ export interface OpenRegistryOptions {
   beforeCommit?: () => Promise<void>;
   /** Told of every batch of the servers' writes (see SqliteRegistryOptions.onBatch). */
   onBatch?: SqliteRegistryOptions['onBatch'];
+  /** SQLite: keep the lease journal (the daemon only; see sqlite/journal.ts). */
+  leaseJournal?: boolean;
   /** PostgreSQL: keep the hot tables in memory, fresh by LISTEN/NOTIFY (the daemon; see postgres/cache.ts). */
   cache?: boolean;
 }

@@ -8,7 +8,7 @@
 import t, { type Test } from 'tap';
 import Database from 'better-sqlite3';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/log/logger.js';
@@ -48,7 +48,7 @@ async function until<T>(f: () => T | null, ms: number): Promise<T | null> {
   }
 }
 
-function start(t: Test, name: string, opts: { beforeCommit?: () => Promise<void>; busyTimeout?: number } = {}) {
+function start(t: Test, name: string, opts: { beforeCommit?: () => Promise<void>; busyTimeout?: number; leaseJournal?: boolean } = {}) {
   const path = join(dir, `${name}.db`);
   const registry = SqliteRegistry.open({ path, logger: silentLogger(), ...opts });
   const server = new DhcpServer({
@@ -75,7 +75,13 @@ function start(t: Test, name: string, opts: { beforeCommit?: () => Promise<void>
       db.close();
     }
   };
-  return { registry, server, path, inDb };
+  /** The lines of the daemon's lease journal (journal.ts) that name `mac`. */
+  const inJournal = (mac: string): string[] =>
+    readdirSync(dir)
+      .filter((f) => f.startsWith(`${name}.db.leases.`))
+      .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
+      .filter((l) => l.includes(mac));
+  return { registry, server, path, inDb, inJournal };
 }
 
 t.test('no ACK leaves before the commit of its lease; OFFERs do not wait', async (t) => {
@@ -133,4 +139,53 @@ t.test('a commit that fails withholds the ACK; the retransmitted REQUEST is ACKe
   const ack = await until(() => r.got(d.xid, MessageType.ACK), 3000);
   t.ok(ack, 'the retransmission is ACKed once the lock is gone');
   t.equal(inDb(mac), offer!.p.yiaddr, 'and its lease is committed');
+});
+
+t.test('with the lease journal (the daemon): no ACK leaves before its line is written; a locked database does not hold it', async (t) => {
+  let open: (() => void) | null = null;
+  let held: Promise<void> | null = null;
+  const { server, path, inJournal, inDb } = start(t, 'journal', { leaseJournal: true, busyTimeout: 200, beforeCommit: () => held ?? Promise.resolve() });
+  await server.listen();
+  const r = await relay(t);
+  const mac = '52:54:00:C0:FF:EF';
+
+  held = new Promise<void>((res) => (open = res));
+  const d = clientPacket({ mac, type: MessageType.DISCOVER, giaddr: RELAY });
+  await r.send(d);
+  const offer = await until(() => r.got(d.xid, MessageType.OFFER), 3000);
+  t.ok(offer, 'the OFFER comes while the journal is held');
+  const req = clientPacket({ mac, type: MessageType.REQUEST, xid: d.xid, giaddr: RELAY, requested: offer!.p.yiaddr, serverId: SERVER });
+  await r.send(req);
+  t.equal(await until(() => r.got(d.xid, MessageType.ACK), 800), null, 'no ACK while the journal write is held');
+  t.same(inJournal(mac), [], 'and the lease is not in the journal yet');
+  const releasedAt = Date.now();
+  open!();
+  held = null;
+  const ack = await until(() => r.got(d.xid, MessageType.ACK), 3000);
+  t.ok(ack, 'the ACK leaves once the write is let go');
+  t.ok(ack!.at >= releasedAt, `it arrived ${ack!.at - releasedAt} ms after the write was let go`);
+  t.equal(inJournal(mac).length, 1, 'the lease it acknowledges is in the journal');
+  t.match(inJournal(mac)[0], offer!.p.yiaddr, 'with its address');
+  t.equal(await until(() => inDb(mac), 3000), offer!.p.yiaddr, 'and reaches the tables with the next batch');
+
+  // An admin's long command holds the database: the journal does not need it, the ACK goes out.
+  const mac2 = '52:54:00:C0:FF:F0';
+  const other = new Database(path);
+  other.prepare('BEGIN IMMEDIATE').run();
+  let addr2: string | null = null;
+  try {
+    const d2 = clientPacket({ mac: mac2, type: MessageType.DISCOVER, giaddr: RELAY });
+    await r.send(d2);
+    const offer2 = await until(() => r.got(d2.xid, MessageType.OFFER), 3000);
+    t.ok(offer2);
+    addr2 = offer2!.p.yiaddr;
+    await r.send(clientPacket({ mac: mac2, type: MessageType.REQUEST, xid: d2.xid, giaddr: RELAY, requested: addr2, serverId: SERVER }));
+    t.ok(await until(() => r.got(d2.xid, MessageType.ACK), 1500), 'ACKed while the database is locked: the lease is in the journal');
+    t.equal(inJournal(mac2).length, 1);
+    t.equal(inDb(mac2), null, 'not in the tables while they are locked');
+  } finally {
+    other.prepare('ROLLBACK').run();
+    other.close();
+  }
+  t.equal(await until(() => inDb(mac2), 5000), addr2, 'it reaches the tables once the lock is gone');
 });

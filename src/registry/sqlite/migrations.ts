@@ -188,6 +188,14 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    what: 'the daemon\'s lease journal: the last of its group commits that the tables hold',
+    sql: `
+      CREATE TABLE lease_journal (id INTEGER PRIMARY KEY CHECK (id = 1), applied INTEGER NOT NULL);
+      INSERT INTO lease_journal (id, applied) VALUES (1, 0);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

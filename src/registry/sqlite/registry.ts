@@ -103,11 +103,15 @@ export class SqliteRegistry extends SqliteAdmin implements RegistryStore, Regist
     const hwaddr = checkNodeid(lease.hwaddr);
     if (!isIPv4(lease.address)) throw new RegistryValueError(`lease of ${hwaddr}: ${JSON.stringify(lease.address)} is not an IPv4 address`);
     // A lease of a declined address lifts the decline (index.putLease), in the database too.
-    if (this.index.declined.has(lease.address)) this.queue.declined(lease.address, null);
+    const lifted = this.index.declined.has(lease.address);
+    if (lifted) this.queue.declined(lease.address, null);
     // One copy, frozen in place: the caller's object is never kept.
     const stored = this.index.putLease({ ...lease, hwaddr }, true);
     this.queue.lease(hwaddr, stored);
-    return this.queuedDurable();
+    if (!this.journal) return this.queuedDurable();
+    this.queued();
+    if (lifted) void this.journal.decline(lease.address, null).catch(() => undefined);
+    return this.journal.lease(hwaddr, stored);
   }
 
   async listDeclined(): Promise<DeclinedAddress[]> {
@@ -119,8 +123,11 @@ export class SqliteRegistry extends SqliteAdmin implements RegistryStore, Regist
     this.syncHot();
     const { address, expires } = declined;
     if (!isIPv4(address)) throw new RegistryValueError(`declined address ${JSON.stringify(address)} is not an IPv4 address`);
-    this.queue.declined(address, this.index.putDeclined({ address, expires }, true));
-    return this.queuedDurable();
+    const stored = this.index.putDeclined({ address, expires }, true);
+    this.queue.declined(address, stored);
+    if (!this.journal) return this.queuedDurable();
+    this.queued();
+    return this.journal.decline(address, stored);
   }
 
   async deleteLease(hwaddr: string): Promise<void> {
@@ -128,7 +135,9 @@ export class SqliteRegistry extends SqliteAdmin implements RegistryStore, Regist
     const mac = checkNodeid(hwaddr);
     this.index.removeLease(mac);
     this.queue.lease(mac, null);
-    return this.queuedDurable();
+    if (!this.journal) return this.queuedDurable();
+    this.queued();
+    return this.journal.lease(mac, null);
   }
 
   // ---- timeline ----
@@ -214,6 +223,8 @@ export class SqliteRegistry extends SqliteAdmin implements RegistryStore, Regist
 
   async close(): Promise<void> {
     this.registerPending();
+    // Leases accepted are in the journal before the last batch is taken.
+    await this.journal?.idle();
     await this.closeWriter();
     this.closeCore();
   }

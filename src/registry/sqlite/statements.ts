@@ -178,6 +178,8 @@ export const BATCH_SQL = {
   pruneChanges: 'DELETE FROM changes WHERE id <= (SELECT max(id) FROM changes) - ?',
   /** A writer thread's mark in the change log, before and after its batch (see changes.ts): the parameter is its token. */
   mark: "INSERT INTO changes (kind, key) VALUES ('writer', ?)",
+  /** The lease journal's group commits up to the parameter are in the tables (journal.ts). */
+  journalApplied: 'UPDATE lease_journal SET applied = max(applied, ?)',
 } as const;
 
 export type BatchStatement = keyof typeof BATCH_SQL;

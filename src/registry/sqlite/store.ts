@@ -18,6 +18,7 @@ import { checkName, checkNodeid } from '../validate.js';
 import { applyChanges, CHANGES_KEPT } from './changes.js';
 import { migrate } from './migrations.js';
 import { groupFromRow, leaseFromRow, nodeFromRow, prepare, type Statements } from './statements.js';
+import { LeaseJournal } from './journal.js';
 import { WriteQueue, type BatchSteps } from './write-queue.js';
 import { BatchWriter } from './writer.js';
 
@@ -52,8 +53,15 @@ export interface SqliteRegistryOptions {
    */
   durability?: Durability;
   /**
-   * Test hook: awaited before every batch is committed, so that a test can hold the commit and show
-   * that nothing waiting for it (a DHCPACK) leaves before it.
+   * Keep the lease journal (journal.ts; the daemon, a file database): a lease, deleted lease or declined
+   * address is committed once its line is in the journal (synced with `fsync`), and reaches the tables
+   * with the next batch. Off, each is committed by a transaction of its own group commit.
+   */
+  leaseJournal?: boolean;
+  /**
+   * Test hook: awaited before every batch is committed (and every group commit of the lease journal
+   * is written), so that a test can hold the commit and show that nothing waiting for it (a DHCPACK)
+   * leaves before it.
    */
   beforeCommit?: () => Promise<void>;
   /** Told of every batch committed (or that failed): the seconds its commit took, where it ran (the daemon's metrics). */
@@ -153,6 +161,10 @@ export class SqliteCore {
   private inlineCommits = 0;
   /** A group commit is scheduled for the end of this turn of the event loop. */
   private commitScheduled = false;
+  /** The lease journal (the daemon), or null: leases are committed by group commits of the tables. */
+  protected readonly journal: LeaseJournal | null;
+  /** The last of the journal's group commits the tables hold. */
+  private journalHeld = -1;
 
   protected constructor(
     readonly db: Database.Database,
@@ -171,6 +183,27 @@ export class SqliteCore {
     this.beforeCommit = opts.beforeCommit;
     this.onBatch = opts.onBatch;
     this.writerOff = opts.writerThread === false || path === ':memory:';
+    try {
+      this.journal =
+        opts.leaseJournal && path !== ':memory:'
+          ? LeaseJournal.open(db, this.st.batch, { dbPath: path, sync: this.durability === 'fsync', log, beforeWrite: opts.beforeCommit })
+          : null;
+    } catch (err) {
+      db.close();
+      throw describeDbError(path, 'applying the lease journal', err);
+    }
+  }
+
+  /** The journal's group commits a batch taken now holds (-1: no journal). */
+  private journalCovered(): number {
+    return this.journal ? this.journal.written : -1;
+  }
+
+  /** A batch that held the journal's group commits up to `seq` is committed. */
+  private journalCommitted(seq: number): void {
+    if (seq < 0 || !this.journal) return;
+    this.journalHeld = Math.max(this.journalHeld, seq);
+    this.journal.release(seq);
   }
 
   get writeStats(): RegistryWriteStats {
@@ -271,10 +304,12 @@ export class SqliteCore {
     this.assertOpen();
     let seen = this.lastChange;
     const withQueue = !this.queue.inFlight;
+    const covered = withQueue ? this.journalCovered() : -1;
     const tx = this.db.transaction(() => {
       const v = this.st.dataVersion.get() as number;
       if (v !== this.version && this.catchUp(v)) this.queue.applyTo(this.index);
       if (withQueue) this.queue.writeTo(this.st);
+      if (covered >= 0) this.st.batch.journalApplied.run(covered);
       const result = fn();
       // Our own changes are in the index already: skip them when catching up later.
       seen = this.st.lastChange.get() ?? seen;
@@ -294,6 +329,7 @@ export class SqliteCore {
     this.lastSync = performance.now();
     if (withQueue) {
       this.queue.clear();
+      this.journalCommitted(covered);
       // The durable writes that were queued are committed with this transaction.
       const waiters = [...this.queueWaiters, ...this.fullWaiters];
       this.queueWaiters = [];
@@ -474,7 +510,9 @@ export class SqliteCore {
     // go on (the log would grow without end): after INLINE_RUN of them, the thread commits alone.
     if (this.inlineCommits >= INLINE_RUN) return false;
     this.inlineCommits++;
+    const covered = this.journalCovered();
     const steps = this.queue.take(true);
+    if (covered >= 0) steps.push(['journalApplied', covered]);
     const waiters = this.queueWaiters;
     this.queueWaiters = [];
     try {
@@ -489,6 +527,7 @@ export class SqliteCore {
       return true;
     }
     this.queue.sent();
+    this.journalCommitted(covered);
     this.flushFailing = false;
     settle(waiters, null);
     return true;
@@ -510,7 +549,9 @@ export class SqliteCore {
   private async sendBatch(leasesOnly: boolean): Promise<void> {
     const now = Date.now();
     const upkeep = leasesOnly ? [] : this.upkeep(now);
+    const covered = this.journalCovered();
     const steps = [...this.queue.take(leasesOnly), ...upkeep];
+    if (covered >= 0) steps.push(['journalApplied', covered]);
     const waiters = this.queueWaiters;
     this.queueWaiters = [];
     const drained = leasesOnly ? [] : this.fullWaiters;
@@ -527,6 +568,7 @@ export class SqliteCore {
       return;
     }
     this.queue.sent();
+    this.journalCommitted(covered);
     this.flushFailing = false;
     if (upkeep.length > 1) this.lastPrune = now;
     this.seenOwn(marks);
@@ -615,6 +657,8 @@ export class SqliteCore {
     try {
       this.flushQueued();
     } finally {
+      // Its files are deleted when the tables hold every line, else applied at the next open.
+      this.journal?.close(this.queue.size === 0 && !this.queue.inFlight ? Number.MAX_SAFE_INTEGER : this.journalHeld);
       this.closed = true;
       this.db.close();
       // Whatever could not be written: its waiters must not wait forever.

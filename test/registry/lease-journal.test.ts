@@ -1,0 +1,112 @@
+/**
+ * The daemon's lease journal (src/registry/sqlite/journal.ts): a lease, a deleted lease or a declined
+ * address is acknowledged once its line is in the journal; a daemon killed before the tables hold it
+ * loses nothing, because the next open applies the journal; a clean close leaves no journal behind;
+ * a line cut short by the crash is ignored, one unreadable in the middle is skipped and said.
+ */
+import t from 'tap';
+import Database from 'better-sqlite3';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { memoryLogger, silentLogger } from '../../src/log/logger.js';
+import { SqliteRegistry } from '../../src/registry/sqlite/registry.js';
+import { TS_NODE_ARGS } from '../ts-child.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'pvd-lease-journal-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+const journals = (name: string) => readdirSync(dir).filter((f) => f.startsWith(`${name}.leases.`));
+
+function crashChild(path: string, durability: string, count: number): Promise<{ out: string; signal: string | null }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [...TS_NODE_ARGS, join(import.meta.dirname, 'fixtures', 'journal-crash.ts'), path, durability, String(count)], { timeout: 60_000 }, (err, out) => {
+      resolve({ out, signal: (err as { signal?: string } | null)?.signal ?? null });
+    });
+  });
+}
+
+function rows(path: string) {
+  const db = new Database(path, { readonly: true });
+  try {
+    return {
+      leases: new Map(db.prepare<[], { hwaddr: string; address: string; expires: number; hostname: string | null }>('SELECT hwaddr, address, expires, hostname FROM leases').all().map((r) => [r.hwaddr, r] as const)),
+      declined: db.prepare('SELECT address FROM declined').pluck().all() as string[],
+      applied: db.prepare('SELECT applied FROM lease_journal').pluck().get() as number,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+for (const durability of ['fsync', 'process'] as const) {
+  t.test(`kill -9 before any batch (durability ${durability}): the next open applies the journal`, async (t) => {
+    const name = `crash-${durability}.db`;
+    const path = join(dir, name);
+    const { out, signal } = await crashChild(path, durability, 500);
+    t.equal(signal, 'SIGKILL', 'the writer died by SIGKILL');
+    const told = JSON.parse(out) as { acked: number; renewed: number };
+    t.equal(told.acked, 500, 'after 500 leases were acknowledged');
+    t.equal(rows(path).leases.size, 0, 'none reached the tables before the kill (no batch ran)');
+    t.ok(journals(name).length >= 1, 'they are in the journal');
+
+    const reg = SqliteRegistry.open({ path, logger: silentLogger(), leaseJournal: true, durability });
+    t.equal((await reg.listLeases()).length, 499, 'the reopened registry holds every acknowledged lease (500, one deleted)');
+    await reg.close();
+    const after = rows(path);
+    t.equal(after.leases.size, 499, 'in the tables');
+    t.equal(after.leases.get('52:54:00:7A:00:00')?.expires, told.renewed, 'the renewal, written after the first lease, wins');
+    t.equal(after.leases.get('52:54:00:7A:00:00')?.hostname, 'renewed');
+    t.notOk(after.leases.has('52:54:00:7A:00:01'), 'the deleted lease stays deleted');
+    t.same(after.declined, ['10.77.250.1'], 'the declined address is kept');
+    t.same(journals(name), [], 'the journal is gone once applied and closed');
+  });
+}
+
+t.test('a clean close leaves no journal, and reopening applies nothing twice', async (t) => {
+  const name = 'clean.db';
+  const path = join(dir, name);
+  const reg = SqliteRegistry.open({ path, logger: silentLogger(), leaseJournal: true, durability: 'process' });
+  const expires = Date.now() + 60_000;
+  // Over 1 MiB of lines: the journal starts new files, and drops those the tables hold.
+  for (let i = 0; i < 12_000; i++) {
+    await reg.putLease({ hwaddr: `52:54:00:7b:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, address: `10.78.${(i >> 8) & 255}.${i & 255}`, expires, state: 'bound', hostname: `host-with-a-longish-name-${i}` });
+  }
+  t.ok(journals(name).length <= 2, `while it runs, the journal files the tables hold are deleted (${journals(name).length} left)`);
+  await reg.close();
+  t.same(journals(name), [], 'no journal after a clean close');
+  t.equal(rows(path).leases.size, 12_000, 'every lease is in the tables');
+  // A lease deleted by another process after the close is not brought back by an old journal line.
+  const db = new Database(path);
+  db.prepare("DELETE FROM leases WHERE hwaddr = '52:54:00:7B:00:05'").run();
+  db.close();
+  const again = SqliteRegistry.open({ path, logger: silentLogger(), leaseJournal: true });
+  t.equal((await again.listLeases()).length, 11_999);
+  await again.close();
+});
+
+t.test('a line cut short by the crash is ignored; an unreadable one in the middle is skipped and logged', async (t) => {
+  const name = 'torn.db';
+  const path = join(dir, name);
+  const { signal } = await crashChild(path, 'process', 40);
+  t.equal(signal, 'SIGKILL');
+  const files = journals(name).sort();
+  const last = join(dir, files.at(-1)!);
+  // Garbage in the middle (an earlier file), and the start of a line the crash cut short at the end.
+  const first = join(dir, files[0]!);
+  const text = readFileSync(first, 'utf8').split('\n');
+  text.splice(1, 0, '{"seq":');
+  writeFileSync(first, text.join('\n'));
+  // Lines end where the zeros the file was created with begin: the cut line goes there.
+  const tail = readFileSync(last);
+  writeFileSync(last, Buffer.concat([tail.subarray(0, tail.indexOf(0)), Buffer.from('{"seq":999999,"leases":[["52:54:00:7A:FF:FF","10.77'), tail.subarray(tail.indexOf(0) + 40)]));
+  const log = memoryLogger();
+  const reg = SqliteRegistry.open({ path, logger: log, leaseJournal: true });
+  const leases = await reg.listLeases();
+  await reg.close();
+  t.equal(leases.length, 39, 'every complete line is applied (40 leases, one deleted)');
+  t.notOk(leases.some((l) => l.hwaddr === '52:54:00:7A:FF:FF'), 'the cut line is not');
+  const warned = log.lines.filter((l) => l.level === 'warn').map((l) => [l.msg, l.skipped]);
+  t.same(warned, [['lease journal: unreadable lines skipped', 1]], 'the unreadable line in the middle is said, the cut one is not');
+});
