@@ -64,27 +64,40 @@ for (const durability of ['fsync', 'process'] as const) {
   });
 }
 
-t.test('a clean close leaves no journal, and reopening applies nothing twice', async (t) => {
-  const name = 'clean.db';
-  const path = join(dir, name);
-  const reg = SqliteRegistry.open({ path, logger: silentLogger(), leaseJournal: true, durability: 'process' });
-  const expires = Date.now() + 60_000;
-  // Over 1 MiB of lines: the journal starts new files, and drops those the tables hold.
-  for (let i = 0; i < 12_000; i++) {
-    await reg.putLease({ hwaddr: `52:54:00:7b:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, address: `10.78.${(i >> 8) & 255}.${i & 255}`, expires, state: 'bound', hostname: `host-with-a-longish-name-${i}` });
-  }
-  t.ok(journals(name).length <= 2, `while it runs, the journal files the tables hold are deleted (${journals(name).length} left)`);
-  await reg.close();
-  t.same(journals(name), [], 'no journal after a clean close');
-  t.equal(rows(path).leases.size, 12_000, 'every lease is in the tables');
-  // A lease deleted by another process after the close is not brought back by an old journal line.
-  const db = new Database(path);
-  db.prepare("DELETE FROM leases WHERE hwaddr = '52:54:00:7B:00:05'").run();
-  db.close();
-  const again = SqliteRegistry.open({ path, logger: silentLogger(), leaseJournal: true });
-  t.equal((await again.listLeases()).length, 11_999);
-  await again.close();
-});
+for (const durability of ['fsync', 'process'] as const) {
+  t.test(`a clean close leaves no journal, and reopening applies nothing twice (durability ${durability})`, async (t) => {
+    const name = `clean-${durability}.db`;
+    const path = join(dir, name);
+    const reg = SqliteRegistry.open({ path, logger: silentLogger(), leaseJournal: true, durability, flushInterval: 20 });
+    const expires = Date.now() + 60_000;
+    // Over 1 MiB of lines, in group commits of 16: the journal starts new files, and drops those
+    // a synced batch holds.
+    for (let i = 0; i < 12_000; i += 16) {
+      await Promise.all(
+        Array.from({ length: 16 }, (_, k) => {
+          const j = i + k;
+          const hwaddr = `52:54:00:7b:${((j >> 8) & 255).toString(16).padStart(2, '0')}:${(j & 255).toString(16).padStart(2, '0')}`;
+          return reg.putLease({ hwaddr, address: `10.78.${(j >> 8) & 255}.${j & 255}`, expires, state: 'bound', hostname: `host-with-a-longish-name-${j}` });
+        }),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1100));
+    await reg.putLease({ hwaddr: '52:54:00:7c:00:00', address: '10.79.0.0', expires, state: 'bound', hostname: null });
+    await new Promise((r) => setTimeout(r, 200));
+    t.ok(journals(name).length <= 2, `while it runs, the journal files the tables hold are deleted (${journals(name).length} left)`);
+    await reg.close();
+    t.same(journals(name), [], 'no journal after a clean close');
+    t.equal(rows(path).leases.size, 12_001, 'every lease is in the tables');
+    t.equal(rows(path).applied > 0, true, 'the tables record the last journal line they hold');
+    // A lease deleted by another process after the close is not brought back by an old journal line.
+    const db = new Database(path);
+    db.prepare("DELETE FROM leases WHERE hwaddr = '52:54:00:7B:00:05'").run();
+    db.close();
+    const again = SqliteRegistry.open({ path, logger: silentLogger(), leaseJournal: true, durability });
+    t.equal((await again.listLeases()).length, 12_000);
+    await again.close();
+  });
+}
 
 t.test('a line cut short by the crash is ignored; an unreadable one in the middle is skipped and logged', async (t) => {
   const name = 'torn.db';

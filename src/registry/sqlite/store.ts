@@ -5,7 +5,7 @@
  * `PRAGMA data_version`. Writes of the servers are batched by a WriteQueue (see write-queue.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
@@ -102,6 +102,12 @@ const INLINE_LEASES = 16;
 const INLINE_RUN = 200;
 /** A log of at most this many frames after a checkpoint has started over since (a few commits' worth). */
 const WAL_RESTARTED = 64;
+/**
+ * With the lease journal and `durability: fsync`, the writer thread's batches are committed without a
+ * sync (the journal has the leases on disk already), except at most this many ms apart and whenever
+ * someone waits for a batch: journal files are deleted only once a synced commit holds their lines.
+ */
+const JOURNAL_SYNC_MS = 1000;
 
 /** Someone waiting for the commit of a durable write (a lease). */
 interface CommitWaiter {
@@ -165,6 +171,10 @@ export class SqliteCore {
   protected readonly journal: LeaseJournal | null;
   /** The last of the journal's group commits the tables hold. */
   private journalHeld = -1;
+  /** ... of which a commit that was not synced (see JOURNAL_SYNC_MS): released at the next synced one. */
+  private journalUnsynced = -1;
+  /** When the writer thread last made a synced commit (performance.now()). */
+  private lastSyncedBatch = 0;
 
   protected constructor(
     readonly db: Database.Database,
@@ -199,11 +209,22 @@ export class SqliteCore {
     return this.journal ? this.journal.written : -1;
   }
 
-  /** A batch that held the journal's group commits up to `seq` is committed. */
-  private journalCommitted(seq: number): void {
-    if (seq < 0 || !this.journal) return;
-    this.journalHeld = Math.max(this.journalHeld, seq);
-    this.journal.release(seq);
+  /**
+   * A batch that held the journal's group commits up to `seq` is committed; `synced`: with a sync
+   * when the durability asks for one (then the journal's files it holds, and those of the unsynced
+   * commits before it, are deleted).
+   */
+  private journalCommitted(seq: number, synced = true): void {
+    if (!this.journal) return;
+    if (!synced) {
+      this.journalUnsynced = Math.max(this.journalUnsynced, seq);
+      return;
+    }
+    const held = Math.max(seq, this.journalUnsynced);
+    this.journalUnsynced = -1;
+    if (held < 0) return;
+    this.journalHeld = Math.max(this.journalHeld, held);
+    this.journal.release(held);
   }
 
   get writeStats(): RegistryWriteStats {
@@ -556,9 +577,13 @@ export class SqliteCore {
     this.queueWaiters = [];
     const drained = leasesOnly ? [] : this.fullWaiters;
     if (!leasesOnly) this.fullWaiters = [];
+    // With the journal, a batch needs its sync (fsync) only when someone waits for it, and now and
+    // then for the journal's files to go (JOURNAL_SYNC_MS): the disk's syncs stay the ACKs'.
+    const began = performance.now();
+    const synced = this.durability !== 'fsync' || !this.journal || drained.length > 0 || began - this.lastSyncedBatch >= JOURNAL_SYNC_MS;
     let marks: [number, number];
     try {
-      marks = await this.writer!.run(steps, this.inlineCommits >= INLINE_RUN);
+      marks = await this.writer!.run(steps, this.inlineCommits >= INLINE_RUN, synced ? undefined : 'NORMAL');
     } catch (err) {
       this.queue.unsent();
       const e = describeDbError(this.path, 'writing batched updates', err);
@@ -568,7 +593,8 @@ export class SqliteCore {
       return;
     }
     this.queue.sent();
-    this.journalCommitted(covered);
+    if (synced) this.lastSyncedBatch = began;
+    this.journalCommitted(covered, synced);
     this.flushFailing = false;
     if (upkeep.length > 1) this.lastPrune = now;
     this.seenOwn(marks);
@@ -657,8 +683,8 @@ export class SqliteCore {
     try {
       this.flushQueued();
     } finally {
-      // Its files are deleted when the tables hold every line, else applied at the next open.
-      this.journal?.close(this.queue.size === 0 && !this.queue.inFlight ? Number.MAX_SAFE_INTEGER : this.journalHeld);
+      // Its files are deleted when the tables hold every line, synced, else applied at the next open.
+      if (this.journal) this.journal.close(this.queue.size === 0 && !this.queue.inFlight && this.syncLog() ? Number.MAX_SAFE_INTEGER : this.journalHeld);
       this.closed = true;
       this.db.close();
       // Whatever could not be written: its waiters must not wait forever.
@@ -667,6 +693,23 @@ export class SqliteCore {
       this.fullWaiters = [];
       this.idleWaiters = [];
       settle(waiters, new RegistryUnavailableError(`registry database ${this.path} closed before the write was committed`));
+    }
+  }
+
+  /** With `fsync`, syncs the write-ahead log (the writer thread's unsynced commits); false if that failed. */
+  private syncLog(): boolean {
+    if (this.durability !== 'fsync' || this.journalUnsynced < 0) return true;
+    try {
+      const fd = openSync(`${this.path}-wal`, 'r');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      return true;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'registry: syncing the write-ahead log at close failed; the lease journal is kept');
+      return false;
     }
   }
 

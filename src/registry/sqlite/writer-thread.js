@@ -45,13 +45,20 @@ function start(port, w) {
     const to = st.mark.run(w.token).lastInsertRowid;
     return [Number(from), Number(to)];
   });
-  port.on('message', (/** @type {{ close?: boolean, seq: number, steps: Step[], checkpoint?: boolean }} */ m) => {
+  let synchronous = w.synchronous;
+  port.on('message', (/** @type {{ close?: boolean, seq: number, steps: Step[], checkpoint?: boolean, synchronous?: 'FULL' | 'NORMAL' }} */ m) => {
     if (m.close) {
       db.close();
       port.close();
       return;
     }
     try {
+      // A batch may ask for a sync level of its own (the store's lease journal, see store.ts).
+      const want = m.synchronous ?? w.synchronous;
+      if (want !== synchronous) {
+        db.pragma(`synchronous = ${want}`);
+        synchronous = want;
+      }
       port.postMessage({ seq: m.seq, ok: true, marks: run.immediate(m.steps) });
     } catch (err) {
       const e = /** @type {{ message?: string, code?: string }} */ (err);

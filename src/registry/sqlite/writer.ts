@@ -88,16 +88,17 @@ export class BatchWriter {
 
   /**
    * Commits a batch; resolves to the ids of its marks in the change log (first, last). `checkpoint`:
-   * checkpoint after it even if the last checkpoint is recent.
+   * checkpoint after it even if the last checkpoint is recent. `synchronous`: this batch's sync level,
+   * if not the connection's.
    */
-  run(steps: BatchSteps, checkpoint = false): Promise<[number, number]> {
+  run(steps: BatchSteps, checkpoint = false, synchronous?: 'FULL' | 'NORMAL'): Promise<[number, number]> {
     if (this.dead) return Promise.reject(this.dead);
     if (this.pending) return Promise.reject(new Error('registry writer: a batch is already running'));
     const seq = ++this.seq;
     return new Promise<[number, number]>((resolve, reject) => {
       this.pending = { seq, resolve, reject };
       this.worker.ref();
-      this.worker.postMessage({ seq, steps, checkpoint });
+      this.worker.postMessage({ seq, steps, checkpoint, synchronous });
     });
   }
 
