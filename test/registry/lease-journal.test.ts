@@ -6,12 +6,13 @@
  */
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryLogger, silentLogger } from '../../src/log/logger.js';
 import { SqliteRegistry } from '../../src/registry/sqlite/registry.js';
+import { rootMissing, skipUnlessCi } from '../lib/gate.js';
 import { TS_NODE_ARGS } from '../ts-child.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pvd-lease-journal-'));
@@ -122,4 +123,47 @@ t.test('a line cut short by the crash is ignored; an unreadable one in the middl
   t.notOk(leases.some((l) => l.hwaddr === '52:54:00:7A:FF:FF'), 'the cut line is not');
   const warned = log.lines.filter((l) => l.level === 'warn').map((l) => [l.msg, l.skipped]);
   t.same(warned, [['lease journal: unreadable lines skipped', 1]], 'the unreadable line in the middle is said, the cut one is not');
+});
+
+t.test('a full disk withholds the acknowledgement, and loses nothing once there is room', { skip: skipUnlessCi(rootMissing('a small tmpfs of its own')) }, async (t) => {
+  // A 4 MiB filesystem of the test's own: the database and a first journal file fit; a filler then
+  // takes what is left, so that the journal cannot start its next file.
+  const mnt = mkdtempSync(join(tmpdir(), 'pvd-journal-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+  t.teardown(() => {
+    execFileSync('umount', ['-l', mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  });
+  const path = join(mnt, 'full.db');
+  const log = memoryLogger();
+  const reg = SqliteRegistry.open({ path, logger: log, leaseJournal: true, durability: 'process' });
+  const expires = Date.now() + 60_000;
+  const lease = (i: number) => ({ hwaddr: `52:54:00:7d:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, address: `10.80.${(i >> 8) & 255}.${i & 255}`, expires, state: 'bound' as const, hostname: `a-hostname-long-enough-to-fill-the-journal-${i}` });
+  await reg.putLease(lease(0));
+  await reg.flush();
+  const filler = join(mnt, 'filler');
+  try {
+    execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' });
+  } catch {
+    // dd stops when the filesystem is full: that is the point.
+  }
+  let refused: Error | null = null;
+  let i = 1;
+  for (; i < 20_000 && refused === null; i++) {
+    await reg.putLease(lease(i)).catch((err: Error) => (refused = err));
+  }
+  t.ok(refused, `a write was refused once the journal needed a new file (after ${i - 1} leases)`);
+  t.match(String((refused as Error | null)?.message), /lease journal .*full\.db\.leases\.\d+: .*ENOSPC/, 'the error names the journal file and the full disk');
+  t.ok(log.lines.some((l) => l.level === 'warn' && l.msg === 'lease journal: writing failed; leases are not acknowledged until it works'), 'and it is logged');
+  const failed = i - 1;
+
+  rmSync(filler);
+  await reg.putLease(lease(failed + 1));
+  t.pass('with room again, the next write is acknowledged');
+  await reg.close();
+  const db = new Database(path, { readonly: true });
+  const n = db.prepare('SELECT count(*) FROM leases').pluck().get() as number;
+  db.close();
+  t.equal(n, failed + 2, 'every lease, the refused one too, is in the tables after the close');
+  t.same(readdirSync(mnt).filter((f) => f.includes('.leases.')), [], 'and no journal file is left');
 });
