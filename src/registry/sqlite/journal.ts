@@ -163,12 +163,14 @@ export class LeaseJournal {
     this.sealed = keep;
   }
 
-  /** Waits for the group commit being written, then writes what is left at once. */
+  /**
+   * Waits for the group commit being written, then writes what is left at once (one try: what a
+   * failing disk refuses stays for the tables, and its waiters were told).
+   */
   async idle(): Promise<void> {
-    while (this.writing || this.leases.size + this.declined.size > 0) {
-      if (this.writing) await this.writing.catch(() => undefined);
-      else await this.flush().catch(() => undefined);
-    }
+    if (this.writing) await this.writing.catch(() => undefined);
+    if (this.leases.size + this.declined.size > 0 && !this.writing) await this.flush().catch(() => undefined);
+    if (this.writing) await this.writing.catch(() => undefined);
   }
 
   /**
