@@ -81,7 +81,8 @@ if (gate(t, e2eWhyNot() ?? (postgresMissing() || null))) {
 
     await cluster.cli(['node', 'add', MAC, 'img1', '--vnfs', 'demo']);
     await vm.start();
-    const secs = await vm.waitForSerial(/built-on: /, BOOT_TIMEOUT);
+    // The whole line: the console may hold only its start when the first bytes arrive.
+    const secs = await vm.waitForSerial(/built-on: [^\r\n]*[\r\n]/, BOOT_TIMEOUT);
     t.match(vm.serial, /built-on: server A/, `the node booted from B runs A's root (${secs.toFixed(0)} s after power-on)`);
     const events = await cluster.timelineEvents('img1');
     const reported = events.find((e) => e.source === 'node' && e.stage === 'image');
