@@ -72,7 +72,15 @@ for (const outage of OUTAGES) {
     const haltedAt = Date.now();
     if (outage.kind === 'stopped') pg.halt();
     else pg.freeze();
-    const health = async () => JSON.parse(await lab.run(S, 'curl', ['-sS', `http://127.0.0.1:${daemon.port}/healthz`])) as { database: { reachable: boolean; since: number | null } };
+    const health = async () => {
+      try {
+        return JSON.parse(await lab.run(S, 'curl', ['-sS', `http://127.0.0.1:${daemon.port}/healthz`])) as { database: { reachable: boolean; since: number | null } };
+      } catch (err) {
+        // Say what the daemon was doing: running or not, and its last lines.
+        const last = daemon.lines.slice(-15).map((l) => JSON.stringify(l)).join('\n');
+        throw new Error(`/healthz did not answer (${(err as Error).message.trim()}); daemon ${daemon.running ? 'running' : `exited (${daemon.exitCode})`}; its last lines:\n${last}`, { cause: err });
+      }
+    };
     await sleep(5000);
     const down = await health();
     await sleep(OUTAGE_MS - 5000);

@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { LeaseConflictError, RegistryUnavailableError, TaskClaimLostError } from '../../src/registry/errors.js';
 import type { TaskRecord } from '../../src/registry/types.js';
 import { PG_SCHEMA_VERSION } from '../../src/registry/postgres/migrations.js';
+import { createPool } from '../../src/registry/postgres/connection.js';
 import { PgRegistry } from '../../src/registry/postgres/registry.js';
 import { postgresMissing, startPostgres, type PostgresServer } from '../lib/postgres.js';
 import { adminContract } from './admin-contract.js';
@@ -113,6 +114,25 @@ if (missing) {
     t.equal((await server!.query('SELECT max(version) AS v FROM schema_version', db)).rows[0].v, PG_SCHEMA_VERSION, 'schema_version records the version');
     await server!.query(`INSERT INTO schema_version (version, applied, what) VALUES (${PG_SCHEMA_VERSION + 1}, 0, 'from the future')`, db);
     await t.rejects(PgRegistry.open({ url, logger: silentLogger() }), { name: 'RegistryUnavailableError', message: /newer than this provisiond knows.*upgrade provisiond/ });
+  });
+
+  t.test('a lent-out connection that the server ends does not end the process; the pool goes on', async (t) => {
+    await backend.create(t); // starts the server if this test runs alone
+    const url = await server!.createDatabase(t);
+    const db = /@\/(\w+)\?/.exec(url)![1]!;
+    const pool = createPool({ url, applicationName: 'lent-out' });
+    t.teardown(() => pool.end());
+    // A transaction between two of its steps: the connection is lent out, no query runs on it.
+    const client = await pool.connect();
+    await client.query('BEGIN');
+    const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    // The server ends it (an admin's pg_terminate_backend, a restart): pg emits 'error' on the
+    // client, which ended the daemon when nobody listened.
+    await server!.query(`SELECT pg_terminate_backend(${pid})`, db);
+    await new Promise((r) => setTimeout(r, 500));
+    await t.rejects(client.query('SELECT 1'), 'the next step of that transaction fails');
+    client.release(true);
+    t.equal((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one, 1, 'and the pool answers on a new connection');
   });
 
   t.test('tasks: three servers claim 60 at once (SKIP LOCKED), each once; a stopped server\'s tasks are taken by heartbeat', async (t) => {

@@ -64,6 +64,11 @@ export function createPool(o: PgConnectOptions): pg.Pool {
   // An idle connection that the server closes (a restart) must not crash the daemon: the pool
   // drops it and the next query opens a new one.
   pool.on('error', () => {});
+  // The same for a connection lent out between two queries (a transaction awaiting its next step):
+  // the pool listens to its clients only while they are idle, and an 'error' nobody listens to
+  // would end the process. The query in flight, or the next one, fails with the error instead, and
+  // the pool drops the connection when it is given back.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
