@@ -8,10 +8,10 @@
   },
   "targets": [
     {
-      # In-process: the DHCP socket (udp.c) and zero-copy getfile (sendfile.c). A new function goes in
-      # a file of its own, registered in addon.c.
+      # In-process: the DHCP socket (udp.c) and its batched datagrams (dhcpio.c), zero-copy getfile
+      # (sendfile.c). A new function goes in a file of its own, registered in addon.c.
       "target_name": "provisiond",
-      "sources": ["src/native/addon.c", "src/native/udp.c", "src/native/sendfile.c"],
+      "sources": ["src/native/addon.c", "src/native/udp.c", "src/native/dhcpio.c", "src/native/sendfile.c"],
       "defines": ["NAPI_VERSION=8"],
       "libraries": ["-lpthread"],
     },

@@ -3,6 +3,8 @@
  *   udpSocket(address, port, ifindex, rcvbuf)          udp.c: the DHCP socket, options set before bind
  *   sendfileStart(sock, file, offset, length, idleMs, cb), sendfileCancel(handle)
  *                                                      sendfile.c: zero-copy getfile on a thread
+ *   dhcpOpen(fd, meta, onBatch, onError), dhcpSend(handle, buf, meta, count), dhcpClose(handle)
+ *                                                      dhcpio.c: the DHCP socket's datagrams in batches
  * Loaded by src/native/index.ts, which documents the JavaScript side.
  */
 #include <errno.h>
@@ -44,6 +46,9 @@ static napi_value init(napi_env env, napi_value exports) {
     { "udpSocket", NULL, udp_socket, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sendfileStart", NULL, sendfile_start, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sendfileCancel", NULL, sendfile_cancel, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "dhcpOpen", NULL, dhcp_open, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "dhcpSend", NULL, dhcp_send, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "dhcpClose", NULL, dhcp_close, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   NAPI_OK(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

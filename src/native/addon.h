@@ -29,5 +29,8 @@ bool arg_int64(napi_env env, napi_value v, const char *what, int64_t *out);
 napi_value udp_socket(napi_env env, napi_callback_info info);
 napi_value sendfile_start(napi_env env, napi_callback_info info);
 napi_value sendfile_cancel(napi_env env, napi_callback_info info);
+napi_value dhcp_open(napi_env env, napi_callback_info info);
+napi_value dhcp_send(napi_env env, napi_callback_info info);
+napi_value dhcp_close(napi_env env, napi_callback_info info);
 
 #endif

@@ -1,8 +1,8 @@
 /**
  * The native code, built by node-gyp at `npm ci` from binding.gyp into build/Release/: the addon
- * (the DHCP socket, zero-copy sendfile) and two helper executables (the nodescript spawner, the TFTP
- * pump). Nothing is compiled at run time: a missing build is an installation error, reported with
- * what to run. A leaf module: it imports nothing of the daemon.
+ * (the DHCP socket and its batched datagrams, zero-copy sendfile) and two helper executables (the
+ * nodescript spawner, the TFTP pump). Nothing is compiled at run time: a missing build is an
+ * installation error, reported with what to run. A leaf module: it imports nothing of the daemon.
  */
 import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -21,12 +21,25 @@ export class NativeBuildMissingError extends Error {
 /** The addon's functions (src/native/addon.c lists them; each C file documents its own). */
 export interface NativeAddon {
   /** A bound IPv4 UDP socket with SO_REUSEADDR and SO_BROADCAST (udp.c); `rcvbuf` is what the kernel granted. */
-  udpSocket(address: string, port: number, ifindex: number, rcvbuf: number): { fd: number; rcvbuf: number };
+  udpSocket(address: string, port: number, ifindex: number, rcvbuf: number): { fd: number; rcvbuf: number; port: number };
+  /**
+   * Polls a bound UDP socket on this event loop (dhcpio.c): `onBatch(buf, count)` per recvmmsg, the
+   * datagrams one after the other in `buf`, `meta[3i..3i+2]` the length, source address (host
+   * order) and port of each (at least 3 * 32 entries; overwritten by the next batch).
+   */
+  dhcpOpen(fd: number, meta: Uint32Array, onBatch: (buf: Buffer, count: number) => void, onError: (code: string) => void): DhcpHandle;
+  /** sendmmsg of `count` datagrams laid out in `buf`, `meta` as for dhcpOpen (destination); what the kernel refused, or null. */
+  dhcpSend(handle: DhcpHandle, buf: Buffer, meta: Uint32Array, count: number): { failed: number; code: string } | null;
+  /** Stops polling and closes the descriptor. */
+  dhcpClose(handle: DhcpHandle): void;
   /** sendfile(2) of `length` bytes from `offset` on a thread (sendfile.c); `cb` once, on this thread. */
   sendfileStart(sock: number, file: number, offset: number, length: number, idleMs: number, cb: (err: string | null, sent: number) => void): SendfileHandle;
   /** Ends a transfer in flight; its callback follows with an error. */
   sendfileCancel(handle: SendfileHandle): void;
 }
+
+/** Opaque: a socket polled by dhcpOpen. */
+export type DhcpHandle = { readonly __dhcp: unique symbol };
 
 /** Opaque: a transfer started by sendfileStart. */
 export type SendfileHandle = { readonly __sendfile: unique symbol };

@@ -3,11 +3,12 @@
  * the integer form of SO_BINDTODEVICE) nor force a receive buffer past net.core.rmem_max
  * (SO_RCVBUFFORCE), and it offers no public way to reach its socket's descriptor. So the socket is
  * made here, every option set before bind() (no datagram from another interface slips in between),
- * and Node adopts the bound descriptor with dgram's `socket.bind({ fd })`.
+ * and its datagrams go through dhcpio.c.
  *
- * udpSocket(address, port, ifindex, rcvbuf) -> { fd, rcvbuf }
+ * udpSocket(address, port, ifindex, rcvbuf) -> { fd, rcvbuf, port }
  *   ifindex 0: any interface; rcvbuf 0: the kernel's default. The returned rcvbuf is what the kernel
- *   granted (SO_RCVBUF as read back). Throws an Error with code/errno/syscall on failure.
+ *   granted (SO_RCVBUF as read back), `port` the one bound (0 asks the kernel for one). Throws an
+ *   Error with code/errno/syscall on failure.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -66,13 +67,22 @@ napi_value udp_socket(napi_env env, napi_callback_info info) {
     int want = rcvbuf > 0x3fffffff ? 0x3fffffff : (int)rcvbuf;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) < 0) (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
   }
+  /* Replies leave many at a time (dhcpio.c, sendmmsg): room for a burst before the NIC takes them. */
+  int sndbuf = 1 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0) (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) return fail(env, fd, "bind");
   int granted = 0;
   socklen_t glen = sizeof granted;
   if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &granted, &glen) < 0) return fail(env, fd, "getsockopt SO_RCVBUF");
 
-  napi_value out, vfd, vbuf;
+  struct sockaddr_in bound;
+  socklen_t blen = sizeof bound;
+  if (getsockname(fd, (struct sockaddr *)&bound, &blen) < 0) return fail(env, fd, "getsockname");
+
+  napi_value out, vfd, vbuf, vport;
   NAPI_OK(env, napi_create_object(env, &out));
+  NAPI_OK(env, napi_create_int32(env, ntohs(bound.sin_port), &vport));
+  NAPI_OK(env, napi_set_named_property(env, out, "port", vport));
   NAPI_OK(env, napi_create_int32(env, fd, &vfd));
   NAPI_OK(env, napi_create_int32(env, granted, &vbuf));
   NAPI_OK(env, napi_set_named_property(env, out, "fd", vfd));

@@ -1,14 +1,13 @@
 /**
  * The DHCP socket and the interfaces it serves. Node's dgram cannot tie a socket to one interface
  * nor force its receive buffer, so the socket is made by the native addon (src/native/udp.c) with
- * every option set before bind(), then adopted by dgram (`socket.bind({ fd })`): from there on it
- * is an ordinary dgram socket. SO_BINDTOIFINDEX needs root or CAP_NET_RAW, like binding port 67
- * needs CAP_NET_BIND_SERVICE.
+ * every option set before bind(); its datagrams go in batches through src/native/dhcpio.c
+ * (recvmmsg, sendmmsg) rather than one JavaScript call and one system call each. SO_BINDTOIFINDEX
+ * needs root or CAP_NET_RAW, like binding port 67 needs CAP_NET_BIND_SERVICE.
  */
-import dgram, { type Socket, type SocketOptions } from 'node:dgram';
 import { closeSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { nativeAddon } from '../../native/index.js';
+import { nativeAddon, type DhcpHandle } from '../../native/index.js';
 
 /** The kernel's index of an interface, or a clear error when it does not exist. */
 export function interfaceIndex(name: string): number {
@@ -38,29 +37,141 @@ export interface DhcpSocketOptions {
    * DISCOVER costs its client a 4 s retransmission.
    */
   receiveBuffer?: number;
-  /** dgram options of the adopted socket (`lookup`...); `type` is always udp4. */
-  dgram?: Omit<SocketOptions, 'type'>;
+  /** Each datagram received, a view of the batch it came in (keep it as long as needed: never reused). */
+  onMessage(msg: Buffer, from: Peer): void;
+  /** A receive failed (the socket stays open): the errno's name. */
+  onError(code: string): void;
+  /** Datagrams the kernel refused to send in one flush (no route to a made-up ciaddr...), the last one's errno name. */
+  onSendFailed(failed: number, code: string): void;
 }
 
-/** A socket bound to `address:port` with SO_REUSEADDR and SO_BROADCAST, and the receive buffer the kernel granted. */
-export async function openDhcpSocket({ address, port, iface = null, receiveBuffer = 0, dgram: options }: DhcpSocketOptions): Promise<{ socket: Socket; rcvbuf: number }> {
-  const ifindex = iface ? interfaceIndex(iface) : 0;
-  let made: { fd: number; rcvbuf: number };
-  try {
-    made = nativeAddon().udpSocket(address, port, ifindex, receiveBuffer);
-  } catch (err) {
-    if ((err as { syscall?: string }).syscall === 'setsockopt SO_BINDTOIFINDEX') {
-      throw new Error(`dhcp interface ${iface}: cannot bind the socket to it (needs root or CAP_NET_RAW): ${(err as Error).message}`, { cause: err });
+/** Where a datagram came from or goes to: an IPv4 literal and a port. */
+export interface Peer {
+  address: string;
+  port: number;
+}
+
+/** Datagrams per recvmmsg in dhcpio.c (BATCH), so the meta array holds a batch. */
+const BATCH = 32;
+/** Replies queued before a flush is forced (the rest of a turn goes in the next sendmmsg). */
+const SEND_MAX = 64;
+const SEND_BYTES = 256 * 1024;
+
+function dotted(a: number): string {
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+}
+
+/** An IPv4 literal as a number (host order), or -1. */
+export function ipv4Number(s: string): number {
+  let value = 0;
+  let part = -1;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (part < 0 || ++dots > 3) return -1;
+      value = value * 256 + part;
+      part = -1;
+    } else if (c >= 48 && c <= 57) {
+      part = part < 0 ? c - 48 : part * 10 + c - 48;
+      if (part > 255) return -1;
+    } else return -1;
+  }
+  return dots === 3 && part >= 0 ? value * 256 + part : -1;
+}
+
+/**
+ * The DHCP socket: bound by the native addon (udp.c) with SO_REUSEADDR, SO_BROADCAST and every
+ * option set before bind(), polled on this event loop by dhcpio.c. Datagrams arrive in batches (one
+ * recvmmsg, one call into JavaScript) and replies leave in batches: `send` queues, and the queue is
+ * written with one sendmmsg at the end of the event loop's turn (setImmediate), or at once when full.
+ */
+export class DhcpSocket {
+  readonly rcvbuf: number;
+  readonly port: number;
+  private readonly handle: DhcpHandle;
+  private readonly recvMeta = new Uint32Array(3 * BATCH);
+  private readonly sendMeta = new Uint32Array(3 * SEND_MAX);
+  private readonly sendBuf = Buffer.allocUnsafeSlow(SEND_BYTES);
+  private queued = 0;
+  private queuedBytes = 0;
+  private flushing: NodeJS.Immediate | null = null;
+  private closed = false;
+
+  private constructor(made: { fd: number; rcvbuf: number; port: number }, private readonly opts: DhcpSocketOptions) {
+    this.rcvbuf = made.rcvbuf;
+    this.port = made.port;
+    this.handle = nativeAddon().dhcpOpen(made.fd, this.recvMeta, this.batch, opts.onError);
+  }
+
+  /** A socket bound to `address:port`, and the receive buffer the kernel granted. */
+  static open(opts: DhcpSocketOptions): DhcpSocket {
+    const { address, port, iface = null, receiveBuffer = 0 } = opts;
+    const ifindex = iface ? interfaceIndex(iface) : 0;
+    let made: { fd: number; rcvbuf: number; port: number };
+    try {
+      made = nativeAddon().udpSocket(address, port, ifindex, receiveBuffer);
+    } catch (err) {
+      if ((err as { syscall?: string }).syscall === 'setsockopt SO_BINDTOIFINDEX') {
+        throw new Error(`dhcp interface ${iface}: cannot bind the socket to it (needs root or CAP_NET_RAW): ${(err as Error).message}`, { cause: err });
+      }
+      throw err;
     }
-    throw err;
+    try {
+      return new DhcpSocket(made, opts);
+    } catch (err) {
+      closeSync(made.fd);
+      throw err;
+    }
   }
-  const socket = dgram.createSocket({ ...options, type: 'udp4' });
-  try {
-    // Adopting a descriptor fails only synchronously (it is not a UDP socket): then it is still ours.
-    await new Promise<void>((resolve) => socket.bind({ fd: made.fd }, resolve));
-  } catch (err) {
-    closeSync(made.fd);
-    throw err;
+
+  private readonly batch = (buf: Buffer, count: number): void => {
+    const meta = this.recvMeta;
+    let off = 0;
+    for (let i = 0; i < count && !this.closed; i++) {
+      const len = meta[3 * i]!;
+      const from: Peer = { address: dotted(meta[3 * i + 1]!), port: meta[3 * i + 2]! };
+      this.opts.onMessage(buf.subarray(off, off + len), from);
+      off += len;
+    }
+  };
+
+  /** Queues a datagram to `address` (an IPv4 literal), sent at the end of this turn of the event loop. */
+  send(data: Uint8Array, port: number, address: string): void {
+    if (this.closed) return;
+    const to = ipv4Number(address);
+    if (to < 0) {
+      this.opts.onSendFailed(1, 'EINVAL');
+      return;
+    }
+    if (this.queued === SEND_MAX || this.queuedBytes + data.length > SEND_BYTES) this.flush();
+    this.sendBuf.set(data, this.queuedBytes);
+    const m = 3 * this.queued;
+    this.sendMeta[m] = data.length;
+    this.sendMeta[m + 1] = to;
+    this.sendMeta[m + 2] = port;
+    this.queued++;
+    this.queuedBytes += data.length;
+    this.flushing ??= setImmediate(this.flush);
   }
-  return { socket, rcvbuf: made.rcvbuf };
+
+  /** Writes what is queued now. */
+  readonly flush = (): void => {
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = null;
+    if (this.queued === 0 || this.closed) return;
+    const count = this.queued;
+    this.queued = 0;
+    this.queuedBytes = 0;
+    const refused = nativeAddon().dhcpSend(this.handle, this.sendBuf, this.sendMeta, count);
+    if (refused) this.opts.onSendFailed(refused.failed, refused.code);
+  };
+
+  /** Sends what is queued, stops receiving and closes the descriptor. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    nativeAddon().dhcpClose(this.handle);
+  }
 }

@@ -3,20 +3,19 @@
  * feeding the state machine of engine.ts. A malformed packet is dropped, logged at debug level and
  * counted; only a socket error ends the server.
  */
-import type { RemoteInfo, Socket } from 'node:dgram';
 import { CLIENT_PORT, PXE_PORT, SERVER_PORT } from '../../protocol/dhcp/constants.js';
 import { getMessageType } from '../../protocol/dhcp/options.js';
 import { decodePacket, DhcpDecodeError, encodePacket, type DhcpPacket } from '../../protocol/dhcp/packet.js';
 import type { Logger } from '../../log/logger.js';
 import { DhcpEngine, type Arrival } from './engine.js';
 import { Neighbours } from './neighbours.js';
-import { interfaceAddress, openDhcpSocket } from './netif.js';
+import { DhcpSocket, interfaceAddress, type Peer } from './netif.js';
 import { Pool } from './pool.js';
 import { replyDestination } from './reply.js';
 import type { DhcpServerOptions, DhcpStats } from './types.js';
 
 interface Listener {
-  socket: Socket;
+  socket: DhcpSocket;
   iface: string | null;
   pool: Pool | null;
   pxePort: boolean;
@@ -29,14 +28,6 @@ const ADDRESS_TTL_MS = 1000;
 const SEND_FAILED_LOG_MS = 10_000;
 /** Socket receive buffer: about 2 s of a 10,000-node boot storm (see netif.ts, receiveBuffer). */
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
-
-/**
- * Replies go to IPv4 literals only (a relay, a ciaddr, the broadcast address): answer dgram's lookup
- * at once, rather than through dns.lookup and a tick of its own for every datagram sent.
- */
-function literalLookup(address: string, _options: unknown, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
-  callback(null, address, 4);
-}
 
 export class DhcpServer {
   private readonly log: Logger;
@@ -96,19 +87,29 @@ export class DhcpServer {
 
   private async bind(iface: string | null, pool: Pool | null, port: number, pxePort: boolean): Promise<void> {
     const address = this.opts.listen ?? '0.0.0.0';
-    const { socket, rcvbuf } = await openDhcpSocket({ address, port, iface, receiveBuffer: RECEIVE_BUFFER, dgram: { lookup: literalLookup } }).catch((err: Error) => {
+    let socket: DhcpSocket;
+    try {
+      socket = DhcpSocket.open({
+        address,
+        port,
+        iface,
+        receiveBuffer: RECEIVE_BUFFER,
+        // The first batch comes in a later turn of the event loop, once `l` below exists.
+        onMessage: (msg, from) => this.receive(l, msg, from),
+        onError: (code) => {
+          this.stats.errors++;
+          this.log.error({ err: code, iface }, 'dhcp socket error');
+        },
+        onSendFailed: this.sendFailed,
+      });
+    } catch (err) {
       // An interface that cannot be used says so itself (netif.ts); a port that cannot be bound is said here.
-      if (err.message.startsWith('dhcp interface')) throw err;
-      throw new Error(`dhcp: cannot listen on ${address}:${port}${iface ? ` (${iface})` : ''}: ${err.message}`, { cause: err });
-    });
+      if ((err as Error).message.startsWith('dhcp interface')) throw err;
+      throw new Error(`dhcp: cannot listen on ${address}:${port}${iface ? ` (${iface})` : ''}: ${(err as Error).message}`, { cause: err });
+    }
     const l: Listener = { socket, iface, pool, pxePort, address: { value: null, at: 0 } };
     this.listeners.push(l);
-    this.log.debug({ iface, port, rcvbuf }, 'dhcp socket receive buffer');
-    socket.on('message', (msg, rinfo) => this.receive(l, msg, rinfo));
-    socket.on('error', (err) => {
-      this.stats.errors++;
-      this.log.error({ err, iface }, 'dhcp socket error');
-    });
+    this.log.debug({ iface, port, rcvbuf: l.socket.rcvbuf }, 'dhcp socket receive buffer');
   }
 
   /** Our identifiers, rebuilt at most as often as the addresses are re-read (every REQUEST asks). */
@@ -134,7 +135,7 @@ export class DhcpServer {
     return l.address.value;
   }
 
-  private receive(l: Listener, msg: Buffer, rinfo: RemoteInfo): void {
+  private receive(l: Listener, msg: Buffer, rinfo: Peer): void {
     this.stats.received++;
     let req: DhcpPacket;
     try {
@@ -157,7 +158,7 @@ export class DhcpServer {
   }
 
   /** Answers one request; never rejects. No closures per packet: a boot storm allocates enough. */
-  private async serve(l: Listener, req: DhcpPacket, arrival: Arrival, rinfo: RemoteInfo, arrived: number): Promise<void> {
+  private async serve(l: Listener, req: DhcpPacket, arrival: Arrival, rinfo: Peer, arrived: number): Promise<void> {
     this.inflight++;
     try {
       const reply = this.opts.mode === 'proxy' ? await this.engine.handleProxy(req, arrival, l.pxePort) : await this.engine.handle(req, arrival);
@@ -179,7 +180,7 @@ export class DhcpServer {
     if (--this.inflight === 0 && this.drained) this.drained();
   }
 
-  private send(l: Listener, req: DhcpPacket, reply: DhcpPacket, rinfo: RemoteInfo): void {
+  private send(l: Listener, req: DhcpPacket, reply: DhcpPacket, rinfo: Peer): void {
     // proxyDHCP requests on 4011 are answered where they came from (PXE spec).
     let to = l.pxePort ? { address: rinfo.address, port: rinfo.port } : replyDestination(req, reply, this.opts.clientPort ?? CLIENT_PORT, this.opts.port ?? SERVER_PORT);
     // A ciaddr the kernel would have to ARP for first: broadcast, never queue behind ARP (neighbours.ts).
@@ -187,21 +188,20 @@ export class DhcpServer {
       this.stats.broadcastInstead++;
       to = { address: '255.255.255.255', port: to.port };
     }
-    l.socket.send(encodePacket(reply), to.port, to.address, this.sent);
+    l.socket.send(encodePacket(reply), to.port, to.address);
   }
 
   /**
-   * Send callback, one for all replies. The kernel may refuse one (no route to a made-up ciaddr...):
-   * counted, and warned about once in a while (its message names the address), never per packet.
+   * Replies the kernel refused in one flush (no route to a made-up ciaddr...): counted, and warned
+   * about once in a while (with the errno's name), never per packet.
    */
-  private readonly sent = (err: Error | null): void => {
-    if (!err) return;
-    this.stats.errors++;
+  private readonly sendFailed = (failed: number, code: string): void => {
+    this.stats.errors += failed;
     const f = this.sendFailures;
-    f.count++;
+    f.count += failed;
     const now = Date.now();
     if (now - f.loggedAt < SEND_FAILED_LOG_MS) return;
-    this.log.warn({ err: err.message, failed: f.count }, 'sending dhcp reply failed');
+    this.log.warn({ err: code, failed: f.count }, 'sending dhcp reply failed');
     f.loggedAt = now;
   };
 
@@ -219,7 +219,7 @@ export class DhcpServer {
     this.unwatch?.();
     this.unwatch = null;
     this.closed = true;
-    for (const l of this.listeners) await new Promise<void>((r) => l.socket.close(() => r()));
+    for (const l of this.listeners) l.socket.close();
     this.listeners = [];
     if (this.inflight > 0) await new Promise<void>((r) => (this.drained = r));
     await this.opts.leases.flush();
