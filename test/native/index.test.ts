@@ -15,7 +15,7 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 
 t.test('the addon and both helpers are built', async (t) => {
   const addon = nativeAddon();
-  t.same(Object.keys(addon).sort(), ['sendfileCancel', 'sendfileStart', 'udpSocket'], 'the addon exports its functions');
+  t.same(Object.keys(addon).sort(), ['dhcpClose', 'dhcpOpen', 'dhcpSend', 'sendfileCancel', 'sendfileStart', 'udpSocket'], 'the addon exports its functions');
   for (const bin of [spawnerPath(), tftpPumpPath()]) t.doesNotThrow(() => accessSync(bin, constants.X_OK), `${bin} is executable`);
   t.throws(() => addon.udpSocket('not an address', 0, 0, 0), TypeError, 'bad arguments are a TypeError');
 });
