@@ -11,10 +11,11 @@
  *   entries, shared with JavaScript: for each datagram of a batch, its length, its source address
  *   (host order) and its source port. onBatch(buf, count): `buf` holds the `count` datagrams one
  *   after the other, meta says where each ends. onError(code): a receive failed (the socket stays).
- * dhcpSend(handle, buf, meta, count) -> null | { failed, code }
+ * dhcpSend(handle, buf, meta, count) -> null | { failed, code, index }
  *   Sends `count` datagrams laid out in `buf` one after the other; meta[3i..3i+2] = length,
  *   destination address (host order), destination port. A datagram the kernel refuses (no route,
- *   a full send buffer) is skipped and counted; the others still leave.
+ *   a full send buffer) is skipped and counted (`code` and `index`: the last one's errno name and
+ *   place in the batch); the others still leave.
  * dhcpClose(handle)
  *   Stops polling and closes the descriptor; no callback follows.
  */
@@ -111,6 +112,14 @@ static void readable(uv_poll_t *poll, int status, int events) {
   }
 }
 
+/* Lets go of what dhcpOpen took from JavaScript (references left NULL are skipped). */
+static void release(napi_env env, dhcpio *x) {
+  napi_ref refs[] = { x->meta_ref, x->on_batch, x->on_error };
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+    if (refs[i]) napi_delete_reference(env, refs[i]);
+  if (x->async) napi_async_destroy(env, x->async);
+}
+
 static void closed(uv_handle_t *h) {
   free(h->data);
 }
@@ -160,16 +169,14 @@ napi_value dhcp_open(napi_env env, napi_callback_info info) {
       napi_create_reference(env, argv[2], 1, &x->on_batch) != napi_ok || napi_create_reference(env, argv[3], 1, &x->on_error) != napi_ok ||
       napi_create_string_utf8(env, "provisiond:dhcp", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_async_init(env, NULL, name, &x->async) != napi_ok) {
+    release(env, x);
     free(x);
     NAPI_OK(env, napi_generic_failure);
   }
   int r = uv_poll_init(loop, &x->poll, x->fd);
   if (r == 0) r = uv_poll_start(&x->poll, UV_READABLE, readable);
   if (r < 0) {
-    napi_delete_reference(env, x->meta_ref);
-    napi_delete_reference(env, x->on_batch);
-    napi_delete_reference(env, x->on_error);
-    napi_async_destroy(env, x->async);
+    release(env, x);
     free(x);
     return throw_errno(env, -r, "uv_poll_start");
   }
@@ -201,6 +208,7 @@ napi_value dhcp_send(napi_env env, napi_callback_info info) {
   struct sockaddr_in to[MAX];
   size_t off = 0;
   int failed = 0, last = 0;
+  int64_t last_index = -1;
   for (int64_t start = 0; start < count; start += MAX) {
     int k = count - start < MAX ? (int)(count - start) : MAX;
     for (int i = 0; i < k; i++) {
@@ -230,6 +238,7 @@ napi_value dhcp_send(napi_env env, napi_callback_info info) {
         /* This datagram is refused: count it, go on with the next. */
         failed++;
         last = errno;
+        last_index = start + done;
         done++;
       } else {
         done += n;
@@ -241,12 +250,14 @@ napi_value dhcp_send(napi_env env, napi_callback_info info) {
     NAPI_OK(env, napi_get_null(env, &out));
     return out;
   }
-  napi_value vf, vc;
+  napi_value vf, vc, vi;
   NAPI_OK(env, napi_create_object(env, &out));
   NAPI_OK(env, napi_create_int32(env, failed, &vf));
   NAPI_OK(env, napi_create_string_utf8(env, errno_name(last), NAPI_AUTO_LENGTH, &vc));
+  NAPI_OK(env, napi_create_int64(env, last_index, &vi));
   NAPI_OK(env, napi_set_named_property(env, out, "failed", vf));
   NAPI_OK(env, napi_set_named_property(env, out, "code", vc));
+  NAPI_OK(env, napi_set_named_property(env, out, "index", vi));
   return out;
 }
 
@@ -265,10 +276,7 @@ napi_value dhcp_close(napi_env env, napi_callback_info info) {
     /* Stopping takes the descriptor out of the event loop's epoll set: then it may be closed. */
     uv_poll_stop(&x->poll);
     close(x->fd);
-    napi_delete_reference(env, x->meta_ref);
-    napi_delete_reference(env, x->on_batch);
-    napi_delete_reference(env, x->on_error);
-    napi_async_destroy(env, x->async);
+    release(env, x);
     uv_close((uv_handle_t *)&x->poll, closed);
   }
   napi_value undef;

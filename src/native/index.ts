@@ -28,8 +28,8 @@ export interface NativeAddon {
    * order) and port of each (at least 3 * 32 entries; overwritten by the next batch).
    */
   dhcpOpen(fd: number, meta: Uint32Array, onBatch: (buf: Buffer, count: number) => void, onError: (code: string) => void): DhcpHandle;
-  /** sendmmsg of `count` datagrams laid out in `buf`, `meta` as for dhcpOpen (destination); what the kernel refused, or null. */
-  dhcpSend(handle: DhcpHandle, buf: Buffer, meta: Uint32Array, count: number): { failed: number; code: string } | null;
+  /** sendmmsg of `count` datagrams laid out in `buf`, `meta` as for dhcpOpen (destination); what the kernel refused (the last one's errno name and index), or null. */
+  dhcpSend(handle: DhcpHandle, buf: Buffer, meta: Uint32Array, count: number): { failed: number; code: string; index: number } | null;
   /** Stops polling and closes the descriptor. */
   dhcpClose(handle: DhcpHandle): void;
   /** sendfile(2) of `length` bytes from `offset` on a thread (sendfile.c); `cb` once, on this thread. */

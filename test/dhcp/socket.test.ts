@@ -12,7 +12,7 @@ interface Opened {
   socket: DhcpSocket;
   got: Array<{ msg: string; from: Peer }>;
   errors: string[];
-  refused: Array<[number, string]>;
+  refused: Array<[number, string, string]>;
   /** Resolves once `n` datagrams have arrived. */
   arrived(n: number): Promise<void>;
 }
@@ -31,7 +31,7 @@ function open(t: Test, options: { address?: string; port?: number; receiveBuffer
       wake();
     },
     onError: (code) => errors.push(code),
-    onSendFailed: (failed, code) => refused.push([failed, code]),
+    onSendFailed: (failed, code, to) => refused.push([failed, code, to]),
   });
   t.teardown(() => socket.close());
   return {
@@ -98,10 +98,10 @@ t.test('replies leave together, each to its own destination; one refused does no
   t.equal(atC.length + atD.length, 151, 'all 151 good replies arrived (more than two sendmmsg batches of 64)');
   t.same(atD.slice(0, 3), ['offer 0', 'offer 3', 'offer 6'], 'to the destination each was sent to, in order');
   t.equal(atC.at(-1), 'offer last', 'the one after the refused datagram left too');
-  t.same(s.refused, [[1, 'EINVAL']], 'the refused one is reported, with its errno');
+  t.same(s.refused, [[1, 'EINVAL', '127.0.0.1:0']], 'the refused one is reported, with its errno and destination');
   s.socket.send(Buffer.from('x'), 68, 'not-an-address');
   s.socket.flush();
-  t.same(s.refused.at(-1), [1, 'EINVAL'], 'a destination that is not an IPv4 literal is refused and reported');
+  t.same(s.refused.at(-1), [1, 'EINVAL', 'not-an-address:68'], 'a destination that is not an IPv4 literal is refused and reported');
 });
 
 t.test('it may broadcast (SO_BROADCAST), and after close nothing more arrives', async (t) => {

@@ -41,8 +41,8 @@ export interface DhcpSocketOptions {
   onMessage(msg: Buffer, from: Peer): void;
   /** A receive failed (the socket stays open): the errno's name. */
   onError(code: string): void;
-  /** Datagrams the kernel refused to send in one flush (no route to a made-up ciaddr...), the last one's errno name. */
-  onSendFailed(failed: number, code: string): void;
+  /** Datagrams the kernel refused to send in one flush (no route to a made-up ciaddr...), the last one's errno name and destination. */
+  onSendFailed(failed: number, code: string, to: string): void;
 }
 
 /** Where a datagram came from or goes to: an IPv4 literal and a port. */
@@ -141,7 +141,7 @@ export class DhcpSocket {
     if (this.closed) return;
     const to = ipv4Number(address);
     if (to < 0) {
-      this.opts.onSendFailed(1, 'EINVAL');
+      this.opts.onSendFailed(1, 'EINVAL', `${address}:${port}`);
       return;
     }
     if (this.queued === SEND_MAX || this.queuedBytes + data.length > SEND_BYTES) this.flush();
@@ -164,7 +164,10 @@ export class DhcpSocket {
     this.queued = 0;
     this.queuedBytes = 0;
     const refused = nativeAddon().dhcpSend(this.handle, this.sendBuf, this.sendMeta, count);
-    if (refused) this.opts.onSendFailed(refused.failed, refused.code);
+    if (refused) {
+      const m = 3 * refused.index;
+      this.opts.onSendFailed(refused.failed, refused.code, `${dotted(this.sendMeta[m + 1]!)}:${this.sendMeta[m + 2]!}`);
+    }
   };
 
   /** Sends what is queued, stops receiving and closes the descriptor. */

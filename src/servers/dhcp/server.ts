@@ -193,15 +193,15 @@ export class DhcpServer {
 
   /**
    * Replies the kernel refused in one flush (no route to a made-up ciaddr...): counted, and warned
-   * about once in a while (with the errno's name), never per packet.
+   * about once in a while (the errno's name and the address), never per packet.
    */
-  private readonly sendFailed = (failed: number, code: string): void => {
+  private readonly sendFailed = (failed: number, code: string, to: string): void => {
     this.stats.errors += failed;
     const f = this.sendFailures;
     f.count += failed;
     const now = Date.now();
     if (now - f.loggedAt < SEND_FAILED_LOG_MS) return;
-    this.log.warn({ err: code, failed: f.count }, 'sending dhcp reply failed');
+    this.log.warn({ err: code, to, failed: f.count }, 'sending dhcp reply failed');
     f.loggedAt = now;
   };
 
