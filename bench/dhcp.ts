@@ -107,6 +107,33 @@ function perfdhcp(ns: string, rate: number, seconds: number, clients = 10_000_00
   };
 }
 
+/**
+ * The UDP counters of a namespace's kernel (/proc/net/snmp): datagrams dropped because a socket's
+ * receive buffer was full (RcvbufErrors) or for any reason (InErrors), and sends refused for want
+ * of buffer (SndbufErrors). Read in both namespaces around a step, they say where drops happened:
+ * at the server's socket, at perfdhcp's, or neither (lost elsewhere, or late).
+ */
+function udpCounters(ns: string): { rcvbuf: number; inErrors: number; sndbuf: number } {
+  const lines = nsExec(ns, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/).map(Number) ?? [];
+  const get = (name: string): number => values[names.indexOf(name)] ?? NaN;
+  return { rcvbuf: get('RcvbufErrors'), inErrors: get('InErrors'), sndbuf: get('SndbufErrors') };
+}
+
+/** What udpCounters() saw change in the server's (S) and perfdhcp's (C) namespaces over a step. */
+function udpDrops(before: Record<string, ReturnType<typeof udpCounters>>): string {
+  const parts: string[] = [];
+  for (const [side, ns] of [['server', S], ['perfdhcp', C]] as const) {
+    const a = before[side]!;
+    const b = udpCounters(ns);
+    parts.push(`${side} socket ${b.rcvbuf - a.rcvbuf} full, ${b.inErrors - a.inErrors} in errors, ${b.sndbuf - a.sndbuf} send refused`);
+  }
+  return parts.join('; ');
+}
+
+const udpNow = (): Record<string, ReturnType<typeof udpCounters>> => ({ server: udpCounters(S), perfdhcp: udpCounters(C) });
+
 interface Server {
   name: string;
   /** Starts the server on its state folder as it is (see fresh() and restore()). */
@@ -345,6 +372,10 @@ function printThreads(before: Map<string, ThreadSample>, after: Map<string, Thre
 async function printStalls(server: Server): Promise<void> {
   const all = await server.stats?.();
   if (all?.batches) console.log(`     registry commits: ${JSON.stringify(all.batches)}`);
+  if (all) {
+    const { received, offers, acks, naks, ignored, exhausted, uncommitted, errors } = all;
+    console.log(`     dhcp counters: ${JSON.stringify({ received, offers, acks, naks, ignored, exhausted, uncommitted, errors })}`);
+  }
   const st = all?.stalls as { count: number; ms: number; cpu: number; gc: number; runQueue: number; asleep: number; worst: number[][] } | undefined;
   if (!st) return;
   console.log(`     loop stalls over 3 ms: ${st.count}, ${st.ms} ms in all: on a CPU ${st.cpu} (GC ${st.gc}), waiting for a CPU ${st.runQueue}, asleep or blocked ${st.asleep}`);
@@ -370,8 +401,10 @@ async function ladder(server: Server, prepare: () => void, count: boolean): Prom
     const stop = await server.start();
     perfdhcp(C, 200, 2); // warm-up (provisiond's JIT), the same for every server
     const c0 = cpuSeconds();
+    const u0 = udpNow();
     const r = perfdhcp(C, rate, STEP);
     const c1 = cpuSeconds();
+    const udp = r.drops > 0 ? udpDrops(u0) : '';
     await stop();
     if (count) {
       tally.dora += Math.max(0, r.sent - r.drops);
@@ -379,7 +412,7 @@ async function ladder(server: Server, prepare: () => void, count: boolean): Prom
       tally.sys += c1.sys - c0.sys;
     }
     const ok = r.sent > 0 && r.drops <= r.sent * DROP_TOLERANCE;
-    console.log(`   ${rate}/s asked: ${r.rate.toFixed(0)} DORA/s, ${r.drops} drops of ${r.sent}, ${r.latencyMs.toFixed(2)} ms`);
+    console.log(`   ${rate}/s asked: ${r.rate.toFixed(0)} DORA/s, ${r.drops} drops of ${r.sent}, ${r.latencyMs.toFixed(2)} ms${udp ? ` (UDP: ${udp})` : ''}`);
     if (ok && (!best || r.rate > best.rate)) best = r;
     return ok;
   };
@@ -409,7 +442,9 @@ async function fixedStep(server: Server, rate: number, seconds: number): Promise
     const perfDone = perfOn();
     const c0 = cpuSeconds();
     const t0 = threadSamples();
+    const u0 = udpNow();
     const r = perfdhcp(C, rate, seconds);
+    const udp = udpDrops(u0);
     const c1 = cpuSeconds();
     const t1 = threadSamples();
     await perfDone();
@@ -418,6 +453,7 @@ async function fixedStep(server: Server, rate: number, seconds: number): Promise
       `   fixed ${rate}/s for ${seconds} s: ${r.rate.toFixed(0)} DORA/s, ${r.drops} drops of ${r.sent}, ${r.latencyMs.toFixed(2)} ms; ` +
         `CPU ${(((c1.total - c0.total) / doras) * 1e6).toFixed(0)} µs per DORA (${(((c1.sys - c0.sys) / doras) * 1e6).toFixed(0)} in the kernel); load ${loadavg()[0]!.toFixed(2)}`,
     );
+    console.log(`     UDP: ${udp}`);
     printThreads(t0, t1, doras);
     await printStalls(server);
   } finally {

@@ -54,7 +54,7 @@ export interface Peer {
 /** Datagrams per recvmmsg in dhcpio.c (BATCH), so the meta array holds a batch. */
 const BATCH = 32;
 /** Replies queued before a flush is forced (the rest of a turn goes in the next sendmmsg). */
-const SEND_MAX = 64;
+const SEND_MAX = 16;
 const SEND_BYTES = 256 * 1024;
 
 function dotted(a: number): string {
