@@ -76,7 +76,8 @@ export class ImageSync {
       const mine = (await this.o.registry.imageHolders(rec.vnfs)).find((h) => h.server === self);
       if (mine) this.#held.set(rec.vnfs, mine.sha256);
     }
-    this.#unsubscribe = this.o.registry.onImagePublished?.((vnfs) => void this.refresh(vnfs)) ?? (() => {});
+    // null: listening (again), and what was published before may not have been told: all read again.
+    this.#unsubscribe = this.o.registry.onImagePublished?.((vnfs) => void (vnfs === null ? this.reconcileAll() : this.refresh(vnfs))) ?? (() => {});
     await this.reconcileAll();
     const tick = (): void => {
       this.#poll = setTimeout(() => void this.reconcileAll().finally(() => !this.#closed && tick()), this.o.pollMs ?? 5_000);

@@ -25,7 +25,7 @@ export function checkHeldSha(vnfs: string, sha256: string): void {
 export class LocalImages {
   readonly #images = new Map<string, VnfsImageRecord>();
   readonly #holders = new Map<string, Map<string, { sha256: string; since: number }>>();
-  readonly #fns = new Set<(vnfs: string) => void>();
+  readonly #fns = new Set<(vnfs: string | null) => void>();
   readonly #secret = randomBytes(32).toString('hex');
   #last = 0;
 
@@ -77,8 +77,12 @@ export class LocalImages {
     return this.#secret;
   }
 
-  onPublished(fn: (vnfs: string) => void): () => void {
+  /** Every publish of this process is told; listening at once (`fn(null)` on the next microtask). */
+  onPublished(fn: (vnfs: string | null) => void): () => void {
     this.#fns.add(fn);
+    queueMicrotask(() => {
+      if (this.#fns.has(fn)) fn(null);
+    });
     return () => this.#fns.delete(fn);
   }
 }

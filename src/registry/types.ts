@@ -410,8 +410,12 @@ export interface RegistryStore {
    * by the first server to ask, and readable only through the database.
    */
   clusterSecret(): Promise<string>;
-  /** Tells `fn` the VNFS name of every image published, here or by another server; returns the unsubscribe. Optional (PostgreSQL). */
-  onImagePublished?(fn: (vnfs: string) => void): () => void;
+  /**
+   * Tells `fn` the VNFS name of every image published, here or by another server; returns the
+   * unsubscribe. `fn(null)` says the subscription is listening, at first and again after a lost
+   * connection: a publish before it may not have been told, so the subscriber reads them all then.
+   */
+  onImagePublished?(fn: (vnfs: string | null) => void): () => void;
 
   /** Writes anything batched. */
   flush(): Promise<void>;

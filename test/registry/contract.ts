@@ -391,10 +391,23 @@ export function registryContract(tap: Tap, backend: ContractBackend): void {
     t.equal(await reg.getImage('demo'), null, 'no image before one is published');
     t.same(await reg.listImages(), [], 'none listed');
     const heard: string[] = [];
-    const off = reg.onImagePublished?.((v) => heard.push(v));
-    // PostgreSQL's LISTEN is set up on a connection of its own, after the subscription returns: a
-    // publish before it is in place is not heard (a loaded CI machine took longer than the first publish).
-    if (off) await new Promise((r) => setTimeout(r, 1_000));
+    let listening: () => void = () => {};
+    let told = false;
+    const live = new Promise<void>((r) => (listening = r));
+    const off = reg.onImagePublished?.((v) => {
+      if (v !== null) return heard.push(v);
+      told = true;
+      listening();
+    });
+    // PostgreSQL's LISTEN is set up on a connection of its own after the subscription returns; the
+    // subscriber is told (null) once it is in place, and every publish from then on is heard.
+    if (off) {
+      const timeout = setTimeout(() => listening(), 10_000);
+      await live;
+      clearTimeout(timeout);
+      t.ok(told, 'the subscriber is told once it listens');
+      t.equal(heard.length, 0, 'before any publish');
+    }
     const a = await reg.publishImage({ vnfs: 'demo', sha256: sha('a'), bytes: 1234, builder: 'a:8080', skeletonSha256: null, config: 'compression: 1\n' });
     t.match(a, { vnfs: 'demo', sha256: sha('a'), bytes: 1234, builder: 'a:8080', skeletonSha256: null, config: 'compression: 1\n' }, 'publish answers the record');
     t.type(a.builtAt, 'number', 'with the time of the publish');

@@ -37,8 +37,10 @@ type Tx = <T>(what: string, fn: (c: pg.PoolClient) => Promise<T>, sync?: boolean
 export class PgImages {
   #listener: pg.Client | null = null;
   #retry: NodeJS.Timeout | null = null;
+  /** A listening connection is being opened. */
+  #connecting = false;
   #closed = false;
-  readonly #fns = new Set<(vnfs: string) => void>();
+  readonly #fns = new Set<(vnfs: string | null) => void>();
 
   constructor(
     private readonly q: Query,
@@ -112,16 +114,27 @@ export class PgImages {
     return rows[0]!.secret;
   }
 
-  /** Listens for publishes (on the first subscriber); a lost connection is opened again every 2 s. */
-  onPublished(fn: (vnfs: string) => void): () => void {
+  /**
+   * Listens for publishes (on the first subscriber); a lost connection is opened again every 2 s.
+   * `fn(null)` once LISTEN is in place, and again each time it is back after a lost connection: the
+   * notifications sent meanwhile are lost, so the subscriber reads the images again.
+   */
+  onPublished(fn: (vnfs: string | null) => void): () => void {
     this.#fns.add(fn);
-    if (!this.#listener && !this.#retry) void this.#listen();
+    if (this.#listener) {
+      queueMicrotask(() => {
+        if (this.#fns.has(fn)) fn(null);
+      });
+    } else if (!this.#retry && !this.#connecting) {
+      void this.#listen();
+    }
     return () => this.#fns.delete(fn);
   }
 
   async #listen(): Promise<void> {
     this.#retry = null;
     if (this.#closed) return;
+    this.#connecting = true;
     const client = new pg.Client(pgConfig({ ...this.opts, applicationName: 'provisiond vnfs listener' }));
     const lost = (err: unknown): void => {
       if (this.#listener !== client && this.#listener !== null) return;
@@ -140,10 +153,14 @@ export class PgImages {
       await client.connect();
       await client.query(`LISTEN ${IMAGES_CHANNEL}`);
       this.#listener = client;
-      if (this.#closed) await this.close();
+      if (this.#closed) return await this.close();
     } catch (err) {
       lost(err);
+      return;
+    } finally {
+      this.#connecting = false;
     }
+    for (const fn of this.#fns) fn(null);
   }
 
   async close(): Promise<void> {

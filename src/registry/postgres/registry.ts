@@ -268,7 +268,7 @@ export class PgRegistry extends PgArchive implements RegistryStore, RegistryArch
     return this.images.secret();
   }
 
-  onImagePublished(fn: (vnfs: string) => void): () => void {
+  onImagePublished(fn: (vnfs: string | null) => void): () => void {
     return this.images.onPublished(fn);
   }
 

@@ -198,7 +198,7 @@ export class SqliteRegistry extends SqliteAdmin implements RegistryStore, Regist
     return this.#images.secret();
   }
 
-  onImagePublished(fn: (vnfs: string) => void): () => void {
+  onImagePublished(fn: (vnfs: string | null) => void): () => void {
     return this.#images.onPublished(fn);
   }
 
