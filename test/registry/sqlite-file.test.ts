@@ -4,7 +4,7 @@
  * change (the CLI while the daemon runs) is seen at once.
  */
 import t from 'tap';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -275,4 +275,22 @@ t.test('durability process: each lease is committed for other processes at once,
   // thread, between its batches; not the commits themselves).
   const wal = statSync(`${path}-wal`).size;
   t.ok(wal < 20 * 1024 * 1024, `the write-ahead log is checkpointed (${(wal / 1024 / 1024).toFixed(1)} MB)`);
+});
+
+t.test('the writer thread runs 5 nicer than the process: a busy machine serves the event loop first', async (t) => {
+  const path = join(tempdir(t), 'nice.db');
+  const reg = SqliteRegistry.open({ path, logger: silentLogger() });
+  t.teardown(() => reg.close());
+  const began = Date.now();
+  for (let i = 0; reg.writeStats.writer !== 'thread'; i++) {
+    await reg.putLease({ hwaddr: `02:00:00:00:10:${(i % 256).toString(16).padStart(2, '0')}`, address: `10.1.0.${i % 256}`, expires: Date.now() + 3600_000, state: 'bound' });
+    await new Promise((r) => setTimeout(r, 20));
+    if (Date.now() - began > 20_000) return t.fail('the writer thread did not start within 20 s');
+  }
+  // Field 19 of /proc/PID/task/TID/stat is the thread's nice value (proc(5)).
+  const nice = (tid: string): number => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+  const own = nice(String(process.pid));
+  const values = readdirSync('/proc/self/task').map(nice);
+  t.equal(values.filter((v) => v === Math.min(19, own + 5)).length, 1, `one thread at nice ${Math.min(19, own + 5)}: the writer`);
+  t.equal(values.filter((v) => v !== own && v !== Math.min(19, own + 5)).length, 0, 'the others at the process\'s');
 });
