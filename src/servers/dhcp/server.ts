@@ -205,7 +205,6 @@ export class DhcpServer {
     f.loggedAt = now;
   };
 
-  /** Stops receiving, lets requests in flight finish, and makes every lease durable. */
   /** After the store lost track of changes (a lost database connection): every lease read again. */
   private async reloadLeases(): Promise<void> {
     try {
@@ -215,6 +214,7 @@ export class DhcpServer {
     }
   }
 
+  /** Stops receiving, lets requests in flight finish, and makes every lease durable. */
   async close(): Promise<void> {
     this.unwatch?.();
     this.unwatch = null;
