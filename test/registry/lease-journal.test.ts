@@ -41,11 +41,13 @@ function rows(path: string) {
   }
 }
 
-for (const durability of ['fsync', 'process'] as const) {
-  t.test(`kill -9 before any batch (durability ${durability}): the next open applies the journal`, async (t) => {
-    const name = `crash-${durability}.db`;
+// fsync-pool: fsync with the syncs on libuv's thread pool, as a slow disk has them (journal.ts, INLINE_SYNC_MS).
+for (const mode of ['fsync', 'fsync-pool', 'process'] as const) {
+  const durability = mode === 'process' ? 'process' : 'fsync';
+  t.test(`kill -9 before any batch (durability ${mode}): the next open applies the journal`, async (t) => {
+    const name = `crash-${mode}.db`;
     const path = join(dir, name);
-    const { out, signal } = await crashChild(path, durability, 500);
+    const { out, signal } = await crashChild(path, mode, 500);
     t.equal(signal, 'SIGKILL', 'the writer died by SIGKILL');
     const told = JSON.parse(out) as { acked: number; renewed: number };
     t.equal(told.acked, 500, 'after 500 leases were acknowledged');
@@ -123,6 +125,23 @@ t.test('a line cut short by the crash is ignored; an unreadable one in the middl
   t.notOk(leases.some((l) => l.hwaddr === '52:54:00:7A:FF:FF'), 'the cut line is not');
   const warned = log.lines.filter((l) => l.level === 'warn').map((l) => [l.msg, l.skipped]);
   t.same(warned, [['lease journal: unreadable lines skipped', 1]], 'the unreadable line in the middle is said, the cut one is not');
+});
+
+t.test('fsync: a disk slower than the limit has its syncs moved to the thread pool, said in the log, and they still hold', async (t) => {
+  const path = join(dir, 'slow.db');
+  const log = memoryLogger();
+  // A limit of a nanosecond: every disk is slower than that, so the first sync (made on the event
+  // loop and timed) moves the rest to the thread pool.
+  const reg = SqliteRegistry.open({ path, logger: log, leaseJournal: true, durability: 'fsync', flushInterval: 3_600_000, journalInlineSyncMs: 1e-6 });
+  const expires = Date.now() + 60_000;
+  for (let i = 0; i < 150; i++) await reg.putLease({ hwaddr: `52:54:00:7e:00:${(i & 255).toString(16).padStart(2, '0')}`, address: `10.81.0.${i}`, expires, state: 'bound' });
+  const moved = log.lines.filter((l) => l.msg.startsWith('lease journal: syncs now made on the'));
+  t.equal(moved.length, 1, 'the move is logged once (the probe every 100 syncs finds the disk as slow)');
+  t.match(moved[0], { level: 'info', place: 'thread-pool', msg: /thread pool \(the disk is slow\)/, journal: /slow\.db\.leases\.\d+$/ }, 'naming the journal and the place');
+  t.equal(rows(path).leases.size, 0, 'no batch reached the tables');
+  t.ok(journals('slow.db').length >= 1, 'every lease acknowledged is in the journal');
+  await reg.close();
+  t.equal(rows(path).leases.size, 150, 'and in the tables after a clean close');
 });
 
 t.test('a full disk withholds the acknowledgement, and loses nothing once there is room', { skip: skipUnlessCi(rootMissing('a small tmpfs of its own')) }, async (t) => {

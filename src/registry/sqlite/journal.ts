@@ -16,6 +16,7 @@
  */
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import type { Logger } from '../../log/logger.js';
 import type { DeclinedAddress, Lease } from '../types.js';
@@ -28,6 +29,17 @@ import { leaseParams, type BatchStatement } from './statements.js';
  * gets a file of its own, as large as it needs.
  */
 const FILE_BYTES = 1 << 20;
+
+/**
+ * A sync is made on the event loop itself while syncs take less than this (ms, a moving average):
+ * on an SSD an fdatasync takes a tenth of a millisecond or two, less than handing it to libuv's
+ * thread pool and being woken for its answer (two threads woken per group commit, each a wait for a
+ * CPU on a busy machine). A slower disk (a spinning one: several ms) has its syncs made on the
+ * thread pool, so that the event loop goes on meanwhile (TFTP, HTTP, the next requests).
+ */
+const INLINE_SYNC_MS = 1;
+/** On the thread pool, every this many syncs one is made (and timed) on the event loop again: the disk may be fast again. */
+const SYNC_PROBE_EVERY = 100;
 
 /** The lease steps of BATCH_SQL a journal line holds, by name, each with its rows. */
 const LINE_STEPS = ['deleteLeases', 'leases', 'deleteDeclined', 'declined'] as const satisfies readonly BatchStatement[];
@@ -45,6 +57,8 @@ export interface LeaseJournalOptions {
   log: Logger;
   /** Test hook: awaited before each group commit is written (see SqliteRegistryOptions.beforeCommit). */
   beforeWrite?: () => Promise<void>;
+  /** Syncs slower than this on average (ms) are made on libuv's thread pool (default INLINE_SYNC_MS; 0: always, but for the probes). */
+  inlineSyncMs?: number;
 }
 
 /** One journal file: its number and the last group commit written to it. */
@@ -66,6 +80,10 @@ export class LeaseJournal {
   private writing: Promise<void> | null = null;
   private closed = false;
   private failing = false;
+  /** The moving average of the syncs timed on the event loop, ms (see INLINE_SYNC_MS). */
+  private syncMs = 0;
+  /** Syncs made on the thread pool since the last one timed on the event loop. */
+  private pooledSyncs = 0;
   /** The last group commit written (and synced when `sync`): what a batch taken now holds. */
   private seq: number;
   private readonly dir: string;
@@ -218,6 +236,26 @@ export class LeaseJournal {
     return p;
   }
 
+  /** fdatasync of the journal file: on the event loop while the disk is fast, else on the thread pool (INLINE_SYNC_MS). */
+  private async sync(): Promise<void> {
+    const place = this.syncPlace;
+    if (place === 'event-loop' || ++this.pooledSyncs >= SYNC_PROBE_EVERY) {
+      this.pooledSyncs = 0;
+      const t0 = performance.now();
+      fdatasyncSync(this.fd);
+      this.syncMs = 0.8 * this.syncMs + 0.2 * (performance.now() - t0);
+      if (this.syncPlace !== place) this.opts.log.info({ journal: this.path(this.file.n), syncMs: Number(this.syncMs.toFixed(2)), place: this.syncPlace }, `lease journal: syncs now made on the ${this.syncPlace === 'event-loop' ? 'event loop (the disk is fast)' : 'thread pool (the disk is slow)'}`);
+      return;
+    }
+    const fd = this.fd;
+    await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Where group commits are synced now: on the event loop while the disk is fast, else libuv's thread pool. */
+  get syncPlace(): 'event-loop' | 'thread-pool' {
+    return this.syncMs < (this.opts.inlineSyncMs ?? INLINE_SYNC_MS) ? 'event-loop' : 'thread-pool';
+  }
+
   private async writeGroup(): Promise<void> {
     if (this.opts.beforeWrite) await this.opts.beforeWrite();
     const leases = this.leases;
@@ -239,7 +277,7 @@ export class LeaseJournal {
       if (this.fd < 0) this.start(this.file.n + 1);
       for (let off = 0; off < line.length; ) off += writeSync(this.fd, line, off, line.length - off, this.bytes + off);
       this.bytes += line.length;
-      if (this.opts.sync) await new Promise<void>((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+      if (this.opts.sync) await this.sync();
     } catch (err) {
       // Not acknowledged: the writes stay for the next group commit (the client asks again), and a
       // line cut short must not run into the next one: that goes to a new file.

@@ -64,6 +64,12 @@ export interface SqliteRegistryOptions {
    * leaves before it.
    */
   beforeCommit?: () => Promise<void>;
+  /**
+   * With the lease journal and `fsync`: group commits are synced on the event loop while their
+   * fdatasyncs average less than this many ms (default 1, an SSD), else on libuv's thread pool. Tests
+   * set 0 to have the thread pool's path.
+   */
+  journalInlineSyncMs?: number;
   /** Told of every batch committed (or that failed): the seconds its commit took, where it ran (the daemon's metrics). */
   onBatch?: (b: RegistryBatch) => void;
 }
@@ -196,7 +202,7 @@ export class SqliteCore {
     try {
       this.journal =
         opts.leaseJournal && path !== ':memory:'
-          ? LeaseJournal.open(db, this.st.batch, { dbPath: path, sync: this.durability === 'fsync', log, beforeWrite: opts.beforeCommit })
+          ? LeaseJournal.open(db, this.st.batch, { dbPath: path, sync: this.durability === 'fsync', log, beforeWrite: opts.beforeCommit, inlineSyncMs: opts.journalInlineSyncMs })
           : null;
     } catch (err) {
       db.close();
