@@ -140,6 +140,15 @@ if (gate(t, perlWhyNot())) {
   t.test('unload powers the node off and releases its allocation', async (t) => {
     const alloc = await h.operator.post('/allocations', { pattern: 'vcl03', vnfs: 'rocky9', owner: 'vcl-reservation-42', timeout: 5 });
     t.equal(alloc.status, 201);
+    // As in VCL, unload comes after the load is over: the allocation's deploy (which powers the node
+    // on, and gives up after 5 s without the node ready) must not power it on after the unload.
+    const deploy = (alloc.body as { task: string }).task;
+    let status = '';
+    for (let i = 0; i < 300 && status !== 'complete' && status !== 'terminated'; i++) {
+      status = ((await h.viewer.get(`/tasks/${deploy}`)).body as { status: string }).status;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.ok(status === 'complete' || status === 'terminated', `the deploy is over (${status})`);
     const out = await runVcl(input([{ method: 'unload' }, { method: 'power_status' }], { computer_node_name: 'vcl03' }));
     t.same(out.results.map((r) => r.result), [1, 'off']);
     t.match(messages(out, 'OK'), /released vcl03 \(allocated to vcl-reservation-42\)/);
