@@ -51,7 +51,9 @@ t.test('login: a session cookie, never the token; CSRF; roles enforced by the AP
   await page.goto(`${h.apiBase}/ui/`);
   await page.fill('#login input[name=token]', 'pvd_wrong');
   await page.click('#login button[type=submit]');
-  await page.waitForFunction("document.getElementById('login-error').textContent !== ''");
+  // A function, not a string: Playwright evals a string again at each poll, which the UI's CSP (no
+  // 'unsafe-eval') refuses once polling leaves the first call; a function is evaled once.
+  await page.waitForFunction(() => (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } | null } }).document.getElementById('login-error')?.textContent !== '');
   t.match(await page.textContent('#login-error'), /login refused: unknown token/, 'a wrong token is refused with the reason');
   t.same(await ctx.cookies(), [], 'no cookie for a wrong token');
   await ctx.close();

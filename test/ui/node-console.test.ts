@@ -64,7 +64,8 @@ t.test('node page: settings, timeline picture with the failed step, reload phase
 
   // A step arriving live is added to the picture without a reload.
   t.equal((await text(`${h.base}/nodescripts/init?nodeid=52:54:00:cd:00:01`)).status, 200);
-  await page.waitForFunction(`document.querySelectorAll('#timeline tr.failed').length === 4`, undefined, { timeout: 5_000 });
+  // A function, not a string: a string is evaled at every poll, which the UI's CSP refuses (login-overview).
+  await page.waitForFunction(() => (globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } }).document.querySelectorAll('#timeline tr.failed').length === 4, undefined, { timeout: 5_000 });
   t.pass('a second boot attempt shows live');
 
   // An operator's reload: a task whose phases appear.
