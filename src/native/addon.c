@@ -30,6 +30,17 @@ napi_value throw_errno(napi_env env, int err, const char *syscall) {
   return NULL;
 }
 
+bool args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  return true;
+}
+
 bool arg_int64(napi_env env, napi_value v, const char *what, int64_t *out) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_int64(env, v, out) != napi_ok) {

@@ -23,6 +23,8 @@
 napi_value throw_errno(napi_env env, int err, const char *syscall);
 /* The errno's name (EPIPE...), never NULL. */
 const char *errno_name(int err);
+/* The `n` arguments of a call into `argv`, else a pending TypeError showing `usage` and false. */
+bool args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage);
 /* `v` as an integer, else a pending TypeError naming `what` and false. */
 bool arg_int64(napi_env env, napi_value v, const char *what, int64_t *out);
 

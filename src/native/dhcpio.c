@@ -76,15 +76,8 @@ static void readable(uv_poll_t *poll, int status, int events) {
     return;
   }
   for (int round = 0; round < ROUNDS && !x->closed; round++) {
-    for (int i = 0; i < BATCH; i++) {
-      x->iov[i].iov_base = x->slab + (size_t)i * SLOT;
-      x->iov[i].iov_len = SLOT;
-      memset(&x->msgs[i].msg_hdr, 0, sizeof x->msgs[i].msg_hdr);
-      x->msgs[i].msg_hdr.msg_iov = &x->iov[i];
-      x->msgs[i].msg_hdr.msg_iovlen = 1;
-      x->msgs[i].msg_hdr.msg_name = &x->from[i];
-      x->msgs[i].msg_hdr.msg_namelen = sizeof x->from[i];
-    }
+    /* The headers are set up once (dhcp_open); the kernel shortens the address lengths it fills. */
+    for (int i = 0; i < BATCH; i++) x->msgs[i].msg_hdr.msg_namelen = sizeof x->from[i];
     int n = recvmmsg(x->fd, x->msgs, BATCH, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -150,11 +143,10 @@ static bool u32array(napi_env env, napi_value v, size_t min, uint32_t **out) {
 }
 
 napi_value dhcp_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!args(env, info, 4, argv, "dhcpOpen(fd, meta, onBatch, onError)")) return NULL;
   int64_t fd;
-  if (argc < 4 || !arg_int64(env, argv[0], "fd", &fd)) return NULL;
+  if (!arg_int64(env, argv[0], "fd", &fd)) return NULL;
   uint32_t *meta;
   if (!u32array(env, argv[1], 3 * BATCH, &meta)) return NULL;
   dhcpio *x = calloc(1, sizeof *x);
@@ -163,6 +155,14 @@ napi_value dhcp_open(napi_env env, napi_callback_info info) {
   x->env = env;
   x->meta = meta;
   x->poll.data = x;
+  /* Slot i of the slab and address i for datagram i (calloc zeroed the rest of each header). */
+  for (int i = 0; i < BATCH; i++) {
+    x->iov[i].iov_base = x->slab + (size_t)i * SLOT;
+    x->iov[i].iov_len = SLOT;
+    x->msgs[i].msg_hdr.msg_iov = &x->iov[i];
+    x->msgs[i].msg_hdr.msg_iovlen = 1;
+    x->msgs[i].msg_hdr.msg_name = &x->from[i];
+  }
   uv_loop_t *loop;
   napi_value name, handle;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || napi_create_reference(env, argv[1], 1, &x->meta_ref) != napi_ok ||
@@ -185,13 +185,8 @@ napi_value dhcp_open(napi_env env, napi_callback_info info) {
 }
 
 napi_value dhcp_send(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 4) {
-    napi_throw_type_error(env, NULL, "dhcpSend(handle, buf, meta, count)");
-    return NULL;
-  }
+  if (!args(env, info, 4, argv, "dhcpSend(handle, buf, meta, count)")) return NULL;
   dhcpio *x = unwrap(env, argv[0]);
   if (!x) return NULL;
   if (x->closed) return throw_errno(env, EBADF, "dhcpSend");
@@ -262,13 +257,8 @@ napi_value dhcp_send(napi_env env, napi_callback_info info) {
 }
 
 napi_value dhcp_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) {
-    napi_throw_type_error(env, NULL, "dhcpClose(handle)");
-    return NULL;
-  }
+  if (!args(env, info, 1, argv, "dhcpClose(handle)")) return NULL;
   dhcpio *x = unwrap(env, argv[0]);
   if (!x) return NULL;
   if (!x->closed) {

@@ -29,13 +29,8 @@ static napi_value fail(napi_env env, int fd, const char *syscall) {
 }
 
 napi_value udp_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 4) {
-    napi_throw_type_error(env, NULL, "udpSocket(address, port, ifindex, rcvbuf)");
-    return NULL;
-  }
+  if (!args(env, info, 4, argv, "udpSocket(address, port, ifindex, rcvbuf)")) return NULL;
   char address[64];
   size_t alen;
   if (napi_get_value_string_utf8(env, argv[0], address, sizeof address, &alen) != napi_ok) {

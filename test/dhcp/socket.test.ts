@@ -6,7 +6,8 @@
  */
 import dgram from 'node:dgram';
 import t, { type Test } from 'tap';
-import { DhcpSocket, ipv4Number, type Peer } from '../../src/servers/dhcp/netif.js';
+import { ipToUint32 } from '../../src/protocol/dhcp/packet.js';
+import { DhcpSocket, type Peer } from '../../src/servers/dhcp/netif.js';
 
 interface Opened {
   socket: DhcpSocket;
@@ -126,8 +127,8 @@ t.test('an address in use and an unknown interface are clear errors', async (t) 
   t.throws(() => DhcpSocket.open({ address: '127.0.0.1', port: 0, iface: 'pvd-nosuch0', onMessage() {}, onError() {}, onSendFailed() {} }), /dhcp interface pvd-nosuch0: no such network interface/);
 });
 
-t.test('IPv4 literals as numbers', async (t) => {
-  t.equal(ipv4Number('255.255.255.255'), 0xffffffff);
-  t.equal(ipv4Number('10.1.2.3'), 0x0a010203);
-  for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', 'a.b.c.d', '1.2.3.'] as const) t.equal(ipv4Number(bad), -1, `${JSON.stringify(bad)} is not one`);
+t.test('IPv4 literals as numbers (the destinations send() takes)', async (t) => {
+  t.equal(ipToUint32('255.255.255.255'), 0xffffffff);
+  t.equal(ipToUint32('10.1.2.3'), 0x0a010203);
+  for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', 'a.b.c.d', '1.2.3.'] as const) t.throws(() => ipToUint32(bad), /not an IPv4 address/, `${JSON.stringify(bad)} is not one`);
 });

@@ -11,6 +11,7 @@ import { PG_SCHEMA_VERSION } from '../../src/registry/postgres/migrations.js';
 import { createPool } from '../../src/registry/postgres/connection.js';
 import { PgRegistry } from '../../src/registry/postgres/registry.js';
 import { postgresMissing, startPostgres, type PostgresServer } from '../lib/postgres.js';
+import { waitFor } from '../lib/sleep.js';
 import { adminContract } from './admin-contract.js';
 import { mac, registryContract, type ContractBackend } from './contract.js';
 
@@ -148,23 +149,18 @@ if (missing) {
     const told: Array<string | null> = [];
     const off = reg.onImagePublished((v) => told.push(v));
     t.teardown(off);
-    const until = async (what: () => boolean, ms: number): Promise<boolean> => {
-      const t0 = Date.now();
-      while (!what() && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 20));
-      return what();
-    };
-    t.ok(await until(() => told.includes(null), 10_000), 'told it listens');
+    t.ok(await waitFor(() => told.includes(null), 10_000), 'told it listens');
     const sha = (c: string) => c.repeat(64);
     await other.publishImage({ vnfs: 'first', sha256: sha('a'), bytes: 1, builder: 'b:8080', skeletonSha256: null, config: null });
-    t.ok(await until(() => told.includes('first'), 5_000), "another server's publish right after is heard");
+    t.ok(await waitFor(() => told.includes('first'), 5_000), "another server's publish right after is heard");
     // The listening connection is ended (a database restart, an admin): what is published before it is
     // back is not notified; the subscriber is told to read everything again when it is.
     const ended = await server!.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'provisiond vnfs listener' AND datname = current_database()`, db);
     t.equal(ended.rowCount, 1, 'the listening connection is ended');
     await other.publishImage({ vnfs: 'missed', sha256: sha('b'), bytes: 1, builder: 'b:8080', skeletonSha256: null, config: null });
-    t.ok(await until(() => told.filter((v) => v === null).length === 2, 10_000), 'told it listens again once the connection is back (2 s later)');
+    t.ok(await waitFor(() => told.filter((v) => v === null).length === 2, 10_000), 'told it listens again once the connection is back (2 s later)');
     await other.publishImage({ vnfs: 'after', sha256: sha('c'), bytes: 1, builder: 'b:8080', skeletonSha256: null, config: null });
-    t.ok(await until(() => told.includes('after'), 5_000), 'publishes are heard again');
+    t.ok(await waitFor(() => told.includes('after'), 5_000), 'publishes are heard again');
   });
 
   t.test('tasks: three servers claim 60 at once (SKIP LOCKED), each once; a stopped server\'s tasks are taken by heartbeat', async (t) => {

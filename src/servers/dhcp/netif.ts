@@ -8,6 +8,8 @@
 import { closeSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { nativeAddon, type DhcpHandle } from '../../native/index.js';
+import { ipToUint32 } from '../../protocol/dhcp/packet.js';
+import { intToIp } from './pool.js';
 
 /** The kernel's index of an interface, or a clear error when it does not exist. */
 export function interfaceIndex(name: string): number {
@@ -56,29 +58,6 @@ const BATCH = 32;
 /** Replies queued before a flush is forced (the rest of a turn goes in the next sendmmsg). */
 const SEND_MAX = 16;
 const SEND_BYTES = 256 * 1024;
-
-function dotted(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-}
-
-/** An IPv4 literal as a number (host order), or -1. */
-export function ipv4Number(s: string): number {
-  let value = 0;
-  let part = -1;
-  let dots = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (part < 0 || ++dots > 3) return -1;
-      value = value * 256 + part;
-      part = -1;
-    } else if (c >= 48 && c <= 57) {
-      part = part < 0 ? c - 48 : part * 10 + c - 48;
-      if (part > 255) return -1;
-    } else return -1;
-  }
-  return dots === 3 && part >= 0 ? value * 256 + part : -1;
-}
 
 /**
  * The DHCP socket: bound by the native addon (udp.c) with SO_REUSEADDR, SO_BROADCAST and every
@@ -130,7 +109,7 @@ export class DhcpSocket {
     let off = 0;
     for (let i = 0; i < count && !this.closed; i++) {
       const len = meta[3 * i]!;
-      const from: Peer = { address: dotted(meta[3 * i + 1]!), port: meta[3 * i + 2]! };
+      const from: Peer = { address: intToIp(meta[3 * i + 1]!), port: meta[3 * i + 2]! };
       this.opts.onMessage(buf.subarray(off, off + len), from);
       off += len;
     }
@@ -139,8 +118,10 @@ export class DhcpSocket {
   /** Queues a datagram to `address` (an IPv4 literal), sent at the end of this turn of the event loop. */
   send(data: Uint8Array, port: number, address: string): void {
     if (this.closed) return;
-    const to = ipv4Number(address);
-    if (to < 0) {
+    let to: number;
+    try {
+      to = ipToUint32(address);
+    } catch {
       this.opts.onSendFailed(1, 'EINVAL', `${address}:${port}`);
       return;
     }
@@ -166,7 +147,7 @@ export class DhcpSocket {
     const refused = nativeAddon().dhcpSend(this.handle, this.sendBuf, this.sendMeta, count);
     if (refused) {
       const m = 3 * refused.index;
-      this.opts.onSendFailed(refused.failed, refused.code, `${dotted(this.sendMeta[m + 1]!)}:${this.sendMeta[m + 2]!}`);
+      this.opts.onSendFailed(refused.failed, refused.code, `${intToIp(this.sendMeta[m + 1]!)}:${this.sendMeta[m + 2]!}`);
     }
   };
 

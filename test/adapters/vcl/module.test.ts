@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { gate } from '../../lib/gate.js';
 import { apiUrl, startApiDaemon } from '../../api/lib/harness.js';
 import { startDaemon } from '../../lib/daemon.js';
+import { waitFor } from '../../lib/sleep.js';
 import { createToken } from '../../../src/registry/tokens.js';
 import { perlWhyNot } from './lib/prereqs.js';
 import { messages, resultOf, runVcl, type VclInput } from './lib/vcl.js';
@@ -144,11 +145,11 @@ if (gate(t, perlWhyNot())) {
     // on, and gives up after 5 s without the node ready) must not power it on after the unload.
     const deploy = (alloc.body as { task: string }).task;
     let status = '';
-    for (let i = 0; i < 300 && status !== 'complete' && status !== 'terminated'; i++) {
+    const over = await waitFor(async () => {
       status = ((await h.viewer.get(`/tasks/${deploy}`)).body as { status: string }).status;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    t.ok(status === 'complete' || status === 'terminated', `the deploy is over (${status})`);
+      return status === 'complete' || status === 'terminated';
+    }, 30_000, 100);
+    t.ok(over, `the deploy is over (${status})`);
     const out = await runVcl(input([{ method: 'unload' }, { method: 'power_status' }], { computer_node_name: 'vcl03' }));
     t.same(out.results.map((r) => r.result), [1, 'off']);
     t.match(messages(out, 'OK'), /released vcl03 \(allocated to vcl-reservation-42\)/);
