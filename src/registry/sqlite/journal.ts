@@ -31,15 +31,23 @@ import { leaseParams, type BatchStatement } from './statements.js';
 const FILE_BYTES = 1 << 20;
 
 /**
- * A sync is made on the event loop itself while syncs take less than this (ms, a moving average):
- * on an SSD an fdatasync takes a tenth of a millisecond or two, less than handing it to libuv's
- * thread pool and being woken for its answer (two threads woken per group commit, each a wait for a
- * CPU on a busy machine). A slower disk (a spinning one: several ms) has its syncs made on the
- * thread pool, so that the event loop goes on meanwhile (TFTP, HTTP, the next requests).
+ * A sync is made on the event loop itself while syncs take less than this (ms, the median of the
+ * last SYNC_WINDOW): on an SSD an fdatasync takes a tenth of a millisecond or two, less than handing
+ * it to libuv's thread pool and being woken for its answer (two threads woken per group commit, each
+ * a wait for a CPU on a busy machine). A slower disk (a spinning one: several ms) has its syncs made
+ * on the thread pool, so that the event loop goes on meanwhile (TFTP, HTTP, the next requests).
  */
 const INLINE_SYNC_MS = 1;
-/** On the thread pool, every this many syncs one is made (and timed) on the event loop again: the disk may be fast again. */
-const SYNC_PROBE_EVERY = 100;
+/**
+ * Syncs whose median decides where the next are made, wherever they were made (a sync on the thread
+ * pool is timed from its request to its answer). A median, not an average: a few slow syncs while
+ * SQLite checkpoints on the same disk must not move the syncs of a fast disk (a moving average
+ * moved them back and forth 14 to 22 times in 5 s at 1,000 DORA/s here, each time for a hundred
+ * syncs, with the wake-ups that costs).
+ */
+const SYNC_WINDOW = 31;
+/** At most one move of the syncs logged at info level per this many ms. */
+const MOVE_LOG_MS = 60_000;
 
 /** The lease steps of BATCH_SQL a journal line holds, by name, each with its rows. */
 const LINE_STEPS = ['deleteLeases', 'leases', 'deleteDeclined', 'declined'] as const satisfies readonly BatchStatement[];
@@ -57,7 +65,7 @@ export interface LeaseJournalOptions {
   log: Logger;
   /** Test hook: awaited before each group commit is written (see SqliteRegistryOptions.beforeCommit). */
   beforeWrite?: () => Promise<void>;
-  /** Syncs slower than this on average (ms) are made on libuv's thread pool (default INLINE_SYNC_MS; 0: always, but for the probes). */
+  /** Syncs slower than this (ms, the median of the last ones) are made on libuv's thread pool (default INLINE_SYNC_MS; 0: always). */
   inlineSyncMs?: number;
 }
 
@@ -80,10 +88,14 @@ export class LeaseJournal {
   private writing: Promise<void> | null = null;
   private closed = false;
   private failing = false;
-  /** The moving average of the syncs timed on the event loop, ms (see INLINE_SYNC_MS). */
-  private syncMs = 0;
-  /** Syncs made on the thread pool since the last one timed on the event loop. */
-  private pooledSyncs = 0;
+  /** The last SYNC_WINDOW syncs' times, ms, a ring (see INLINE_SYNC_MS); `syncTimed` of them are real. */
+  private readonly syncTimes = new Float64Array(SYNC_WINDOW);
+  private syncTimed = 0;
+  /** Where group commits are synced now (see INLINE_SYNC_MS): decided after each sync. */
+  private place: 'event-loop' | 'thread-pool' = 'event-loop';
+  /** Moves between the two places so far, and when one was last logged at info level. */
+  private moves = 0;
+  private movedLogAt = -Infinity;
   /** The last group commit written (and synced when `sync`): what a batch taken now holds. */
   private seq: number;
   private readonly dir: string;
@@ -238,22 +250,37 @@ export class LeaseJournal {
 
   /** fdatasync of the journal file: on the event loop while the disk is fast, else on the thread pool (INLINE_SYNC_MS). */
   private async sync(): Promise<void> {
-    const place = this.syncPlace;
-    if (place === 'event-loop' || ++this.pooledSyncs >= SYNC_PROBE_EVERY) {
-      this.pooledSyncs = 0;
-      const t0 = performance.now();
-      fdatasyncSync(this.fd);
-      this.syncMs = 0.8 * this.syncMs + 0.2 * (performance.now() - t0);
-      if (this.syncPlace !== place) this.opts.log.info({ journal: this.path(this.file.n), syncMs: Number(this.syncMs.toFixed(2)), place: this.syncPlace }, `lease journal: syncs now made on the ${this.syncPlace === 'event-loop' ? 'event loop (the disk is fast)' : 'thread pool (the disk is slow)'}`);
-      return;
+    const t0 = performance.now();
+    if (this.place === 'event-loop') fdatasyncSync(this.fd);
+    else {
+      const fd = this.fd;
+      await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
     }
-    const fd = this.fd;
-    await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+    this.timed(performance.now() - t0);
   }
 
-  /** Where group commits are synced now: on the event loop while the disk is fast, else libuv's thread pool. */
-  get syncPlace(): 'event-loop' | 'thread-pool' {
-    return this.syncMs < (this.opts.inlineSyncMs ?? INLINE_SYNC_MS) ? 'event-loop' : 'thread-pool';
+  /** One more sync's time: the place of the next ones is the median's (logged when it changes). */
+  private timed(ms: number): void {
+    this.syncTimes[this.syncTimed++ % SYNC_WINDOW] = ms;
+    const median = this.syncMedian();
+    const place = median < (this.opts.inlineSyncMs ?? INLINE_SYNC_MS) ? 'event-loop' : 'thread-pool';
+    if (place === this.place) return;
+    this.place = place;
+    this.moves++;
+    // A disk busy with someone else's writes for a while moves them now and then: said once a
+    // minute at most (with how many moves), the others at debug level.
+    const now = performance.now();
+    const level = now - this.movedLogAt >= MOVE_LOG_MS ? 'info' : 'debug';
+    if (level === 'info') this.movedLogAt = now;
+    this.opts.log[level]({ journal: this.path(this.file.n), syncMs: Number(median.toFixed(3)), place, moves: this.moves }, `lease journal: syncs now made on the ${place === 'event-loop' ? 'event loop (the disk is fast)' : 'thread pool (the disk is slow)'}`);
+  }
+
+  /** The median of the last syncs' times, ms (0 before the first). */
+  private syncMedian(): number {
+    const n = Math.min(this.syncTimed, SYNC_WINDOW);
+    if (n === 0) return 0;
+    const sorted = this.syncTimes.slice(0, n).sort();
+    return n % 2 ? sorted[n >> 1]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
   }
 
   private async writeGroup(): Promise<void> {

@@ -66,8 +66,8 @@ export interface SqliteRegistryOptions {
   beforeCommit?: () => Promise<void>;
   /**
    * With the lease journal and `fsync`: group commits are synced on the event loop while their
-   * fdatasyncs average less than this many ms (default 1, an SSD), else on libuv's thread pool. Tests
-   * set 0 to have the thread pool's path.
+   * fdatasyncs take less than this many ms (the median of the last 31; default 1, an SSD), else on
+   * libuv's thread pool. Tests set 0 to have the thread pool's path.
    */
   journalInlineSyncMs?: number;
   /** Told of every batch committed (or that failed): the seconds its commit took, where it ran (the daemon's metrics). */
