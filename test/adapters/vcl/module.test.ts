@@ -4,7 +4,8 @@
  * state file per node). Missing settings, a bad token and an unknown node give false with the API's
  * message logged; does_image_exist and get_image_size for existing, unbuilt and missing VNFS; the
  * power methods; a refused capture; a load whose node never comes up fails after VCL's no-progress limit (on a fake
- * clock: minutes in seconds), cancelling its task; unload releases an allocation.
+ * clock: minutes in seconds), cancelling its task; unload cancels the node's deploy still running
+ * (not one of several nodes) and releases an allocation.
  * VCL is not installable here: fixtures/lib holds stand-ins for the classes the module inherits.
  */
 import t from 'tap';
@@ -138,22 +139,33 @@ if (gate(t, perlWhyNot())) {
     t.match(messages(out, 'WARNING'), /POST \/nodes\/vcl01\/capture: 40[345] /);
   });
 
-  t.test('unload powers the node off and releases its allocation', async (t) => {
-    const alloc = await h.operator.post('/allocations', { pattern: 'vcl03', vnfs: 'rocky9', owner: 'vcl-reservation-42', timeout: 5 });
+  t.test('unload powers the node off and releases its allocation, cancelling its deploy still running first', async (t) => {
+    const alloc = await h.operator.post('/allocations', { pattern: 'vcl03', vnfs: 'rocky9', owner: 'vcl-reservation-42', timeout: 600 });
     t.equal(alloc.status, 201);
-    // As in VCL, unload comes after the load is over: the allocation's deploy (which powers the node
-    // on, and gives up after 5 s without the node ready) must not power it on after the unload.
+    // VCL may unload while provisiond still deploys (a load it gave up on, an allocation's deploy):
+    // that deploy must not power the node on again after the power off.
     const deploy = (alloc.body as { task: string }).task;
-    let status = '';
-    const over = await waitFor(async () => {
-      status = ((await h.viewer.get(`/tasks/${deploy}`)).body as { status: string }).status;
-      return status === 'complete' || status === 'terminated';
-    }, 30_000, 100);
-    t.ok(over, `the deploy is over (${status})`);
+    const task = async () => (await h.viewer.get(`/tasks/${deploy}`)).body as { status: string; result: string; cancelRequested: { by: string } | null };
+    t.ok(await waitFor(async () => (await task()).status === 'running', 10_000, 50), 'the deploy runs');
     const out = await runVcl(input([{ method: 'unload' }, { method: 'power_status' }], { computer_node_name: 'vcl03' }));
     t.same(out.results.map((r) => r.result), [1, 'off']);
+    t.match(messages(out, 'OK'), new RegExp(`cancelling deploy task ${deploy} of vcl03`));
+    t.match(await task(), { status: 'terminated', result: 'incomplete', cancelRequested: { by: 'vcl' } }, 'the deploy was cancelled by the module, and had ended before the power off');
     t.match(messages(out, 'OK'), /released vcl03 \(allocated to vcl-reservation-42\)/);
     t.equal((await h.viewer.get('/allocations/vcl03')).status, 404, 'no allocation left');
+    const later = await runVcl(input([{ method: 'power_status' }], { computer_node_name: 'vcl03' }));
+    t.same(later.results.map((r) => r.result), ['off'], 'and the node stays off');
+  });
+
+  t.test('unload leaves a deploy of several nodes alone, and says so', async (t) => {
+    const many = await h.operator.post('/deploy', { nodes: ['vcl02', 'vcl03'], vnfs: 'rocky9', timeout: 600 });
+    t.equal(many.status, 202);
+    const id = (many.body as { id: string }).id;
+    t.teardown(() => h.operator.post(`/tasks/${id}/cancel`, {}));
+    const out = await runVcl(input([{ method: 'unload' }], { computer_node_name: 'vcl02' }));
+    t.same(out.results.map((r) => r.result), [1], 'the node is powered off');
+    t.match(messages(out, 'WARNING'), new RegExp(`vcl02 is in deploy task ${id} of 2 nodes: not cancelled`));
+    t.notMatch(((await h.viewer.get(`/tasks/${id}`)).body as { status: string }).status, /terminat/, 'the task goes on for the other node');
   });
 
   t.test('an HTTPS API: trusted with provisiond|ca_file, refused without it, unless verify_tls is 0', async (t) => {

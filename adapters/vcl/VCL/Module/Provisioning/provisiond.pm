@@ -49,6 +49,7 @@ my $CAPTURE_OVERALL_SECONDS = 6 * 60 * 60;
 # A power action: VCL tries 3 times, each waiting up to 60 s.
 my $POWER_TRIES           = 3;
 my $POWER_WAIT_SECONDS    = 60;
+my $CANCEL_WAIT_SECONDS   = 120;
 my $LASTCHECK_EVERY       = 60;
 
 #//////////////////////////////////////////////////////////////////////////////
@@ -289,12 +290,17 @@ sub get_current_image_name {
 
  Returns     : 1 when the node is powered off (and its provisiond allocation, if it
                had one, released); 0 otherwise
+ Description : A deploy of this node alone still running (an allocation's, a load
+               whose vcld process died) is cancelled first, and
+               waited for, so that it cannot power the node on again after the
+               power off.
 
 =cut
 
 sub unload {
 	my $self = shift;
 	my $node = $self->_node_name() or return 0;
+	$self->_end_deploys($node) or return 0;
 	$self->power_off() or return 0;
 	my $info = $self->_call(GET => '/nodes/' . _esc($node)) or return 0;
 	return 1 unless defined $info->{owner};
@@ -443,6 +449,42 @@ sub _give_up {
 	notify($ERRORS{'WARNING'}, 0, "provisiond: $message: cancelling it");
 	$self->_call(POST => '/tasks/' . _esc($id) . '/cancel', {});
 	return;
+}
+
+# Cancels the unfinished deploy tasks of $node alone and waits until each has ended; a deploy of
+# several nodes is left alone (it is someone else's), said in the log. 1 once none is left running.
+sub _end_deploys {
+	my ($self, $node) = @_;
+	my ($cursor, @mine) = ('');
+	for (;;) {
+		my $page = $self->_call(GET => '/tasks?unfinished=true&limit=100' . ($cursor ne '' ? '&cursor=' . _esc($cursor) : '')) or return 0;
+		for my $t (@{$page->{items} || []}) {
+			next unless ($t->{action} || '') eq 'deploy';
+			my @nodes = @{($t->{params} || {})->{nodes} || []};
+			next unless grep { $_ eq $node } @nodes;
+			if (@nodes == 1) { push @mine, $t }
+			else { notify($ERRORS{'WARNING'}, 0, "provisiond: unload: $node is in deploy task $t->{id} of " . scalar(@nodes) . ' nodes: not cancelled') }
+		}
+		$cursor = $page->{next} // '';
+		last if $cursor eq '';
+	}
+	for my $t (@mine) {
+		notify($ERRORS{'OK'}, 0, "provisiond: unload: cancelling deploy task $t->{id} of $node");
+		my $task = $self->_call(POST => '/tasks/' . _esc($t->{id}) . '/cancel', {}) or return 0;
+		my $start = time;
+		until (($task->{status} || '') =~ /^(complete|terminated)$/) {
+			if (time - $start >= $CANCEL_WAIT_SECONDS) {
+				notify($ERRORS{'WARNING'}, 0, "provisiond: unload: deploy task $t->{id} of $node still $task->{status} " . (time - $start) . ' s after its cancel');
+				return 0;
+			}
+			sleep $self->{provisiond}{poll};
+			my ($code, $next, $error) = $self->_request(GET => '/tasks/' . _esc($t->{id}));
+			if (defined $error) { notify($ERRORS{'WARNING'}, 0, "provisiond: $error"); next }
+			$task = $next;
+		}
+		notify($ERRORS{'OK'}, 0, "provisiond: unload: deploy task $t->{id} of $node ended ($task->{status}/$task->{result})");
+	}
+	return 1;
 }
 
 sub _power {
