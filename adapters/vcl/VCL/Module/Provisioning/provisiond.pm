@@ -291,9 +291,8 @@ sub get_current_image_name {
  Returns     : 1 when the node is powered off (and its provisiond allocation, if it
                had one, released); 0 otherwise
  Description : A deploy of this node alone still running (an allocation's, a load
-               whose vcld process died) is cancelled first, and
-               waited for, so that it cannot power the node on again after the
-               power off.
+               whose vcld process died) is cancelled first, and waited for, so
+               that it cannot power the node on again after the power off.
 
 =cut
 
