@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Arch, MessageType, Opt } from '../../src/protocol/dhcp/constants.js';
 import { decapsulate, getClientArch, getClientUuid, getHwaddr, getMessageType, getParameterList, getUserClasses } from '../../src/protocol/dhcp/options.js';
-import { decodePacket, DhcpDecodeError, encodePacket } from '../../src/protocol/dhcp/packet.js';
+import { decodePacket, DhcpDecodeError, encodedSize, encodePacket, encodePacketInto } from '../../src/protocol/dhcp/packet.js';
 import { fuzzPackets } from './fuzz.js';
 import { clientPacket } from './packets.js';
 
@@ -24,6 +24,22 @@ t.test('decode(encode(x)) keeps header, file, sname and options', async (t) => {
   x.options.set(Opt.HOSTNAME, Buffer.alloc(300, 0x61)); // longer than 255: split and concatenated again
   const y = decodePacket(encodePacket(x));
   t.same({ ...y, options: [...y.options] }, { ...x, options: [...x.options].sort(([a], [b]) => (a === 53 ? -1 : b === 53 ? 1 : a === 54 ? -1 : b === 54 ? 1 : a - b)) });
+});
+
+t.test('encoded into a send buffer in use: the same octets as on their own, zeros where the packet has none', async (t) => {
+  const x = clientPacket({ mac: 'aa:bb:cc:dd:ee:ff', type: MessageType.OFFER, requested: '10.0.0.5', serverId: '10.0.0.1' });
+  x.file = 'ipxe.efi';
+  const alone = encodePacket(x);
+  t.equal(encodedSize(x), alone.length, 'the size said beforehand is the size made');
+  // A buffer full of an earlier reply's octets: nothing of them may show through.
+  const slab = Buffer.alloc(2048, 0xa5);
+  t.equal(encodePacketInto(x, slab, 700), alone.length);
+  t.same(slab.subarray(700, 700 + alone.length), alone, 'the same octets, padding and empty fields zero');
+  t.equal(slab[699], 0xa5, 'nothing written before it');
+  t.equal(slab[700 + alone.length], 0xa5, 'nor after it');
+  const small = Buffer.alloc(alone.length + 10, 0xa5);
+  t.throws(() => encodePacketInto(x, small, 11), RangeError, 'a packet that does not fit is refused');
+  t.ok(small.every((b) => b === 0xa5), 'with nothing written');
 });
 
 t.test('iPXE user class is recognised in bare and RFC 3004 form', async (t) => {

@@ -6,7 +6,9 @@
  */
 import dgram from 'node:dgram';
 import t, { type Test } from 'tap';
-import { ipToUint32 } from '../../src/protocol/dhcp/packet.js';
+import { MessageType, Opt } from '../../src/protocol/dhcp/constants.js';
+import { decodePacket, encodePacket, ipToUint32 } from '../../src/protocol/dhcp/packet.js';
+import { clientPacket } from './packets.js';
 import { DhcpSocket, type Peer } from '../../src/servers/dhcp/netif.js';
 
 interface Opened {
@@ -103,6 +105,26 @@ t.test('replies leave together, each to its own destination; one refused does no
   s.socket.send(Buffer.from('x'), 68, 'not-an-address');
   s.socket.flush();
   t.same(s.refused.at(-1), [1, 'EINVAL', 'not-an-address:68'], 'a destination that is not an IPv4 literal is refused and reported');
+});
+
+t.test('DHCP packets encoded straight into the send buffer arrive whole, among raw datagrams', async (t) => {
+  const s = open(t);
+  const c = await plainSocket(t);
+  const got: Buffer[] = [];
+  c.on('message', (m) => got.push(m));
+  const reply = (i: number) => clientPacket({ mac: `52:54:00:00:01:${i.toString(16).padStart(2, '0')}`, type: MessageType.OFFER, xid: i, serverId: '10.0.0.1' });
+  for (let i = 0; i < 40; i++) {
+    if (i % 4 === 0) s.socket.send(Buffer.from(`raw ${i}`), c.address().port, '127.0.0.1');
+    else s.socket.sendPacket(reply(i), c.address().port, '127.0.0.1');
+  }
+  for (let i = 0; i < 200 && got.length < 40; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(got.length, 40, 'all 40 arrived (three flushes of 16)');
+  t.same(got.map((m, i) => (i % 4 === 0 ? m.toString() : decodePacket(m).xid)), Array.from({ length: 40 }, (_, i) => (i % 4 === 0 ? `raw ${i}` : i)), 'in order, each packet whole');
+  t.same(got[1], encodePacket(reply(1)), 'octet for octet what encodePacket makes');
+  const huge = reply(99);
+  huge.options.set(Opt.VENDOR_SPECIFIC, Buffer.alloc(300 * 1024));
+  s.socket.sendPacket(huge, c.address().port, '127.0.0.1');
+  t.same(s.refused.at(-1), [1, 'EMSGSIZE', `127.0.0.1:${c.address().port}`], 'one larger than the send buffer is refused and reported');
 });
 
 t.test('it may broadcast (SO_BROADCAST), and after close nothing more arrives', async (t) => {

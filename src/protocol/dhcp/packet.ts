@@ -26,7 +26,6 @@ export interface DhcpPacket {
   options: Map<number, Buffer>;
 }
 
-/** A packet that cannot be a valid DHCP message; `reason` is short enough for a counter label. */
 /** What is wrong with a packet, in a few words that do not vary with its content (a metric label). */
 export type DhcpDecodeFailure = 'truncated' | 'bad-cookie' | 'bad-op' | 'bad-hardware-address' | 'bad-option';
 
@@ -92,24 +91,25 @@ export function ipToBuffer(ip: string): Buffer {
   return b;
 }
 
-function cString(buf: Buffer): string {
-  const end = buf.indexOf(0);
-  return buf.subarray(0, end === -1 ? buf.length : end).toString('latin1');
+/** The NUL-terminated latin1 string of field `buf[start, end)`. */
+function cString(buf: Buffer, start: number, end: number): string {
+  const nul = buf.indexOf(0, start);
+  return buf.toString('latin1', start, nul === -1 || nul > end ? end : nul);
 }
 
-/** Reads options from `buf` into `into`; returns true when an End option was met. */
-function readOptions(buf: Buffer, into: Map<number, Buffer>, where: string): boolean {
-  let i = 0;
-  while (i < buf.length) {
+/** Reads options from `buf[start, end)` into `into`; returns true when an End option was met. */
+function readOptions(buf: Buffer, start: number, end: number, into: Map<number, Buffer>, where: string): boolean {
+  let i = start;
+  while (i < end) {
     const code = buf[i]!;
     if (code === Opt.PAD) {
       i += 1;
       continue;
     }
     if (code === Opt.END) return true;
-    if (i + 1 >= buf.length) throw new DhcpDecodeError(`option ${code} in ${where} has no length`, 'bad-option');
+    if (i + 1 >= end) throw new DhcpDecodeError(`option ${code} in ${where} has no length`, 'bad-option');
     const len = buf[i + 1]!;
-    if (i + 2 + len > buf.length) throw new DhcpDecodeError(`option ${code} in ${where} runs past the end`, 'bad-option');
+    if (i + 2 + len > end) throw new DhcpDecodeError(`option ${code} in ${where} runs past the end`, 'bad-option');
     const value = buf.subarray(i + 2, i + 2 + len);
     const prev = into.get(code);
     if (prev && prev.length + len > MAX_OPTION_OCTETS) throw new DhcpDecodeError(`option ${code} is too long`, 'bad-option');
@@ -136,7 +136,7 @@ export function decodePacket(buf: Buffer): DhcpPacket {
   if (htype !== HTYPE_ETHERNET && htype !== HTYPE_IEEE802 && htype !== HTYPE_INFINIBAND) throw new DhcpDecodeError(`unknown htype ${htype}`, 'bad-hardware-address');
   if ((htype === HTYPE_ETHERNET || htype === HTYPE_IEEE802) && hlen !== 6) throw new DhcpDecodeError(`hlen ${hlen} for ethernet`, 'bad-hardware-address');
   const options = new Map<number, Buffer>();
-  readOptions(buf.subarray(HEADER_LENGTH + 4), options, 'options');
+  readOptions(buf, HEADER_LENGTH + 4, buf.length, options, 'options');
   const packet: DhcpPacket = {
     op,
     htype,
@@ -156,12 +156,10 @@ export function decodePacket(buf: Buffer): DhcpPacket {
   };
   // Option overload (52): 1 = file holds options, 2 = sname does, 3 = both.
   const overload = options.get(Opt.OVERLOAD)?.[0] ?? 0;
-  const snameField = buf.subarray(44, 108);
-  const fileField = buf.subarray(108, 236);
-  if (overload & 1) readOptions(fileField, options, 'file');
-  else packet.file = cString(fileField);
-  if (overload & 2) readOptions(snameField, options, 'sname');
-  else packet.sname = cString(snameField);
+  if (overload & 1) readOptions(buf, 108, 236, options, 'file');
+  else packet.file = cString(buf, 108, 236);
+  if (overload & 2) readOptions(buf, 44, 108, options, 'sname');
+  else packet.sname = cString(buf, 44, 108);
   return packet;
 }
 
@@ -186,22 +184,43 @@ export function emptyPacket(): DhcpPacket {
   };
 }
 
+/** The octets `encodePacket` makes of `p` (at least the 300 of BOOTP). */
+export function encodedSize(p: DhcpPacket): number {
+  let size = HEADER_LENGTH + 4 + 1;
+  for (const [code, value] of p.options) {
+    if (code === Opt.PAD || code === Opt.END) continue;
+    // Values over 255 octets are split into several instances of the option (RFC 3396).
+    size += value.length + 2 * Math.max(1, Math.ceil(value.length / 255));
+  }
+  return Math.max(size, MIN_REPLY_LENGTH);
+}
+
 /**
  * Encodes a packet. Option 53 goes first and 54 second (some PXE ROMs expect it), then the rest in
  * ascending order, then End; the result is padded to the 300-octet BOOTP minimum.
  */
 export function encodePacket(p: DhcpPacket): Buffer {
+  const buf = Buffer.allocUnsafe(encodedSize(p));
+  encodePacketInto(p, buf, 0);
+  return buf;
+}
+
+/**
+ * Encodes `p` as `encodePacket` does into `buf` at `offset` (the DHCP socket's send buffer: no
+ * buffer of its own per reply); returns the octets written, `encodedSize(p)`. Throws a RangeError,
+ * with nothing written, when they do not fit.
+ */
+export function encodePacketInto(p: DhcpPacket, buf: Buffer, offset: number): number {
+  const size = encodedSize(p);
+  if (offset + size > buf.length) throw new RangeError(`dhcp packet of ${size} octets does not fit in ${buf.length - offset}`);
+  if (p.sname.length > 63) throw new TypeError(`sname longer than 63 octets: ${p.sname}`);
+  if (p.file.length > 127) throw new TypeError(`boot file name longer than 127 octets: ${p.file}`);
   const codes: number[] = [];
   if (p.options.has(Opt.MESSAGE_TYPE)) codes.push(Opt.MESSAGE_TYPE);
   if (p.options.has(Opt.SERVER_ID)) codes.push(Opt.SERVER_ID);
   const head = codes.length;
-  // Values over 255 octets are split into several instances of the option (RFC 3396).
-  let size = HEADER_LENGTH + 4 + 1;
-  for (const [code, value] of p.options) {
-    if (code === Opt.PAD || code === Opt.END) continue;
-    const len = value.length;
-    size += len + 2 * Math.max(1, Math.ceil(len / 255));
-    if (code === Opt.MESSAGE_TYPE || code === Opt.SERVER_ID) continue;
+  for (const code of p.options.keys()) {
+    if (code === Opt.PAD || code === Opt.END || code === Opt.MESSAGE_TYPE || code === Opt.SERVER_ID) continue;
     // Insertion sort: a reply has a dozen options, mostly in order already.
     let i = codes.length;
     codes.push(code);
@@ -211,27 +230,26 @@ export function encodePacket(p: DhcpPacket): Buffer {
     }
     codes[i] = code;
   }
-  // One zero-filled allocation: padding and empty fields come for free.
-  const buf = Buffer.alloc(Math.max(size, MIN_REPLY_LENGTH));
-  buf[0] = p.op;
-  buf[1] = p.htype;
-  buf[2] = p.hlen;
-  buf[3] = p.hops;
-  buf.writeUInt32BE(p.xid >>> 0, 4);
-  buf.writeUInt16BE(p.secs & 0xffff, 8);
-  buf.writeUInt16BE(p.flags & 0xffff, 10);
-  buf.writeUInt32BE(ipToUint32(p.ciaddr), 12);
-  buf.writeUInt32BE(ipToUint32(p.yiaddr), 16);
-  buf.writeUInt32BE(ipToUint32(p.siaddr), 20);
-  buf.writeUInt32BE(ipToUint32(p.giaddr), 24);
-  p.chaddr.copy(buf, 28, 0, Math.min(16, p.chaddr.length));
+  // Zeros first: padding and empty fields.
+  buf.fill(0, offset, offset + size);
+  const o = offset;
+  buf[o] = p.op;
+  buf[o + 1] = p.htype;
+  buf[o + 2] = p.hlen;
+  buf[o + 3] = p.hops;
+  buf.writeUInt32BE(p.xid >>> 0, o + 4);
+  buf.writeUInt16BE(p.secs & 0xffff, o + 8);
+  buf.writeUInt16BE(p.flags & 0xffff, o + 10);
+  buf.writeUInt32BE(ipToUint32(p.ciaddr), o + 12);
+  buf.writeUInt32BE(ipToUint32(p.yiaddr), o + 16);
+  buf.writeUInt32BE(ipToUint32(p.siaddr), o + 20);
+  buf.writeUInt32BE(ipToUint32(p.giaddr), o + 24);
+  p.chaddr.copy(buf, o + 28, 0, Math.min(16, p.chaddr.length));
   // latin1: one octet per character, so the string length is the octet count.
-  if (p.sname.length > 63) throw new TypeError(`sname longer than 63 octets: ${p.sname}`);
-  if (p.file.length > 127) throw new TypeError(`boot file name longer than 127 octets: ${p.file}`);
-  if (p.sname) buf.write(p.sname, 44, 'latin1');
-  if (p.file) buf.write(p.file, 108, 'latin1');
-  buf.writeUInt32BE(MAGIC_COOKIE, HEADER_LENGTH);
-  let at = HEADER_LENGTH + 4;
+  if (p.sname) buf.write(p.sname, o + 44, 'latin1');
+  if (p.file) buf.write(p.file, o + 108, 'latin1');
+  buf.writeUInt32BE(MAGIC_COOKIE, o + HEADER_LENGTH);
+  let at = o + HEADER_LENGTH + 4;
   for (const code of codes) {
     const value = p.options.get(code)!;
     let off = 0;
@@ -245,5 +263,5 @@ export function encodePacket(p: DhcpPacket): Buffer {
     } while (off < value.length);
   }
   buf[at] = Opt.END;
-  return buf;
+  return size;
 }

@@ -8,7 +8,7 @@
 import { closeSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { nativeAddon, type DhcpHandle } from '../../native/index.js';
-import { ipToUint32 } from '../../protocol/dhcp/packet.js';
+import { encodedSize, encodePacketInto, ipToUint32, type DhcpPacket } from '../../protocol/dhcp/packet.js';
 import { intToIp } from './pool.js';
 
 /** The kernel's index of an interface, or a clear error when it does not exist. */
@@ -117,22 +117,50 @@ export class DhcpSocket {
 
   /** Queues a datagram to `address` (an IPv4 literal), sent at the end of this turn of the event loop. */
   send(data: Uint8Array, port: number, address: string): void {
-    if (this.closed) return;
+    const m = this.slot(data.length, port, address);
+    if (m < 0) return;
+    this.sendBuf.set(data, this.queuedBytes);
+    this.queue(m, data.length);
+  }
+
+  /** Queues a DHCP packet as `send` does, encoded straight into the send buffer (no buffer of its own). */
+  sendPacket(p: DhcpPacket, port: number, address: string): void {
+    const size = encodedSize(p);
+    const m = this.slot(size, port, address);
+    if (m < 0) return;
+    this.queue(m, encodePacketInto(p, this.sendBuf, this.queuedBytes));
+  }
+
+  /**
+   * Makes room for a datagram of `size` octets to `address:port` (flushing what is queued when the
+   * queue is full) and fills in its entry; the entry's index in sendMeta, or -1 when it cannot be
+   * sent (closed, a bad address, too large: told to onSendFailed).
+   */
+  private slot(size: number, port: number, address: string): number {
+    if (this.closed) return -1;
     let to: number;
     try {
       to = ipToUint32(address);
     } catch {
       this.opts.onSendFailed(1, 'EINVAL', `${address}:${port}`);
-      return;
+      return -1;
     }
-    if (this.queued === SEND_MAX || this.queuedBytes + data.length > SEND_BYTES) this.flush();
-    this.sendBuf.set(data, this.queuedBytes);
+    if (size > SEND_BYTES) {
+      this.opts.onSendFailed(1, 'EMSGSIZE', `${address}:${port}`);
+      return -1;
+    }
+    if (this.queued === SEND_MAX || this.queuedBytes + size > SEND_BYTES) this.flush();
     const m = 3 * this.queued;
-    this.sendMeta[m] = data.length;
     this.sendMeta[m + 1] = to;
     this.sendMeta[m + 2] = port;
+    return m;
+  }
+
+  /** The datagram of entry `m`, `length` octets at the end of the send buffer, is queued. */
+  private queue(m: number, length: number): void {
+    this.sendMeta[m] = length;
     this.queued++;
-    this.queuedBytes += data.length;
+    this.queuedBytes += length;
     this.flushing ??= setImmediate(this.flush);
   }
 

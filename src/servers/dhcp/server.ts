@@ -5,7 +5,7 @@
  */
 import { CLIENT_PORT, PXE_PORT, SERVER_PORT } from '../../protocol/dhcp/constants.js';
 import { getMessageType } from '../../protocol/dhcp/options.js';
-import { decodePacket, DhcpDecodeError, encodePacket, type DhcpPacket } from '../../protocol/dhcp/packet.js';
+import { decodePacket, DhcpDecodeError, type DhcpPacket } from '../../protocol/dhcp/packet.js';
 import type { Logger } from '../../log/logger.js';
 import { DhcpEngine, type Arrival } from './engine.js';
 import { Neighbours } from './neighbours.js';
@@ -188,7 +188,7 @@ export class DhcpServer {
       this.stats.broadcastInstead++;
       to = { address: '255.255.255.255', port: to.port };
     }
-    l.socket.send(encodePacket(reply), to.port, to.address);
+    l.socket.sendPacket(reply, to.port, to.address);
   }
 
   /**
