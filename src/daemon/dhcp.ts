@@ -31,11 +31,8 @@ export function dhcpAllocator(config: Config): 'iterative' | 'random' {
 /** The server's callbacks: decisions are the Booter's, steps go on the node's timeline. */
 export function dhcpHandler(booter: Booter, log: Logger, timeline: DaemonContext['timeline']): DhcpHandler {
   return {
-    async decide(client): Promise<DhcpDecision> {
-      const d = await booter.dhcp(client);
-      if (!d.answer) log.debug({ nodeid: client.hwaddr, reason: d.reason }, 'dhcp: not answering');
-      return d;
-    },
+    // The server logs a request it does not answer, with the reason (engine.ts, ignore).
+    decide: (client): Promise<DhcpDecision> => booter.dhcp(client),
     addressReserved: (address, hwaddr) => booter.addressReserved(address, hwaddr),
     event(e) {
       timeline({ nodeid: e.hwaddr, source: 'dhcp', stage: e.stage, msg: e.msg, ok: e.ok, addr: e.address });

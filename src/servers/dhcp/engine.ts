@@ -212,13 +212,14 @@ export class DhcpEngine {
     }
   }
 
-  private async decide(req: DhcpPacket, hwaddr: string, arrival: Arrival): Promise<DhcpDecision> {
+  // Not async functions: each layer of those is one more promise per packet (the callers await).
+  private decide(req: DhcpPacket, hwaddr: string, arrival: Arrival): Promise<DhcpDecision> {
     return this.opts.handler.decide(this.clientInfo(req, hwaddr, arrival, false));
   }
 
-  private async reserved(addr: number, hwaddr: string): Promise<boolean> {
+  private reserved(addr: number, hwaddr: string): Promise<boolean> | boolean {
     const r = this.opts.handler.addressReserved;
-    return r ? await r(intToIp(addr), hwaddr) : false;
+    return r ? r(intToIp(addr), hwaddr) : false;
   }
 
   /** The address for `hwaddr` in `pool`, or null when the pool is exhausted. */
