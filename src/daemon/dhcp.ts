@@ -8,7 +8,6 @@ import type { Config } from '../config/schema.js';
 import type { PoolOptions } from '../servers/dhcp/pool.js';
 import { DhcpServer } from '../servers/dhcp/server.js';
 import type { DhcpDecision, DhcpHandler } from '../servers/dhcp/types.js';
-import type { Logger } from '../log/logger.js';
 import { booterOf, type DaemonContext, type Service, type ServiceFactory } from './service.js';
 
 /** The pools of a config: dhcp.range on dhcp.interface first, then dhcp.subnets. */
@@ -29,7 +28,7 @@ export function dhcpAllocator(config: Config): 'iterative' | 'random' {
 }
 
 /** The server's callbacks: decisions are the Booter's, steps go on the node's timeline. */
-export function dhcpHandler(booter: Booter, log: Logger, timeline: DaemonContext['timeline']): DhcpHandler {
+export function dhcpHandler(booter: Booter, timeline: DaemonContext['timeline']): DhcpHandler {
   return {
     // The server logs a request it does not answer, with the reason (engine.ts, ignore).
     decide: (client): Promise<DhcpDecision> => booter.dhcp(client),
@@ -58,7 +57,7 @@ export const startDhcp: ServiceFactory = async (ctx): Promise<DhcpService | null
     leaseTime: config.dhcp.leaseTime,
     pingCheck: config.dhcp.pingCheck,
     allocator: dhcpAllocator(config),
-    handler: dhcpHandler(booterOf(ctx), log, ctx.timeline),
+    handler: dhcpHandler(booterOf(ctx), ctx.timeline),
     observer: ctx.metrics?.dhcp,
     leases: registry,
     logger: log,
