@@ -112,20 +112,25 @@ export class DhcpEngine {
    * Commits a lease change; true once it is durable. False when the store could not commit it: the
    * reply that promised it (an ACK) must not go out. Counted, and logged once in a while.
    */
-  private async commit(hwaddr: string, write: Promise<void>, lease?: DhcpLease): Promise<boolean> {
-    const err = await this.settle(hwaddr, write, lease);
+  private async commit(hwaddr: string, write: Promise<void>, keys: readonly string[], lease?: DhcpLease): Promise<boolean> {
+    const err = await this.settle(hwaddr, write, keys, lease);
     if (err !== null) this.notCommitted(hwaddr, err);
     return err === null;
   }
 
-  /** Null once `write` is committed (`lease` then known committed); the error otherwise. */
-  private async settle(hwaddr: string, write: Promise<void>, lease?: DhcpLease): Promise<unknown> {
+  /**
+   * Null once `write` is committed (`lease` then known committed); the error otherwise. Either way
+   * `keys` (counted by `writing` when the write began) are no longer being committed.
+   */
+  private async settle(hwaddr: string, write: Promise<void>, keys: readonly string[], lease?: DhcpLease): Promise<unknown> {
     try {
       await write;
       if (lease) this.committed.set(hwaddr, { address: lease.address, expires: lease.expires, state: lease.state });
       return null;
     } catch (err) {
       return err ?? new Error('commit failed');
+    } finally {
+      this.written(keys);
     }
   }
 
@@ -146,18 +151,21 @@ export class DhcpEngine {
   /** Hardware addresses and addresses whose lease change this server is committing (see remote()). */
   private readonly inflight = new Map<string, number>();
 
-  /** Tracks `write` under `keys` until it settles. */
-  private writing<T>(keys: string[], write: Promise<T>): Promise<T> {
+  /**
+   * `keys` are being committed from now until `settle` (or `commit`) of their write ends, which
+   * every caller awaits: no closure and no promise per write for the bookkeeping.
+   */
+  private writing(keys: readonly string[]): readonly string[] {
     for (const k of keys) this.inflight.set(k, (this.inflight.get(k) ?? 0) + 1);
-    const done = (): void => {
-      for (const k of keys) {
-        const n = (this.inflight.get(k) ?? 1) - 1;
-        if (n <= 0) this.inflight.delete(k);
-        else this.inflight.set(k, n);
-      }
-    };
-    write.then(done, done);
-    return write;
+    return keys;
+  }
+
+  private written(keys: readonly string[]): void {
+    for (const k of keys) {
+      const n = (this.inflight.get(k) ?? 1) - 1;
+      if (n <= 0) this.inflight.delete(k);
+      else this.inflight.set(k, n);
+    }
   }
 
   /**
@@ -259,7 +267,8 @@ export class DhcpEngine {
   private quarantine(address: string): Promise<boolean> {
     const expires = Date.now() + this.opts.leaseTime * 1000;
     this.table.decline(address, expires);
-    return this.commit(address, this.writing([address], this.opts.leases.putDeclined({ address, expires })));
+    const keys = this.writing([address]);
+    return this.commit(address, this.opts.leases.putDeclined({ address, expires }), keys);
   }
 
   private async discover(req: DhcpPacket, hwaddr: string, arrival: Arrival, pool: Pool): Promise<DhcpPacket | null> {
@@ -337,13 +346,14 @@ export class DhcpEngine {
     // Known committed before this write: what a renewal may be answered with if the write fails.
     const before = this.committed.get(hwaddr);
     let lost: DhcpClaimLost | null = null;
-    const committed = this.writing([hwaddr, wanted], this.opts.leases.putLease(lease, { exclusive: !fixed })).catch((err: unknown) => {
+    const keys = this.writing([hwaddr, wanted]);
+    const committed = this.opts.leases.putLease(lease, { exclusive: !fixed }).catch((err: unknown) => {
       if (!isClaimLost(err)) throw err;
       lost = err;
     });
     // On the timeline beside its offer (one row per exchange); a commit that fails is recorded after it.
     this.event({ hwaddr, stage: 'ack', address: wanted, msg: `bound ${wanted} for ${this.opts.leaseTime} s${d.boot ? ` boot ${d.boot.file}` : ''}`, ok: true });
-    const failed = await this.settle(hwaddr, committed, lease);
+    const failed = await this.settle(hwaddr, committed, keys, lease);
     if (failed !== null) {
       // The store is out of reach (or failing). A renewal or INIT-REBOOT of a lease already
       // committed is ACKed for the time that lease has left, no longer: the ACK promises nothing
@@ -390,7 +400,8 @@ export class DhcpEngine {
       // Kept as this client's address (stable across reboots), but free for others when needed:
       // once committed, so that a crash cannot hand the address out twice.
       const lease: DhcpLease = { ...own, state: 'released', expires: Date.now() };
-      if (!(await this.commit(hwaddr, this.writing([hwaddr, own.address], this.opts.leases.putLease(lease)), lease))) return null;
+      const keys = this.writing([hwaddr, own.address]);
+      if (!(await this.commit(hwaddr, this.opts.leases.putLease(lease), keys, lease))) return null;
       // Unless the client asked again meanwhile (its newer binding stands).
       if (this.table.byHwaddr(hwaddr) === own) this.table.set(lease);
       this.event({ hwaddr, stage: 'release', address: own.address, msg: `released ${own.address}`, ok: true });
@@ -405,9 +416,10 @@ export class DhcpEngine {
     // The address is quarantined at once (taken from everyone: nothing is handed out early); the
     // client's binding goes with the same commit, and is never answered from memory again.
     this.committed.delete(hwaddr);
-    const dropped = this.writing([hwaddr, address], this.opts.leases.deleteLease(hwaddr));
+    const keys = this.writing([hwaddr, address]);
+    const dropped = this.opts.leases.deleteLease(hwaddr);
     if (this.table.byHwaddr(hwaddr) === own) this.table.delete(hwaddr);
-    const [ok] = await Promise.all([this.commit(hwaddr, dropped), this.quarantine(address)]);
+    const [ok] = await Promise.all([this.commit(hwaddr, dropped, keys), this.quarantine(address)]);
     if (!ok) return null;
     this.log.warn({ hwaddr, address }, 'client declined its address (in use elsewhere): quarantined');
     this.event({ hwaddr, stage: 'decline', address, msg: `declined ${address}: in use elsewhere`, ok: false });
