@@ -48,7 +48,9 @@ function pipeline(port: number, requests: Buffer[]): Promise<{ out: string; sent
   return new Promise((resolve) => {
     const s = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
     let out = '';
-    const quiet = () => s.setTimeout(1_000, () => s.resetAndDestroy());
+    // One listener; each chunk only restarts the timer (a listener per chunk piled up past Node's limit of 10).
+    s.on('timeout', () => s.resetAndDestroy());
+    const quiet = () => s.setTimeout(1_000);
     s.on('data', (d: Buffer) => {
       out += d.toString('latin1');
       quiet();
