@@ -4,8 +4,11 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { startDaemon, text } from '../lib/daemon.js';
 import { createTimelineRecorder } from '../../src/daemon/timeline.js';
-import { memoryLogger } from '../../src/log/logger.js';
-import type { RegistryStore } from '../../src/registry/types.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { memoryLogger, silentLogger } from '../../src/log/logger.js';
+import { SqliteRegistry } from '../../src/registry/sqlite/registry.js';
 
 const run = promisify(execFile);
 const MAC = '52:54:00:aa:04:17';
@@ -97,11 +100,15 @@ t.test('the timeline of a simulated boot lists every step in order, and node tim
 
 t.test('events the registry refuses are said once in a while with their count, not once each', async (t) => {
   const log = memoryLogger();
-  const refusing = { addEvent: () => Promise.reject(new Error('registry is closed')) } as unknown as RegistryStore;
-  const record = createTimelineRecorder(refusing, log);
+  // A real registry, closed: every event it is handed is refused.
+  const dir = mkdtempSync(join(tmpdir(), 'pvd-timeline-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const closed = SqliteRegistry.open({ path: join(dir, 'provisiond.db'), logger: silentLogger() });
+  await closed.close();
+  const record = createTimelineRecorder(closed, log);
   for (let i = 0; i < 500; i++) record({ nodeid: MAC, source: 'dhcp', stage: 'offer', msg: `offered 10.0.0.${i & 255}`, ok: true, addr: null });
   await new Promise((r) => setImmediate(r));
   const warned = log.lines.filter((l) => l.level === 'warn');
   t.equal(warned.length, 1, 'one warning for 500 events lost in a storm');
-  t.match(warned[0], { msg: 'timeline: events not recorded', err: /registry is closed/, lost: 1 }, 'with the reason and the count so far');
+  t.match(warned[0], { msg: 'timeline: events not recorded', err: /closed/, lost: 1 }, 'with the reason and the count so far');
 });

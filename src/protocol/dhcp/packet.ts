@@ -200,18 +200,18 @@ export function encodedSize(p: DhcpPacket): number {
  * ascending order, then End; the result is padded to the 300-octet BOOTP minimum.
  */
 export function encodePacket(p: DhcpPacket): Buffer {
-  const buf = Buffer.allocUnsafe(encodedSize(p));
-  encodePacketInto(p, buf, 0);
+  const size = encodedSize(p);
+  const buf = Buffer.allocUnsafe(size);
+  encodePacketInto(p, buf, 0, size);
   return buf;
 }
 
 /**
  * Encodes `p` as `encodePacket` does into `buf` at `offset` (the DHCP socket's send buffer: no
- * buffer of its own per reply); returns the octets written, `encodedSize(p)`. Throws a RangeError,
- * with nothing written, when they do not fit.
+ * buffer of its own per reply); returns the octets written, `size` (`encodedSize(p)`, passed by a
+ * caller that has it already). Throws a RangeError, with nothing written, when they do not fit.
  */
-export function encodePacketInto(p: DhcpPacket, buf: Buffer, offset: number): number {
-  const size = encodedSize(p);
+export function encodePacketInto(p: DhcpPacket, buf: Buffer, offset: number, size = encodedSize(p)): number {
   if (offset + size > buf.length) throw new RangeError(`dhcp packet of ${size} octets does not fit in ${buf.length - offset}`);
   if (p.sname.length > 63) throw new TypeError(`sname longer than 63 octets: ${p.sname}`);
   if (p.file.length > 127) throw new TypeError(`boot file name longer than 127 octets: ${p.file}`);

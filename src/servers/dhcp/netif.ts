@@ -128,7 +128,7 @@ export class DhcpSocket {
     const size = encodedSize(p);
     const m = this.slot(size, port, address);
     if (m < 0) return;
-    this.queue(m, encodePacketInto(p, this.sendBuf, this.queuedBytes));
+    this.queue(m, encodePacketInto(p, this.sendBuf, this.queuedBytes, size));
   }
 
   /**
