@@ -140,7 +140,7 @@ interface Server {
   start(): Promise<() => Promise<void>>;
   /** Distinct leases the server holds now. */
   leases(): Promise<number>;
-  /** provisiond's counters (test/dhcp/fixtures/dhcp-daemon.ts): loop stalls since the last call. */
+  /** provisiond's counters (test/dhcp/fixtures/dhcp-daemon.ts): commits, and with DHCP_BENCH_STALLS its stalls since the last call. */
   stats?(): Promise<Record<string, unknown>>;
 }
 
